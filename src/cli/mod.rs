@@ -1,0 +1,86 @@
+//! The command line: argument parsing with clap, one file per command, and the
+//! mapping from results to exit codes.
+
+mod plan;
+mod report;
+mod schema;
+mod validate;
+
+use clap::{Parser, Subcommand};
+
+pub use report::{MessageFormat, Reporter};
+
+use crate::error::Error;
+use crate::exit_code;
+
+/// Declarative, resumable bulk operations for Microsoft Entra ID groups and devices.
+#[derive(Debug, Parser)]
+#[command(name = "bulkops", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check manifests: YAML, schema, step references, cycles, templates, output paths.
+    Validate(validate::ValidateArgs),
+    /// Show the steps of a workflow and the order they run in.
+    Plan(plan::PlanArgs),
+    /// Print the JSON Schema of the manifest language.
+    Schema(schema::SchemaArgs),
+}
+
+/// What a successful command reports to the shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; nothing more to say.
+    Success,
+    /// `--detailed-exitcode`: the plan would change something.
+    ChangesPending,
+}
+
+/// Runs `bulkops` with the process arguments and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
+    let reporter = Reporter::for_stderr();
+    match run(cli, &reporter) {
+        Ok(Outcome::Success) => exit_code::SUCCESS,
+        Ok(Outcome::ChangesPending) => exit_code::CHANGES_PENDING,
+        Err(error) => {
+            reporter.emit(&error);
+            error.exit_code()
+        }
+    }
+}
+
+fn usage_error(error: &clap::Error) -> i32 {
+    // `--help` and `--version` arrive as errors too; clap prints them to stdout.
+    let _ = error.print();
+    if error.use_stderr() {
+        exit_code::USAGE
+    } else {
+        exit_code::SUCCESS
+    }
+}
+
+fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
+    match cli.command {
+        Command::Validate(args) => validate::run(&args, reporter),
+        Command::Plan(args) => plan::run(&args, reporter),
+        Command::Schema(args) => schema::run(&args),
+    }
+}
+
+/// Writes command output to stdout, turning a closed pipe or full disk into an error.
+fn write_stdout(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(Error::Output)
+}

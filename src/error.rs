@@ -1,0 +1,61 @@
+//! The top-level error: the only error type `main` sees, and the one place that
+//! maps failures onto the documented exit codes.
+
+use crate::exit_code;
+use crate::manifest::{FolderError, LoadError};
+
+/// Everything that can make a `bulkops` command fail.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    /// Some manifests had problems or could not be read; each was reported as it was found.
+    #[error("{}", validation_summary(*.invalid, *.unreadable, *.total))]
+    Validation {
+        invalid: usize,
+        unreadable: usize,
+        total: usize,
+    },
+    /// A path named on the command line holds no manifests or cannot be listed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Folder(#[from] FolderError),
+    /// A manifest could not be read or is invalid.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Load(#[from] LoadError),
+    /// Writing the command's output failed.
+    #[error("cannot write the output")]
+    #[diagnostic(
+        code(bulkops::output),
+        help("check that the output is still open and the disk is not full")
+    )]
+    Output(#[source] std::io::Error),
+}
+
+fn validation_summary(invalid: usize, unreadable: usize, total: usize) -> String {
+    let noun = if total == 1 { "manifest" } else { "manifests" };
+    let verb =
+        |count: usize, one: &'static str, many: &'static str| if count == 1 { one } else { many };
+    let problems = format!(
+        "{invalid} of {total} {noun} {} problems",
+        verb(invalid, "has", "have")
+    );
+    match (invalid, unreadable) {
+        (0, _) => format!("{unreadable} of {total} {noun} could not be read"),
+        (_, 0) => problems,
+        _ => format!("{problems}, and {unreadable} could not be read"),
+    }
+}
+
+impl Error {
+    /// The process exit code for this error, as documented in README.md.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Validation { invalid, .. } if *invalid > 0 => exit_code::INVALID_MANIFEST,
+            Self::Validation { .. } | Self::Folder(_) | Self::Load(LoadError::Read { .. }) => {
+                exit_code::INPUT_UNREADABLE
+            }
+            Self::Load(LoadError::Invalid(_)) => exit_code::INVALID_MANIFEST,
+            Self::Output(_) => exit_code::OUTPUT_FAILED,
+        }
+    }
+}

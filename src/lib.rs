@@ -1,0 +1,15 @@
+//! bulkops: declarative, resumable bulk operations for Microsoft Entra ID groups
+//! and devices.
+//!
+//! A workflow manifest is loaded and checked ([`manifest`]), resolved into a
+//! [`plan::Plan`] whose steps form a dag, and previewed or run. The command line
+//! lives in [`cli`]; [`error::Error`] and [`exit_code`] define how it ends.
+
+pub mod cli;
+pub mod error;
+pub mod exit_code;
+pub mod manifest;
+pub mod plan;
+pub mod problem;
+pub mod suggest;
+pub mod template;

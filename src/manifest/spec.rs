@@ -1,0 +1,251 @@
+//! The workflow manifest as written: `apiVersion`, `kind`, `metadata` and `spec`.
+//!
+//! These types mirror the YAML one to one and are what the JSON Schema is generated
+//! from, so their doc comments are the descriptions editors show. They end in
+//! `Spec` because they are unresolved: references between steps are still names.
+//! `plan::resolve` turns them into a `Plan`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration::DurationSpec;
+use super::step::StepSpec;
+
+/// A bulkops workflow: the bulk work an administrator wants done, as steps.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "bulkops workflow manifest")]
+pub struct WorkflowSpec {
+    /// The manifest language version. Always `bulkops/v1`.
+    pub api_version: ApiVersion,
+    /// The kind of document. Always `Workflow`.
+    pub kind: ManifestKind,
+    /// The workflow's name and description.
+    pub metadata: MetadataSpec,
+    /// What the workflow does.
+    pub spec: WorkflowBodySpec,
+}
+
+/// The manifest language version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ApiVersion {
+    /// Version 1 of the manifest language.
+    #[serde(rename = "bulkops/v1")]
+    V1,
+}
+
+/// The kind of manifest document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ManifestKind {
+    /// A workflow of steps.
+    Workflow,
+}
+
+/// Names and describes a workflow.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetadataSpec {
+    /// The workflow's name: lowercase letters, digits and dashes. Unique among the
+    /// manifests of one folder; job records and output files carry it.
+    #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
+    pub name: String,
+    /// What the workflow is for, for the people who review and run it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
+    /// Free-form labels, for example an owner or a ticket number.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The body of a workflow: where it runs, when, how carefully, and its steps.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkflowBodySpec {
+    /// The directory profile to run against. `local` is the embedded local
+    /// directory, which needs no tenant; other names refer to profiles in `bulkops.yaml`.
+    #[serde(default = "default_directory")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"))]
+    pub directory: String,
+    /// What starts the workflow besides a person running `bulkops apply`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<TriggerSpec>,
+    /// The retry policy for steps that do not set their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySpec>,
+    /// Safety limits that make `bulkops apply` refuse a plan before changing anything.
+    #[serde(default)]
+    pub guards: GuardsSpec,
+    /// Values for templates, used as `{{vars.NAME}}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" }))]
+    pub vars: BTreeMap<String, String>,
+    /// How many steps may run at the same time. Defaults to 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub concurrency: Option<u32>,
+    /// The steps, in any order; `needs` and group or device set references decide
+    /// the order they run in.
+    #[schemars(length(min = 1, max = 20000))]
+    pub steps: Vec<StepSpec>,
+}
+
+fn default_directory() -> String {
+    "local".to_owned()
+}
+
+/// What starts a workflow automatically.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TriggerSpec {
+    /// Run once for every complete file dropped into a folder.
+    pub watch: WatchSpec,
+}
+
+/// A watched folder: `bulkops watch` runs the workflow once per complete file
+/// that lands in it, with `{{trigger.file}}` set to that file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WatchSpec {
+    /// The folder to watch, relative to the manifest's folder.
+    #[schemars(length(min = 1, max = 1024))]
+    pub path: String,
+    /// Which file names start a run, as a glob. Defaults to `*.csv`.
+    #[serde(default = "default_watch_pattern")]
+    #[schemars(length(min = 1, max = 256))]
+    pub pattern: String,
+    /// How long a file must stay unchanged before it counts as complete. Defaults to `3s`.
+    #[serde(default = "default_settle")]
+    pub settle: DurationSpec,
+    /// Where finished input files are moved.
+    #[serde(default)]
+    pub archive: ArchiveSpec,
+}
+
+fn default_watch_pattern() -> String {
+    "*.csv".to_owned()
+}
+
+fn default_settle() -> DurationSpec {
+    DurationSpec::seconds(3)
+}
+
+/// Where a watched folder's input files go once their run has finished.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArchiveSpec {
+    /// The folder for inputs whose run completed, relative to the watched folder.
+    /// Defaults to `processed`.
+    #[serde(default = "default_processed")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub processed: String,
+    /// The folder for inputs whose run failed, relative to the watched folder.
+    /// Defaults to `failed`.
+    #[serde(default = "default_failed")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub failed: String,
+}
+
+impl Default for ArchiveSpec {
+    fn default() -> Self {
+        Self {
+            processed: default_processed(),
+            failed: default_failed(),
+        }
+    }
+}
+
+fn default_processed() -> String {
+    "processed".to_owned()
+}
+
+fn default_failed() -> String {
+    "failed".to_owned()
+}
+
+/// How a step retries after a transient failure (throttling, a timeout, a
+/// dropped connection). Permanent failures, such as an unknown member, are never retried.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetrySpec {
+    /// How many times to try in all, counting the first attempt. Defaults to 3.
+    #[serde(default = "default_attempts")]
+    #[schemars(range(min = 1, max = 20))]
+    pub attempts: u32,
+    /// How the delay between attempts grows. Defaults to `exponential`.
+    #[serde(default)]
+    pub backoff: BackoffKind,
+    /// The delay before the first retry. Defaults to `1s`.
+    #[serde(default = "default_delay")]
+    pub delay: DurationSpec,
+    /// The longest delay between two attempts. Defaults to `1m`.
+    #[serde(default = "default_max_delay")]
+    pub max_delay: DurationSpec,
+    /// Whether to randomise delays so that parallel steps do not retry in lockstep.
+    /// Defaults to `true`.
+    #[serde(default = "default_jitter")]
+    pub jitter: bool,
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+
+fn default_delay() -> DurationSpec {
+    DurationSpec::seconds(1)
+}
+
+fn default_max_delay() -> DurationSpec {
+    DurationSpec::minutes(1)
+}
+
+fn default_jitter() -> bool {
+    true
+}
+
+/// How retry delays grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum BackoffKind {
+    /// The same delay before every retry.
+    Fixed,
+    /// The delay doubles after every retry, up to `maxDelay`.
+    #[default]
+    Exponential,
+}
+
+/// Safety limits checked against the preview before anything changes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GuardsSpec {
+    /// Refuse to apply a plan that removes more group members than this, in all
+    /// steps together. Defaults to 500, like Entra Connect's accidental-delete
+    /// threshold; `bulkops apply --allow-removals N` overrides it for one run.
+    #[serde(default = "default_max_removals")]
+    #[schemars(range(max = 10_000_000))]
+    pub max_removals: u32,
+    /// Refuse to apply a plan that deletes more devices than this. Defaults to 100:
+    /// a deleted device cannot be restored and loses its disk recovery keys.
+    #[serde(default = "default_max_device_deletions")]
+    #[schemars(range(max = 10_000_000))]
+    pub max_device_deletions: u32,
+}
+
+impl Default for GuardsSpec {
+    fn default() -> Self {
+        Self {
+            max_removals: default_max_removals(),
+            max_device_deletions: default_max_device_deletions(),
+        }
+    }
+}
+
+fn default_max_removals() -> u32 {
+    500
+}
+
+fn default_max_device_deletions() -> u32 {
+    100
+}
