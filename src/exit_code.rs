@@ -9,9 +9,6 @@ pub const SUCCESS: i32 = 0;
 /// An operation failed at run time for a reason not covered by a more specific code.
 pub const FAILURE: i32 = 1;
 
-/// `plan --detailed-exitcode` only: the plan is valid and would change something.
-pub const CHANGES_PENDING: i32 = 2;
-
 /// The command line was wrong: an unknown flag, a missing argument.
 pub const USAGE: i32 = 64;
 

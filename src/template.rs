@@ -94,28 +94,42 @@ pub fn check(
 }
 
 fn syntax_problem(source: &str, pointer: &Pointer, error: &TemplateError) -> Problem {
-    let within = error
-        .pos()
-        .map(|(line, column)| offset_of(source, line, column))
-        .map(|start| start..(start + 1).min(source.len()).max(start));
-    let reason = error.reason().to_string();
     let problem = Problem::at(
         ProblemKind::TemplateSyntax,
         pointer.clone(),
         "invalid template",
     )
-    .label(first_line(&reason))
     .help(
         "templates use `{{name}}` for values, for example `{{vars.out}}/{{run.date}}/members.csv`",
     );
+    if let Some(start) = unclosed_expression(source) {
+        return problem
+            .label("`{{` is not closed by `}}`")
+            .within(start..start + 2);
+    }
+    let within = error
+        .pos()
+        .map(|(line, column)| offset_of(source, line, column))
+        .filter(|start| *start < source.len())
+        .map(|start| start..start + source[start..].chars().next().map_or(1, char::len_utf8));
+    let problem = problem.label("not valid handlebars syntax");
     match within {
-        Some(range) if !range.is_empty() => problem.within(range),
-        _ => problem,
+        Some(range) => problem.within(range),
+        None => problem,
     }
 }
 
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or(text).trim().to_lowercase()
+/// The offset of the first `{{` that has no `}}` after it.
+fn unclosed_expression(source: &str) -> Option<usize> {
+    let mut rest = 0;
+    while let Some(open) = source[rest..].find("{{") {
+        let start = rest + open;
+        match source[start + 2..].find("}}") {
+            Some(close) => rest = start + 2 + close + 2,
+            None => return Some(start),
+        }
+    }
+    None
 }
 
 /// The byte offset of a 1-based line and column in `source`.

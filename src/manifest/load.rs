@@ -135,7 +135,7 @@ fn decode(bytes: Vec<u8>) -> (String, Option<Problem>) {
         Ok(text) => (text, None),
         Err(error) => {
             let at = error.utf8_error().valid_up_to();
-            let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+            let text = printable(&String::from_utf8_lossy(error.as_bytes()));
             let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
             let problem = Problem::in_text(
                 ProblemKind::Unreadable,
@@ -147,6 +147,20 @@ fn decode(bytes: Vec<u8>) -> (String, Option<Problem>) {
             (text, Some(problem))
         }
     }
+}
+
+/// The text with ASCII control characters replaced by `?`, byte for byte, so
+/// that showing a snippet of a binary file cannot disturb the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_control() && !matches!(c, '\n' | '\r' | '\t') {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn place_all(

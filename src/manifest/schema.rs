@@ -27,6 +27,7 @@ use crate::suggest::{all_of, did_you_mean, one_of};
 pub fn generate() -> Json {
     let generator = SchemaSettings::draft2020_12()
         .with_transform(RecursiveTransform(forbid_null))
+        .with_transform(RecursiveTransform(describe_single_property))
         .into_generator();
     generator.into_root_schema_for::<WorkflowSpec>().to_value()
 }
@@ -59,6 +60,22 @@ fn forbid_null(schema: &mut Schema) {
             for (key, value) in fields {
                 schema.insert(key, value);
             }
+        }
+    }
+}
+
+/// A `{displayName: ...}` form of a one-of-several choice carries its
+/// description on the object; editors show the property's, so copy it there.
+fn describe_single_property(schema: &mut Schema) {
+    let Some(description) = schema.get("description").cloned() else {
+        return;
+    };
+    let Some(Json::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    if properties.len() == 1 {
+        if let Some(Json::Object(property)) = properties.values_mut().next() {
+            property.entry("description").or_insert(description);
         }
     }
 }
@@ -120,7 +137,7 @@ impl ErrorMapper<'_> {
                 self.map_alternatives(error, &pointer, context, out);
             }
             ValidationErrorKind::Pattern { pattern } => {
-                out.push(bad_format(pointer, instance, pattern))
+                out.push(bad_format(pointer, instance, pattern));
             }
             ValidationErrorKind::PropertyNames { error } => {
                 out.push(bad_property_name(&pointer, error));
@@ -400,12 +417,19 @@ fn wrong_type(pointer: Pointer, instance: &Json, kind: &TypeKind) -> Problem {
         TypeKind::Multiple(set) => set.iter().map(|t| type_word(t.as_str())).collect(),
     };
     let expected = expected.join(" or ");
+    let yaml_11_boolean = matches!(
+        instance.as_str().map(str::to_ascii_lowercase).as_deref(),
+        Some("yes" | "no" | "on" | "off" | "y" | "n")
+    );
     Problem::at(
         ProblemKind::WrongType,
         pointer,
         format!("expected {expected}, found {}", describe(instance)),
     )
     .label(format!("expected {expected}"))
+    .maybe_help(yaml_11_boolean.then(|| {
+        "YAML 1.2 reads `yes`, `no`, `on` and `off` as text; write `true` or `false`".to_owned()
+    }))
 }
 
 fn unknown_value(pointer: Pointer, instance: &Json, options: &Json) -> Problem {

@@ -141,7 +141,7 @@ pub fn check_draft(draft: &DraftWorkflow<'_>) -> (Vec<Problem>, Dag) {
         match step {
             DraftStep::Valid(step) => checker.check_step(index, step),
             DraftStep::Broken { needs, .. } => {
-                checker.check_needs(index, needs, &step_pointer(index))
+                checker.check_needs(index, needs, &step_pointer(index));
             }
         }
     }

@@ -1,0 +1,9 @@
+//! Integration tests: the real `bulkops` binary on real files, one module per topic.
+
+mod examples;
+mod fixtures;
+mod hostile;
+mod plan_output;
+mod robustness;
+mod schema_file;
+mod support;

@@ -1,0 +1,76 @@
+//! Runs the real `bulkops` binary from the repository root and captures what it
+//! printed, for exact assertions and snapshots.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root, where manifests, fixtures and schemas live.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path below the repository root.
+pub fn repo_path(relative: &str) -> PathBuf {
+    repo_root().join(relative)
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Exit code, stdout and stderr in one text, for snapshots.
+    pub fn transcript(&self) -> String {
+        format!(
+            "exit code: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `bulkops ARGS` in `dir` without colours.
+pub fn bulkops_in(dir: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_bulkops"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .expect("the bulkops binary starts");
+    Run {
+        code: output
+            .status
+            .code()
+            .expect("bulkops exits normally, not by a signal"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs `bulkops ARGS` from the repository root.
+pub fn bulkops(args: &[&str]) -> Run {
+    bulkops_in(repo_root(), args)
+}
+
+/// The manifests shipped in `manifests/`, sorted.
+pub fn shipped_manifests() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(repo_path("manifests"))
+        .expect("manifests/ exists")
+        .map(|entry| entry.expect("manifests/ is readable").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// The path relative to the repository root, with `/` separators.
+pub fn relative(path: &Path) -> String {
+    path.strip_prefix(repo_root())
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
