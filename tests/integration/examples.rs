@@ -51,7 +51,7 @@ fn the_manifests_cover_every_step_kind_and_use() {
     assert!(repo_path("manifests/quickstart.yaml").is_file());
 }
 
-/// The fenced ```yaml blocks of a Markdown text.
+/// The fenced `yaml` code blocks of a Markdown text.
 fn yaml_blocks(markdown: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;

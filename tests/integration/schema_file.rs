@@ -14,7 +14,7 @@ fn the_committed_schema_equals_the_generated_one() {
     );
 }
 
-/// Reads a manifest with serde_yaml, a YAML parser independent of bulkops', and
+/// Reads a manifest with `serde_yaml`, a YAML parser independent of bulkops', and
 /// checks it with the `jsonschema` validator against the committed file.
 #[test]
 fn an_independent_validator_accepts_every_shipped_manifest() {

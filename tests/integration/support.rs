@@ -5,26 +5,26 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The repository root, where manifests, fixtures and schemas live.
-pub fn repo_root() -> &'static Path {
+pub(crate) fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A path below the repository root.
-pub fn repo_path(relative: &str) -> PathBuf {
+pub(crate) fn repo_path(relative: &str) -> PathBuf {
     repo_root().join(relative)
 }
 
 /// What one run of the binary did.
 #[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// Exit code, stdout and stderr in one text, for snapshots.
-    pub fn transcript(&self) -> String {
+    pub(crate) fn transcript(&self) -> String {
         format!(
             "exit code: {}\n--- stdout ---\n{}--- stderr ---\n{}",
             self.code, self.stdout, self.stderr
@@ -33,7 +33,7 @@ impl Run {
 }
 
 /// Runs `bulkops ARGS` in `dir` without colours.
-pub fn bulkops_in(dir: &Path, args: &[&str]) -> Run {
+pub(crate) fn bulkops_in(dir: &Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_bulkops"))
         .args(args)
         .current_dir(dir)
@@ -52,12 +52,12 @@ pub fn bulkops_in(dir: &Path, args: &[&str]) -> Run {
 }
 
 /// Runs `bulkops ARGS` from the repository root.
-pub fn bulkops(args: &[&str]) -> Run {
+pub(crate) fn bulkops(args: &[&str]) -> Run {
     bulkops_in(repo_root(), args)
 }
 
 /// The manifests shipped in `manifests/`, sorted.
-pub fn shipped_manifests() -> Vec<PathBuf> {
+pub(crate) fn shipped_manifests() -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(repo_path("manifests"))
         .expect("manifests/ exists")
         .map(|entry| entry.expect("manifests/ is readable").path())
@@ -68,7 +68,7 @@ pub fn shipped_manifests() -> Vec<PathBuf> {
 }
 
 /// The path relative to the repository root, with `/` separators.
-pub fn relative(path: &Path) -> String {
+pub(crate) fn relative(path: &Path) -> String {
     path.strip_prefix(repo_root())
         .unwrap_or(path)
         .to_string_lossy()
