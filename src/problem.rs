@@ -4,14 +4,16 @@
 //! a problem is as a [`Pointer`] into the document (`spec.steps[2].needs[0]`).
 //! The manifest loader turns pointers into line, column and an underlined snippet.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
 /// One step of a path into a manifest document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Segment {
-    /// A mapping key.
-    Key(String),
+    /// A mapping key; field names of the manifest language are borrowed, so
+    /// that building pointers on the hot path does not allocate strings.
+    Key(Cow<'static, str>),
     /// A sequence index, counted from zero.
     Index(usize),
 }
@@ -33,16 +35,18 @@ impl Pointer {
 
     /// The pointer to a key's value below this node.
     #[must_use]
-    pub fn key(&self, key: &str) -> Self {
-        let mut segments = self.0.clone();
-        segments.push(Segment::Key(key.to_owned()));
+    pub fn key(&self, key: impl Into<Cow<'static, str>>) -> Self {
+        let mut segments = Vec::with_capacity(self.0.len() + 1);
+        segments.extend_from_slice(&self.0);
+        segments.push(Segment::Key(key.into()));
         Self(segments)
     }
 
     /// The pointer to an item of the sequence at this node.
     #[must_use]
     pub fn index(&self, index: usize) -> Self {
-        let mut segments = self.0.clone();
+        let mut segments = Vec::with_capacity(self.0.len() + 1);
+        segments.extend_from_slice(&self.0);
         segments.push(Segment::Index(index));
         Self(segments)
     }

@@ -88,7 +88,7 @@ pub fn duplicate_names(manifests: &[LoadedManifest], paths: &[PathBuf]) -> Vec<M
     let mut first_by_name: HashMap<(Option<&Path>, &str), usize> = HashMap::new();
     let mut diagnostics = Vec::new();
     for (index, manifest) in manifests.iter().enumerate() {
-        let key = (paths[index].parent(), manifest.spec.metadata.name.as_str());
+        let key = (paths[index].parent(), manifest.plan.workflow.as_str());
         match first_by_name.get(&key) {
             None => {
                 first_by_name.insert(key, index);
@@ -100,7 +100,7 @@ pub fn duplicate_names(manifests: &[LoadedManifest], paths: &[PathBuf]) -> Vec<M
 }
 
 fn duplicate(manifest: &LoadedManifest, first: &LoadedManifest) -> ManifestDiagnostic {
-    let name = &manifest.spec.metadata.name;
+    let name = &manifest.plan.workflow;
     let problem = Problem::in_text(
         ProblemKind::DuplicateName,
         manifest.name_span.clone(),

@@ -25,7 +25,6 @@ pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub struct LoadedManifest {
     pub source: ManifestSource,
-    pub spec: WorkflowSpec,
     pub plan: Plan,
     /// Where `metadata.name` is written, for problems found across files.
     pub name_span: std::ops::Range<usize>,
@@ -102,14 +101,13 @@ pub fn load_bytes(name: &str, bytes: Vec<u8>) -> Result<LoadedManifest, InvalidM
         return Err(invalid(vec![problem], None));
     }
     match check_document(&document) {
-        Ok((spec, plan)) => {
+        Ok(plan) => {
             let name_span = document
                 .root
                 .find(&Pointer::root().key("metadata").key("name"))
                 .map_or(0..0, |node| node.span.clone());
             Ok(LoadedManifest {
                 source,
-                spec,
                 plan,
                 name_span,
             })
@@ -182,14 +180,14 @@ fn place_all(
 }
 
 /// Runs the schema check, deserialization and resolution.
-fn check_document(document: &Document) -> Result<(WorkflowSpec, Plan), Vec<Problem>> {
+fn check_document(document: &Document) -> Result<Plan, Vec<Problem>> {
     let json = document.root.to_json();
     let mut problems = document.problems.clone();
     let schema_problems = schema::check(&json);
     if schema_problems.is_empty() {
         match deserialize::<WorkflowSpec>(&json, &Pointer::root()) {
-            Ok(spec) => match plan::resolve(&spec) {
-                Ok(plan) if problems.is_empty() => return Ok((spec, plan)),
+            Ok(spec) => match plan::resolve(spec) {
+                Ok(plan) if problems.is_empty() => return Ok(plan),
                 Ok(_) => {}
                 Err(found) => problems.extend(found),
             },
@@ -202,26 +200,25 @@ fn check_document(document: &Document) -> Result<(WorkflowSpec, Plan), Vec<Probl
     Err(problems)
 }
 
-/// Deserializes JSON into a spec type; a failure is placed at the field it concerns.
+/// Deserializes JSON into a spec type; a failure is placed at the field it
+/// concerns. The path is tracked only on the second try, after a failure, to
+/// keep the common case fast.
 fn deserialize<T: DeserializeOwned>(json: &Json, base: &Pointer) -> Result<T, Box<Problem>> {
+    if let Ok(value) = T::deserialize(json) {
+        return Ok(value);
+    }
     serde_path_to_error::deserialize(json).map_err(|error| {
         let mut pointer = base.clone();
         for segment in error.path() {
             pointer = match segment {
                 serde_path_to_error::Segment::Seq { index } => pointer.index(*index),
-                serde_path_to_error::Segment::Map { key } => pointer.key(key),
-                serde_path_to_error::Segment::Enum { variant } => pointer.key(variant),
+                serde_path_to_error::Segment::Map { key } => pointer.key(key.clone()),
+                serde_path_to_error::Segment::Enum { variant } => pointer.key(variant.clone()),
                 serde_path_to_error::Segment::Unknown => pointer,
             };
         }
-        Box::new(
-            Problem::at(
-                ProblemKind::BadFormat,
-                pointer,
-                error.into_inner().to_string(),
-            )
-            .label("invalid value"),
-        )
+        let message = error.into_inner().to_string();
+        Box::new(Problem::at(ProblemKind::BadFormat, pointer, message).label("invalid value"))
     })
 }
 

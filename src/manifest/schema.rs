@@ -376,7 +376,7 @@ fn exactly_one_key(pointer: Pointer, instance: &Json, keys: &[String]) -> Proble
             };
             Problem::at_key(
                 ProblemKind::OneOf,
-                pointer.key(names[1]),
+                pointer.key(names[1].to_owned()),
                 format!("{} cannot be combined", all_of(&names)),
             )
             .label("second choice")
@@ -394,7 +394,7 @@ fn unknown_field(pointer: &Pointer, key: &str, allowed: &[String]) -> Problem {
     };
     Problem::at_key(
         ProblemKind::UnknownField,
-        pointer.key(key),
+        pointer.key(key.to_owned()),
         format!("unknown field `{key}`"),
     )
     .label("unknown field")
@@ -488,7 +488,7 @@ fn bad_property_name(pointer: &Pointer, error: &ValidationError<'_>) -> Problem 
     let name = plain_text(error.instance());
     Problem::at_key(
         ProblemKind::BadFormat,
-        pointer.key(&name),
+        pointer.key(name.clone()),
         format!("`{name}` is not a valid name here"),
     )
     .label("malformed name")
@@ -558,7 +558,7 @@ fn to_pointer(location: &Location) -> Pointer {
     let segments = location
         .segments()
         .map(|segment| match segment {
-            LocationSegment::Property(key) => Segment::Key(key.into_owned()),
+            LocationSegment::Property(key) => Segment::Key(key.into_owned().into()),
             LocationSegment::Index(index) => Segment::Index(index),
         })
         .collect();

@@ -242,7 +242,8 @@ enum Frame {
         anchor: usize,
         nodes_before: usize,
         entries: Vec<Entry>,
-        keys: HashSet<String>,
+        /// The keys, once the mapping is large enough for a linear search to be slow.
+        keys: Option<HashSet<String>>,
         pending_key: Option<(String, Range<usize>)>,
     },
 }
@@ -330,7 +331,7 @@ impl<'a> TreeBuilder<'a> {
                 anchor,
                 nodes_before,
                 entries: Vec::new(),
-                keys: HashSet::new(),
+                keys: None,
                 pending_key: None,
             }
         } else {
@@ -441,7 +442,7 @@ impl<'a> TreeBuilder<'a> {
                     Ok(())
                 }
                 Some((key, key_span)) => {
-                    if keys.insert(key.clone()) {
+                    if is_new_key(&key, entries, keys) {
                         entries.push(Entry {
                             key,
                             key_span,
@@ -496,6 +497,17 @@ impl<'a> TreeBuilder<'a> {
             problems: self.problems,
         })
     }
+}
+
+/// Mappings in manifests are small, so keys are searched linearly until a
+/// mapping grows past a few dozen entries.
+fn is_new_key(key: &str, entries: &[Entry], keys: &mut Option<HashSet<String>>) -> bool {
+    const LINEAR_LIMIT: usize = 32;
+    if entries.len() < LINEAR_LIMIT {
+        return !entries.iter().any(|entry| entry.key == key);
+    }
+    let known = keys.get_or_insert_with(|| entries.iter().map(|entry| entry.key.clone()).collect());
+    known.insert(key.to_owned())
 }
 
 fn mapping_key(node: Node) -> Result<(String, Range<usize>), Fatal> {

@@ -53,10 +53,15 @@ impl Dag {
     }
 
     /// Records that `dependent` waits for `dependency`. A repeated edge is kept
-    /// once, with the first reason given.
+    /// once, with the first reason given. The check looks at the dependent's
+    /// few incoming edges, not at a popular step's many outgoing ones.
     pub fn add_edge(&mut self, dependency: usize, dependent: usize, reason: EdgeReason) {
         let (from, to) = (NodeIndex::new(dependency), NodeIndex::new(dependent));
-        if self.graph.find_edge(from, to).is_none() {
+        let known = self
+            .graph
+            .neighbors_directed(to, Direction::Incoming)
+            .any(|source| source == from);
+        if !known {
             self.graph.add_edge(from, to, reason);
         }
     }

@@ -69,53 +69,62 @@ impl DraftStep<'_> {
 }
 
 /// Resolves a schema-valid workflow into a plan, or returns every problem.
-pub fn resolve(spec: &WorkflowSpec) -> Result<Plan, Vec<Problem>> {
-    let draft = DraftWorkflow {
-        vars: Some(&spec.spec.vars),
-        has_trigger: spec.spec.trigger.is_some(),
-        watch: spec.spec.trigger.as_ref().map(|trigger| &trigger.watch),
-        retry: spec.spec.retry.as_ref(),
-        steps: spec.spec.steps.iter().map(DraftStep::Valid).collect(),
-    };
-    let (problems, dag) = check_draft(&draft);
+/// The spec is consumed: its step options move into the plan.
+pub fn resolve(spec: WorkflowSpec) -> Result<Plan, Vec<Problem>> {
+    let (problems, dag) = check_draft(&DraftWorkflow::of(&spec));
     if !problems.is_empty() {
         return Err(problems);
     }
-    let default_retry = spec
-        .spec
+    let WorkflowSpec {
+        metadata,
+        spec: body,
+        ..
+    } = spec;
+    let default_retry = body
         .retry
         .as_ref()
         .map(RetryPolicy::from)
         .unwrap_or_default();
-    let steps = spec
-        .spec
+    let steps = body
         .steps
-        .iter()
+        .into_iter()
         .map(|step| build_step(step, default_retry))
         .collect();
     Ok(Plan {
-        workflow: spec.metadata.name.clone(),
-        directory: spec.spec.directory.clone(),
+        workflow: metadata.name,
+        directory: body.directory,
         steps,
         dag,
-        guards: spec.spec.guards.clone(),
-        concurrency: spec.spec.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+        guards: body.guards,
+        concurrency: body.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
     })
 }
 
-fn build_step(spec: &StepSpec, default_retry: RetryPolicy) -> Step {
+impl<'a> DraftWorkflow<'a> {
+    /// The draft of a workflow that passed the schema as a whole.
+    fn of(spec: &'a WorkflowSpec) -> Self {
+        Self {
+            vars: Some(&spec.spec.vars),
+            has_trigger: spec.spec.trigger.is_some(),
+            watch: spec.spec.trigger.as_ref().map(|trigger| &trigger.watch),
+            retry: spec.spec.retry.as_ref(),
+            steps: spec.spec.steps.iter().map(DraftStep::Valid).collect(),
+        }
+    }
+}
+
+fn build_step(spec: StepSpec, default_retry: RetryPolicy) -> Step {
     Step {
-        id: spec.id.clone(),
-        action: action_of(spec),
         retry: spec.retry.as_ref().map_or(default_retry, RetryPolicy::from),
         timeout: spec.timeout.map(DurationSpec::as_duration),
         continue_on_error: spec.continue_on_error,
+        id: spec.id.clone(),
+        action: action_of(spec),
     }
 }
 
 /// The step's one action. Resolution has checked there is exactly one.
-fn action_of(spec: &StepSpec) -> Action {
-    let step = spec.clone();
+fn action_of(step: StepSpec) -> Action {
     step.filter_groups
         .map(Action::FilterGroups)
         .or(step.download_groups.map(Action::DownloadGroups))
@@ -222,15 +231,16 @@ impl<'a> Checker<'a> {
 
     fn check_needs(&mut self, index: usize, needs: &[String], pointer: &Pointer) {
         for (position, needed) in needs.iter().enumerate() {
-            let at = pointer.key("needs").index(position);
-            if let Some(dependency) = self.find_step(needed, &at, "a `needs` entry") {
+            let at = || pointer.key("needs").index(position);
+            if let Some(dependency) = self.find_step(needed, at, "a `needs` entry") {
                 self.dag.add_edge(dependency, index, EdgeReason::Needs);
             }
         }
     }
 
     /// The index of the step called `id`, or a problem at `at` if there is none.
-    fn find_step(&mut self, id: &str, at: &Pointer, what: &str) -> Option<usize> {
+    /// The pointer is only built for the problem, keeping the common case cheap.
+    fn find_step(&mut self, id: &str, at: impl FnOnce() -> Pointer, what: &str) -> Option<usize> {
         if let Some(index) = self.index_of.get(id) {
             return Some(*index);
         }
@@ -241,7 +251,7 @@ impl<'a> Checker<'a> {
         };
         let problem = Problem::at(
             ProblemKind::UnknownStep,
-            at.clone(),
+            at(),
             format!("no step has the id `{id}`"),
         )
         .label("unknown step")
@@ -390,7 +400,7 @@ impl<'a> Checker<'a> {
                 "device"
             }
         );
-        let Some(source) = self.find_step(id, at, &what) else {
+        let Some(source) = self.find_step(id, || at.clone(), &what) else {
             return;
         };
         let reason = if expected == StepKind::FilterGroups {

@@ -15,6 +15,8 @@ use handlebars::{Path, TemplateError};
 use crate::problem::{Pointer, Problem, ProblemKind};
 use crate::suggest::did_you_mean;
 
+mod simple;
+
 /// Helpers a manifest template may call.
 pub const HELPERS: [&str; 2] = ["lower", "upper"];
 
@@ -72,8 +74,16 @@ pub fn check(
     scope: Scope<'_>,
     usage: Usage,
 ) -> Result<TemplateFacts, Vec<Problem>> {
-    let template =
-        Template::compile(source).map_err(|error| vec![syntax_problem(source, pointer, &error)])?;
+    check_with(source, pointer, scope, usage, simple::read(source))
+}
+
+fn check_with(
+    source: &str,
+    pointer: &Pointer,
+    scope: Scope<'_>,
+    usage: Usage,
+    simple: Option<Vec<simple::Piece<'_>>>,
+) -> Result<TemplateFacts, Vec<Problem>> {
     let mut walker = Walker {
         source,
         pointer,
@@ -82,7 +92,13 @@ pub fn check(
         preview: String::new(),
         problems: Vec::new(),
     };
-    walker.walk(&template, None);
+    if let Some(pieces) = simple {
+        walker.walk_simple(&pieces);
+    } else {
+        let template = Template::compile(source)
+            .map_err(|error| vec![syntax_problem(source, pointer, &error)])?;
+        walker.walk(&template, None);
+    }
     if usage == Usage::Output && walker.problems.is_empty() {
         walker.check_confined();
     }
@@ -166,6 +182,26 @@ impl Walker<'_> {
                 .cloned()
                 .or_else(|| self.element_range(template, index));
             self.element(element, range.as_ref());
+        }
+    }
+
+    fn walk_simple(&mut self, pieces: &[simple::Piece<'_>]) {
+        for piece in pieces {
+            match piece {
+                simple::Piece::Text(text) => self.preview.push_str(text),
+                simple::Piece::Expression {
+                    helper,
+                    path,
+                    range,
+                } => {
+                    if let Some(helper) = helper {
+                        if !HELPERS.contains(helper) {
+                            self.unknown_helper(helper, Some(range));
+                        }
+                    }
+                    self.variable(path, Some(range));
+                }
+            }
         }
     }
 
@@ -476,6 +512,33 @@ mod tests {
             assert!(found[0].starts_with("this output path"), "{source}");
         }
         assert!(check("../in.csv", &Pointer::root(), scope(&vars), Usage::Input).is_ok());
+    }
+
+    #[test]
+    fn the_fast_reader_agrees_with_handlebars() {
+        let vars = BTreeMap::from([
+            ("out".to_owned(), "exports".to_owned()),
+            ("up".to_owned(), "..".to_owned()),
+        ]);
+        for source in [
+            "{{vars.out}}/{{run.date}}/{{group.displayName}}.csv",
+            "{{ lower group.displayName }}-{{upper step.id}}.csv",
+            "{{vars.nope}}/{{run.dat}}/{{trigger.file}}",
+            "{{shout run.id}}.csv",
+            "{{vars.up}}/x.csv",
+            "/abs/{{run.id}}",
+            "plain/file.csv",
+        ] {
+            for usage in [Usage::Output, Usage::Input] {
+                let fast = check(source, &Pointer::root(), scope(&vars), usage);
+                let slow = check_with(source, &Pointer::root(), scope(&vars), usage, None);
+                assert!(
+                    simple::read(source).is_some(),
+                    "{source} takes the fast path"
+                );
+                assert_eq!(fast, slow, "{source}");
+            }
+        }
     }
 
     #[test]
