@@ -17,6 +17,8 @@ use super::filter::{FilterDevicesSpec, FilterGroupsSpec};
 use super::spec::RetrySpec;
 use super::target::{DeviceSetSpec, GroupSetSpec, GroupTargetSpec, OneOrMany, STEP_ID_PATTERN};
 
+// Action options are boxed: a step holds one of eleven, and large workflows
+// hold thousands of steps.
 /// One step of a workflow.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -41,37 +43,37 @@ pub struct StepSpec {
     pub continue_on_error: bool,
     /// Select groups by their properties; later steps use the selection as a group set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter_groups: Option<FilterGroupsSpec>,
+    pub filter_groups: Option<Box<FilterGroupsSpec>>,
     /// Write a CSV listing groups, with the admin center's columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub download_groups: Option<DownloadGroupsSpec>,
+    pub download_groups: Option<Box<DownloadGroupsSpec>>,
     /// Write the members of groups to CSV, one file per group or one combined file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub download_members: Option<DownloadMembersSpec>,
+    pub download_members: Option<Box<DownloadMembersSpec>>,
     /// Add the members listed in a CSV file to groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import_members: Option<MemberListSpec>,
+    pub import_members: Option<Box<MemberListSpec>>,
     /// Remove the members listed in a CSV file from groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remove_members: Option<MemberListSpec>,
+    pub remove_members: Option<Box<MemberListSpec>>,
     /// Delete bulkops job records and their result files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delete_jobs: Option<DeleteJobsSpec>,
+    pub delete_jobs: Option<Box<DeleteJobsSpec>>,
     /// Select devices by their properties; later steps use the selection as a device set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter_devices: Option<FilterDevicesSpec>,
+    pub filter_devices: Option<Box<FilterDevicesSpec>>,
     /// Write a CSV listing devices, with the admin center's columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub download_devices: Option<DownloadDevicesSpec>,
+    pub download_devices: Option<Box<DownloadDevicesSpec>>,
     /// Disable devices, so they can no longer be used to sign in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disable_devices: Option<DeviceChangeSpec>,
+    pub disable_devices: Option<Box<DeviceChangeSpec>>,
     /// Enable devices again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enable_devices: Option<DeviceChangeSpec>,
+    pub enable_devices: Option<Box<DeviceChangeSpec>>,
     /// Delete devices from the directory. This cannot be undone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delete_devices: Option<DeleteDevicesSpec>,
+    pub delete_devices: Option<Box<DeleteDevicesSpec>>,
 }
 
 /// The kinds of step, by their action key.

@@ -57,20 +57,20 @@ pub struct Step {
     pub continue_on_error: bool,
 }
 
-/// What a step does.
+/// What a step does, with its options.
 #[derive(Debug, Clone)]
 pub enum Action {
-    FilterGroups(FilterGroupsSpec),
-    DownloadGroups(DownloadGroupsSpec),
-    DownloadMembers(DownloadMembersSpec),
-    ImportMembers(MemberListSpec),
-    RemoveMembers(MemberListSpec),
-    DeleteJobs(DeleteJobsSpec),
-    FilterDevices(FilterDevicesSpec),
-    DownloadDevices(DownloadDevicesSpec),
-    DisableDevices(DeviceChangeSpec),
-    EnableDevices(DeviceChangeSpec),
-    DeleteDevices(DeleteDevicesSpec),
+    FilterGroups(Box<FilterGroupsSpec>),
+    DownloadGroups(Box<DownloadGroupsSpec>),
+    DownloadMembers(Box<DownloadMembersSpec>),
+    ImportMembers(Box<MemberListSpec>),
+    RemoveMembers(Box<MemberListSpec>),
+    DeleteJobs(Box<DeleteJobsSpec>),
+    FilterDevices(Box<FilterDevicesSpec>),
+    DownloadDevices(Box<DownloadDevicesSpec>),
+    DisableDevices(Box<DeviceChangeSpec>),
+    EnableDevices(Box<DeviceChangeSpec>),
+    DeleteDevices(Box<DeleteDevicesSpec>),
 }
 
 impl Action {
