@@ -218,8 +218,23 @@ fn deserialize<T: DeserializeOwned>(json: &Json, base: &Pointer) -> Result<T, Bo
             };
         }
         let message = error.into_inner().to_string();
-        Box::new(Problem::at(ProblemKind::BadFormat, pointer, message).label("invalid value"))
+        let help = deserialize_help(&pointer);
+        Box::new(
+            Problem::at(ProblemKind::BadFormat, pointer, message)
+                .label("invalid value")
+                .help(help),
+        )
     })
+}
+
+/// Values the schema accepts but the types refuse are dates that do not exist.
+fn deserialize_help(pointer: &Pointer) -> &'static str {
+    match pointer.last() {
+        Some(Segment::Key(key)) if key == "before" || key == "after" => {
+            "write a date that exists, as `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` (UTC)"
+        }
+        _ => "see the field's description in `bulkops schema`",
+    }
 }
 
 /// Cross-step checks on a manifest that failed the schema: the parts that did

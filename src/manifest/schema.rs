@@ -154,7 +154,17 @@ impl ErrorMapper<'_> {
         schema_path: &Location,
     ) -> Problem {
         match kind {
-            ValidationErrorKind::Type { kind } => wrong_type(pointer, instance, kind),
+            ValidationErrorKind::Type { kind } => {
+                let description = if pointer.segments().is_empty() {
+                    Some(
+                        "a manifest is a mapping with `apiVersion`, `kind`, `metadata` and `spec`"
+                            .to_owned(),
+                    )
+                } else {
+                    self.description_of(schema_path)
+                };
+                wrong_type(pointer, instance, kind, description)
+            }
             ValidationErrorKind::Enum { options } => unknown_value(pointer, instance, options),
             ValidationErrorKind::Constant { expected_value } => unknown_value(
                 pointer,
@@ -213,7 +223,9 @@ impl ErrorMapper<'_> {
                     format!("found {}", describe(instance)),
                 )
                 .label("wrong type")
-                .maybe_help(self.description_of(error.schema_path())),
+                .help(self.description_of(error.schema_path()).unwrap_or_else(|| {
+                    "see the field's description in `bulkops schema`".to_owned()
+                })),
             ),
         }
     }
@@ -366,7 +378,8 @@ fn exactly_one_key(pointer: Pointer, instance: &Json, keys: &[String]) -> Proble
             pointer,
             "this value does not fit any allowed form",
         )
-        .label("invalid"),
+        .label("invalid")
+        .help("see the field's description in `bulkops schema`"),
         (many, _) => {
             let names: Vec<&str> = many.iter().map(|key| key.as_str()).collect();
             let what = if is_step {
@@ -408,10 +421,15 @@ fn missing_field(pointer: Pointer, name: &str, help: Option<String>) -> Problem 
         format!("missing field `{name}`"),
     )
     .label(format!("`{name}` is required here"))
-    .maybe_help(help)
+    .help(help.unwrap_or_else(|| format!("add `{name}`")))
 }
 
-fn wrong_type(pointer: Pointer, instance: &Json, kind: &TypeKind) -> Problem {
+fn wrong_type(
+    pointer: Pointer,
+    instance: &Json,
+    kind: &TypeKind,
+    description: Option<String>,
+) -> Problem {
     let expected: Vec<&str> = match kind {
         TypeKind::Single(single) => vec![type_word(single.as_str())],
         TypeKind::Multiple(set) => set.iter().map(|t| type_word(t.as_str())).collect(),
@@ -427,9 +445,11 @@ fn wrong_type(pointer: Pointer, instance: &Json, kind: &TypeKind) -> Problem {
         format!("expected {expected}, found {}", describe(instance)),
     )
     .label(format!("expected {expected}"))
-    .maybe_help(yaml_11_boolean.then(|| {
+    .help(if yaml_11_boolean {
         "YAML 1.2 reads `yes`, `no`, `on` and `off` as text; write `true` or `false`".to_owned()
-    }))
+    } else {
+        description.unwrap_or_else(|| format!("write {expected} here"))
+    })
 }
 
 fn unknown_value(pointer: Pointer, instance: &Json, options: &Json) -> Problem {
@@ -497,61 +517,87 @@ fn bad_property_name(pointer: &Pointer, error: &ValidationError<'_>) -> Problem 
 
 fn range_problem(pointer: Pointer, instance: &Json, kind: &ValidationErrorKind) -> Problem {
     let shown = plain_text(instance);
-    let (message, label) = match kind {
+    let (message, label, help) = match kind {
         ValidationErrorKind::Minimum { limit } => (
             format!("`{shown}` is too small"),
             format!("the minimum is {limit}"),
+            format!("use {limit} or more"),
         ),
         ValidationErrorKind::Maximum { limit } => (
             format!("`{shown}` is too large"),
             format!("the maximum is {limit}"),
+            format!("use {limit} or less"),
         ),
         ValidationErrorKind::ExclusiveMinimum { limit } => (
             format!("`{shown}` is too small"),
             format!("must be more than {limit}"),
+            format!("use a number above {limit}"),
         ),
         ValidationErrorKind::ExclusiveMaximum { limit } => (
             format!("`{shown}` is too large"),
             format!("must be less than {limit}"),
-        ),
-        ValidationErrorKind::MinLength { limit: 1 } => (
-            "this text is empty".to_owned(),
-            "must not be empty".to_owned(),
+            format!("use a number below {limit}"),
         ),
         ValidationErrorKind::MinLength { limit } => (
-            "this text is too short".to_owned(),
-            format!("at least {limit} characters"),
+            if *limit == 1 {
+                "this text is empty".to_owned()
+            } else {
+                "this text is too short".to_owned()
+            },
+            if *limit == 1 {
+                "must not be empty".to_owned()
+            } else {
+                format!("at least {limit} characters")
+            },
+            "write a value, or leave the field out to use its default".to_owned(),
         ),
         ValidationErrorKind::MaxLength { limit } => (
             "this text is too long".to_owned(),
             format!("at most {limit} characters"),
-        ),
-        ValidationErrorKind::MinItems { limit: 1 } => (
-            "this list is empty".to_owned(),
-            "must not be empty".to_owned(),
+            format!("shorten it to {limit} characters or fewer"),
         ),
         ValidationErrorKind::MinItems { limit } => (
-            "this list is too short".to_owned(),
-            format!("at least {limit} items"),
+            if *limit == 1 {
+                "this list is empty".to_owned()
+            } else {
+                "this list is too short".to_owned()
+            },
+            if *limit == 1 {
+                "must not be empty".to_owned()
+            } else {
+                format!("at least {limit} items")
+            },
+            if *limit == 1 {
+                "add at least one item".to_owned()
+            } else {
+                format!("add items until there are {limit}")
+            },
         ),
         ValidationErrorKind::MaxItems { limit } => (
             "this list is too long".to_owned(),
             format!("at most {limit} items"),
+            "split the work over several steps".to_owned(),
         ),
         ValidationErrorKind::UniqueItems => (
             "this list repeats a value".to_owned(),
             "duplicate value".to_owned(),
+            "list each value once".to_owned(),
         ),
         other => (
             format!("invalid value: {other:?}").to_lowercase(),
             "invalid".to_owned(),
+            "see the field's description in `bulkops schema`".to_owned(),
         ),
     };
-    Problem::at(ProblemKind::OutOfRange, pointer, message).label(label)
+    Problem::at(ProblemKind::OutOfRange, pointer, message)
+        .label(label)
+        .help(help)
 }
 
 fn generic(pointer: Pointer, error: &ValidationError<'_>) -> Problem {
-    Problem::at(ProblemKind::WrongType, pointer, error.to_string()).label("invalid")
+    Problem::at(ProblemKind::WrongType, pointer, error.to_string())
+        .label("invalid")
+        .help("see the field's description in `bulkops schema`")
 }
 
 fn to_pointer(location: &Location) -> Pointer {

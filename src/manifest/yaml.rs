@@ -396,11 +396,15 @@ impl<'a> TreeBuilder<'a> {
 
     fn alias(&mut self, anchor: usize, range: Range<usize>) -> Result<(), Fatal> {
         let Some((node, size)) = self.anchors.get(&anchor).cloned() else {
-            return Err(Box::new(Problem::in_text(
-                ProblemKind::YamlSyntax,
-                range,
-                "alias refers to an unknown anchor",
-            )));
+            return Err(Box::new(
+                Problem::in_text(
+                    ProblemKind::YamlSyntax,
+                    range,
+                    "alias refers to an unknown anchor",
+                )
+                .label("unknown anchor")
+                .help("define the anchor with `&name` before using it as `*name`"),
+            ));
         };
         self.count_nodes(size, range.start)?;
         self.attach(node)
@@ -449,7 +453,7 @@ impl<'a> TreeBuilder<'a> {
                             value: node,
                         });
                     } else {
-                        self.problems.push(duplicate_key(&key, key_span, entries));
+                        self.problems.push(duplicate_key(&key, key_span));
                     }
                     Ok(())
                 }
@@ -529,23 +533,16 @@ fn mapping_key(node: Node) -> Result<(String, Range<usize>), Fatal> {
     }
 }
 
-fn duplicate_key(key: &str, key_span: Range<usize>, entries: &[Entry]) -> Problem {
-    let first = entries
-        .iter()
-        .find(|entry| entry.key == key)
-        .map(|entry| entry.key_span.clone());
-    let problem = Problem::in_text(
+fn duplicate_key(key: &str, key_span: Range<usize>) -> Problem {
+    Problem::in_text(
         ProblemKind::YamlSyntax,
         key_span,
         format!("duplicate key `{key}`"),
     )
-    .label("repeated here");
-    match first {
-        Some(_) => problem.help(format!(
-            "`{key}` is already set earlier in this mapping; keep one of them"
-        )),
-        None => problem,
-    }
+    .label("repeated here")
+    .help(format!(
+        "`{key}` is already set earlier in this mapping; keep one of them"
+    ))
 }
 
 fn unsupported_tag(tag: &Tag, range: &Range<usize>) -> Problem {

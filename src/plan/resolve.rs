@@ -484,7 +484,12 @@ impl<'a> Checker<'a> {
                 at.clone(),
                 format!("this duration is {what}"),
             )
-            .label(limit);
+            .label(limit)
+            .help(format!(
+                "use a duration from {} to {}",
+                human(minimum),
+                human(maximum)
+            ));
             self.problems.push(problem);
         }
     }

@@ -23,10 +23,35 @@ fn every_invalid_fixture_reports_its_exact_diagnostics() {
 }
 
 #[test]
-fn there_are_enough_fixtures_to_cover_every_error_class() {
-    let count = std::fs::read_dir(crate::support::repo_path("tests/fixtures/invalid"))
+fn every_problem_has_a_help_line_and_a_position() {
+    for path in invalid_fixtures() {
+        let run = bulkops(&["validate", "--message-format", "json", &relative(&path)]);
+        let problems: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+        assert!(!problems.is_empty(), "{}", path.display());
+        for problem in problems {
+            let shown = format!("{}: {problem}", path.display());
+            assert!(problem["help"].is_string(), "no help in {shown}");
+            let message = problem["message"].as_str().unwrap();
+            let whole_file = message.contains("the manifest is empty")
+                || message.contains("the file is larger than");
+            assert_eq!(problem["line"].is_u64(), !whole_file, "{shown}");
+        }
+    }
+}
+
+fn invalid_fixtures() -> Vec<std::path::PathBuf> {
+    let dir = crate::support::repo_path("tests/fixtures/invalid");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
-        .count();
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[test]
+fn there_are_enough_fixtures_to_cover_every_error_class() {
+    let count = invalid_fixtures().len();
     assert!(count >= 30, "only {count} invalid fixtures");
 }
 
