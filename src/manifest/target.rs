@@ -112,14 +112,7 @@ impl JsonSchema for SetSpec<GroupTargetSpec> {
     }
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let item = generator.subschema_for::<GroupTargetSpec>();
-        json_schema!({
-            "description": "The id of a `filterGroups` step, whose selection is the set, or a list of groups.",
-            "oneOf": [
-                { "type": "string", "pattern": STEP_ID_PATTERN, "description": "The id of a `filterGroups` step." },
-                { "type": "array", "items": item, "minItems": 1, "maxItems": 10000, "description": "Groups listed one by one." }
-            ]
-        })
+        set_schema::<GroupTargetSpec>(generator, "filterGroups", "groups")
     }
 }
 
@@ -129,15 +122,24 @@ impl JsonSchema for SetSpec<DeviceTargetSpec> {
     }
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let item = generator.subschema_for::<DeviceTargetSpec>();
-        json_schema!({
-            "description": "The id of a `filterDevices` step, whose selection is the set, or a list of devices.",
-            "oneOf": [
-                { "type": "string", "pattern": STEP_ID_PATTERN, "description": "The id of a `filterDevices` step." },
-                { "type": "array", "items": item, "minItems": 1, "maxItems": 10000, "description": "Devices listed one by one." }
-            ]
-        })
+        set_schema::<DeviceTargetSpec>(generator, "filterDevices", "devices")
     }
+}
+
+/// A set: the id of a filter step of the given kind, or a list of objects.
+fn set_schema<T: JsonSchema>(
+    generator: &mut SchemaGenerator,
+    filter: &str,
+    objects: &str,
+) -> Schema {
+    let item = generator.subschema_for::<T>();
+    json_schema!({
+        "description": format!("The id of a `{filter}` step, whose selection is the set, or a list of {objects}."),
+        "oneOf": [
+            { "type": "string", "pattern": STEP_ID_PATTERN, "description": format!("The id of a `{filter}` step.") },
+            { "type": "array", "items": item, "minItems": 1, "maxItems": 10000, "description": format!("The {objects}, listed one by one.") }
+        ]
+    })
 }
 
 /// One value or a list of values, for filters such as `type: security` or
