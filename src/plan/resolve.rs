@@ -16,7 +16,7 @@ use super::{Action, Plan, RetryPolicy, Step};
 use crate::manifest::duration::DurationSpec;
 use crate::manifest::filter::TimeWindowSpec;
 use crate::manifest::spec::{RetrySpec, WatchSpec, WorkflowSpec};
-use crate::manifest::step::{StepKind, StepSpec};
+use crate::manifest::step::{DownloadMembersSpec, MemberListSpec, StepKind, StepSpec};
 use crate::manifest::target::{GroupSetSpec, SetSpec};
 use crate::problem::{Pointer, Problem, ProblemKind};
 use crate::suggest::did_you_mean;
@@ -260,81 +260,95 @@ impl<'a> Checker<'a> {
         None
     }
 
-    fn check_action(&mut self, index: usize, step: &StepSpec, pointer: &Pointer) {
-        let scope = |group: bool| Scope {
+    /// The template scope of a step: `group.*` only where it runs per group.
+    fn scope(&self, group: bool) -> Scope<'a> {
+        Scope {
             vars: self.draft.vars,
             trigger: self.draft.has_trigger,
             group,
-        };
-        if let Some(filter) = &step.filter_groups {
-            self.check_window(
-                filter.created.as_ref(),
-                &pointer.key("filterGroups").key("created"),
+        }
+    }
+
+    fn check_action(&mut self, index: usize, step: &StepSpec, pointer: &Pointer) {
+        self.check_filters(step, pointer);
+        if let Some(download) = &step.download_groups {
+            let at = pointer.key("downloadGroups");
+            if let Some(groups) = &download.groups {
+                self.check_set(index, groups, &at.key("groups"), StepKind::FilterGroups);
+            }
+            let scope = self.scope(false);
+            self.check_template(&download.output, &at.key("output"), scope, Usage::Output);
+        }
+        if let Some(download) = &step.download_members {
+            self.check_download_members(index, download, &pointer.key("downloadMembers"));
+        }
+        let lists = [
+            ("importMembers", &step.import_members),
+            ("removeMembers", &step.remove_members),
+        ];
+        for (key, list) in lists {
+            if let Some(list) = list {
+                self.check_member_list(index, list, &pointer.key(key));
+            }
+        }
+        self.check_device_steps(index, step, pointer, self.scope(false));
+        if let Some(older_than) = step
+            .delete_jobs
+            .as_ref()
+            .and_then(|delete| delete.older_than)
+        {
+            let at = pointer.key("deleteJobs").key("olderThan");
+            let (minimum, maximum) = (
+                Duration::from_secs(60),
+                Duration::from_secs(100 * 365 * 86_400),
             );
+            self.check_duration_range(older_than.as_duration(), &at, minimum, maximum);
+        }
+    }
+
+    fn check_filters(&mut self, step: &StepSpec, pointer: &Pointer) {
+        if let Some(filter) = &step.filter_groups {
+            let at = pointer.key("filterGroups").key("created");
+            self.check_window(filter.created.as_ref(), &at);
         }
         if let Some(filter) = &step.filter_devices {
             let at = pointer.key("filterDevices");
             self.check_window(filter.last_sign_in.as_ref(), &at.key("lastSignIn"));
             self.check_window(filter.registered.as_ref(), &at.key("registered"));
         }
-        if let Some(download) = &step.download_groups {
-            let at = pointer.key("downloadGroups");
-            if let Some(groups) = &download.groups {
-                self.check_set(index, groups, &at.key("groups"), StepKind::FilterGroups);
-            }
-            self.check_template(
-                &download.output,
-                &at.key("output"),
-                scope(false),
-                Usage::Output,
-            );
+    }
+
+    /// Per-group files need a file name that tells the groups apart.
+    fn check_download_members(
+        &mut self,
+        index: usize,
+        download: &DownloadMembersSpec,
+        at: &Pointer,
+    ) {
+        self.check_set(
+            index,
+            &download.groups,
+            &at.key("groups"),
+            StepKind::FilterGroups,
+        );
+        let per_group = !download.combined;
+        let scope = self.scope(per_group);
+        let facts = self.check_template(&download.output, &at.key("output"), scope, Usage::Output);
+        let shared = facts.is_some_and(|facts| !facts.uses_group());
+        if per_group && shared && !is_single_group(&download.groups) {
+            self.problems.push(shared_output(&at.key("output")));
         }
-        if let Some(download) = &step.download_members {
-            let at = pointer.key("downloadMembers");
-            self.check_set(
-                index,
-                &download.groups,
-                &at.key("groups"),
-                StepKind::FilterGroups,
-            );
-            let per_group = !download.combined;
-            let facts = self.check_template(
-                &download.output,
-                &at.key("output"),
-                scope(per_group),
-                Usage::Output,
-            );
-            if let Some(facts) = facts {
-                if per_group && !facts.uses_group() && !is_single_group(&download.groups) {
-                    self.problems.push(shared_output(&at.key("output")));
-                }
-            }
+    }
+
+    fn check_member_list(&mut self, index: usize, list: &MemberListSpec, at: &Pointer) {
+        if let Some(groups) = &list.groups {
+            self.check_set(index, groups, &at.key("groups"), StepKind::FilterGroups);
         }
-        for (key, list) in [
-            ("importMembers", &step.import_members),
-            ("removeMembers", &step.remove_members),
-        ] {
-            let Some(list) = list else { continue };
-            let at = pointer.key(key);
-            if let Some(groups) = &list.groups {
-                self.check_set(index, groups, &at.key("groups"), StepKind::FilterGroups);
-            }
-            self.check_template(&list.input, &at.key("input"), scope(false), Usage::Input);
-            if let Some(results) = &list.results {
-                self.check_template(results, &at.key("results"), scope(true), Usage::Output);
-            }
-        }
-        self.check_device_steps(index, step, pointer, scope(false));
-        if let Some(delete) = &step.delete_jobs {
-            if let Some(older_than) = delete.older_than {
-                let at = pointer.key("deleteJobs").key("olderThan");
-                self.check_duration_range(
-                    older_than.as_duration(),
-                    &at,
-                    Duration::from_secs(60),
-                    Duration::from_secs(100 * 365 * 86_400),
-                );
-            }
+        let input_scope = self.scope(false);
+        self.check_template(&list.input, &at.key("input"), input_scope, Usage::Input);
+        if let Some(results) = &list.results {
+            let results_scope = self.scope(true);
+            self.check_template(results, &at.key("results"), results_scope, Usage::Output);
         }
     }
 
