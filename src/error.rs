@@ -1,6 +1,7 @@
 //! The top-level error: the only error type `main` sees, and the one place that
 //! maps failures onto the documented exit codes.
 
+use crate::directory::local::LocalError;
 use crate::exit_code;
 use crate::manifest::{FolderError, LoadError};
 
@@ -22,6 +23,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Load(#[from] LoadError),
+    /// The local directory could not be created, opened or read.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Directory(#[from] LocalError),
     /// Writing the command's output failed.
     #[error("cannot write the output")]
     #[diagnostic(
@@ -50,12 +55,19 @@ impl Error {
     /// The process exit code for this error, as documented in README.md.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Validation { invalid, .. } if *invalid > 0 => exit_code::INVALID_MANIFEST,
+            Self::Validation { invalid, .. } if *invalid > 0 => exit_code::INVALID_INPUT,
             Self::Validation { .. } | Self::Folder(_) | Self::Load(LoadError::Read { .. }) => {
                 exit_code::INPUT_UNREADABLE
             }
-            Self::Load(LoadError::Invalid(_)) => exit_code::INVALID_MANIFEST,
-            Self::Output(_) => exit_code::OUTPUT_FAILED,
+            Self::Load(LoadError::Invalid(_)) | Self::Directory(LocalError::Seed { .. }) => {
+                exit_code::INVALID_INPUT
+            }
+            Self::Directory(LocalError::Exists { .. }) => exit_code::USAGE,
+            Self::Directory(LocalError::MissingTenantFile { .. }) => exit_code::INPUT_UNREADABLE,
+            Self::Directory(LocalError::Io { .. }) | Self::Output(_) => exit_code::OUTPUT_FAILED,
+            Self::Directory(LocalError::Sqlite(_) | LocalError::NewerSchema { .. }) => {
+                exit_code::FAILURE
+            }
         }
     }
 }

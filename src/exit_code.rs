@@ -12,10 +12,12 @@ pub const FAILURE: i32 = 1;
 /// The command line was wrong: an unknown flag, a missing argument.
 pub const USAGE: i32 = 64;
 
-/// A manifest failed validation: YAML syntax, schema, references, cycles or templates.
-pub const INVALID_MANIFEST: i32 = 65;
+/// Input is invalid: a manifest fails validation (YAML syntax, schema,
+/// references, cycles, templates), or a data file such as a tenant CSV is malformed.
+pub const INVALID_INPUT: i32 = 65;
 
-/// A manifest path could not be read: missing, a directory without manifests, no permission.
+/// An input could not be read: a missing path, a folder without manifests, a
+/// missing tenant file, no permission.
 pub const INPUT_UNREADABLE: i32 = 66;
 
 /// An output could not be written (for example stdout closed early).

@@ -6,6 +6,7 @@
 //! lives in [`cli`]; [`error::Error`] and [`exit_code`] define how it ends.
 
 pub mod cli;
+pub mod directory;
 pub mod error;
 pub mod exit_code;
 pub mod manifest;

@@ -1,6 +1,7 @@
 //! The command line: argument parsing with clap, one file per command, and the
 //! mapping from results to exit codes.
 
+mod directory;
 mod plan;
 mod report;
 mod schema;
@@ -29,6 +30,8 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Print the JSON Schema of the manifest language.
     Schema(schema::SchemaArgs),
+    /// Create, generate and inspect the local directory.
+    Directory(directory::DirectoryArgs),
 }
 
 /// What a successful command reports to the shell.
@@ -69,6 +72,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
         Command::Validate(args) => validate::run(&args, reporter),
         Command::Plan(args) => plan::run(&args, reporter),
         Command::Schema(args) => schema::run(&args),
+        Command::Directory(args) => directory::run(&args),
     }
 }
 

@@ -1,0 +1,104 @@
+//! `bulkops directory`: create, generate and inspect the local directory.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{Outcome, write_stdout};
+use crate::directory::local::{self, GenerateOptions, LocalDirectory, Stats, TenantSource};
+use crate::error::Error;
+
+/// Arguments of `bulkops directory`.
+#[derive(Debug, Args)]
+pub(super) struct DirectoryArgs {
+    #[command(subcommand)]
+    command: DirectoryCommand,
+    /// The local directory database.
+    #[arg(long, global = true, value_name = "FILE", default_value = local::DEFAULT_PATH)]
+    db: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum DirectoryCommand {
+    /// Create the local directory from tenant CSV files (the demo tenant by default).
+    Init {
+        /// A folder with users.csv, groups.csv, devices.csv, service-principals.csv and memberships.csv.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// Replace an existing directory.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create a generated directory of any size, for benchmarks and load tests.
+    Generate {
+        /// Number of users.
+        #[arg(long, default_value_t = 1_000)]
+        users: u64,
+        /// Number of groups, of every type.
+        #[arg(long, default_value_t = 50)]
+        groups: u64,
+        /// Number of devices.
+        #[arg(long, default_value_t = 200)]
+        devices: u64,
+        /// Members of each group, drawn from the users.
+        #[arg(long, default_value_t = 100)]
+        members: u64,
+        /// Seed of the generator: the same seed makes the same directory.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Replace an existing directory.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show how many objects the local directory holds.
+    Stats,
+}
+
+/// Runs a `bulkops directory` command.
+pub(super) fn run(args: &DirectoryArgs) -> Result<Outcome, Error> {
+    let directory = match &args.command {
+        DirectoryCommand::Init { from, force } => {
+            let source = from
+                .clone()
+                .map_or(TenantSource::Demo, TenantSource::Folder);
+            LocalDirectory::create(&args.db, &source, *force)?
+        }
+        DirectoryCommand::Generate {
+            users,
+            groups,
+            devices,
+            members,
+            seed,
+            force,
+        } => {
+            let options = GenerateOptions {
+                users: *users,
+                groups: *groups,
+                devices: *devices,
+                members: *members,
+                seed: *seed,
+            };
+            LocalDirectory::generate(&args.db, &options, *force)?
+        }
+        DirectoryCommand::Stats => LocalDirectory::open(&args.db)?,
+    };
+    let stats = directory.stats()?;
+    write_stdout(&describe(&directory, &stats))?;
+    Ok(Outcome::Success)
+}
+
+fn describe(directory: &LocalDirectory, stats: &Stats) -> String {
+    let mut out = format!("local directory `{}`\n", directory.path().display());
+    let rows = [
+        ("users", stats.users),
+        ("groups", stats.groups),
+        ("devices", stats.devices),
+        ("service principals", stats.service_principals),
+        ("memberships", stats.memberships),
+    ];
+    for (name, count) in rows {
+        let _ = writeln!(out, "  {name:<19}{count:>10}");
+    }
+    out
+}

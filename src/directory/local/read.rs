@@ -1,0 +1,156 @@
+//! Reading the local directory: groups, devices and members, converted into the
+//! directory model. Members are streamed to a callback, so a million-member
+//! group never sits in memory at once.
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{LocalDirectory, LocalError};
+use crate::directory::model::{Device, Group, Member, MemberType};
+
+const GROUP_COLUMNS: &str = "id, display_name, description, mail, mail_enabled, mail_nickname, security_enabled, group_types, \
+     membership_rule, on_premises_sync_enabled, created_date_time, visibility, is_assignable_to_role";
+
+const DEVICE_COLUMNS: &str = "id, device_id, display_name, operating_system, operating_system_version, trust_type, account_enabled, \
+     is_compliant, is_managed, approximate_last_sign_in_date_time, registration_date_time, profile_type, manufacturer, model";
+
+impl LocalDirectory {
+    /// Every group, ordered by display name and id.
+    pub fn groups(&self) -> Result<Vec<Group>, LocalError> {
+        let sql =
+            format!("SELECT {GROUP_COLUMNS} FROM groups ORDER BY display_name COLLATE NOCASE, id");
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let groups = statement
+            .query_map([], group_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(groups)
+    }
+
+    /// The group with this object id.
+    pub fn group(&self, id: &str) -> Result<Option<Group>, LocalError> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = ?1");
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        Ok(statement
+            .query_row([id.to_ascii_lowercase()], group_from_row)
+            .optional()?)
+    }
+
+    /// Every device, ordered by display name and id.
+    pub fn devices(&self) -> Result<Vec<Device>, LocalError> {
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY display_name COLLATE NOCASE, id"
+        );
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let devices = statement
+            .query_map([], device_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(devices)
+    }
+
+    /// Calls `visit` with every direct member of a group, ordered by member type
+    /// and display name.
+    pub fn for_each_member(
+        &self,
+        group_id: &str,
+        mut visit: impl FnMut(Member) -> Result<(), LocalError>,
+    ) -> Result<(), LocalError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT m.member_id, m.member_type, \
+                    coalesce(u.display_name, g.display_name, d.display_name, s.display_name, ''), \
+                    u.user_principal_name, coalesce(u.mail, g.mail), u.user_type, coalesce(u.account_enabled, d.account_enabled), \
+                    u.department, u.job_title \
+             FROM memberships m \
+             LEFT JOIN users u ON m.member_type = 'user' AND u.id = m.member_id \
+             LEFT JOIN groups g ON m.member_type = 'group' AND g.id = m.member_id \
+             LEFT JOIN devices d ON m.member_type = 'device' AND d.id = m.member_id \
+             LEFT JOIN service_principals s ON m.member_type = 'servicePrincipal' AND s.id = m.member_id \
+             WHERE m.group_id = ?1 \
+             ORDER BY m.member_type, 3 COLLATE NOCASE, m.member_id",
+        )?;
+        let mut rows = statement.query(params![group_id.to_ascii_lowercase()])?;
+        while let Some(row) = rows.next()? {
+            visit(member_from_row(row)?)?;
+        }
+        Ok(())
+    }
+
+    /// How many direct members a group has.
+    pub fn member_count(&self, group_id: &str) -> Result<u64, LocalError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT count(*) FROM memberships WHERE group_id = ?1")?;
+        let count: i64 = statement.query_row([group_id.to_ascii_lowercase()], |row| row.get(0))?;
+        Ok(count.unsigned_abs())
+    }
+}
+
+fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Timestamp>> {
+    let text: Option<String> = row.get(index)?;
+    text.map(|text| {
+        text.parse().map_err(|error: jiff::Error| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
+        })
+    })
+    .transpose()
+}
+
+fn group_from_row(row: &Row<'_>) -> rusqlite::Result<Group> {
+    let group_types: String = row.get(7)?;
+    Ok(Group {
+        id: row.get(0)?,
+        display_name: row.get(1)?,
+        description: row.get(2)?,
+        mail: row.get(3)?,
+        mail_enabled: row.get(4)?,
+        mail_nickname: row.get(5)?,
+        security_enabled: row.get(6)?,
+        group_types: group_types
+            .split(';')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        membership_rule: row.get(8)?,
+        on_premises_sync_enabled: row.get(9)?,
+        created_date_time: timestamp(row, 10)?.unwrap_or(Timestamp::UNIX_EPOCH),
+        visibility: row.get(11)?,
+        is_assignable_to_role: row.get(12)?,
+    })
+}
+
+fn device_from_row(row: &Row<'_>) -> rusqlite::Result<Device> {
+    Ok(Device {
+        id: row.get(0)?,
+        device_id: row.get(1)?,
+        display_name: row.get(2)?,
+        operating_system: row.get(3)?,
+        operating_system_version: row.get(4)?,
+        trust_type: row.get(5)?,
+        account_enabled: row.get(6)?,
+        is_compliant: row.get(7)?,
+        is_managed: row.get(8)?,
+        approximate_last_sign_in_date_time: timestamp(row, 9)?,
+        registration_date_time: timestamp(row, 10)?,
+        profile_type: row.get(11)?,
+        manufacturer: row.get(12)?,
+        model: row.get(13)?,
+    })
+}
+
+fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
+    let kind: String = row.get(1)?;
+    Ok(Member {
+        id: row.get(0)?,
+        member_type: MemberType::from_key(&kind).unwrap_or(MemberType::OrgContact),
+        display_name: row.get(2)?,
+        user_principal_name: row.get(3)?,
+        mail: row.get(4)?,
+        user_type: row.get(5)?,
+        account_enabled: row.get(6)?,
+        department: row.get(7)?,
+        job_title: row.get(8)?,
+    })
+}
