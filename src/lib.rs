@@ -5,6 +5,7 @@
 //! [`plan::Plan`] whose steps form a dag, and previewed or run. The command line
 //! lives in [`cli`]; [`error::Error`] and [`exit_code`] define how it ends.
 
+pub mod bulkcsv;
 pub mod cli;
 pub mod directory;
 pub mod error;
