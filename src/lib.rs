@@ -13,5 +13,6 @@ pub mod exit_code;
 pub mod manifest;
 pub mod plan;
 pub mod problem;
+pub mod store;
 pub mod suggest;
 pub mod template;

@@ -4,3 +4,4 @@
 pub mod filter;
 pub mod local;
 pub mod model;
+pub mod outcome;

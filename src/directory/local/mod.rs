@@ -9,6 +9,7 @@ mod generate;
 mod read;
 mod schema;
 mod seed;
+mod write;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use generate::{GenerateOptions, user_id};
 pub use seed::TenantSource;
+pub use write::ResolvedMember;
 
 /// Where the local directory lives unless told otherwise.
 pub const DEFAULT_PATH: &str = ".bulkops/directory.db";

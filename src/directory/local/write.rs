@@ -1,0 +1,137 @@
+//! Changing the local directory: resolving member ids and names, and adding or
+//! removing members with one outcome per row, one transaction per batch.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{LocalDirectory, LocalError};
+use crate::bulkcsv::members::MemberKey;
+use crate::directory::model::{Group, MemberType};
+use crate::directory::outcome::RowOutcome;
+
+/// A member found in the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedMember {
+    pub id: String,
+    pub member_type: MemberType,
+}
+
+impl LocalDirectory {
+    /// Finds the object each key names: object ids in every object table, user
+    /// principal names among users, without regard to case.
+    pub fn resolve_members(
+        &self,
+        keys: &[MemberKey],
+    ) -> Result<Vec<Option<ResolvedMember>>, LocalError> {
+        let mut by_id = self.connection.prepare_cached(
+            "SELECT 'user' FROM users WHERE id = ?1 \
+             UNION ALL SELECT 'group' FROM groups WHERE id = ?1 \
+             UNION ALL SELECT 'device' FROM devices WHERE id = ?1 \
+             UNION ALL SELECT 'servicePrincipal' FROM service_principals WHERE id = ?1 LIMIT 1",
+        )?;
+        let mut by_upn = self
+            .connection
+            .prepare_cached("SELECT id FROM users WHERE user_principal_name = ?1")?;
+        keys.iter()
+            .map(|key| match key {
+                MemberKey::ObjectId(id) => {
+                    let kind: Option<String> =
+                        by_id.query_row([id], |row| row.get(0)).optional()?;
+                    Ok(kind
+                        .and_then(|kind| MemberType::from_key(&kind))
+                        .map(|member_type| ResolvedMember {
+                            id: id.clone(),
+                            member_type,
+                        }))
+                }
+                MemberKey::Upn(upn) => {
+                    let id: Option<String> =
+                        by_upn.query_row([upn], |row| row.get(0)).optional()?;
+                    Ok(id.map(|id| ResolvedMember {
+                        id,
+                        member_type: MemberType::User,
+                    }))
+                }
+            })
+            .collect()
+    }
+
+    /// Whether `member_id` is a direct member of the group.
+    pub fn is_member(&self, group_id: &str, member_id: &str) -> Result<bool, LocalError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT 1 FROM memberships WHERE group_id = ?1 AND member_id = ?2")?;
+        Ok(statement.exists(params![group_id, member_id])?)
+    }
+
+    /// Adds members to a group, in one transaction, with an outcome per member.
+    pub fn add_members(
+        &mut self,
+        group: &Group,
+        members: &[ResolvedMember],
+    ) -> Result<Vec<RowOutcome>, LocalError> {
+        if group.is_dynamic() {
+            return Ok(vec![RowOutcome::DynamicMembership; members.len()]);
+        }
+        let transaction = self.connection.transaction()?;
+        let outcomes = {
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO memberships (group_id, member_id, member_type) VALUES (?1, ?2, ?3)",
+            )?;
+            members
+                .iter()
+                .map(|member| {
+                    if !accepts(group, member) {
+                        return Ok(RowOutcome::UnsupportedMemberType);
+                    }
+                    let inserted =
+                        insert.execute(params![group.id, member.id, member.member_type.key()])?;
+                    Ok(if inserted == 1 {
+                        RowOutcome::Added
+                    } else {
+                        RowOutcome::AlreadyMember
+                    })
+                })
+                .collect::<Result<Vec<_>, LocalError>>()?
+        };
+        transaction.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Removes members from a group, in one transaction, with an outcome per member.
+    pub fn remove_members(
+        &mut self,
+        group: &Group,
+        member_ids: &[&str],
+    ) -> Result<Vec<RowOutcome>, LocalError> {
+        if group.is_dynamic() {
+            return Ok(vec![RowOutcome::DynamicMembership; member_ids.len()]);
+        }
+        let transaction = self.connection.transaction()?;
+        let outcomes = {
+            let mut delete = transaction
+                .prepare_cached("DELETE FROM memberships WHERE group_id = ?1 AND member_id = ?2")?;
+            member_ids
+                .iter()
+                .map(|id| {
+                    let deleted = delete.execute(params![group.id, id])?;
+                    Ok(if deleted == 1 {
+                        RowOutcome::Removed
+                    } else {
+                        RowOutcome::NotMember
+                    })
+                })
+                .collect::<Result<Vec<_>, LocalError>>()?
+        };
+        transaction.commit()?;
+        Ok(outcomes)
+    }
+}
+
+/// Whether a group can have this member: Microsoft 365 groups take users only,
+/// and no group can contain itself.
+fn accepts(group: &Group, member: &ResolvedMember) -> bool {
+    if member.id == group.id {
+        return false;
+    }
+    !group.is_unified() || member.member_type == MemberType::User
+}
