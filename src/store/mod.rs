@@ -607,7 +607,7 @@ mod tests {
             applied: false,
         };
         store.plan_chunk(&job.id, &chunk).unwrap();
-        assert_eq!(store.chunks(&job.id).unwrap(), [chunk.clone()]);
+        assert_eq!(store.chunks(&job.id).unwrap(), std::slice::from_ref(&chunk));
         store.mark_chunk_applied(&job.id, 0).unwrap();
         assert!(store.chunks(&job.id).unwrap()[0].applied);
         store
