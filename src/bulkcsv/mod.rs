@@ -2,3 +2,4 @@
 //! downloads and per-row result files out.
 
 pub mod members;
+pub mod output;

@@ -15,7 +15,10 @@ use handlebars::{Path, TemplateError};
 use crate::problem::{Pointer, Problem, ProblemKind};
 use crate::suggest::did_you_mean;
 
+mod render;
 mod simple;
+
+pub use render::{RenderError, file_name_safe, render};
 
 /// Helpers a manifest template may call.
 pub const HELPERS: [&str; 2] = ["lower", "upper"];
