@@ -1,7 +1,140 @@
-//! Directories: where groups, users and devices live. The model, filter
-//! evaluation, and the local SQLite directory; Microsoft Graph comes beside it.
+//! Directories: where groups, users and devices live. The [`Directory`] trait is
+//! what steps run against; the local SQLite directory implements it here, and
+//! Microsoft Graph beside it.
+//!
+//! Reads stream or return whole lists of modest size; writes take a batch and
+//! return one outcome per row, so a bad row fails only itself.
 
 pub mod filter;
 pub mod local;
 pub mod model;
 pub mod outcome;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use crate::bulkcsv::members::MemberKey;
+use crate::manifest::target::GroupTargetSpec;
+use local::{LocalDirectory, LocalError, ResolvedMember};
+use model::{Device, Group, Member};
+use outcome::RowOutcome;
+
+/// Why a directory call failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum DirectoryError {
+    /// The local directory failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Local(#[from] LocalError),
+    /// A failure that may pass: throttling, a timeout, a dropped connection.
+    #[error("the directory did not answer: {message}")]
+    #[diagnostic(code(bulkops::directory::transient), help("bulkops retries this by the step's retry policy"))]
+    Transient { message: String },
+}
+
+impl DirectoryError {
+    /// Whether retrying may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient { .. })
+    }
+}
+
+/// A visitor of streamed members.
+pub type MemberVisitor<'a> = dyn FnMut(Member) -> Result<(), DirectoryError> + Send + 'a;
+
+/// The operations steps need from a directory.
+pub trait Directory: Send + Sync {
+    /// Every group.
+    fn groups(&self) -> impl Future<Output = Result<Vec<Group>, DirectoryError>> + Send;
+
+    /// The groups a target names: none, one, or (for a display name) several.
+    fn find_groups(&self, target: &GroupTargetSpec) -> impl Future<Output = Result<Vec<Group>, DirectoryError>> + Send;
+
+    /// Every device.
+    fn devices(&self) -> impl Future<Output = Result<Vec<Device>, DirectoryError>> + Send;
+
+    /// Streams a group's direct members to `visit`.
+    fn for_each_member(
+        &self,
+        group_id: &str,
+        visit: &mut MemberVisitor<'_>,
+    ) -> impl Future<Output = Result<(), DirectoryError>> + Send;
+
+    /// The object each key names, if any.
+    fn resolve_members(
+        &self,
+        keys: &[MemberKey],
+    ) -> impl Future<Output = Result<Vec<Option<ResolvedMember>>, DirectoryError>> + Send;
+
+    /// Whether each id is a direct member of the group.
+    fn are_members(&self, group_id: &str, ids: &[&str]) -> impl Future<Output = Result<Vec<bool>, DirectoryError>> + Send;
+
+    /// Adds members, with an outcome per member.
+    fn add_members(
+        &self,
+        group: &Group,
+        members: &[ResolvedMember],
+    ) -> impl Future<Output = Result<Vec<RowOutcome>, DirectoryError>> + Send;
+
+    /// Removes members by id, with an outcome per member.
+    fn remove_members(&self, group: &Group, ids: &[&str]) -> impl Future<Output = Result<Vec<RowOutcome>, DirectoryError>> + Send;
+}
+
+/// The local directory, shared by the steps of a run. Its calls are short
+/// SQLite transactions, run on the calling worker thread with
+/// `block_in_place` so the async runtime keeps scheduling other steps.
+#[derive(Clone)]
+pub struct SharedLocal {
+    inner: Arc<Mutex<LocalDirectory>>,
+}
+
+impl SharedLocal {
+    /// Shares an open local directory.
+    pub fn new(directory: LocalDirectory) -> Self {
+        Self { inner: Arc::new(Mutex::new(directory)) }
+    }
+
+    fn with<T>(&self, work: impl FnOnce(&mut LocalDirectory) -> Result<T, LocalError>) -> Result<T, DirectoryError> {
+        tokio::task::block_in_place(|| {
+            let mut directory = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            work(&mut directory).map_err(DirectoryError::from)
+        })
+    }
+}
+
+impl Directory for SharedLocal {
+    async fn groups(&self) -> Result<Vec<Group>, DirectoryError> {
+        self.with(|directory| directory.groups())
+    }
+
+    async fn find_groups(&self, target: &GroupTargetSpec) -> Result<Vec<Group>, DirectoryError> {
+        self.with(|directory| directory.find_groups(target))
+    }
+
+    async fn devices(&self) -> Result<Vec<Device>, DirectoryError> {
+        self.with(|directory| directory.devices())
+    }
+
+    async fn for_each_member(&self, group_id: &str, visit: &mut MemberVisitor<'_>) -> Result<(), DirectoryError> {
+        tokio::task::block_in_place(|| {
+            let directory = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            directory.for_each_member(group_id, visit)
+        })
+    }
+
+    async fn resolve_members(&self, keys: &[MemberKey]) -> Result<Vec<Option<ResolvedMember>>, DirectoryError> {
+        self.with(|directory| directory.resolve_members(keys))
+    }
+
+    async fn are_members(&self, group_id: &str, ids: &[&str]) -> Result<Vec<bool>, DirectoryError> {
+        self.with(|directory| ids.iter().map(|id| directory.is_member(group_id, id)).collect())
+    }
+
+    async fn add_members(&self, group: &Group, members: &[ResolvedMember]) -> Result<Vec<RowOutcome>, DirectoryError> {
+        self.with(|directory| directory.add_members(group, members))
+    }
+
+    async fn remove_members(&self, group: &Group, ids: &[&str]) -> Result<Vec<RowOutcome>, DirectoryError> {
+        self.with(|directory| directory.remove_members(group, ids))
+    }
+}

@@ -217,7 +217,7 @@ fn members_are_streamed_with_their_types() {
     directory
         .for_each_member(&platform.id, |member| {
             members.push(member);
-            Ok(())
+            Ok::<(), bulkops::directory::local::LocalError>(())
         })
         .unwrap();
     assert_eq!(

@@ -7,6 +7,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{LocalDirectory, LocalError};
 use crate::directory::model::{Device, Group, Member, MemberType};
+use crate::manifest::target::GroupTargetSpec;
 
 const GROUP_COLUMNS: &str = "id, display_name, description, mail, mail_enabled, mail_nickname, security_enabled, group_types, \
      membership_rule, on_premises_sync_enabled, created_date_time, visibility, is_assignable_to_role";
@@ -23,6 +24,20 @@ impl LocalDirectory {
         let groups = statement
             .query_map([], group_from_row)?
             .collect::<Result<_, _>>()?;
+        Ok(groups)
+    }
+
+    /// The groups a target names; display names and mail nicknames are matched
+    /// without regard to case, and may name several groups.
+    pub fn find_groups(&self, target: &GroupTargetSpec) -> Result<Vec<Group>, LocalError> {
+        let (column, value) = match target {
+            GroupTargetSpec::Id(id) => ("id", id.to_ascii_lowercase()),
+            GroupTargetSpec::DisplayName(name) => ("display_name", name.clone()),
+            GroupTargetSpec::MailNickname(nickname) => ("mail_nickname", nickname.clone()),
+        };
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE {column} = ?1 COLLATE NOCASE ORDER BY id");
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let groups = statement.query_map([value], group_from_row)?.collect::<Result<_, _>>()?;
         Ok(groups)
     }
 
@@ -49,11 +64,11 @@ impl LocalDirectory {
 
     /// Calls `visit` with every direct member of a group, ordered by member type
     /// and display name.
-    pub fn for_each_member(
+    pub fn for_each_member<E: From<LocalError>>(
         &self,
         group_id: &str,
-        mut visit: impl FnMut(Member) -> Result<(), LocalError>,
-    ) -> Result<(), LocalError> {
+        mut visit: impl FnMut(Member) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut statement = self.connection.prepare_cached(
             "SELECT m.member_id, m.member_type, \
                     coalesce(u.display_name, g.display_name, d.display_name, s.display_name, ''), \
@@ -66,10 +81,10 @@ impl LocalDirectory {
              LEFT JOIN service_principals s ON m.member_type = 'servicePrincipal' AND s.id = m.member_id \
              WHERE m.group_id = ?1 \
              ORDER BY m.member_type, 3 COLLATE NOCASE, m.member_id",
-        )?;
-        let mut rows = statement.query(params![group_id.to_ascii_lowercase()])?;
-        while let Some(row) = rows.next()? {
-            visit(member_from_row(row)?)?;
+        ).map_err(LocalError::from)?;
+        let mut rows = statement.query(params![group_id.to_ascii_lowercase()]).map_err(LocalError::from)?;
+        while let Some(row) = rows.next().map_err(LocalError::from)? {
+            visit(member_from_row(row).map_err(LocalError::from)?)?;
         }
         Ok(())
     }
