@@ -27,6 +27,42 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Directory(#[from] LocalError),
+    /// The job store could not be opened or written.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The manifest names a directory profile that is not configured.
+    #[error("the directory profile `{name}` is not configured")]
+    #[diagnostic(
+        code(bulkops::directory::profile),
+        help("use `directory: local` for the embedded directory")
+    )]
+    UnknownDirectory { name: String },
+    /// `--resume` named a run that already completed.
+    #[error("run `{run_id}` has already completed")]
+    #[diagnostic(
+        code(bulkops::run::completed),
+        help("`bulkops jobs list` shows runs that can be resumed")
+    )]
+    RunAlreadyCompleted { run_id: String },
+    /// Some steps or jobs failed; the summary names them.
+    #[error("run `{run_id}` failed")]
+    #[diagnostic(
+        code(bulkops::run::failed),
+        help("the result files list every failed row with its reason")
+    )]
+    RunFailed { run_id: String },
+    /// The run was stopped with Ctrl-C.
+    #[error("run `{run_id}` was stopped")]
+    #[diagnostic(
+        code(bulkops::run::cancelled),
+        help("finish it with `bulkops apply --resume {run_id}`")
+    )]
+    RunCancelled { run_id: String },
+    /// The async runtime could not start.
+    #[error("cannot start the runtime")]
+    #[diagnostic(code(bulkops::runtime))]
+    Runtime(#[source] std::io::Error),
     /// Writing the command's output failed.
     #[error("cannot write the output")]
     #[diagnostic(
@@ -62,12 +98,16 @@ impl Error {
             Self::Load(LoadError::Invalid(_)) | Self::Directory(LocalError::Seed { .. }) => {
                 exit_code::INVALID_INPUT
             }
-            Self::Directory(LocalError::Exists { .. }) => exit_code::USAGE,
             Self::Directory(LocalError::MissingTenantFile { .. }) => exit_code::INPUT_UNREADABLE,
             Self::Directory(LocalError::Io { .. }) | Self::Output(_) => exit_code::OUTPUT_FAILED,
-            Self::Directory(LocalError::Sqlite(_) | LocalError::NewerSchema { .. }) => {
-                exit_code::FAILURE
-            }
+            Self::Directory(LocalError::Sqlite(_) | LocalError::NewerSchema { .. })
+            | Self::Store(_)
+            | Self::RunFailed { .. }
+            | Self::Runtime(_) => exit_code::FAILURE,
+            Self::Directory(LocalError::Exists { .. })
+            | Self::UnknownDirectory { .. }
+            | Self::RunAlreadyCompleted { .. } => exit_code::USAGE,
+            Self::RunCancelled { .. } => exit_code::CANCELLED,
         }
     }
 }

@@ -22,3 +22,6 @@ pub const INPUT_UNREADABLE: i32 = 66;
 
 /// An output could not be written (for example stdout closed early).
 pub const OUTPUT_FAILED: i32 = 74;
+
+/// A run was stopped with Ctrl-C; `bulkops apply --resume RUN_ID` finishes it.
+pub const CANCELLED: i32 = 130;

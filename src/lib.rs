@@ -13,6 +13,8 @@ pub mod exit_code;
 pub mod manifest;
 pub mod plan;
 pub mod problem;
+pub mod runner;
+pub mod steps;
 pub mod store;
 pub mod suggest;
 pub mod template;

@@ -1,6 +1,7 @@
 //! The command line: argument parsing with clap, one file per command, and the
 //! mapping from results to exit codes.
 
+mod apply;
 mod directory;
 mod plan;
 mod report;
@@ -24,6 +25,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a workflow, or finish an interrupted run with `--resume RUN_ID`.
+    Apply(apply::ApplyArgs),
     /// Check manifests: YAML, schema, step references, cycles, templates, output paths.
     Validate(validate::ValidateArgs),
     /// Show the steps of a workflow and the order they run in.
@@ -47,6 +50,7 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),
     };
+    init_logging();
     let reporter = Reporter::for_stderr();
     match run(cli, &reporter) {
         Ok(Outcome::Success) => exit_code::SUCCESS,
@@ -69,6 +73,7 @@ fn usage_error(error: &clap::Error) -> i32 {
 
 fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
     match cli.command {
+        Command::Apply(args) => apply::run(&args, reporter),
         Command::Validate(args) => validate::run(&args, reporter),
         Command::Plan(args) => plan::run(&args, reporter),
         Command::Schema(args) => schema::run(&args),
@@ -84,4 +89,26 @@ fn write_stdout(text: &str) -> Result<(), Error> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(Error::Output)
+}
+
+/// Log lines go to stderr; `BULKOPS_LOG=debug` shows more, `BULKOPS_LOG_FORMAT=json`
+/// writes one JSON object per line for log collectors.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let level = match std::env::var("BULKOPS_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_target(false);
+    if std::env::var("BULKOPS_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

@@ -26,9 +26,19 @@ pub enum DirectoryError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Local(#[from] LocalError),
+    /// The directory cannot do this.
+    #[error("`{what}` is not available on this directory")]
+    #[diagnostic(
+        code(bulkops::directory::unsupported),
+        help("run this step against a directory that supports it")
+    )]
+    Unsupported { what: &'static str },
     /// A failure that may pass: throttling, a timeout, a dropped connection.
     #[error("the directory did not answer: {message}")]
-    #[diagnostic(code(bulkops::directory::transient), help("bulkops retries this by the step's retry policy"))]
+    #[diagnostic(
+        code(bulkops::directory::transient),
+        help("bulkops retries this by the step's retry policy")
+    )]
     Transient { message: String },
 }
 
@@ -48,7 +58,10 @@ pub trait Directory: Send + Sync {
     fn groups(&self) -> impl Future<Output = Result<Vec<Group>, DirectoryError>> + Send;
 
     /// The groups a target names: none, one, or (for a display name) several.
-    fn find_groups(&self, target: &GroupTargetSpec) -> impl Future<Output = Result<Vec<Group>, DirectoryError>> + Send;
+    fn find_groups(
+        &self,
+        target: &GroupTargetSpec,
+    ) -> impl Future<Output = Result<Vec<Group>, DirectoryError>> + Send;
 
     /// Every device.
     fn devices(&self) -> impl Future<Output = Result<Vec<Device>, DirectoryError>> + Send;
@@ -67,7 +80,11 @@ pub trait Directory: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Option<ResolvedMember>>, DirectoryError>> + Send;
 
     /// Whether each id is a direct member of the group.
-    fn are_members(&self, group_id: &str, ids: &[&str]) -> impl Future<Output = Result<Vec<bool>, DirectoryError>> + Send;
+    fn are_members(
+        &self,
+        group_id: &str,
+        ids: &[&str],
+    ) -> impl Future<Output = Result<Vec<bool>, DirectoryError>> + Send;
 
     /// Adds members, with an outcome per member.
     fn add_members(
@@ -77,7 +94,11 @@ pub trait Directory: Send + Sync {
     ) -> impl Future<Output = Result<Vec<RowOutcome>, DirectoryError>> + Send;
 
     /// Removes members by id, with an outcome per member.
-    fn remove_members(&self, group: &Group, ids: &[&str]) -> impl Future<Output = Result<Vec<RowOutcome>, DirectoryError>> + Send;
+    fn remove_members(
+        &self,
+        group: &Group,
+        ids: &[&str],
+    ) -> impl Future<Output = Result<Vec<RowOutcome>, DirectoryError>> + Send;
 }
 
 /// The local directory, shared by the steps of a run. Its calls are short
@@ -91,12 +112,20 @@ pub struct SharedLocal {
 impl SharedLocal {
     /// Shares an open local directory.
     pub fn new(directory: LocalDirectory) -> Self {
-        Self { inner: Arc::new(Mutex::new(directory)) }
+        Self {
+            inner: Arc::new(Mutex::new(directory)),
+        }
     }
 
-    fn with<T>(&self, work: impl FnOnce(&mut LocalDirectory) -> Result<T, LocalError>) -> Result<T, DirectoryError> {
+    fn with<T>(
+        &self,
+        work: impl FnOnce(&mut LocalDirectory) -> Result<T, LocalError>,
+    ) -> Result<T, DirectoryError> {
         tokio::task::block_in_place(|| {
-            let mut directory = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut directory = self
+                .inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             work(&mut directory).map_err(DirectoryError::from)
         })
     }
@@ -115,26 +144,48 @@ impl Directory for SharedLocal {
         self.with(|directory| directory.devices())
     }
 
-    async fn for_each_member(&self, group_id: &str, visit: &mut MemberVisitor<'_>) -> Result<(), DirectoryError> {
+    async fn for_each_member(
+        &self,
+        group_id: &str,
+        visit: &mut MemberVisitor<'_>,
+    ) -> Result<(), DirectoryError> {
         tokio::task::block_in_place(|| {
-            let directory = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let directory = self
+                .inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             directory.for_each_member(group_id, visit)
         })
     }
 
-    async fn resolve_members(&self, keys: &[MemberKey]) -> Result<Vec<Option<ResolvedMember>>, DirectoryError> {
+    async fn resolve_members(
+        &self,
+        keys: &[MemberKey],
+    ) -> Result<Vec<Option<ResolvedMember>>, DirectoryError> {
         self.with(|directory| directory.resolve_members(keys))
     }
 
     async fn are_members(&self, group_id: &str, ids: &[&str]) -> Result<Vec<bool>, DirectoryError> {
-        self.with(|directory| ids.iter().map(|id| directory.is_member(group_id, id)).collect())
+        self.with(|directory| {
+            ids.iter()
+                .map(|id| directory.is_member(group_id, id))
+                .collect()
+        })
     }
 
-    async fn add_members(&self, group: &Group, members: &[ResolvedMember]) -> Result<Vec<RowOutcome>, DirectoryError> {
+    async fn add_members(
+        &self,
+        group: &Group,
+        members: &[ResolvedMember],
+    ) -> Result<Vec<RowOutcome>, DirectoryError> {
         self.with(|directory| directory.add_members(group, members))
     }
 
-    async fn remove_members(&self, group: &Group, ids: &[&str]) -> Result<Vec<RowOutcome>, DirectoryError> {
+    async fn remove_members(
+        &self,
+        group: &Group,
+        ids: &[&str],
+    ) -> Result<Vec<RowOutcome>, DirectoryError> {
         self.with(|directory| directory.remove_members(group, ids))
     }
 }

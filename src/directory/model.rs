@@ -59,6 +59,18 @@ impl Group {
         }
     }
 
+    /// Whether Microsoft Graph lets bulkops change this group's members: mail-enabled
+    /// security groups and distribution lists are managed in Exchange.
+    pub fn is_manageable(&self) -> bool {
+        matches!(self.kind(), GroupKind::Security | GroupKind::Microsoft365)
+    }
+
+    /// Whether this group can have the member: Microsoft 365 groups take users
+    /// only, and no group can contain itself.
+    pub fn accepts_member(&self, member_id: &str, member_type: MemberType) -> bool {
+        member_id != self.id && (!self.is_unified() || member_type == MemberType::User)
+    }
+
     /// "Microsoft 365" or "Security", as the admin center's download writes it.
     pub fn group_type_label(&self) -> &'static str {
         if self.is_unified() {

@@ -33,6 +33,8 @@ pub struct Plan {
     pub guards: GuardsSpec,
     /// How many steps may run at once.
     pub concurrency: u32,
+    /// `spec.vars`, for templates.
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 impl Plan {

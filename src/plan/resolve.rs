@@ -97,6 +97,7 @@ pub fn resolve(spec: WorkflowSpec) -> Result<Plan, Vec<Problem>> {
         dag,
         guards: body.guards,
         concurrency: body.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+        vars: body.vars,
     })
 }
 

@@ -35,9 +35,13 @@ impl LocalDirectory {
             GroupTargetSpec::DisplayName(name) => ("display_name", name.clone()),
             GroupTargetSpec::MailNickname(nickname) => ("mail_nickname", nickname.clone()),
         };
-        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE {column} = ?1 COLLATE NOCASE ORDER BY id");
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM groups WHERE {column} = ?1 COLLATE NOCASE ORDER BY id"
+        );
         let mut statement = self.connection.prepare_cached(&sql)?;
-        let groups = statement.query_map([value], group_from_row)?.collect::<Result<_, _>>()?;
+        let groups = statement
+            .query_map([value], group_from_row)?
+            .collect::<Result<_, _>>()?;
         Ok(groups)
     }
 
@@ -82,7 +86,9 @@ impl LocalDirectory {
              WHERE m.group_id = ?1 \
              ORDER BY m.member_type, 3 COLLATE NOCASE, m.member_id",
         ).map_err(LocalError::from)?;
-        let mut rows = statement.query(params![group_id.to_ascii_lowercase()]).map_err(LocalError::from)?;
+        let mut rows = statement
+            .query(params![group_id.to_ascii_lowercase()])
+            .map_err(LocalError::from)?;
         while let Some(row) = rows.next().map_err(LocalError::from)? {
             visit(member_from_row(row).map_err(LocalError::from)?)?;
         }

@@ -80,7 +80,7 @@ impl LocalDirectory {
             members
                 .iter()
                 .map(|member| {
-                    if !accepts(group, member) {
+                    if !group.accepts_member(&member.id, member.member_type) {
                         return Ok(RowOutcome::UnsupportedMemberType);
                     }
                     let inserted =
@@ -125,13 +125,4 @@ impl LocalDirectory {
         transaction.commit()?;
         Ok(outcomes)
     }
-}
-
-/// Whether a group can have this member: Microsoft 365 groups take users only,
-/// and no group can contain itself.
-fn accepts(group: &Group, member: &ResolvedMember) -> bool {
-    if member.id == group.id {
-        return false;
-    }
-    !group.is_unified() || member.member_type == MemberType::User
 }

@@ -1,0 +1,265 @@
+//! `bulkops apply FILE`: runs a workflow against its directory, journaling every
+//! row so that `bulkops apply --resume RUN_ID` can finish an interrupted run.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use clap::Args;
+use jiff::Timestamp;
+
+use super::report::Reporter;
+use super::{Outcome, write_stdout};
+use crate::bulkcsv::output::OutputRoot;
+use crate::directory::SharedLocal;
+use crate::directory::local::{self, LocalDirectory};
+use crate::error::Error;
+use crate::manifest::{self, LoadError, LoadedManifest};
+use crate::runner::context::RunContext;
+use crate::runner::{RunReport, Runner, StepState};
+use crate::store::{self, JobStore, NewRun, Status};
+
+/// Arguments of `bulkops apply`.
+#[derive(Debug, Args)]
+pub(super) struct ApplyArgs {
+    /// The workflow manifest.
+    #[arg(value_name = "FILE", required_unless_present = "resume")]
+    file: Option<PathBuf>,
+    /// Finish an interrupted run, with the manifest it started with.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "file")]
+    resume: Option<String>,
+    /// The folder output paths are relative to.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    output_dir: PathBuf,
+    /// The local directory database.
+    #[arg(long, value_name = "FILE", default_value = local::DEFAULT_PATH)]
+    db: PathBuf,
+    /// The job store database.
+    #[arg(long, value_name = "FILE", default_value = store::DEFAULT_PATH)]
+    state: PathBuf,
+    /// The file that started the run, for workflows with a watch trigger.
+    #[arg(long, value_name = "FILE")]
+    trigger_file: Option<PathBuf>,
+}
+
+/// Runs (or resumes) a workflow.
+pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Error> {
+    let store = JobStore::open(&args.state)?;
+    let (loaded, context) = match &args.resume {
+        Some(run_id) => resume(&store, run_id, reporter)?,
+        None => start(&store, args, reporter)?,
+    };
+    if loaded.plan.directory != "local" {
+        return Err(Error::UnknownDirectory {
+            name: loaded.plan.directory.clone(),
+        });
+    }
+    let directory = SharedLocal::new(LocalDirectory::open(&args.db)?);
+    let run_id = context.run_id.clone();
+    let store = Arc::new(Mutex::new(store));
+    let runner = Runner {
+        plan: Arc::new(loaded.plan),
+        context: Arc::new(context),
+        directory,
+        store: Arc::clone(&store),
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let report = execute(&runner)?;
+    let reason = (report.status != Status::Completed).then(|| describe_failure(&report));
+    store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .finish_run(&run_id, report.status, reason.as_deref(), Timestamp::now())?;
+    write_stdout(&summary(&report, &runner.plan.workflow))?;
+    match report.status {
+        Status::Completed => Ok(Outcome::Success),
+        Status::Cancelled => Err(Error::RunCancelled { run_id }),
+        Status::Failed | Status::Running => Err(Error::RunFailed { run_id }),
+    }
+}
+
+fn start(
+    store: &JobStore,
+    args: &ApplyArgs,
+    reporter: &Reporter,
+) -> Result<(LoadedManifest, RunContext), Error> {
+    let file = args
+        .file
+        .as_ref()
+        .expect("clap requires FILE without --resume");
+    let loaded = load(manifest::load_file(file), reporter)?;
+    let started = Timestamp::now();
+    let context = RunContext {
+        run_id: new_run_id(started),
+        workflow: loaded.plan.workflow.clone(),
+        started,
+        output: OutputRoot::new(&args.output_dir),
+        input_base: PathBuf::from("."),
+        vars: loaded.plan.vars.clone(),
+        trigger_file: args.trigger_file.clone(),
+    };
+    store.start_run(&NewRun {
+        id: &context.run_id,
+        workflow: &context.workflow,
+        manifest_path: &loaded.source.name,
+        manifest_text: &loaded.source.text,
+        directory: &loaded.plan.directory,
+        output_root: &args.output_dir.display().to_string(),
+        trigger_file: args
+            .trigger_file
+            .as_ref()
+            .map(|file| file.display().to_string())
+            .as_deref(),
+        started_at: started,
+    })?;
+    tracing::info!(run = %context.run_id, workflow = %context.workflow, "run started");
+    Ok((loaded, context))
+}
+
+fn resume(
+    store: &JobStore,
+    run_id: &str,
+    reporter: &Reporter,
+) -> Result<(LoadedManifest, RunContext), Error> {
+    let record = store.run(run_id)?;
+    if record.status == Status::Completed {
+        return Err(Error::RunAlreadyCompleted {
+            run_id: run_id.to_owned(),
+        });
+    }
+    let loaded = load(
+        manifest::load_bytes(
+            &record.manifest_path,
+            record.manifest_text.clone().into_bytes(),
+        )
+        .map_err(LoadError::Invalid),
+        reporter,
+    )?;
+    store.reopen_run(run_id)?;
+    tracing::info!(run = %run_id, workflow = %record.workflow, "run resumed");
+    let context = RunContext {
+        run_id: record.id,
+        workflow: record.workflow,
+        started: record.started_at,
+        output: OutputRoot::new(record.output_root),
+        input_base: PathBuf::from("."),
+        vars: loaded.plan.vars.clone(),
+        trigger_file: record.trigger_file.map(PathBuf::from),
+    };
+    Ok((loaded, context))
+}
+
+fn load(
+    loaded: Result<LoadedManifest, LoadError>,
+    reporter: &Reporter,
+) -> Result<LoadedManifest, Error> {
+    match loaded {
+        Ok(loaded) => Ok(loaded),
+        Err(LoadError::Invalid(invalid)) => {
+            for diagnostic in &invalid.diagnostics {
+                reporter.emit(diagnostic);
+            }
+            Err(Error::Validation {
+                invalid: 1,
+                unreadable: 0,
+                total: 1,
+            })
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A run id that sorts by start time: `20261127-142300-3f9a`.
+fn new_run_id(started: Timestamp) -> String {
+    let utc = started.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let noise = (started.as_nanosecond().unsigned_abs() ^ u128::from(std::process::id())) & 0xffff;
+    format!("{}-{noise:04x}", utc.strftime("%Y%m%d-%H%M%S"))
+}
+
+/// Runs the steps on a runtime of its own; the first Ctrl-C stops scheduling
+/// and lets running steps finish, the second ends the process at once (the
+/// journal stays consistent, and `--resume` finishes the run).
+fn execute(runner: &Runner<SharedLocal>) -> Result<RunReport, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(async {
+        let stop = Arc::clone(&runner.stop);
+        let run_id = runner.context.run_id.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+                eprintln!("stopping after the running steps; press Ctrl-C again to stop now");
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("stopped; finish the run with `bulkops apply --resume {run_id}`");
+                    std::process::exit(crate::exit_code::CANCELLED);
+                }
+            }
+        });
+        Ok(runner.run().await)
+    })
+}
+
+fn describe_failure(report: &RunReport) -> String {
+    let failed_steps = report
+        .steps
+        .iter()
+        .filter(|step| matches!(step.state, StepState::Failed { .. }))
+        .count();
+    let failed_jobs = report
+        .steps
+        .iter()
+        .flat_map(|step| &step.jobs)
+        .filter(|job| job.status == Status::Failed)
+        .count();
+    format!("{failed_steps} steps failed, {failed_jobs} jobs failed")
+}
+
+/// The table printed at the end of a run.
+fn summary(report: &RunReport, workflow: &str) -> String {
+    let mut out = format!(
+        "\nrun {} of workflow `{workflow}`: {}\n",
+        report.run_id,
+        report.status.key()
+    );
+    for step in &report.steps {
+        let state = match &step.state {
+            StepState::Finished => "finished".to_owned(),
+            StepState::Failed { error } => format!("failed: {error}"),
+            StepState::Skipped { because } => format!("skipped: {because}"),
+            StepState::Cancelled => "cancelled".to_owned(),
+        };
+        let selected = step
+            .selected
+            .map(|count| format!(", {count} selected"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {:<24} {:<16} {state}{selected}", step.id, step.kind);
+        for job in &step.jobs {
+            let target = job
+                .target
+                .as_deref()
+                .map(|t| format!(" {t}:"))
+                .unwrap_or_default();
+            let reason = job
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    {}{target} {} rows, {} changed, {} failed{reason}",
+                job.status.key(),
+                job.total,
+                job.changed,
+                job.failed
+            );
+            for file in &job.files {
+                let _ = writeln!(out, "      {file}");
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,342 @@
+//! `downloadGroups` and `downloadMembers`: CSV files with the admin center's
+//! columns, plus the extra columns a manifest asks for.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+
+use super::{JobSummary, StepEnv, StepError, StepReport};
+use crate::bulkcsv::output::PendingFile;
+use crate::directory::Directory;
+use crate::directory::model::{Group, Member, MemberType};
+use crate::manifest::step::{
+    DownloadGroupsSpec, DownloadMembersSpec, GroupColumnSpec, MemberColumnSpec, MemberTypeSpec,
+};
+use crate::store::{JobCounts, JobFile, NewJob};
+
+const GROUP_COLUMNS: [&str; 5] = [
+    "Object ID",
+    "Display name",
+    "Mail",
+    "Group type",
+    "Membership type",
+];
+const MEMBER_COLUMNS: [&str; 4] = [
+    "Object ID",
+    "User principal name",
+    "Display name",
+    "Member type",
+];
+const COMBINED_COLUMNS: [&str; 2] = ["Group ID", "Group name"];
+
+/// Writes one CSV of groups.
+pub(super) async fn groups<D: Directory>(
+    env: &StepEnv<'_, D>,
+    spec: &DownloadGroupsSpec,
+) -> Result<StepReport, StepError> {
+    let groups = match &spec.groups {
+        Some(set) => env.groups_of(set).await?,
+        None => env.directory.groups().await?,
+    };
+    let job = start(env, "", None)?;
+    let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
+    let mut file = env.context.output.create(&relative, spec.overwrite)?;
+    let written = write_groups(&mut file, &groups, &spec.columns)
+        .map_err(|source| write_error(&file_path(env, &relative), source))?;
+    let summary = commit(env, &job, None, file, written)?;
+    Ok(StepReport {
+        selection: None,
+        jobs: vec![summary],
+    })
+}
+
+/// Writes members: one file per group, or one combined file.
+pub(super) async fn members<D: Directory>(
+    env: &StepEnv<'_, D>,
+    spec: &DownloadMembersSpec,
+) -> Result<StepReport, StepError> {
+    let groups = env.groups_of(&spec.groups).await?;
+    if spec.combined {
+        let job = start(env, "", None)?;
+        let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
+        let mut file = env.context.output.create(&relative, spec.overwrite)?;
+        let mut writer = member_writer(&mut file, spec, true)
+            .map_err(|source| write_error(&file_path(env, &relative), source))?;
+        let mut rows = 0;
+        for group in &groups {
+            rows += write_members(env, &mut writer, group, spec, true).await?;
+        }
+        drop(writer);
+        let summary = commit(env, &job, None, file, rows)?;
+        return Ok(StepReport {
+            selection: None,
+            jobs: vec![summary],
+        });
+    }
+    let mut jobs = Vec::new();
+    for group in &groups {
+        let job = start(env, &group.id, Some(&group.display_name))?;
+        let relative = env
+            .context
+            .output_path(&spec.output, &env.step.id, Some(group))?;
+        let mut file = env.context.output.create(&relative, spec.overwrite)?;
+        let mut writer = member_writer(&mut file, spec, false)
+            .map_err(|source| write_error(&file_path(env, &relative), source))?;
+        let rows = write_members(env, &mut writer, group, spec, false).await?;
+        drop(writer);
+        jobs.push(commit(env, &job, Some(&group.display_name), file, rows)?);
+    }
+    Ok(StepReport {
+        selection: None,
+        jobs,
+    })
+}
+
+fn start<D: Directory>(
+    env: &StepEnv<'_, D>,
+    target: &str,
+    name: Option<&str>,
+) -> Result<String, StepError> {
+    let job = env.store(|store| {
+        store.start_job(&NewJob {
+            run_id: &env.context.run_id,
+            workflow: &env.context.workflow,
+            step: &env.step.id,
+            operation: env.step.action.kind().key(),
+            target_id: target,
+            target_name: name,
+            input_file: None,
+            started_at: Timestamp::now(),
+        })
+    })?;
+    Ok(job.id)
+}
+
+fn file_path<D: Directory>(env: &StepEnv<'_, D>, relative: &str) -> std::path::PathBuf {
+    env.context.output.path().join(relative)
+}
+
+fn write_error(path: &std::path::Path, source: csv::Error) -> StepError {
+    StepError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn commit<D: Directory>(
+    env: &StepEnv<'_, D>,
+    job: &str,
+    target: Option<&str>,
+    file: PendingFile,
+    rows: u64,
+) -> Result<JobSummary, StepError> {
+    let path = file.commit()?;
+    let shown = env.context.output.display(&path);
+    let record = JobFile {
+        kind: "output".into(),
+        path: path.display().to_string(),
+        rows,
+    };
+    env.store(|store| store.add_file(job, &record))?;
+    let counts = JobCounts {
+        total: rows,
+        succeeded: rows,
+        failed: 0,
+        changed: 0,
+    };
+    tracing::info!(step = %env.step.id, file = %shown, rows, "wrote");
+    Ok(env.finish_job(job, target, counts, None, vec![shown])?)
+}
+
+fn write_groups(
+    file: &mut PendingFile,
+    groups: &[Group],
+    columns: &[GroupColumnSpec],
+) -> Result<u64, csv::Error> {
+    let mut writer = csv::Writer::from_writer(file);
+    let header: Vec<&str> = GROUP_COLUMNS
+        .iter()
+        .copied()
+        .chain(columns.iter().map(|c| group_column_name(*c)))
+        .collect();
+    writer.write_record(&header)?;
+    for group in groups {
+        let mut row = vec![
+            group.id.clone(),
+            group.display_name.clone(),
+            group.mail.clone().unwrap_or_default(),
+            group.group_type_label().to_owned(),
+            group.membership_type_label().to_owned(),
+        ];
+        row.extend(
+            columns
+                .iter()
+                .map(|column| group_column_value(group, *column)),
+        );
+        writer.write_record(&row)?;
+    }
+    writer.flush()?;
+    Ok(groups.len() as u64)
+}
+
+fn group_column_name(column: GroupColumnSpec) -> &'static str {
+    match column {
+        GroupColumnSpec::Description => "Description",
+        GroupColumnSpec::MailNickname => "Mail nickname",
+        GroupColumnSpec::MailEnabled => "Mail enabled",
+        GroupColumnSpec::SecurityEnabled => "Security enabled",
+        GroupColumnSpec::MembershipRule => "Membership rule",
+        GroupColumnSpec::OnPremisesSyncEnabled => "On-premises sync enabled",
+        GroupColumnSpec::CreatedDateTime => "Created date time",
+        GroupColumnSpec::Visibility => "Visibility",
+        GroupColumnSpec::IsAssignableToRole => "Is assignable to role",
+    }
+}
+
+fn optional_flag(value: Option<bool>) -> String {
+    value.map(|flag| flag.to_string()).unwrap_or_default()
+}
+
+fn group_column_value(group: &Group, column: GroupColumnSpec) -> String {
+    match column {
+        GroupColumnSpec::Description => group.description.clone().unwrap_or_default(),
+        GroupColumnSpec::MailNickname => group.mail_nickname.clone(),
+        GroupColumnSpec::MailEnabled => group.mail_enabled.to_string(),
+        GroupColumnSpec::SecurityEnabled => group.security_enabled.to_string(),
+        GroupColumnSpec::MembershipRule => group.membership_rule.clone().unwrap_or_default(),
+        GroupColumnSpec::OnPremisesSyncEnabled => optional_flag(group.on_premises_sync_enabled),
+        GroupColumnSpec::CreatedDateTime => group.created_date_time.to_string(),
+        GroupColumnSpec::Visibility => group.visibility.clone().unwrap_or_default(),
+        GroupColumnSpec::IsAssignableToRole => optional_flag(group.is_assignable_to_role),
+    }
+}
+
+fn member_writer<'f>(
+    file: &'f mut PendingFile,
+    spec: &DownloadMembersSpec,
+    combined: bool,
+) -> Result<csv::Writer<&'f mut PendingFile>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(file);
+    let prefix: &[&str] = if combined { &COMBINED_COLUMNS } else { &[] };
+    let header: Vec<&str> = prefix
+        .iter()
+        .chain(&MEMBER_COLUMNS)
+        .copied()
+        .chain(
+            spec.columns
+                .iter()
+                .map(|column| member_column_name(*column)),
+        )
+        .collect();
+    writer.write_record(&header)?;
+    Ok(writer)
+}
+
+/// Writes a group's members; with `transitive`, members of nested groups too,
+/// each once, as Microsoft Graph's `transitiveMembers` lists them.
+async fn write_members<D: Directory>(
+    env: &StepEnv<'_, D>,
+    writer: &mut csv::Writer<&mut PendingFile>,
+    group: &Group,
+    spec: &DownloadMembersSpec,
+    combined: bool,
+) -> Result<u64, StepError> {
+    let wanted = spec
+        .member_types
+        .as_ref()
+        .map(|types| types.values().to_vec());
+    let mut rows = 0u64;
+    let mut failure = None;
+    let mut pending = vec![group.id.clone()];
+    let mut seen_groups = HashSet::from([group.id.clone()]);
+    let mut seen_members = HashSet::new();
+    while let Some(group_id) = pending.pop() {
+        env.directory
+            .for_each_member(&group_id, &mut |member: Member| {
+                if !seen_members.insert(member.id.clone()) {
+                    return Ok(());
+                }
+                if spec.transitive
+                    && member.member_type == MemberType::Group
+                    && seen_groups.insert(member.id.clone())
+                {
+                    pending.push(member.id.clone());
+                }
+                if wanted.as_ref().is_some_and(|types| {
+                    !types
+                        .iter()
+                        .any(|t| member_type_of(*t) == member.member_type)
+                }) {
+                    return Ok(());
+                }
+                if let Err(error) = writer.write_record(member_row(group, &member, spec, combined))
+                {
+                    failure.get_or_insert(error);
+                }
+                rows += 1;
+                Ok(())
+            })
+            .await?;
+    }
+    if let Some(source) = failure.or_else(|| writer.flush().err().map(csv::Error::from)) {
+        return Err(StepError::Write {
+            path: env.context.output.path().to_path_buf(),
+            source,
+        });
+    }
+    Ok(rows)
+}
+
+fn member_row(
+    group: &Group,
+    member: &Member,
+    spec: &DownloadMembersSpec,
+    combined: bool,
+) -> Vec<String> {
+    let mut row: Vec<String> = Vec::with_capacity(8);
+    if combined {
+        row.extend([group.id.clone(), group.display_name.clone()]);
+    }
+    row.extend([
+        member.id.clone(),
+        member.user_principal_name.clone().unwrap_or_default(),
+        member.display_name.clone(),
+        member.member_type.label().to_owned(),
+    ]);
+    row.extend(
+        spec.columns
+            .iter()
+            .map(|column| member_column_value(member, *column)),
+    );
+    row
+}
+
+fn member_column_name(column: MemberColumnSpec) -> &'static str {
+    match column {
+        MemberColumnSpec::Mail => "Mail",
+        MemberColumnSpec::UserType => "User type",
+        MemberColumnSpec::AccountEnabled => "Account enabled",
+        MemberColumnSpec::Department => "Department",
+        MemberColumnSpec::JobTitle => "Job title",
+    }
+}
+
+fn member_column_value(member: &Member, column: MemberColumnSpec) -> String {
+    match column {
+        MemberColumnSpec::Mail => member.mail.clone().unwrap_or_default(),
+        MemberColumnSpec::UserType => member.user_type.clone().unwrap_or_default(),
+        MemberColumnSpec::AccountEnabled => optional_flag(member.account_enabled),
+        MemberColumnSpec::Department => member.department.clone().unwrap_or_default(),
+        MemberColumnSpec::JobTitle => member.job_title.clone().unwrap_or_default(),
+    }
+}
+
+fn member_type_of(kind: MemberTypeSpec) -> MemberType {
+    match kind {
+        MemberTypeSpec::User => MemberType::User,
+        MemberTypeSpec::Group => MemberType::Group,
+        MemberTypeSpec::Device => MemberType::Device,
+        MemberTypeSpec::ServicePrincipal => MemberType::ServicePrincipal,
+        MemberTypeSpec::OrgContact => MemberType::OrgContact,
+    }
+}

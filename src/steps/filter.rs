@@ -1,0 +1,46 @@
+//! `filterGroups` and `filterDevices`: select objects for later steps.
+
+use super::{Selection, StepEnv, StepError, StepReport};
+use crate::directory::Directory;
+use crate::directory::filter::{device_matches, group_matches};
+use crate::manifest::filter::{FilterDevicesSpec, FilterGroupsSpec};
+
+/// Selects the groups that meet every criterion.
+pub(super) async fn groups<D: Directory>(
+    env: &StepEnv<'_, D>,
+    spec: &FilterGroupsSpec,
+) -> Result<StepReport, StepError> {
+    let now = env.context.started;
+    let groups: Vec<_> = env
+        .directory
+        .groups()
+        .await?
+        .into_iter()
+        .filter(|group| group_matches(spec, group, now))
+        .collect();
+    tracing::info!(step = %env.step.id, groups = groups.len(), "selected groups");
+    Ok(StepReport {
+        selection: Some(Selection::Groups(groups)),
+        jobs: Vec::new(),
+    })
+}
+
+/// Selects the devices that meet every criterion.
+pub(super) async fn devices<D: Directory>(
+    env: &StepEnv<'_, D>,
+    spec: &FilterDevicesSpec,
+) -> Result<StepReport, StepError> {
+    let now = env.context.started;
+    let devices: Vec<_> = env
+        .directory
+        .devices()
+        .await?
+        .into_iter()
+        .filter(|device| device_matches(spec, device, now))
+        .collect();
+    tracing::info!(step = %env.step.id, devices = devices.len(), "selected devices");
+    Ok(StepReport {
+        selection: Some(Selection::Devices(devices)),
+        jobs: Vec::new(),
+    })
+}

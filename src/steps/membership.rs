@@ -1,0 +1,377 @@
+//! `importMembers` and `removeMembers`: one job per group, rows in chunks.
+//!
+//! Each chunk is planned (resolve ids and names, look up current membership),
+//! journaled, applied, and marked applied; see `store` for why this makes an
+//! interrupted run resumable without applying a row twice. Every row's outcome
+//! goes to a result file: the input row plus `status` and `error`.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use jiff::Timestamp;
+
+use super::{JobSummary, StepEnv, StepError, StepReport};
+use crate::bulkcsv::members::{MemberKey, MemberList, MemberRow, parse_guid};
+use crate::bulkcsv::output::PendingFile;
+use crate::directory::Directory;
+use crate::directory::local::ResolvedMember;
+use crate::directory::model::Group;
+use crate::directory::outcome::RowOutcome;
+use crate::manifest::step::MemberListSpec;
+use crate::store::{Chunk, JobCounts, JobFile, NewJob};
+
+/// Rows planned, journaled and applied together.
+pub(crate) const CHUNK_ROWS: usize = 5_000;
+
+/// The default result file of a membership job.
+const DEFAULT_RESULTS: &str = "results/{{run.id}}/{{step.id}}-{{group.displayName}}.csv";
+
+/// Which way membership changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Change {
+    Add,
+    Remove,
+}
+
+/// Runs the step: the same member list against every target group.
+pub(super) async fn run<D: Directory>(
+    env: &StepEnv<'_, D>,
+    spec: &MemberListSpec,
+    change: Change,
+) -> Result<StepReport, StepError> {
+    let groups = match (&spec.group, &spec.groups) {
+        (Some(target), _) => vec![env.one_group(target).await?],
+        (None, Some(set)) => env.groups_of(set).await?,
+        (None, None) => Vec::new(),
+    };
+    let input = env.context.input_path(&spec.input, &env.step.id)?;
+    // Read the header once up front, so a bad file fails the step before any job starts.
+    MemberList::open(&input)?;
+    let mut jobs = Vec::new();
+    for group in &groups {
+        jobs.push(run_job(env, spec, change, group, &input).await?);
+    }
+    Ok(StepReport {
+        selection: None,
+        jobs,
+    })
+}
+
+/// What one job has counted so far, and what it must remember across chunks.
+#[derive(Default)]
+struct Progress {
+    counts: JobCounts,
+    /// Keys and resolved ids seen, to report repeated members once.
+    seen_keys: HashSet<u128>,
+    seen_ids: HashSet<u128>,
+    next_row: u64,
+}
+
+async fn run_job<D: Directory>(
+    env: &StepEnv<'_, D>,
+    spec: &MemberListSpec,
+    change: Change,
+    group: &Group,
+    input: &Path,
+) -> Result<JobSummary, StepError> {
+    let job = env.store(|store| {
+        store.start_job(&NewJob {
+            run_id: &env.context.run_id,
+            workflow: &env.context.workflow,
+            step: &env.step.id,
+            operation: env.step.action.kind().key(),
+            target_id: &group.id,
+            target_name: Some(&group.display_name),
+            input_file: Some(&input.display().to_string()),
+            started_at: Timestamp::now(),
+        })
+    })?;
+    if !group.is_manageable() {
+        let reason = format!(
+            "`{}` is a mail-enabled security group or distribution list; Microsoft Graph cannot change its members, manage it in Exchange",
+            group.display_name
+        );
+        return Ok(env.finish_job(
+            &job.id,
+            Some(&group.display_name),
+            JobCounts::default(),
+            Some(reason),
+            Vec::new(),
+        )?);
+    }
+    let journal = env.store(|store| store.chunks(&job.id))?;
+    let mut list = MemberList::open(input)?;
+    let template = spec.results.as_deref().unwrap_or(DEFAULT_RESULTS);
+    let relative = env
+        .context
+        .output_path(template, &env.step.id, Some(group))?;
+    let mut file = env.context.output.create(&relative, true)?;
+    let header = result_header(list.header());
+    let mut writer = csv::Writer::from_writer(&mut file);
+    writer
+        .write_record(&header)
+        .map_err(|source| write_error(env, &relative, source))?;
+    let mut progress = Progress::default();
+    let mut chunk_index = 0u64;
+    loop {
+        let rows = read_chunk(&mut list)?;
+        if rows.is_empty() {
+            break;
+        }
+        let planned = journal.iter().find(|chunk| chunk.index == chunk_index);
+        let outcomes = process_chunk(
+            env,
+            change,
+            group,
+            &job.id,
+            chunk_index,
+            &rows,
+            planned,
+            &mut progress,
+        )
+        .await?;
+        for (row, outcome) in rows.iter().zip(&outcomes) {
+            writer
+                .write_record(result_row(row, *outcome, header.len()))
+                .map_err(|source| write_error(env, &relative, source))?;
+            count(&mut progress.counts, *outcome);
+        }
+        chunk_index += 1;
+    }
+    writer
+        .flush()
+        .map_err(|source| write_error(env, &relative, source.into()))?;
+    drop(writer);
+    let path = commit_results(env, &job.id, file, progress.counts.total)?;
+    tracing::info!(
+        step = %env.step.id, group = %group.display_name, rows = progress.counts.total,
+        changed = progress.counts.changed, failed = progress.counts.failed, "membership job finished"
+    );
+    Ok(env.finish_job(
+        &job.id,
+        Some(&group.display_name),
+        progress.counts,
+        None,
+        vec![path],
+    )?)
+}
+
+fn read_chunk(list: &mut MemberList) -> Result<Vec<MemberRow>, StepError> {
+    let mut rows = Vec::with_capacity(CHUNK_ROWS);
+    while rows.len() < CHUNK_ROWS {
+        match list.next_row()? {
+            Some(row) => rows.push(row),
+            None => break,
+        }
+    }
+    Ok(rows)
+}
+
+/// The outcomes of a chunk: from the journal when it was planned before,
+/// otherwise planned now; applied unless the journal says it was.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the chunk's identity and the job's running state belong together here"
+)]
+async fn process_chunk<D: Directory>(
+    env: &StepEnv<'_, D>,
+    change: Change,
+    group: &Group,
+    job_id: &str,
+    index: u64,
+    rows: &[MemberRow],
+    journaled: Option<&Chunk>,
+    progress: &mut Progress,
+) -> Result<Vec<RowOutcome>, StepError> {
+    let (outcomes, members) = plan_chunk(env, change, group, rows, progress).await?;
+    let chunk = match journaled {
+        Some(chunk) if chunk.outcomes.len() == rows.len() => chunk.clone(),
+        _ => {
+            let chunk = Chunk {
+                index,
+                first_row: progress.next_row,
+                outcomes,
+                applied: false,
+            };
+            env.store(|store| store.plan_chunk(job_id, &chunk))?;
+            chunk
+        }
+    };
+    progress.next_row += rows.len() as u64;
+    if !chunk.applied {
+        apply(env, change, group, &chunk.outcomes, &members).await?;
+        env.store(|store| store.mark_chunk_applied(job_id, index))?;
+    }
+    Ok(chunk.outcomes)
+}
+
+/// Plans a chunk: each row's outcome if it were applied now, and the members to
+/// change. Repeated members are noted whether or not the chunk was journaled,
+/// so later chunks plan as they did the first time.
+async fn plan_chunk<D: Directory>(
+    env: &StepEnv<'_, D>,
+    change: Change,
+    group: &Group,
+    rows: &[MemberRow],
+    progress: &mut Progress,
+) -> Result<(Vec<RowOutcome>, Vec<Option<ResolvedMember>>), StepError> {
+    let mut outcomes = vec![RowOutcome::InvalidId; rows.len()];
+    let mut wanted: Vec<(usize, MemberKey)> = Vec::new();
+    for (position, row) in rows.iter().enumerate() {
+        if let Ok(key) = &row.key {
+            if progress.seen_keys.insert(key.identity()) {
+                wanted.push((position, key.clone()));
+            } else {
+                outcomes[position] = RowOutcome::Duplicate;
+            }
+        }
+    }
+    let keys: Vec<MemberKey> = wanted.iter().map(|(_, key)| key.clone()).collect();
+    let resolved = env.directory.resolve_members(&keys).await?;
+    let mut members: Vec<Option<ResolvedMember>> = vec![None; rows.len()];
+    let mut candidates: Vec<usize> = Vec::new();
+    for ((position, _), found) in wanted.iter().zip(resolved) {
+        match found {
+            None => outcomes[*position] = RowOutcome::NotFound,
+            Some(member)
+                if !progress
+                    .seen_ids
+                    .insert(parse_guid(&member.id).unwrap_or_default()) =>
+            {
+                outcomes[*position] = RowOutcome::Duplicate;
+            }
+            Some(member) if group.is_dynamic() => {
+                outcomes[*position] = RowOutcome::DynamicMembership;
+                members[*position] = Some(member);
+            }
+            Some(member)
+                if change == Change::Add
+                    && !group.accepts_member(&member.id, member.member_type) =>
+            {
+                outcomes[*position] = RowOutcome::UnsupportedMemberType;
+                members[*position] = Some(member);
+            }
+            Some(member) => {
+                members[*position] = Some(member);
+                candidates.push(*position);
+            }
+        }
+    }
+    let ids: Vec<&str> = candidates
+        .iter()
+        .filter_map(|p| members[*p].as_ref())
+        .map(|m| m.id.as_str())
+        .collect();
+    let present = env.directory.are_members(&group.id, &ids).await?;
+    for (position, is_member) in candidates.iter().zip(present) {
+        outcomes[*position] = match (change, is_member) {
+            (Change::Add, false) => RowOutcome::Added,
+            (Change::Add, true) => RowOutcome::AlreadyMember,
+            (Change::Remove, true) => RowOutcome::Removed,
+            (Change::Remove, false) => RowOutcome::NotMember,
+        };
+    }
+    Ok((outcomes, members))
+}
+
+/// Applies the planned changes of a chunk. Applying twice is harmless: an
+/// added member is not added again, a removed one not removed again.
+async fn apply<D: Directory>(
+    env: &StepEnv<'_, D>,
+    change: Change,
+    group: &Group,
+    outcomes: &[RowOutcome],
+    members: &[Option<ResolvedMember>],
+) -> Result<(), StepError> {
+    let planned = |wanted: RowOutcome| {
+        outcomes
+            .iter()
+            .zip(members)
+            .filter(move |(outcome, _)| **outcome == wanted)
+            .filter_map(|(_, member)| member.clone())
+    };
+    match change {
+        Change::Add => {
+            let adds: Vec<ResolvedMember> = planned(RowOutcome::Added).collect();
+            if !adds.is_empty() {
+                env.directory.add_members(group, &adds).await?;
+            }
+        }
+        Change::Remove => {
+            let removals: Vec<ResolvedMember> = planned(RowOutcome::Removed).collect();
+            let ids: Vec<&str> = removals.iter().map(|member| member.id.as_str()).collect();
+            if !ids.is_empty() {
+                env.directory.remove_members(group, &ids).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn count(counts: &mut JobCounts, outcome: RowOutcome) {
+    counts.total += 1;
+    if outcome.is_success() {
+        counts.succeeded += 1;
+    } else {
+        counts.failed += 1;
+    }
+    if outcome.is_change() {
+        counts.changed += 1;
+    }
+}
+
+/// The input's header (or the template's column name) plus `status` and `error`.
+fn result_header(input: Option<&[String]>) -> Vec<String> {
+    let mut header: Vec<String> = match input {
+        Some(columns) => columns
+            .iter()
+            .map(|column| column.trim().to_owned())
+            .collect(),
+        None => vec!["memberObjectIdOrUpn".to_owned()],
+    };
+    header.extend(["status".to_owned(), "error".to_owned()]);
+    header
+}
+
+fn result_row(row: &MemberRow, outcome: RowOutcome, width: usize) -> Vec<String> {
+    let mut fields: Vec<String> = row
+        .fields
+        .iter()
+        .map(|field| field.trim().to_owned())
+        .collect();
+    fields.resize(width - 2, String::new());
+    let error = match (&row.key, outcome) {
+        (Err(reason), _) => reason.clone(),
+        (_, RowOutcome::Duplicate) => "the same member is on an earlier row".to_owned(),
+        (_, outcome) => outcome.explanation().to_owned(),
+    };
+    fields.extend([outcome.key().to_owned(), error]);
+    fields
+}
+
+fn write_error<D: Directory>(
+    env: &StepEnv<'_, D>,
+    relative: &str,
+    source: csv::Error,
+) -> StepError {
+    StepError::Write {
+        path: env.context.output.path().join(relative),
+        source,
+    }
+}
+
+fn commit_results<D: Directory>(
+    env: &StepEnv<'_, D>,
+    job_id: &str,
+    file: PendingFile,
+    rows: u64,
+) -> Result<String, StepError> {
+    let path = file.commit()?;
+    let record = JobFile {
+        kind: "results".into(),
+        path: path.display().to_string(),
+        rows,
+    };
+    env.store(|store| store.add_file(job_id, &record))?;
+    Ok(env.context.output.display(&path))
+}

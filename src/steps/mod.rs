@@ -1,0 +1,223 @@
+//! The step kinds, one file each, and what they share: the environment a step
+//! runs in, its report, and its errors.
+//!
+//! A step turns into bulk jobs, one per target (a group for membership changes
+//! and member downloads), recorded in the job store with counts and files.
+//! Row failures are recorded and fail the job, never the step; a step fails
+//! when it cannot do its work at all (a missing input file, a group name that
+//! matches two groups), and only steps that need it are skipped.
+
+mod delete_jobs;
+mod download;
+mod filter;
+mod membership;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::bulkcsv::members::MemberListError;
+use crate::bulkcsv::output::OutputError;
+use crate::directory::model::{Device, Group};
+use crate::directory::{Directory, DirectoryError};
+use crate::manifest::target::{GroupSetSpec, GroupTargetSpec, SetSpec};
+use crate::plan::{Action, Plan, Step};
+use crate::runner::context::RunContext;
+use crate::store::{JobCounts, JobStore, Status, StoreError};
+use crate::template::RenderError;
+
+/// Why a step could not do its work.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum StepError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Input(#[from] MemberListError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Render(#[from] RenderError),
+    #[error("no group has the {target}")]
+    #[diagnostic(
+        code(bulkops::step::no_group),
+        help("check the name in the admin center, or name the group by its object id")
+    )]
+    NoGroup { target: String },
+    #[error("{count} groups have the {target}")]
+    #[diagnostic(
+        code(bulkops::step::ambiguous_group),
+        help("name the group by its object id (`group: {{ id: ... }}`) to choose one")
+    )]
+    AmbiguousGroup { target: String, count: usize },
+    #[error("the step did not finish within {limit}")]
+    #[diagnostic(
+        code(bulkops::step::timeout),
+        help("raise the step's `timeout`, or split its work")
+    )]
+    TimedOut { limit: String },
+    #[error("writing `{}` failed", path.display())]
+    #[diagnostic(code(bulkops::step::write), help("check that the disk is not full"))]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+}
+
+impl StepError {
+    /// Whether trying the step again may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Directory(error) if error.is_transient())
+    }
+}
+
+/// What a filter step selected, for the steps that use it.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Groups(Vec<Group>),
+    Devices(Vec<Device>),
+}
+
+/// One job's end, for the run summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSummary {
+    pub id: String,
+    pub target: Option<String>,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub changed: u64,
+    pub files: Vec<String>,
+}
+
+/// What a step did.
+#[derive(Debug, Clone, Default)]
+pub struct StepReport {
+    pub selection: Option<Selection>,
+    pub jobs: Vec<JobSummary>,
+}
+
+/// Everything a step needs.
+pub struct StepEnv<'a, D> {
+    pub context: &'a RunContext,
+    pub directory: &'a D,
+    pub store: &'a Arc<Mutex<JobStore>>,
+    pub plan: &'a Plan,
+    pub step: &'a Step,
+    /// The selections of the filter steps finished so far, by step index.
+    pub selections: &'a HashMap<usize, Selection>,
+}
+
+impl<D: Directory> StepEnv<'_, D> {
+    /// Runs a closure on the job store.
+    fn store<T>(
+        &self,
+        work: impl FnOnce(&JobStore) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        work(&store)
+    }
+
+    /// The groups a set stands for: a filter step's selection, or groups named one by one.
+    async fn groups_of(&self, set: &GroupSetSpec) -> Result<Vec<Group>, StepError> {
+        match set {
+            SetSpec::Step(id) => {
+                let index = self.plan.steps.iter().position(|step| &step.id == id);
+                match index.and_then(|index| self.selections.get(&index)) {
+                    Some(Selection::Groups(groups)) => Ok(groups.clone()),
+                    _ => Ok(Vec::new()),
+                }
+            }
+            SetSpec::List(targets) => {
+                let mut groups = Vec::new();
+                for target in targets {
+                    groups.push(self.one_group(target).await?);
+                }
+                Ok(groups)
+            }
+        }
+    }
+
+    /// The one group a target names.
+    async fn one_group(&self, target: &GroupTargetSpec) -> Result<Group, StepError> {
+        let mut found = self.directory.find_groups(target).await?;
+        match found.len() {
+            0 => Err(StepError::NoGroup {
+                target: target.to_string(),
+            }),
+            1 => Ok(found.remove(0)),
+            count => Err(StepError::AmbiguousGroup {
+                target: target.to_string(),
+                count,
+            }),
+        }
+    }
+
+    /// Records a job's end and returns its summary.
+    fn finish_job(
+        &self,
+        job_id: &str,
+        target: Option<&str>,
+        counts: JobCounts,
+        reason: Option<String>,
+        files: Vec<String>,
+    ) -> Result<JobSummary, StoreError> {
+        let status = if counts.failed > 0 || reason.is_some() {
+            Status::Failed
+        } else {
+            Status::Completed
+        };
+        let reason = match (status, reason) {
+            (Status::Failed, None) => Some(crate::store::NOT_ALL_ROWS.to_owned()),
+            (_, reason) => reason,
+        };
+        self.store(|store| {
+            store.finish_job(job_id, status, reason.as_deref(), counts, Timestamp::now())
+        })?;
+        Ok(JobSummary {
+            id: job_id.to_owned(),
+            target: target.map(str::to_owned),
+            status,
+            reason,
+            total: counts.total,
+            succeeded: counts.succeeded,
+            failed: counts.failed,
+            changed: counts.changed,
+            files,
+        })
+    }
+}
+
+/// Runs one step.
+pub async fn run<D: Directory>(env: &StepEnv<'_, D>) -> Result<StepReport, StepError> {
+    match &env.step.action {
+        Action::FilterGroups(spec) => filter::groups(env, spec).await,
+        Action::FilterDevices(spec) => filter::devices(env, spec).await,
+        Action::DownloadGroups(spec) => download::groups(env, spec).await,
+        Action::DownloadMembers(spec) => download::members(env, spec).await,
+        Action::ImportMembers(spec) => membership::run(env, spec, membership::Change::Add).await,
+        Action::RemoveMembers(spec) => membership::run(env, spec, membership::Change::Remove).await,
+        Action::DeleteJobs(spec) => delete_jobs::run(env, spec),
+        Action::DownloadDevices(_)
+        | Action::DisableDevices(_)
+        | Action::EnableDevices(_)
+        | Action::DeleteDevices(_) => Err(StepError::Directory(DirectoryError::Unsupported {
+            what: env.step.action.kind().key(),
+        })),
+    }
+}
