@@ -1,5 +1,6 @@
 //! Integration tests: the real `bulkops` binary on real files, one module per topic.
 
+mod apply;
 mod directory;
 mod examples;
 mod fixtures;

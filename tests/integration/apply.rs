@@ -1,0 +1,251 @@
+//! `bulkops apply` over the real binary against the embedded directory: the
+//! quickstart, every row outcome, bad input, and resuming a killed run. Each
+//! test checks the directory's end state, the job records and the files.
+
+use std::path::Path;
+
+use bulkops::directory::local::LocalDirectory;
+use bulkops::store::{JobStore, Status};
+
+use crate::support::{Run, bulkops_in, repo_path};
+
+const ENG_PLATFORM: &str = "38925df8-4c93-4d64-b5f7-200b04f21830";
+const NESTOR: &str = "959575fe-0a73-4d03-b43a-2c9fbed3e91c";
+const ALLAN: &str = "d67e4d92-8a83-4817-8d64-5fa6d13c513a";
+const KIOSK_01: &str = "fc6e4db1-ab75-4c75-931b-0a277120bead";
+const TEMPLATE: &str = "Member object ID or user principal name [memberObjectIdOrUpn] Required";
+
+fn write(dir: &Path, file: &str, text: &str) {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn directory(dir: &Path) -> LocalDirectory {
+    LocalDirectory::open(&dir.join(".bulkops/directory.db")).unwrap()
+}
+
+fn is_member(dir: &Path, group: &str, member: &str) -> bool {
+    directory(dir).is_member(group, member).unwrap()
+}
+
+fn jobs(dir: &Path) -> Vec<bulkops::store::JobRecord> {
+    let mut jobs = JobStore::open(&dir.join(".bulkops/state.db"))
+        .unwrap()
+        .jobs()
+        .unwrap();
+    jobs.sort_by(|a, b| (&a.step, &a.target_name).cmp(&(&b.step, &b.target_name)));
+    jobs
+}
+
+fn run_id(run: &Run) -> String {
+    let line = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("run "))
+        .expect("a summary line");
+    line.split_whitespace().nth(1).unwrap().to_owned()
+}
+
+#[test]
+fn the_quickstart_runs_on_a_fresh_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "manifests/quickstart.yaml",
+        "examples/quickstart/add-members.csv",
+        "examples/quickstart/remove-members.csv",
+    ] {
+        write(
+            dir.path(),
+            file,
+            &std::fs::read_to_string(repo_path(file)).unwrap(),
+        );
+    }
+    let run = bulkops_in(dir.path(), &["apply", "manifests/quickstart.yaml"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let id = run_id(&run);
+    assert!(
+        run.stdout
+            .contains(&format!("run {id} of workflow `quickstart`: completed")),
+        "{}",
+        run.stdout
+    );
+
+    assert!(
+        is_member(
+            dir.path(),
+            ENG_PLATFORM,
+            "86ad9101-08d2-43b7-b25a-55f4796ce0e9"
+        ),
+        "pradeep was added"
+    );
+    let results = std::fs::read_to_string(
+        dir.path()
+            .join(format!("results/{id}/add-new-hires-eng-platform.csv")),
+    )
+    .unwrap();
+    assert_eq!(
+        results,
+        format!(
+            "{TEMPLATE},status,error\nallan.moreau@contoso.example,added,\npradeep.murphy@contoso.example,added,\n\
+             maya.schmidt@contoso.example,added,\ndiego.silva@contoso.example,added,\ntariq.novak@contoso.example,added,\n\
+             b1548e26-e873-450d-8a52-6d3c533fe66c,added,\nnestor.wilber@contoso.example,alreadyMember,\n"
+        )
+    );
+    let jobs = jobs(dir.path());
+    assert_eq!(
+        jobs.len(),
+        19,
+        "1 group report, 8 downloads, 1 import, 8 removals, 1 clean-up"
+    );
+    assert!(
+        jobs.iter()
+            .all(|job| job.status == Status::Completed && job.run_id == id)
+    );
+    let import = jobs.iter().find(|job| job.step == "add-new-hires").unwrap();
+    assert_eq!(
+        (
+            import.total,
+            import.succeeded,
+            import.failed,
+            import.changed
+        ),
+        (7, 7, 0, 6)
+    );
+    let report = std::fs::read_dir(dir.path().join("exports"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let groups = std::fs::read_to_string(report.join("engineering-groups.csv")).unwrap();
+    assert_eq!(
+        groups.lines().count(),
+        9,
+        "a header and the 8 engineering groups"
+    );
+    assert!(groups.starts_with(
+        "Object ID,Display name,Mail,Group type,Membership type,Description,Created date time\n"
+    ));
+}
+
+#[test]
+fn every_row_outcome_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "outcomes.yaml",
+        &format!(
+            "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: outcomes\nspec:\n  steps:\n\
+             \x20   - id: add\n      importMembers:\n        group: {{ displayName: Sales Team }}\n        input: add.csv\n        results: add-results.csv\n\
+             \x20   - id: dynamic\n      importMembers:\n        group: {{ displayName: Sales Dynamic }}\n        input: one.csv\n        results: dynamic-results.csv\n\
+             \x20   - id: remove\n      removeMembers:\n        group: {{ id: {ENG_PLATFORM} }}\n        input: remove.csv\n        results: remove-results.csv\n"
+        ),
+    );
+    write(
+        dir.path(),
+        "add.csv",
+        &format!(
+            "{TEMPLATE}\nnestor.wilber@contoso.example\nallan.moreau@contoso.example\nNESTOR.WILBER@contoso.example\n{NESTOR}\n\
+             ghost@contoso.example\n00000000-0000-4000-8000-000000000000\nnot an id\n{KIOSK_01}\n"
+        ),
+    );
+    write(
+        dir.path(),
+        "one.csv",
+        "ObjectId\nnestor.wilber@contoso.example\n",
+    );
+    write(
+        dir.path(),
+        "remove.csv",
+        &format!("{NESTOR}\nallan.moreau@contoso.example\n"),
+    );
+    let run = bulkops_in(dir.path(), &["apply", "outcomes.yaml"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("failed"), "{}", run.stderr);
+
+    let added = std::fs::read_to_string(dir.path().join("add-results.csv")).unwrap();
+    assert_eq!(
+        added,
+        format!(
+            "{TEMPLATE},status,error\n\
+             nestor.wilber@contoso.example,added,\n\
+             allan.moreau@contoso.example,alreadyMember,\n\
+             NESTOR.WILBER@contoso.example,duplicate,the same member is on an earlier row\n\
+             {NESTOR},duplicate,the same member is on an earlier row\n\
+             ghost@contoso.example,notFound,\"no user, group, device or service principal has this object id or user principal name\"\n\
+             00000000-0000-4000-8000-000000000000,notFound,\"no user, group, device or service principal has this object id or user principal name\"\n\
+             not an id,invalidId,`not an id` is neither an object id nor a user principal name\n\
+             {KIOSK_01},unsupportedMemberType,this group cannot have members of this type\n"
+        )
+    );
+    let dynamic = std::fs::read_to_string(dir.path().join("dynamic-results.csv")).unwrap();
+    assert_eq!(
+        dynamic,
+        "ObjectId,status,error\nnestor.wilber@contoso.example,dynamicMembership,\
+         the group's members come from a membership rule and cannot be changed by hand\n"
+    );
+    let removed = std::fs::read_to_string(dir.path().join("remove-results.csv")).unwrap();
+    assert_eq!(
+        removed,
+        format!(
+            "memberObjectIdOrUpn,status,error\n{NESTOR},removed,\nallan.moreau@contoso.example,notMember,\n"
+        )
+    );
+
+    let sales_team = "8bfbf8e2-5c96-4640-805f-adfb2b3a724c";
+    assert!(is_member(dir.path(), sales_team, NESTOR));
+    assert!(!is_member(dir.path(), sales_team, KIOSK_01));
+    assert!(!is_member(dir.path(), ENG_PLATFORM, NESTOR));
+    assert!(!is_member(dir.path(), ENG_PLATFORM, ALLAN));
+    let summary: Vec<(String, Status, Option<String>, u64, u64, u64)> = jobs(dir.path())
+        .into_iter()
+        .map(|job| {
+            (
+                job.step,
+                job.status,
+                job.reason,
+                job.total,
+                job.failed,
+                job.changed,
+            )
+        })
+        .collect();
+    let not_all = Some("NotAllRowsSuccessfullyProcessed".to_owned());
+    assert_eq!(
+        summary,
+        [
+            ("add".to_owned(), Status::Failed, not_all.clone(), 8, 4, 1),
+            ("dynamic".to_owned(), Status::Failed, not_all, 1, 1, 0),
+            ("remove".to_owned(), Status::Completed, None, 2, 0, 1),
+        ]
+    );
+}
+
+#[test]
+fn applying_the_same_list_twice_changes_nothing_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "m.yaml",
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: twice\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: eng-web }\n        input: add.csv\n        results: \"{{run.id}}.csv\"\n",
+    );
+    write(
+        dir.path(),
+        "add.csv",
+        "alain@contoso.example\nnestor.wilber@contoso.example\n",
+    );
+    let first = bulkops_in(dir.path(), &["apply", "m.yaml"]);
+    let second = bulkops_in(dir.path(), &["apply", "m.yaml"]);
+    assert_eq!(
+        (first.code, second.code),
+        (1, 1),
+        "alain is not in the demo tenant"
+    );
+    let results =
+        std::fs::read_to_string(dir.path().join(format!("{}.csv", run_id(&second)))).unwrap();
+    assert!(
+        results.contains("nestor.wilber@contoso.example,alreadyMember,"),
+        "{results}"
+    );
+}
