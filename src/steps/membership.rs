@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 
@@ -201,8 +202,27 @@ async fn process_chunk<D: Directory>(
     if !chunk.applied {
         apply(env, change, group, &chunk.outcomes, &members).await?;
         env.store(|store| store.mark_chunk_applied(job_id, index))?;
+        hold_if_asked().await;
     }
     Ok(chunk.outcomes)
+}
+
+/// Fault injection for crash tests: with `BULKOPS_FAULT_HOLD_AFTER_CHUNKS=N`
+/// the process stops making progress once it has applied N chunks, so a test
+/// can kill it at a known point and check that `--resume` finishes the run.
+async fn hold_if_asked() {
+    static APPLIED: AtomicU64 = AtomicU64::new(0);
+    let applied = APPLIED.fetch_add(1, Ordering::SeqCst) + 1;
+    let limit = std::env::var("BULKOPS_FAULT_HOLD_AFTER_CHUNKS")
+        .ok()
+        .and_then(|value| value.parse::<u64>().ok());
+    if limit == Some(applied) {
+        tracing::warn!(
+            chunks = applied,
+            "holding as BULKOPS_FAULT_HOLD_AFTER_CHUNKS asks"
+        );
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Plans a chunk: each row's outcome if it were applied now, and the members to

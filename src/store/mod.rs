@@ -227,10 +227,12 @@ impl JobStore {
             })?;
         }
         let mut connection = Connection::open(path)?;
+        // Several bulkops processes may share a store (a watcher and a person);
+        // wait for a lock rather than fail at once.
+        connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
-        connection.busy_timeout(std::time::Duration::from_secs(10))?;
         schema::migrate(&mut connection, path)?;
         Ok(Self { connection })
     }

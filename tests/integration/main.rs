@@ -6,6 +6,7 @@ mod examples;
 mod fixtures;
 mod hostile;
 mod plan_output;
+mod resume;
 mod robustness;
 mod schema_file;
 mod support;

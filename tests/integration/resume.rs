@@ -1,0 +1,169 @@
+//! A large import killed with SIGKILL in the middle and then resumed ends in
+//! exactly the directory state, job records and result file of a run that was
+//! never interrupted, with no row applied twice.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use bulkops::directory::local::LocalDirectory;
+use bulkops::store::JobStore;
+
+use crate::support::bulkops_in;
+
+const USERS: u64 = 23_000;
+
+const MANIFEST: &str = "apiVersion: bulkops/v1
+kind: Workflow
+metadata:
+  name: big-import
+spec:
+  steps:
+    - id: import
+      importMembers:
+        group: { displayName: group-00000 }
+        input: members.csv
+        results: results.csv
+";
+
+fn prepare(dir: &Path) {
+    let args = [
+        "directory",
+        "generate",
+        "--users",
+        "23000",
+        "--groups",
+        "1",
+        "--devices",
+        "0",
+        "--members",
+        "0",
+        "--seed",
+        "5",
+    ];
+    assert_eq!(bulkops_in(dir, &args).code, 0);
+    std::fs::write(dir.join("m.yaml"), MANIFEST).unwrap();
+    let mut list =
+        String::from("Member object ID or user principal name [memberObjectIdOrUpn] Required\n");
+    for user in 0..USERS {
+        let _ = writeln!(list, "user{user:07}@generated.example");
+        if user % 1_000 == 7 {
+            list.push_str("not-an-id\n");
+            let _ = writeln!(list, "USER{user:07}@generated.example");
+        }
+    }
+    list.push_str("nobody@generated.example\n");
+    std::fs::write(dir.join("members.csv"), list).unwrap();
+}
+
+fn group_members(dir: &Path) -> u64 {
+    let directory = LocalDirectory::open(&dir.join(".bulkops/directory.db")).unwrap();
+    let group = directory.groups().unwrap().remove(0);
+    directory.member_count(&group.id).unwrap()
+}
+
+fn job_counts(dir: &Path) -> (u64, u64, u64, u64, String) {
+    let job = JobStore::open(&dir.join(".bulkops/state.db"))
+        .unwrap()
+        .jobs()
+        .unwrap()
+        .remove(0);
+    (
+        job.total,
+        job.succeeded,
+        job.failed,
+        job.changed,
+        job.status.key().to_owned(),
+    )
+}
+
+fn applied_chunks(dir: &Path) -> usize {
+    if !dir.join(".bulkops/state.db").exists() {
+        return 0;
+    }
+    let Ok(store) = JobStore::open(&dir.join(".bulkops/state.db")) else {
+        return 0;
+    };
+    let Ok(jobs) = store.jobs() else { return 0 };
+    jobs.first().map_or(0, |job| {
+        store
+            .chunks(&job.id)
+            .unwrap()
+            .iter()
+            .filter(|c| c.applied)
+            .count()
+    })
+}
+
+#[test]
+fn a_killed_import_resumes_to_the_same_end() {
+    let whole = tempfile::tempdir().unwrap();
+    prepare(whole.path());
+    let uninterrupted = bulkops_in(whole.path(), &["apply", "m.yaml"]);
+    assert_eq!(
+        uninterrupted.code, 1,
+        "the list has bad rows: {}",
+        uninterrupted.stderr
+    );
+
+    let broken = tempfile::tempdir().unwrap();
+    prepare(broken.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bulkops"))
+        .args(["apply", "m.yaml"])
+        .current_dir(broken.path())
+        .env("BULKOPS_FAULT_HOLD_AFTER_CHUNKS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the condition, not for a time: two chunks journaled as applied.
+    while applied_chunks(broken.path()) < 2 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !broken.path().join("results.csv").exists(),
+        "no result file from the killed run"
+    );
+    let partial = group_members(broken.path());
+    assert!(
+        partial > 0 && partial < USERS,
+        "killed in the middle: {partial} members"
+    );
+
+    let run_id = JobStore::open(&broken.path().join(".bulkops/state.db"))
+        .unwrap()
+        .jobs()
+        .unwrap()[0]
+        .run_id
+        .clone();
+    let resumed = bulkops_in(broken.path(), &["apply", "--resume", &run_id]);
+    assert_eq!(resumed.code, 1, "{}", resumed.stderr);
+    assert!(
+        resumed
+            .stdout
+            .contains(&format!("run {run_id} of workflow `big-import`: failed")),
+        "{}",
+        resumed.stdout
+    );
+
+    assert_eq!(group_members(broken.path()), USERS);
+    assert_eq!(group_members(whole.path()), USERS);
+    assert_eq!(job_counts(broken.path()), job_counts(whole.path()));
+    let expected = (
+        USERS + 2 * 23 + 1,
+        USERS + 23,
+        23 + 1,
+        USERS,
+        "failed".to_owned(),
+    );
+    assert_eq!(job_counts(whole.path()), expected);
+    let resumed_results = std::fs::read(broken.path().join("results.csv")).unwrap();
+    let whole_results = std::fs::read(whole.path().join("results.csv")).unwrap();
+    assert!(resumed_results == whole_results, "the result files differ");
+}
