@@ -214,6 +214,13 @@ impl MemberList {
             }
             let line = self.record.position().map_or(0, csv::Position::line);
             let fields = decode(&self.record, &self.path, line)?;
+            if fields.iter().any(|field| field.contains(['\n', '\r'])) {
+                return Err(MemberListError::Malformed {
+                    path: self.path.clone(),
+                    line,
+                    message: "a quoted value runs over several lines; a closing quote is probably missing".to_owned(),
+                });
+            }
             if fields.iter().any(|field| !field.trim().is_empty()) {
                 return Ok(Some(RawRow {
                     line,
@@ -468,6 +475,11 @@ mod tests {
         assert_eq!(
             wrong.to_string(),
             "`members.csv`, line 1: the header `Name,Department` names no member column"
+        );
+        let unclosed = read(b"ObjectId\n\"alain@contoso.com\nisabella@contoso.com\n").unwrap_err();
+        assert_eq!(
+            unclosed.to_string(),
+            "`members.csv`, line 2: a quoted value runs over several lines; a closing quote is probably missing"
         );
         let latin1 = read(b"ObjectId\nal\xe9in@contoso.com\n").unwrap_err();
         assert_eq!(

@@ -46,8 +46,7 @@ pub(super) async fn run<D: Directory>(
         (None, None) => Vec::new(),
     };
     let input = env.context.input_path(&spec.input, &env.step.id)?;
-    // Read the header once up front, so a bad file fails the step before any job starts.
-    MemberList::open(&input)?;
+    check_whole_list(&input)?;
     let mut jobs = Vec::new();
     for group in &groups {
         jobs.push(run_job(env, spec, change, group, &input).await?);
@@ -56,6 +55,14 @@ pub(super) async fn run<D: Directory>(
         selection: None,
         jobs,
     })
+}
+
+/// Reads the whole list once before any change, so that a broken line near
+/// the end of a large file stops the step before its first row is applied.
+fn check_whole_list(input: &Path) -> Result<(), StepError> {
+    let mut list = MemberList::open(input)?;
+    while list.next_row()?.is_some() {}
+    Ok(())
 }
 
 /// What one job has counted so far, and what it must remember across chunks.
@@ -75,6 +82,29 @@ async fn run_job<D: Directory>(
     group: &Group,
     input: &Path,
 ) -> Result<JobSummary, StepError> {
+    let job_id = start_job(env, group, input)?;
+    match run_started_job(env, spec, change, group, input, &job_id).await {
+        Ok(summary) => Ok(summary),
+        Err(error) => {
+            // The job ends failed with the error as its reason; the step reports it too.
+            let reason = Some(error.to_string());
+            env.finish_job(
+                &job_id,
+                Some(&group.display_name),
+                JobCounts::default(),
+                reason,
+                Vec::new(),
+            )?;
+            Err(error)
+        }
+    }
+}
+
+fn start_job<D: Directory>(
+    env: &StepEnv<'_, D>,
+    group: &Group,
+    input: &Path,
+) -> Result<String, StepError> {
     let job = env.store(|store| {
         store.start_job(&NewJob {
             run_id: &env.context.run_id,
@@ -87,20 +117,31 @@ async fn run_job<D: Directory>(
             started_at: Timestamp::now(),
         })
     })?;
+    Ok(job.id)
+}
+
+async fn run_started_job<D: Directory>(
+    env: &StepEnv<'_, D>,
+    spec: &MemberListSpec,
+    change: Change,
+    group: &Group,
+    input: &Path,
+    job_id: &str,
+) -> Result<JobSummary, StepError> {
     if !group.is_manageable() {
         let reason = format!(
             "`{}` is a mail-enabled security group or distribution list; Microsoft Graph cannot change its members, manage it in Exchange",
             group.display_name
         );
         return Ok(env.finish_job(
-            &job.id,
+            job_id,
             Some(&group.display_name),
             JobCounts::default(),
             Some(reason),
             Vec::new(),
         )?);
     }
-    let journal = env.store(|store| store.chunks(&job.id))?;
+    let journal = env.store(|store| store.chunks(job_id))?;
     let mut list = MemberList::open(input)?;
     let template = spec.results.as_deref().unwrap_or(DEFAULT_RESULTS);
     let relative = env
@@ -124,7 +165,7 @@ async fn run_job<D: Directory>(
             env,
             change,
             group,
-            &job.id,
+            job_id,
             chunk_index,
             &rows,
             planned,
@@ -143,13 +184,13 @@ async fn run_job<D: Directory>(
         .flush()
         .map_err(|source| write_error(env, &relative, source.into()))?;
     drop(writer);
-    let path = commit_results(env, &job.id, file, progress.counts.total)?;
+    let path = commit_results(env, job_id, file, progress.counts.total)?;
     tracing::info!(
         step = %env.step.id, group = %group.display_name, rows = progress.counts.total,
         changed = progress.counts.changed, failed = progress.counts.failed, "membership job finished"
     );
     Ok(env.finish_job(
-        &job.id,
+        job_id,
         Some(&group.display_name),
         progress.counts,
         None,

@@ -1,6 +1,7 @@
 //! Integration tests: the real `bulkops` binary on real files, one module per topic.
 
 mod apply;
+mod bad_input;
 mod directory;
 mod examples;
 mod fixtures;
