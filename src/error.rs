@@ -4,6 +4,7 @@
 use crate::directory::local::LocalError;
 use crate::exit_code;
 use crate::manifest::{FolderError, LoadError};
+use crate::store::StoreError;
 
 /// Everything that can make a `bulkops` command fail.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -30,7 +31,7 @@ pub enum Error {
     /// The job store could not be opened or written.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] StoreError),
     /// The manifest names a directory profile that is not configured.
     #[error("the directory profile `{name}` is not configured")]
     #[diagnostic(
@@ -59,6 +60,21 @@ pub enum Error {
         help("finish it with `bulkops apply --resume {run_id}`")
     )]
     RunCancelled { run_id: String },
+    /// A file could not be written.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    OutputFile(#[from] crate::bulkcsv::output::OutputError),
+    /// A job's file could not be copied.
+    #[error("cannot copy `{}`", path.display())]
+    #[diagnostic(
+        code(bulkops::jobs::copy),
+        help("the file may have been moved or deleted since the job ran")
+    )]
+    Copy {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The async runtime could not start.
     #[error("cannot start the runtime")]
     #[diagnostic(code(bulkops::runtime))]
@@ -99,7 +115,13 @@ impl Error {
                 exit_code::INVALID_INPUT
             }
             Self::Directory(LocalError::MissingTenantFile { .. }) => exit_code::INPUT_UNREADABLE,
-            Self::Directory(LocalError::Io { .. }) | Self::Output(_) => exit_code::OUTPUT_FAILED,
+            Self::Directory(LocalError::Io { .. })
+            | Self::Output(_)
+            | Self::OutputFile(_)
+            | Self::Copy { .. } => exit_code::OUTPUT_FAILED,
+            Self::Store(StoreError::UnknownJob { .. } | StoreError::UnknownRun { .. }) => {
+                exit_code::USAGE
+            }
             Self::Directory(LocalError::Sqlite(_) | LocalError::NewerSchema { .. })
             | Self::Store(_)
             | Self::RunFailed { .. }

@@ -3,6 +3,7 @@
 
 mod apply;
 mod directory;
+mod jobs;
 mod plan;
 mod report;
 mod schema;
@@ -35,6 +36,8 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Create, generate and inspect the local directory.
     Directory(directory::DirectoryArgs),
+    /// List, show, download and delete bulk jobs.
+    Jobs(jobs::JobsArgs),
 }
 
 /// What a successful command reports to the shell.
@@ -78,6 +81,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
         Command::Plan(args) => plan::run(&args, reporter),
         Command::Schema(args) => schema::run(&args),
         Command::Directory(args) => directory::run(&args),
+        Command::Jobs(args) => jobs::run(&args),
     }
 }
 

@@ -6,6 +6,7 @@ mod directory;
 mod examples;
 mod fixtures;
 mod hostile;
+mod jobs;
 mod plan_output;
 mod resume;
 mod robustness;

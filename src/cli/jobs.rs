@@ -1,0 +1,186 @@
+//! `bulkops jobs list|show|download|delete`: the job history, as the Entra admin
+//! center's Bulk operations list shows it, from the command line.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{Outcome, write_stdout};
+use crate::bulkcsv::output::OutputRoot;
+use crate::error::Error;
+use crate::store::{self, JobRecord, JobStore};
+
+/// Arguments of `bulkops jobs`.
+#[derive(Debug, Args)]
+pub(super) struct JobsArgs {
+    #[command(subcommand)]
+    command: JobsCommand,
+    /// The job store database.
+    #[arg(long, global = true, value_name = "FILE", default_value = store::DEFAULT_PATH)]
+    state: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        /// Only the jobs of this run.
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+        /// Only the jobs of this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Show one job with its counts and files.
+    Show {
+        /// The job id, as `jobs list` shows it.
+        id: String,
+    },
+    /// Copy the files a job wrote (results, downloads) into a folder.
+    Download {
+        /// The job id.
+        id: String,
+        /// The folder to copy into.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        to: PathBuf,
+    },
+    /// Delete jobs with the files they wrote.
+    Delete {
+        /// The job ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
+}
+
+/// Runs a `bulkops jobs` command.
+pub(super) fn run(args: &JobsArgs) -> Result<Outcome, Error> {
+    let store = JobStore::open(&args.state)?;
+    match &args.command {
+        JobsCommand::List {
+            run,
+            workflow,
+            format,
+        } => {
+            let jobs: Vec<JobRecord> = store
+                .jobs()?
+                .into_iter()
+                .filter(|job| run.as_ref().is_none_or(|run| &job.run_id == run))
+                .filter(|job| {
+                    workflow
+                        .as_ref()
+                        .is_none_or(|workflow| &job.workflow == workflow)
+                })
+                .collect();
+            let text = match format {
+                ListFormat::Text => table(&jobs),
+                ListFormat::Json => {
+                    serde_json::to_string_pretty(&jobs).expect("jobs serialize") + "\n"
+                }
+            };
+            write_stdout(&text)?;
+        }
+        JobsCommand::Show { id } => write_stdout(&show(&store, id)?)?,
+        JobsCommand::Download { id, to } => write_stdout(&download(&store, id, to)?)?,
+        JobsCommand::Delete { ids } => {
+            let mut out = String::new();
+            for id in ids {
+                store.job(id)?;
+                let files = store.delete_job(id)?;
+                for file in &files {
+                    let _ = std::fs::remove_file(&file.path);
+                }
+                let _ = writeln!(out, "deleted {id} and {} files", files.len());
+            }
+            write_stdout(&out)?;
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+fn table(jobs: &[JobRecord]) -> String {
+    let mut out = format!(
+        "{:<44} {:<30} {:<16} {:<10} {:>8} {:>8} {:>8}  {}\n",
+        "job", "name", "operation", "status", "rows", "changed", "failed", "target"
+    );
+    for job in jobs {
+        let _ = writeln!(
+            out,
+            "{:<44} {:<30} {:<16} {:<10} {:>8} {:>8} {:>8}  {}",
+            job.id,
+            job.name(),
+            job.operation,
+            job.status.key(),
+            job.total,
+            job.changed,
+            job.failed,
+            job.target_name.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+fn show(store: &JobStore, id: &str) -> Result<String, Error> {
+    let job = store.job(id)?;
+    let mut out = String::new();
+    let rows = [
+        ("job", job.id.clone()),
+        ("run", job.run_id.clone()),
+        ("name", job.name()),
+        ("operation", job.operation.clone()),
+        ("target", job.target_name.clone().unwrap_or_default()),
+        ("target id", job.target_id.clone()),
+        ("input", job.input_file.clone().unwrap_or_default()),
+        ("status", job.status.key().to_owned()),
+        ("reason", job.reason.clone().unwrap_or_default()),
+        ("rows", job.total.to_string()),
+        ("succeeded", job.succeeded.to_string()),
+        ("failed", job.failed.to_string()),
+        ("changed", job.changed.to_string()),
+        ("started", job.started_at.to_string()),
+        (
+            "finished",
+            job.finished_at.map(|t| t.to_string()).unwrap_or_default(),
+        ),
+    ];
+    for (name, value) in rows.iter().filter(|(_, value)| !value.is_empty()) {
+        let _ = writeln!(out, "{name:<10} {value}");
+    }
+    for file in store.files(id)? {
+        let _ = writeln!(out, "{:<10} {} ({} rows)", file.kind, file.path, file.rows);
+    }
+    Ok(out)
+}
+
+fn download(store: &JobStore, id: &str, to: &Path) -> Result<String, Error> {
+    store.job(id)?;
+    let root = OutputRoot::new(to);
+    let mut out = String::new();
+    for file in store.files(id)? {
+        let name = Path::new(&file.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bytes = std::fs::read(&file.path).map_err(|source| Error::Copy {
+            path: PathBuf::from(&file.path),
+            source,
+        })?;
+        let mut copy = root.create(&name, false).map_err(Error::from)?;
+        std::io::Write::write_all(&mut copy, &bytes).map_err(|source| Error::Copy {
+            path: to.join(&name),
+            source,
+        })?;
+        let placed = copy.commit().map_err(Error::from)?;
+        let _ = writeln!(out, "{}", placed.display());
+    }
+    Ok(out)
+}
