@@ -46,6 +46,15 @@ pub enum Error {
         help("`bulkops jobs list` shows runs that can be resumed")
     )]
     RunAlreadyCompleted { run_id: String },
+    /// The run would remove more members than its guard allows.
+    #[error("this run would remove {removals} members; the guard allows {limit}")]
+    #[diagnostic(
+        code(bulkops::guard::removals),
+        help(
+            "check the preview with `bulkops plan --preview`; if the removals are intended, raise `guards.maxRemovals` or pass `--allow-removals {removals}`"
+        )
+    )]
+    TooManyRemovals { removals: u64, limit: u64 },
     /// Some steps or jobs failed; the summary names them.
     #[error("run `{run_id}` failed")]
     #[diagnostic(
@@ -130,6 +139,7 @@ impl Error {
             | Self::UnknownDirectory { .. }
             | Self::RunAlreadyCompleted { .. } => exit_code::USAGE,
             Self::RunCancelled { .. } => exit_code::CANCELLED,
+            Self::TooManyRemovals { .. } => exit_code::GUARD_REFUSED,
         }
     }
 }

@@ -23,5 +23,12 @@ pub const INPUT_UNREADABLE: i32 = 66;
 /// An output could not be written (for example stdout closed early).
 pub const OUTPUT_FAILED: i32 = 74;
 
+/// `plan --preview --detailed-exitcode`: the run would change something.
+pub const CHANGES_PENDING: i32 = 2;
+
+/// A guard refused the run before anything changed (for example more removals
+/// than `guards.maxRemovals`).
+pub const GUARD_REFUSED: i32 = 3;
+
 /// A run was stopped with Ctrl-C; `bulkops apply --resume RUN_ID` finishes it.
 pub const CANCELLED: i32 = 130;

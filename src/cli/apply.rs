@@ -1,10 +1,12 @@
 //! `bulkops apply FILE`: runs a workflow against its directory, journaling every
 //! row so that `bulkops apply --resume RUN_ID` can finish an interrupted run.
+//! Before a new run changes anything, its removals are previewed and checked
+//! against `guards.maxRemovals`.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use clap::Args;
 use jiff::Timestamp;
@@ -15,9 +17,10 @@ use crate::bulkcsv::output::OutputRoot;
 use crate::directory::SharedLocal;
 use crate::directory::local::{self, LocalDirectory};
 use crate::error::Error;
+use crate::manifest::step::StepKind;
 use crate::manifest::{self, LoadError, LoadedManifest};
 use crate::runner::context::RunContext;
-use crate::runner::{RunReport, Runner, StepState};
+use crate::runner::{RunReport, Runner, StepState, preview};
 use crate::store::{self, JobStore, NewRun, Status};
 
 /// Arguments of `bulkops apply`.
@@ -29,48 +32,51 @@ pub(super) struct ApplyArgs {
     /// Finish an interrupted run, with the manifest it started with.
     #[arg(long, value_name = "RUN_ID", conflicts_with = "file")]
     resume: Option<String>,
+    /// Allow this many member removals in all, instead of the manifest's `guards.maxRemovals`.
+    #[arg(long, value_name = "N")]
+    allow_removals: Option<u64>,
+    #[command(flatten)]
+    paths: RunPaths,
+}
+
+/// Where a run reads and writes; shared by `apply` and `plan --preview`.
+#[derive(Debug, Args)]
+pub(super) struct RunPaths {
     /// The folder output paths are relative to.
     #[arg(long, value_name = "DIR", default_value = ".")]
-    output_dir: PathBuf,
+    pub(super) output_dir: PathBuf,
     /// The local directory database.
     #[arg(long, value_name = "FILE", default_value = local::DEFAULT_PATH)]
-    db: PathBuf,
+    pub(super) db: PathBuf,
     /// The job store database.
     #[arg(long, value_name = "FILE", default_value = store::DEFAULT_PATH)]
-    state: PathBuf,
+    pub(super) state: PathBuf,
     /// The file that started the run, for workflows with a watch trigger.
     #[arg(long, value_name = "FILE")]
-    trigger_file: Option<PathBuf>,
+    pub(super) trigger_file: Option<PathBuf>,
 }
 
 /// Runs (or resumes) a workflow.
 pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Error> {
-    let store = JobStore::open(&args.state)?;
-    let (loaded, context) = match &args.resume {
-        Some(run_id) => resume(&store, run_id, reporter)?,
-        None => start(&store, args, reporter)?,
+    let store = Arc::new(Mutex::new(JobStore::open(&args.paths.state)?));
+    let (loaded, context) = if let Some(run_id) = &args.resume {
+        resume(&lock(&store), run_id, reporter)?
+    } else {
+        let file = args
+            .file
+            .as_ref()
+            .expect("clap requires FILE without --resume");
+        let loaded = load(manifest::load_file(file), reporter)?;
+        let context = new_context(&loaded, &args.paths, false);
+        guard_removals(&loaded, &context, args, &store)?;
+        start(&lock(&store), &loaded, &context, &args.paths)?;
+        (loaded, context)
     };
-    if loaded.plan.directory != "local" {
-        return Err(Error::UnknownDirectory {
-            name: loaded.plan.directory.clone(),
-        });
-    }
-    let directory = SharedLocal::new(LocalDirectory::open(&args.db)?);
-    let run_id = context.run_id.clone();
-    let store = Arc::new(Mutex::new(store));
-    let runner = Runner {
-        plan: Arc::new(loaded.plan),
-        context: Arc::new(context),
-        directory,
-        store: Arc::clone(&store),
-        stop: Arc::new(AtomicBool::new(false)),
-    };
+    let runner = runner(loaded, context, &args.paths, Arc::clone(&store))?;
+    let run_id = runner.context.run_id.clone();
     let report = execute(&runner)?;
     let reason = (report.status != Status::Completed).then(|| describe_failure(&report));
-    store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .finish_run(&run_id, report.status, reason.as_deref(), Timestamp::now())?;
+    lock(&store).finish_run(&run_id, report.status, reason.as_deref(), Timestamp::now())?;
     write_stdout(&summary(&report, &runner.plan.workflow))?;
     match report.status {
         Status::Completed => Ok(Outcome::Success),
@@ -79,42 +85,107 @@ pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Erro
     }
 }
 
-fn start(
-    store: &JobStore,
-    args: &ApplyArgs,
-    reporter: &Reporter,
-) -> Result<(LoadedManifest, RunContext), Error> {
-    let file = args
-        .file
-        .as_ref()
-        .expect("clap requires FILE without --resume");
-    let loaded = load(manifest::load_file(file), reporter)?;
+fn lock(store: &Mutex<JobStore>) -> MutexGuard<'_, JobStore> {
+    store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The context of a new run, or of a preview (which is never recorded).
+pub(super) fn new_context(loaded: &LoadedManifest, paths: &RunPaths, dry_run: bool) -> RunContext {
     let started = Timestamp::now();
-    let context = RunContext {
+    RunContext {
         run_id: new_run_id(started),
         workflow: loaded.plan.workflow.clone(),
         started,
-        output: OutputRoot::new(&args.output_dir),
+        output: OutputRoot::new(&paths.output_dir),
         input_base: PathBuf::from("."),
         vars: loaded.plan.vars.clone(),
-        trigger_file: args.trigger_file.clone(),
+        trigger_file: paths.trigger_file.clone(),
+        dry_run,
+    }
+}
+
+/// A runner for a plan against its directory.
+pub(super) fn runner(
+    loaded: LoadedManifest,
+    context: RunContext,
+    paths: &RunPaths,
+    store: Arc<Mutex<JobStore>>,
+) -> Result<Runner<SharedLocal>, Error> {
+    if loaded.plan.directory != "local" {
+        return Err(Error::UnknownDirectory {
+            name: loaded.plan.directory.clone(),
+        });
+    }
+    let directory = SharedLocal::new(LocalDirectory::open(&paths.db)?);
+    Ok(Runner {
+        plan: Arc::new(loaded.plan),
+        context: Arc::new(context),
+        directory,
+        store,
+        stop: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+/// Refuses, before anything changes, a run that would remove more members
+/// than `guards.maxRemovals` (or `--allow-removals`) permits.
+fn guard_removals(
+    loaded: &LoadedManifest,
+    context: &RunContext,
+    args: &ApplyArgs,
+    store: &Arc<Mutex<JobStore>>,
+) -> Result<(), Error> {
+    let removes = loaded
+        .plan
+        .steps
+        .iter()
+        .any(|step| step.action.kind() == StepKind::RemoveMembers);
+    if !removes {
+        return Ok(());
+    }
+    let limit = args
+        .allow_removals
+        .unwrap_or(u64::from(loaded.plan.guards.max_removals));
+    let dry = RunContext {
+        dry_run: true,
+        ..context.clone()
     };
+    let report = execute(&runner(
+        loaded.clone(),
+        dry,
+        &args.paths,
+        Arc::clone(store),
+    )?)?;
+    let removals = preview::totals(&report).removals;
+    if removals > limit {
+        return Err(Error::TooManyRemovals { removals, limit });
+    }
+    Ok(())
+}
+
+fn start(
+    store: &JobStore,
+    loaded: &LoadedManifest,
+    context: &RunContext,
+    paths: &RunPaths,
+) -> Result<(), Error> {
+    let trigger = paths
+        .trigger_file
+        .as_ref()
+        .map(|file| file.display().to_string());
     store.start_run(&NewRun {
         id: &context.run_id,
         workflow: &context.workflow,
         manifest_path: &loaded.source.name,
         manifest_text: &loaded.source.text,
         directory: &loaded.plan.directory,
-        output_root: &args.output_dir.display().to_string(),
-        trigger_file: args
-            .trigger_file
-            .as_ref()
-            .map(|file| file.display().to_string())
-            .as_deref(),
-        started_at: started,
+        output_root: &paths.output_dir.display().to_string(),
+        trigger_file: trigger.as_deref(),
+        started_at: context.started,
     })?;
     tracing::info!(run = %context.run_id, workflow = %context.workflow, "run started");
-    Ok((loaded, context))
+    Ok(())
 }
 
 fn resume(
@@ -146,11 +217,12 @@ fn resume(
         input_base: PathBuf::from("."),
         vars: loaded.plan.vars.clone(),
         trigger_file: record.trigger_file.map(PathBuf::from),
+        dry_run: false,
     };
     Ok((loaded, context))
 }
 
-fn load(
+pub(super) fn load(
     loaded: Result<LoadedManifest, LoadError>,
     reporter: &Reporter,
 ) -> Result<LoadedManifest, Error> {
@@ -180,7 +252,7 @@ fn new_run_id(started: Timestamp) -> String {
 /// Runs the steps on a runtime of its own; the first Ctrl-C stops scheduling
 /// and lets running steps finish, the second ends the process at once (the
 /// journal stays consistent, and `--resume` finishes the run).
-fn execute(runner: &Runner<SharedLocal>) -> Result<RunReport, Error> {
+pub(super) fn execute(runner: &Runner<SharedLocal>) -> Result<RunReport, Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

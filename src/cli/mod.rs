@@ -45,6 +45,8 @@ enum Command {
 pub enum Outcome {
     /// Done; nothing more to say.
     Success,
+    /// `plan --preview --detailed-exitcode`: a run would change something.
+    ChangesPending,
 }
 
 /// Runs `bulkops` with the process arguments and returns the exit code.
@@ -57,6 +59,7 @@ pub fn main() -> i32 {
     let reporter = Reporter::for_stderr();
     match run(cli, &reporter) {
         Ok(Outcome::Success) => exit_code::SUCCESS,
+        Ok(Outcome::ChangesPending) => exit_code::CHANGES_PENDING,
         Err(error) => {
             reporter.emit(&error);
             error.exit_code()

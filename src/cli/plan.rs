@@ -1,13 +1,18 @@
 //! `bulkops plan FILE`: shows a workflow's steps, their dependencies and the
-//! order they run in, as text, JSON, Graphviz DOT or Mermaid.
+//! order they run in, as text, JSON, Graphviz DOT or Mermaid; with `--preview`,
+//! also what a run would do, computed read-only against the directory.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
+use super::apply::{RunPaths, execute, load, new_context, runner};
 use super::report::Reporter;
 use super::{Outcome, write_stdout};
 use crate::error::Error;
-use crate::manifest::{self, LoadError};
+use crate::manifest;
 use crate::plan::{PlanFormat, render};
+use crate::runner::preview;
+use crate::store::JobStore;
 
 /// Arguments of `bulkops plan`.
 #[derive(Debug, clap::Args)]
@@ -18,24 +23,45 @@ pub(super) struct PlanArgs {
     /// The output format.
     #[arg(long, value_enum, default_value = "text")]
     format: PlanFormat,
+    /// Also show what a run would do: members added and removed, files written,
+    /// jobs deleted. Reads the directory; changes nothing.
+    #[arg(long)]
+    preview: bool,
+    /// With `--preview`: exit 0 when the run would change nothing, 2 when it would.
+    #[arg(long, requires = "preview")]
+    detailed_exitcode: bool,
+    #[command(flatten)]
+    paths: RunPaths,
 }
 
-/// Loads the manifest and prints its plan.
+/// Loads the manifest and prints its plan, and its preview when asked.
 pub(super) fn run(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
-    let loaded = match manifest::load_file(&args.file) {
-        Ok(loaded) => loaded,
-        Err(LoadError::Invalid(invalid)) => {
-            for diagnostic in &invalid.diagnostics {
-                reporter.emit(diagnostic);
-            }
-            return Err(Error::Validation {
-                invalid: 1,
-                unreadable: 0,
-                total: 1,
-            });
+    let loaded = load(manifest::load_file(&args.file), reporter)?;
+    let graph = render(&loaded.plan, args.format);
+    if !args.preview {
+        write_stdout(&graph)?;
+        return Ok(Outcome::Success);
+    }
+    let workflow = loaded.plan.workflow.clone();
+    let directory = loaded.plan.directory.clone();
+    let context = new_context(&loaded, &args.paths, true);
+    let store = Arc::new(Mutex::new(JobStore::open(&args.paths.state)?));
+    let report = execute(&runner(loaded, context, &args.paths, store)?)?;
+    let text = match args.format {
+        PlanFormat::Json => {
+            let mut document: serde_json::Value =
+                serde_json::from_str(&graph).expect("the plan is JSON");
+            document["preview"] =
+                serde_json::to_value(&report.steps).expect("a preview serializes");
+            serde_json::to_string_pretty(&document).expect("JSON serializes") + "\n"
         }
-        Err(error) => return Err(error.into()),
+        _ => graph + &preview::render(&report, &workflow, &directory),
     };
-    write_stdout(&render(&loaded.plan, args.format))?;
-    Ok(Outcome::Success)
+    write_stdout(&text)?;
+    let changes = preview::totals(&report).changes_anything();
+    Ok(if args.detailed_exitcode && changes {
+        Outcome::ChangesPending
+    } else {
+        Outcome::Success
+    })
 }

@@ -22,7 +22,7 @@ use crate::problem::{Place, Pointer, Problem, ProblemKind, Segment};
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// A manifest that passed every check.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LoadedManifest {
     pub source: ManifestSource,
     pub plan: Plan,

@@ -24,6 +24,9 @@ pub struct RunContext {
     pub vars: BTreeMap<String, String>,
     /// The file that triggered the run, for watch-folder workflows.
     pub trigger_file: Option<PathBuf>,
+    /// A preview: steps report what they would do and change nothing, not
+    /// even the job history.
+    pub dry_run: bool,
 }
 
 impl RunContext {

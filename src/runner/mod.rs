@@ -3,6 +3,7 @@
 //! failures, a time limit per step, and `continueOnError`.
 
 pub mod context;
+pub mod preview;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::directory::Directory;
 use crate::plan::Plan;
-use crate::steps::{self, JobSummary, Selection, StepEnv, StepError, StepReport};
+use crate::steps::{self, Effect, JobSummary, Selection, StepEnv, StepError, StepReport};
 use crate::store::{JobStore, Status};
 use context::RunContext;
 use retry::Backoff;
@@ -43,6 +44,8 @@ pub struct StepResult {
     pub attempts: u32,
     pub selected: Option<usize>,
     pub jobs: Vec<JobSummary>,
+    /// In a preview: what the step would do.
+    pub effects: Vec<Effect>,
 }
 
 /// How a run ended.
@@ -136,6 +139,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 attempts,
                 selected,
                 jobs: report.jobs,
+                effects: report.effects,
             });
         }
         let steps: Vec<StepResult> = results.into_iter().flatten().collect();
@@ -188,6 +192,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                     attempts: 0,
                     selected: None,
                     jobs: Vec::new(),
+                    effects: Vec::new(),
                 });
                 continue;
             }

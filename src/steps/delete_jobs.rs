@@ -4,7 +4,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{StepEnv, StepError, StepReport};
+use super::{Effect, StepEnv, StepError, StepReport};
 use crate::directory::Directory;
 use crate::manifest::step::{DeleteJobsSpec, JobStatusSpec};
 use crate::store::{JobCounts, JobRecord, NewJob, Status};
@@ -21,6 +21,17 @@ pub(super) fn run<D: Directory>(
         .filter(|job| job.run_id != env.context.run_id && job.status != Status::Running)
         .filter(|job| selected(spec, job, now))
         .collect();
+    if env.context.dry_run {
+        let effect = Effect {
+            deleted_jobs: doomed.len() as u64,
+            ..Effect::default()
+        };
+        return Ok(StepReport {
+            selection: None,
+            jobs: Vec::new(),
+            effects: vec![effect],
+        });
+    }
     let job = env.store(|store| {
         store.start_job(&NewJob {
             run_id: &env.context.run_id,
@@ -49,6 +60,7 @@ pub(super) fn run<D: Directory>(
     Ok(StepReport {
         selection: None,
         jobs: vec![summary],
+        effects: Vec::new(),
     })
 }
 

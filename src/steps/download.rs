@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 
-use super::{JobSummary, StepEnv, StepError, StepReport};
+use super::{Effect, JobSummary, StepEnv, StepError, StepReport};
 use crate::bulkcsv::output::PendingFile;
 use crate::directory::Directory;
 use crate::directory::model::{Group, Member, MemberType};
@@ -38,8 +38,19 @@ pub(super) async fn groups<D: Directory>(
         Some(set) => env.groups_of(set).await?,
         None => env.directory.groups().await?,
     };
-    let job = start(env, "", None)?;
     let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
+    if env.context.dry_run {
+        let effect = Effect {
+            file: Some((relative, groups.len() as u64)),
+            ..Effect::default()
+        };
+        return Ok(StepReport {
+            selection: None,
+            jobs: Vec::new(),
+            effects: vec![effect],
+        });
+    }
+    let job = start(env, "", None)?;
     let mut file = env.context.output.create(&relative, spec.overwrite)?;
     let written = write_groups(&mut file, &groups, &spec.columns)
         .map_err(|source| write_error(&file_path(env, &relative), source))?;
@@ -47,6 +58,7 @@ pub(super) async fn groups<D: Directory>(
     Ok(StepReport {
         selection: None,
         jobs: vec![summary],
+        effects: Vec::new(),
     })
 }
 
@@ -56,6 +68,9 @@ pub(super) async fn members<D: Directory>(
     spec: &DownloadMembersSpec,
 ) -> Result<StepReport, StepError> {
     let groups = env.groups_of(&spec.groups).await?;
+    if env.context.dry_run {
+        return preview_members(env, spec, &groups).await;
+    }
     if spec.combined {
         let job = start(env, "", None)?;
         let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
@@ -64,13 +79,14 @@ pub(super) async fn members<D: Directory>(
             .map_err(|source| write_error(&file_path(env, &relative), source))?;
         let mut rows = 0;
         for group in &groups {
-            rows += write_members(env, &mut writer, group, spec, true).await?;
+            rows += visit_members(env, Some(&mut writer), group, spec, true).await?;
         }
         drop(writer);
         let summary = commit(env, &job, None, file, rows)?;
         return Ok(StepReport {
             selection: None,
             jobs: vec![summary],
+            effects: Vec::new(),
         });
     }
     let mut jobs = Vec::new();
@@ -82,13 +98,51 @@ pub(super) async fn members<D: Directory>(
         let mut file = env.context.output.create(&relative, spec.overwrite)?;
         let mut writer = member_writer(&mut file, spec, false)
             .map_err(|source| write_error(&file_path(env, &relative), source))?;
-        let rows = write_members(env, &mut writer, group, spec, false).await?;
+        let rows = visit_members(env, Some(&mut writer), group, spec, false).await?;
         drop(writer);
         jobs.push(commit(env, &job, Some(&group.display_name), file, rows)?);
     }
     Ok(StepReport {
         selection: None,
         jobs,
+        effects: Vec::new(),
+    })
+}
+
+/// The files a member download would write, with their rows.
+async fn preview_members<D: Directory>(
+    env: &StepEnv<'_, D>,
+    spec: &DownloadMembersSpec,
+    groups: &[Group],
+) -> Result<StepReport, StepError> {
+    let mut effects = Vec::new();
+    let mut combined_rows = 0;
+    for group in groups {
+        let rows = visit_members(env, None, group, spec, spec.combined).await?;
+        if spec.combined {
+            combined_rows += rows;
+        } else {
+            let relative = env
+                .context
+                .output_path(&spec.output, &env.step.id, Some(group))?;
+            effects.push(Effect {
+                target: Some(group.display_name.clone()),
+                file: Some((relative, rows)),
+                ..Effect::default()
+            });
+        }
+    }
+    if spec.combined {
+        let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
+        effects.push(Effect {
+            file: Some((relative, combined_rows)),
+            ..Effect::default()
+        });
+    }
+    Ok(StepReport {
+        selection: None,
+        jobs: Vec::new(),
+        effects,
     })
 }
 
@@ -232,11 +286,11 @@ fn member_writer<'f>(
     Ok(writer)
 }
 
-/// Writes a group's members; with `transitive`, members of nested groups too,
-/// each once, as Microsoft Graph's `transitiveMembers` lists them.
-async fn write_members<D: Directory>(
+/// Writes (or, without a writer, counts) a group's members; with `transitive`,
+/// members of nested groups too, each once, as Graph's `transitiveMembers` lists them.
+async fn visit_members<D: Directory>(
     env: &StepEnv<'_, D>,
-    writer: &mut csv::Writer<&mut PendingFile>,
+    mut writer: Option<&mut csv::Writer<&mut PendingFile>>,
     group: &Group,
     spec: &DownloadMembersSpec,
     combined: bool,
@@ -269,16 +323,20 @@ async fn write_members<D: Directory>(
                 }) {
                     return Ok(());
                 }
-                if let Err(error) = writer.write_record(member_row(group, &member, spec, combined))
-                {
-                    failure.get_or_insert(error);
+                if let Some(writer) = writer.as_deref_mut() {
+                    if let Err(error) =
+                        writer.write_record(member_row(group, &member, spec, combined))
+                    {
+                        failure.get_or_insert(error);
+                    }
                 }
                 rows += 1;
                 Ok(())
             })
             .await?;
     }
-    if let Some(source) = failure.or_else(|| writer.flush().err().map(csv::Error::from)) {
+    let flushed = writer.map_or(Ok(()), csv::Writer::flush);
+    if let Some(source) = failure.or_else(|| flushed.err().map(csv::Error::from)) {
         return Err(StepError::Write {
             path: env.context.output.path().to_path_buf(),
             source,

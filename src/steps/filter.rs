@@ -22,6 +22,7 @@ pub(super) async fn groups<D: Directory>(
     Ok(StepReport {
         selection: Some(Selection::Groups(groups)),
         jobs: Vec::new(),
+        effects: Vec::new(),
     })
 }
 
@@ -42,5 +43,6 @@ pub(super) async fn devices<D: Directory>(
     Ok(StepReport {
         selection: Some(Selection::Devices(devices)),
         jobs: Vec::new(),
+        effects: Vec::new(),
     })
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 
-use super::{JobSummary, StepEnv, StepError, StepReport};
+use super::{Effect, JobSummary, StepEnv, StepError, StepReport};
 use crate::bulkcsv::members::{MemberKey, MemberList, MemberRow, parse_guid};
 use crate::bulkcsv::output::PendingFile;
 use crate::directory::Directory;
@@ -47,6 +47,17 @@ pub(super) async fn run<D: Directory>(
     };
     let input = env.context.input_path(&spec.input, &env.step.id)?;
     check_whole_list(&input)?;
+    if env.context.dry_run {
+        let mut effects = Vec::new();
+        for group in &groups {
+            effects.push(preview_job(env, change, group, &input).await?);
+        }
+        return Ok(StepReport {
+            selection: None,
+            jobs: Vec::new(),
+            effects,
+        });
+    }
     let mut jobs = Vec::new();
     for group in &groups {
         jobs.push(run_job(env, spec, change, group, &input).await?);
@@ -54,7 +65,36 @@ pub(super) async fn run<D: Directory>(
     Ok(StepReport {
         selection: None,
         jobs,
+        effects: Vec::new(),
     })
+}
+
+/// What a job would do: every row planned against the directory as it is now.
+async fn preview_job<D: Directory>(
+    env: &StepEnv<'_, D>,
+    change: Change,
+    group: &Group,
+    input: &Path,
+) -> Result<Effect, StepError> {
+    let mut effect = Effect {
+        target: Some(group.display_name.clone()),
+        ..Effect::default()
+    };
+    if !group.is_manageable() {
+        return Ok(effect);
+    }
+    let mut list = MemberList::open(input)?;
+    let mut progress = Progress::default();
+    loop {
+        let rows = read_chunk(&mut list)?;
+        if rows.is_empty() {
+            return Ok(effect);
+        }
+        let (outcomes, _) = plan_chunk(env, change, group, &rows, &mut progress).await?;
+        for outcome in outcomes {
+            *effect.outcomes.entry(outcome).or_default() += 1;
+        }
+    }
 }
 
 /// Reads the whole list once before any change, so that a broken line near

@@ -12,7 +12,7 @@ mod download;
 mod filter;
 mod membership;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::bulkcsv::members::MemberListError;
 use crate::bulkcsv::output::OutputError;
 use crate::directory::model::{Device, Group};
+use crate::directory::outcome::RowOutcome;
 use crate::directory::{Directory, DirectoryError};
 use crate::manifest::target::{GroupSetSpec, GroupTargetSpec, SetSpec};
 use crate::plan::{Action, Plan, Step};
@@ -102,11 +103,32 @@ pub struct JobSummary {
     pub files: Vec<String>,
 }
 
-/// What a step did.
+/// What a step would do to one target, in a preview.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Effect {
+    pub target: Option<String>,
+    /// Rows by the outcome they would have.
+    pub outcomes: BTreeMap<RowOutcome, u64>,
+    /// A file that would be written, with its rows.
+    pub file: Option<(String, u64)>,
+    /// Jobs that would be deleted.
+    pub deleted_jobs: u64,
+}
+
+impl Effect {
+    /// How many rows would have this outcome.
+    pub fn count(&self, outcome: RowOutcome) -> u64 {
+        self.outcomes.get(&outcome).copied().unwrap_or(0)
+    }
+}
+
+/// What a step did, or in a preview would do.
 #[derive(Debug, Clone, Default)]
 pub struct StepReport {
     pub selection: Option<Selection>,
     pub jobs: Vec<JobSummary>,
+    pub effects: Vec<Effect>,
 }
 
 /// Everything a step needs.

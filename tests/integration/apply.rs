@@ -249,3 +249,125 @@ fn applying_the_same_list_twice_changes_nothing_the_second_time() {
         "{results}"
     );
 }
+
+fn quickstart_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "manifests/quickstart.yaml",
+        "examples/quickstart/add-members.csv",
+        "examples/quickstart/remove-members.csv",
+    ] {
+        write(
+            dir.path(),
+            file,
+            &std::fs::read_to_string(repo_path(file)).unwrap(),
+        );
+    }
+    dir
+}
+
+#[test]
+fn a_preview_changes_nothing_and_reports_what_a_run_would_do() {
+    let dir = quickstart_dir();
+    let preview = bulkops_in(
+        dir.path(),
+        &[
+            "plan",
+            "manifests/quickstart.yaml",
+            "--preview",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(preview.code, 2, "changes are pending: {}", preview.stderr);
+    assert!(
+        preview
+            .stdout
+            .contains("eng-platform: would add 6, already 1, not found 0, invalid 0\n"),
+        "{}",
+        preview.stdout
+    );
+    assert!(
+        preview
+            .stdout
+            .contains("eng-all: would remove 3, not a member 1, not found 0, invalid 0\n"),
+        "{}",
+        preview.stdout
+    );
+    assert!(
+        preview
+            .stdout
+            .contains("would add 6 members, remove 6, delete 0 jobs, and write 9 files\n"),
+        "{}",
+        preview.stdout
+    );
+    assert_eq!(
+        directory(dir.path()).stats().unwrap().memberships,
+        1102,
+        "nothing was changed"
+    );
+    assert!(!dir.path().join("exports").exists(), "nothing was written");
+    assert!(jobs(dir.path()).is_empty(), "nothing was recorded");
+
+    assert_eq!(
+        bulkops_in(dir.path(), &["apply", "manifests/quickstart.yaml"]).code,
+        0
+    );
+    let again = bulkops_in(
+        dir.path(),
+        &[
+            "plan",
+            "manifests/quickstart.yaml",
+            "--preview",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(
+        again.code, 0,
+        "the same lists change nothing a second time:\n{}",
+        again.stdout
+    );
+    assert!(
+        again
+            .stdout
+            .contains("eng-platform: would add 0, already 7, not found 0, invalid 0\n"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn the_removal_guard_refuses_before_anything_changes() {
+    let dir = quickstart_dir();
+    let manifest = std::fs::read_to_string(dir.path().join("manifests/quickstart.yaml")).unwrap();
+    let guarded = manifest.replace(
+        "  directory: local\n",
+        "  directory: local\n  guards: { maxRemovals: 5 }\n",
+    );
+    write(dir.path(), "manifests/quickstart.yaml", &guarded);
+    let refused = bulkops_in(dir.path(), &["apply", "manifests/quickstart.yaml"]);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("this run would remove 6 members; the guard allows 5"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--allow-removals 6"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(directory(dir.path()).stats().unwrap().memberships, 1102);
+    assert!(jobs(dir.path()).is_empty());
+    let allowed = bulkops_in(
+        dir.path(),
+        &[
+            "apply",
+            "manifests/quickstart.yaml",
+            "--allow-removals",
+            "6",
+        ],
+    );
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+}

@@ -1,0 +1,129 @@
+//! Previews: what a run would do, computed read-only against the directory as
+//! it is now, and the totals that guards and `--detailed-exitcode` look at.
+
+use std::fmt::Write as _;
+
+use super::{RunReport, StepState};
+use crate::directory::outcome::RowOutcome;
+use crate::steps::Effect;
+
+/// The changes a preview adds up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub additions: u64,
+    pub removals: u64,
+    pub deleted_jobs: u64,
+    pub files: u64,
+}
+
+impl Totals {
+    /// Whether the run would change the directory or the job history.
+    pub fn changes_anything(self) -> bool {
+        self.additions + self.removals + self.deleted_jobs > 0
+    }
+}
+
+/// Adds up a preview.
+pub fn totals(report: &RunReport) -> Totals {
+    let mut totals = Totals::default();
+    for effect in report.steps.iter().flat_map(|step| &step.effects) {
+        totals.additions += effect.count(RowOutcome::Added);
+        totals.removals += effect.count(RowOutcome::Removed);
+        totals.deleted_jobs += effect.deleted_jobs;
+        totals.files += u64::from(effect.file.is_some());
+    }
+    totals
+}
+
+/// The preview as text, one line per step and target.
+pub fn render(report: &RunReport, workflow: &str, directory: &str) -> String {
+    let mut out = format!("\npreview of workflow `{workflow}` against directory `{directory}`\n");
+    for step in &report.steps {
+        let head = format!("  {:<24} {:<16}", step.id, step.kind);
+        match (&step.state, step.selected) {
+            (StepState::Finished, Some(count)) => {
+                let _ = writeln!(out, "{head} selects {count}");
+            }
+            (StepState::Finished, None) if step.effects.is_empty() => {
+                let _ = writeln!(out, "{head} nothing to do");
+            }
+            (StepState::Finished, None) => {
+                for (index, effect) in step.effects.iter().enumerate() {
+                    let lead = if index == 0 {
+                        head.clone()
+                    } else {
+                        " ".repeat(head.len())
+                    };
+                    let _ = writeln!(out, "{lead} {}", describe(effect, step.kind));
+                }
+            }
+            (StepState::Failed { error }, _) => {
+                let _ = writeln!(out, "{head} cannot be previewed: {error}");
+            }
+            (StepState::Skipped { because }, _) => {
+                let _ = writeln!(out, "{head} not previewed: {because}");
+            }
+            (StepState::Cancelled, _) => {
+                let _ = writeln!(out, "{head} cancelled");
+            }
+        }
+    }
+    let totals = totals(report);
+    let _ = writeln!(
+        out,
+        "\nwould add {} members, remove {}, delete {} jobs, and write {} files",
+        totals.additions, totals.removals, totals.deleted_jobs, totals.files
+    );
+    out
+}
+
+fn describe(effect: &Effect, kind: &str) -> String {
+    let target = effect
+        .target
+        .as_deref()
+        .map(|t| format!("{t}: "))
+        .unwrap_or_default();
+    if let Some((path, rows)) = &effect.file {
+        return format!("{target}would write {path} ({rows} rows)");
+    }
+    if kind == "deleteJobs" {
+        return format!("would delete {} jobs", effect.deleted_jobs);
+    }
+    let words: &[(RowOutcome, &str)] = if kind == "removeMembers" {
+        &[
+            (RowOutcome::Removed, "would remove"),
+            (RowOutcome::NotMember, "not a member"),
+        ]
+    } else {
+        &[
+            (RowOutcome::Added, "would add"),
+            (RowOutcome::AlreadyMember, "already"),
+        ]
+    };
+    let always = [
+        (RowOutcome::NotFound, "not found"),
+        (RowOutcome::InvalidId, "invalid"),
+    ];
+    let optional = [
+        (RowOutcome::Duplicate, "duplicate"),
+        (RowOutcome::UnsupportedMemberType, "unsupported type"),
+        (RowOutcome::DynamicMembership, "dynamic group"),
+    ];
+    let mut parts: Vec<String> = words
+        .iter()
+        .chain(&always)
+        .map(|(o, w)| format!("{w} {}", effect.count(*o)))
+        .collect();
+    parts.extend(
+        optional
+            .iter()
+            .filter(|(o, _)| effect.count(*o) > 0)
+            .map(|(o, w)| format!("{w} {}", effect.count(*o))),
+    );
+    if effect.outcomes.is_empty() {
+        return format!(
+            "{target}cannot be changed: a mail-enabled security group or distribution list"
+        );
+    }
+    format!("{target}{}", parts.join(", "))
+}
