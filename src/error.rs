@@ -55,6 +55,15 @@ pub enum Error {
         )
     )]
     TooManyRemovals { removals: u64, limit: u64 },
+    /// The run would delete more devices than its guard allows.
+    #[error("this run would delete {deletions} devices; the guard allows {limit}")]
+    #[diagnostic(
+        code(bulkops::guard::device_deletions),
+        help(
+            "deleted devices cannot be restored; check the preview with `bulkops plan --preview`, and if the deletions are intended, raise `guards.maxDeviceDeletions`"
+        )
+    )]
+    TooManyDeviceDeletions { deletions: u64, limit: u64 },
     /// Some steps or jobs failed; the summary names them.
     #[error("run `{run_id}` failed")]
     #[diagnostic(
@@ -139,7 +148,9 @@ impl Error {
             | Self::UnknownDirectory { .. }
             | Self::RunAlreadyCompleted { .. } => exit_code::USAGE,
             Self::RunCancelled { .. } => exit_code::CANCELLED,
-            Self::TooManyRemovals { .. } => exit_code::GUARD_REFUSED,
+            Self::TooManyRemovals { .. } | Self::TooManyDeviceDeletions { .. } => {
+                exit_code::GUARD_REFUSED
+            }
         }
     }
 }

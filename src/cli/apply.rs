@@ -129,24 +129,23 @@ pub(super) fn runner(
 }
 
 /// Refuses, before anything changes, a run that would remove more members
-/// than `guards.maxRemovals` (or `--allow-removals`) permits.
+/// than `guards.maxRemovals` (or `--allow-removals`) permits, or delete more
+/// devices than `guards.maxDeviceDeletions`.
 fn guard_removals(
     loaded: &LoadedManifest,
     context: &RunContext,
     args: &ApplyArgs,
     store: &Arc<Mutex<JobStore>>,
 ) -> Result<(), Error> {
-    let removes = loaded
+    let guarded = [StepKind::RemoveMembers, StepKind::DeleteDevices];
+    if !loaded
         .plan
         .steps
         .iter()
-        .any(|step| step.action.kind() == StepKind::RemoveMembers);
-    if !removes {
+        .any(|step| guarded.contains(&step.action.kind()))
+    {
         return Ok(());
     }
-    let limit = args
-        .allow_removals
-        .unwrap_or(u64::from(loaded.plan.guards.max_removals));
     let dry = RunContext {
         dry_run: true,
         ..context.clone()
@@ -157,9 +156,22 @@ fn guard_removals(
         &args.paths,
         Arc::clone(store),
     )?)?;
-    let removals = preview::totals(&report).removals;
-    if removals > limit {
-        return Err(Error::TooManyRemovals { removals, limit });
+    let totals = preview::totals(&report);
+    let limit = args
+        .allow_removals
+        .unwrap_or(u64::from(loaded.plan.guards.max_removals));
+    if totals.removals > limit {
+        return Err(Error::TooManyRemovals {
+            removals: totals.removals,
+            limit,
+        });
+    }
+    let limit = u64::from(loaded.plan.guards.max_device_deletions);
+    if totals.deleted_devices > limit {
+        return Err(Error::TooManyDeviceDeletions {
+            deletions: totals.deleted_devices,
+            limit,
+        });
     }
     Ok(())
 }

@@ -26,13 +26,6 @@ pub enum DirectoryError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Local(#[from] LocalError),
-    /// The directory cannot do this.
-    #[error("`{what}` is not available on this directory")]
-    #[diagnostic(
-        code(bulkops::directory::unsupported),
-        help("run this step against a directory that supports it")
-    )]
-    Unsupported { what: &'static str },
     /// A failure that may pass: throttling, a timeout, a dropped connection.
     #[error("the directory did not answer: {message}")]
     #[diagnostic(
@@ -99,6 +92,25 @@ pub trait Directory: Send + Sync {
         group: &Group,
         ids: &[&str],
     ) -> impl Future<Output = Result<Vec<RowOutcome>, DirectoryError>> + Send;
+
+    /// Finds devices by object id or device id.
+    fn find_devices(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<Device>>, DirectoryError>> + Send;
+
+    /// Enables or disables devices by object id.
+    fn set_devices_enabled(
+        &self,
+        ids: &[&str],
+        enabled: bool,
+    ) -> impl Future<Output = Result<(), DirectoryError>> + Send;
+
+    /// Deletes devices by object id.
+    fn delete_devices(
+        &self,
+        ids: &[&str],
+    ) -> impl Future<Output = Result<(), DirectoryError>> + Send;
 }
 
 /// The local directory, shared by the steps of a run. Its calls are short
@@ -187,5 +199,17 @@ impl Directory for SharedLocal {
         ids: &[&str],
     ) -> Result<Vec<RowOutcome>, DirectoryError> {
         self.with(|directory| directory.remove_members(group, ids))
+    }
+
+    async fn find_devices(&self, ids: &[String]) -> Result<Vec<Option<Device>>, DirectoryError> {
+        self.with(|directory| directory.find_devices(ids))
+    }
+
+    async fn set_devices_enabled(&self, ids: &[&str], enabled: bool) -> Result<(), DirectoryError> {
+        self.with(|directory| directory.set_devices_enabled(ids, enabled))
+    }
+
+    async fn delete_devices(&self, ids: &[&str]) -> Result<(), DirectoryError> {
+        self.with(|directory| directory.delete_devices(ids))
     }
 }

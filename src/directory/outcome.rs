@@ -31,11 +31,24 @@ pub enum RowOutcome {
     UnsupportedMemberType,
     /// The group's members come from a rule and cannot be changed by hand.
     DynamicMembership,
+    /// The device was disabled.
+    Disabled,
+    /// The device was disabled already; nothing changed.
+    AlreadyDisabled,
+    /// The device was enabled.
+    Enabled,
+    /// The device was enabled already; nothing changed.
+    AlreadyEnabled,
+    /// The device was deleted.
+    Deleted,
+    /// The device is still enabled, and the step deletes only disabled devices.
+    StillEnabled,
 }
 
 impl RowOutcome {
     /// Every outcome, in report order.
-    pub const ALL: [RowOutcome; 9] = [
+    /// Journals store outcomes by their position here, so new ones go at the end.
+    pub const ALL: [RowOutcome; 15] = [
         Self::Added,
         Self::AlreadyMember,
         Self::Removed,
@@ -45,6 +58,12 @@ impl RowOutcome {
         Self::InvalidId,
         Self::UnsupportedMemberType,
         Self::DynamicMembership,
+        Self::Disabled,
+        Self::AlreadyDisabled,
+        Self::Enabled,
+        Self::AlreadyEnabled,
+        Self::Deleted,
+        Self::StillEnabled,
     ];
 
     /// The word written in result files and job records.
@@ -59,6 +78,12 @@ impl RowOutcome {
             Self::InvalidId => "invalidId",
             Self::UnsupportedMemberType => "unsupportedMemberType",
             Self::DynamicMembership => "dynamicMembership",
+            Self::Disabled => "disabled",
+            Self::AlreadyDisabled => "alreadyDisabled",
+            Self::Enabled => "enabled",
+            Self::AlreadyEnabled => "alreadyEnabled",
+            Self::Deleted => "deleted",
+            Self::StillEnabled => "stillEnabled",
         }
     }
 
@@ -69,15 +94,22 @@ impl RowOutcome {
 
     /// Whether the row succeeded (with or without a change).
     pub fn is_success(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            Self::Added | Self::AlreadyMember | Self::Removed | Self::NotMember | Self::Duplicate
+            Self::NotFound
+                | Self::InvalidId
+                | Self::UnsupportedMemberType
+                | Self::DynamicMembership
+                | Self::StillEnabled
         )
     }
 
     /// Whether the row changed the directory.
     pub fn is_change(self) -> bool {
-        matches!(self, Self::Added | Self::Removed)
+        matches!(
+            self,
+            Self::Added | Self::Removed | Self::Disabled | Self::Enabled | Self::Deleted
+        )
     }
 
     /// A sentence for the result file's `error` column of a failed row.
@@ -87,7 +119,15 @@ impl RowOutcome {
             | Self::AlreadyMember
             | Self::Removed
             | Self::NotMember
-            | Self::Duplicate => "",
+            | Self::Duplicate
+            | Self::Disabled
+            | Self::AlreadyDisabled
+            | Self::Enabled
+            | Self::AlreadyEnabled
+            | Self::Deleted => "",
+            Self::StillEnabled => {
+                "the device is still enabled; disable it first, or set `requireDisabled: false`"
+            }
             Self::NotFound => {
                 "no user, group, device or service principal has this object id or user principal name"
             }

@@ -13,13 +13,15 @@ pub struct Totals {
     pub additions: u64,
     pub removals: u64,
     pub deleted_jobs: u64,
+    pub device_changes: u64,
+    pub deleted_devices: u64,
     pub files: u64,
 }
 
 impl Totals {
     /// Whether the run would change the directory or the job history.
     pub fn changes_anything(self) -> bool {
-        self.additions + self.removals + self.deleted_jobs > 0
+        self.additions + self.removals + self.deleted_jobs + self.device_changes > 0
     }
 }
 
@@ -30,6 +32,13 @@ pub fn totals(report: &RunReport) -> Totals {
         totals.additions += effect.count(RowOutcome::Added);
         totals.removals += effect.count(RowOutcome::Removed);
         totals.deleted_jobs += effect.deleted_jobs;
+        // Counted whether or not still enabled: an earlier step of the run may
+        // disable them, which a preview cannot see.
+        totals.deleted_devices +=
+            effect.count(RowOutcome::Deleted) + effect.count(RowOutcome::StillEnabled);
+        totals.device_changes += effect.count(RowOutcome::Disabled)
+            + effect.count(RowOutcome::Enabled)
+            + effect.count(RowOutcome::Deleted);
         totals.files += u64::from(effect.file.is_some());
     }
     totals
@@ -71,8 +80,13 @@ pub fn render(report: &RunReport, workflow: &str, directory: &str) -> String {
     let totals = totals(report);
     let _ = writeln!(
         out,
-        "\nwould add {} members, remove {}, delete {} jobs, and write {} files",
-        totals.additions, totals.removals, totals.deleted_jobs, totals.files
+        "\nwould add {} members, remove {}, change {} devices ({} deleted), delete {} jobs, and write {} files",
+        totals.additions,
+        totals.removals,
+        totals.device_changes,
+        totals.deleted_devices,
+        totals.deleted_jobs,
+        totals.files
     );
     out
 }

@@ -8,6 +8,7 @@
 //! matches two groups), and only steps that need it are skipped.
 
 mod delete_jobs;
+mod devices;
 mod download;
 mod filter;
 mod membership;
@@ -59,6 +60,18 @@ pub enum StepError {
         help("name the group by its object id (`group: {{ id: ... }}`) to choose one")
     )]
     AmbiguousGroup { target: String, count: usize },
+    #[error("no device has the {target}")]
+    #[diagnostic(
+        code(bulkops::step::no_device),
+        help("check the name in the admin center, or name the device by its object id")
+    )]
+    NoDevice { target: String },
+    #[error("{count} devices have the {target}")]
+    #[diagnostic(
+        code(bulkops::step::ambiguous_device),
+        help("name the device by its object id (`{{ id: ... }}`) to choose one")
+    )]
+    AmbiguousDevice { target: String, count: usize },
     #[error("the step did not finish within {limit}")]
     #[diagnostic(
         code(bulkops::step::timeout),
@@ -235,11 +248,33 @@ pub async fn run<D: Directory>(env: &StepEnv<'_, D>) -> Result<StepReport, StepE
         Action::ImportMembers(spec) => membership::run(env, spec, membership::Change::Add).await,
         Action::RemoveMembers(spec) => membership::run(env, spec, membership::Change::Remove).await,
         Action::DeleteJobs(spec) => delete_jobs::run(env, spec),
-        Action::DownloadDevices(_)
-        | Action::DisableDevices(_)
-        | Action::EnableDevices(_)
-        | Action::DeleteDevices(_) => Err(StepError::Directory(DirectoryError::Unsupported {
-            what: env.step.action.kind().key(),
-        })),
+        Action::DownloadDevices(spec) => devices::download(env, spec).await,
+        Action::DisableDevices(spec) => {
+            let source = devices::DeviceSource::of(
+                spec.devices.as_ref(),
+                spec.input.as_deref(),
+                spec.results.as_deref(),
+            );
+            devices::change(env, &source, devices::DeviceChange::Disable).await
+        }
+        Action::EnableDevices(spec) => {
+            let source = devices::DeviceSource::of(
+                spec.devices.as_ref(),
+                spec.input.as_deref(),
+                spec.results.as_deref(),
+            );
+            devices::change(env, &source, devices::DeviceChange::Enable).await
+        }
+        Action::DeleteDevices(spec) => {
+            let source = devices::DeviceSource::of(
+                spec.devices.as_ref(),
+                spec.input.as_deref(),
+                spec.results.as_deref(),
+            );
+            let change = devices::DeviceChange::Delete {
+                require_disabled: spec.require_disabled,
+            };
+            devices::change(env, &source, change).await
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 mod apply;
 mod bad_input;
+mod devices;
 mod directory;
 mod examples;
 mod fixtures;

@@ -66,6 +66,16 @@ impl LocalDirectory {
         Ok(devices)
     }
 
+    /// The device with this object id or device id.
+    pub fn device(&self, id: &str) -> Result<Option<Device>, LocalError> {
+        let sql =
+            format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1 OR device_id = ?1 LIMIT 1");
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        Ok(statement
+            .query_row([id.to_ascii_lowercase()], device_from_row)
+            .optional()?)
+    }
+
     /// Calls `visit` with every direct member of a group, ordered by member type
     /// and display name.
     pub fn for_each_member<E: From<LocalError>>(

@@ -126,3 +126,43 @@ impl LocalDirectory {
         Ok(outcomes)
     }
 }
+
+impl LocalDirectory {
+    /// Finds devices by object id or by device id.
+    pub fn find_devices(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<Option<crate::directory::model::Device>>, LocalError> {
+        ids.iter().map(|id| self.device(id)).collect()
+    }
+
+    /// Enables or disables devices, in one transaction.
+    pub fn set_devices_enabled(&mut self, ids: &[&str], enabled: bool) -> Result<(), LocalError> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut update = transaction
+                .prepare_cached("UPDATE devices SET account_enabled = ?2 WHERE id = ?1")?;
+            for id in ids {
+                update.execute(params![id, enabled])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Deletes devices and their group memberships, in one transaction.
+    pub fn delete_devices(&mut self, ids: &[&str]) -> Result<(), LocalError> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut delete = transaction.prepare_cached("DELETE FROM devices WHERE id = ?1")?;
+            let mut memberships =
+                transaction.prepare_cached("DELETE FROM memberships WHERE member_id = ?1")?;
+            for id in ids {
+                delete.execute([id])?;
+                memberships.execute([id])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+}
