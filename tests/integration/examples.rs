@@ -89,3 +89,43 @@ fn every_yaml_block_in_the_readme_validates_and_plans() {
         );
     }
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn every_manifest_on_the_local_directory_applies_on_the_demo_tenant() {
+    for path in shipped_manifests() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !text.contains("directory: local") {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&repo_path("manifests"), &dir.path().join("manifests"));
+        copy_tree(&repo_path("examples"), &dir.path().join("examples"));
+        let manifest = relative(&path);
+        let args = [
+            "apply",
+            manifest.as_str(),
+            "--trigger-file",
+            "examples/quickstart/add-members.csv",
+        ];
+        let run = bulkops_in(dir.path(), &args);
+        assert_eq!(run.code, 0, "{manifest}:\n{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains(": completed\n"),
+            "{manifest}:\n{}",
+            run.stdout
+        );
+    }
+}
