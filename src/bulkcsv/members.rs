@@ -358,17 +358,24 @@ fn is_upn(value: &str) -> bool {
         })
 }
 
-/// A GUID as a number, if `text` is one.
+/// A GUID as a number, if `text` is one (`8-4-4-4-12` hex digits).
 pub fn parse_guid(text: &str) -> Option<u128> {
     let bytes = text.as_bytes();
-    if bytes.len() != 36 || [8, 13, 18, 23].iter().any(|i| bytes[*i] != b'-') {
+    if bytes.len() != 36 {
         return None;
     }
-    let digits: String = text.chars().filter(|c| *c != '-').collect();
-    if digits.len() != 32 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
+    let mut value: u128 = 0;
+    for (position, byte) in bytes.iter().enumerate() {
+        if matches!(position, 8 | 13 | 18 | 23) {
+            if *byte != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let digit = char::from(*byte).to_digit(16)?;
+        value = (value << 4) | u128::from(digit);
     }
-    u128::from_str_radix(&digits, 16).ok()
+    Some(value)
 }
 
 /// A 128-bit FNV-1a hash: enough to tell a million names apart.

@@ -72,6 +72,13 @@ pub trait Directory: Send + Sync {
         keys: &[MemberKey],
     ) -> impl Future<Output = Result<Vec<Option<ResolvedMember>>, DirectoryError>> + Send;
 
+    /// The object each key names, and whether it is a direct member of the group.
+    fn resolve_for_group(
+        &self,
+        group_id: &str,
+        keys: &[MemberKey],
+    ) -> impl Future<Output = Result<Vec<Option<(ResolvedMember, bool)>>, DirectoryError>> + Send;
+
     /// Whether each id is a direct member of the group.
     fn are_members(
         &self,
@@ -177,12 +184,16 @@ impl Directory for SharedLocal {
         self.with(|directory| directory.resolve_members(keys))
     }
 
+    async fn resolve_for_group(
+        &self,
+        group_id: &str,
+        keys: &[MemberKey],
+    ) -> Result<Vec<Option<(ResolvedMember, bool)>>, DirectoryError> {
+        self.with(|directory| directory.resolve_for_group(group_id, keys))
+    }
+
     async fn are_members(&self, group_id: &str, ids: &[&str]) -> Result<Vec<bool>, DirectoryError> {
-        self.with(|directory| {
-            ids.iter()
-                .map(|id| directory.is_member(group_id, id))
-                .collect()
-        })
+        self.with(|directory| directory.are_members(group_id, ids))
     }
 
     async fn add_members(

@@ -186,7 +186,7 @@ async fn run_job<D: Directory>(
     planned: Vec<RowOutcome>,
 ) -> Result<JobSummary, StepError> {
     let journal = env.store(|store| store.chunks(job))?;
-    let chunk_rows = super::membership::CHUNK_ROWS;
+    let chunk_rows = super::membership::chunk_rows();
     let mut outcomes = Vec::with_capacity(rows.len());
     for (index, (rows, fresh)) in rows
         .chunks(chunk_rows)

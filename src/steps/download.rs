@@ -307,7 +307,8 @@ async fn visit_members<D: Directory>(
     while let Some(group_id) = pending.pop() {
         env.directory
             .for_each_member(&group_id, &mut |member: Member| {
-                if !seen_members.insert(member.id.clone()) {
+                // Direct members are unique; only nested groups can repeat one.
+                if spec.transitive && !seen_members.insert(member.id.clone()) {
                     return Ok(());
                 }
                 if spec.transitive

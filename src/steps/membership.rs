@@ -5,12 +5,12 @@
 //! interrupted run resumable without applying a row twice. Every row's outcome
 //! goes to a result file: the input row plus `status` and `error`.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 
+use super::seen::SeenSet;
 use super::{Effect, JobSummary, StepEnv, StepError, StepReport};
 use crate::bulkcsv::members::{MemberKey, MemberList, MemberRow, parse_guid};
 use crate::bulkcsv::output::PendingFile;
@@ -22,7 +22,20 @@ use crate::manifest::step::MemberListSpec;
 use crate::store::{Chunk, JobCounts, JobFile, NewJob};
 
 /// Rows planned, journaled and applied together.
-pub(crate) const CHUNK_ROWS: usize = 5_000;
+///
+/// Large batches let the directory touch each page of its indexes once for
+/// many rows; `BULKOPS_CHUNK_ROWS` sets another size (smaller batches journal
+/// more often).
+const CHUNK_ROWS: usize = 50_000;
+
+/// The batch size in force.
+pub(super) fn chunk_rows() -> usize {
+    std::env::var("BULKOPS_CHUNK_ROWS")
+        .ok()
+        .and_then(|value| value.parse::<usize>().ok())
+        .filter(|rows| *rows > 0)
+        .unwrap_or(CHUNK_ROWS)
+}
 
 /// The default result file of a membership job.
 const DEFAULT_RESULTS: &str = "results/{{run.id}}/{{step.id}}-{{group.displayName}}.csv";
@@ -46,11 +59,11 @@ pub(super) async fn run<D: Directory>(
         (None, None) => Vec::new(),
     };
     let input = env.context.input_path(&spec.input, &env.step.id)?;
-    check_whole_list(&input)?;
+    let rows = check_whole_list(&input)?;
     if env.context.dry_run {
         let mut effects = Vec::new();
         for group in &groups {
-            effects.push(preview_job(env, change, group, &input).await?);
+            effects.push(preview_job(env, change, group, &input, rows).await?);
         }
         return Ok(StepReport {
             selection: None,
@@ -60,7 +73,7 @@ pub(super) async fn run<D: Directory>(
     }
     let mut jobs = Vec::new();
     for group in &groups {
-        jobs.push(run_job(env, spec, change, group, &input).await?);
+        jobs.push(run_job(env, spec, change, group, &input, rows).await?);
     }
     Ok(StepReport {
         selection: None,
@@ -75,6 +88,7 @@ async fn preview_job<D: Directory>(
     change: Change,
     group: &Group,
     input: &Path,
+    rows: usize,
 ) -> Result<Effect, StepError> {
     let mut effect = Effect {
         target: Some(group.display_name.clone()),
@@ -84,7 +98,7 @@ async fn preview_job<D: Directory>(
         return Ok(effect);
     }
     let mut list = MemberList::open(input)?;
-    let mut progress = Progress::default();
+    let mut progress = Progress::sized(rows);
     loop {
         let rows = read_chunk(&mut list)?;
         if rows.is_empty() {
@@ -99,20 +113,35 @@ async fn preview_job<D: Directory>(
 
 /// Reads the whole list once before any change, so that a broken line near
 /// the end of a large file stops the step before its first row is applied.
-fn check_whole_list(input: &Path) -> Result<(), StepError> {
+/// Returns the number of rows, so that the job can size its memory once.
+fn check_whole_list(input: &Path) -> Result<usize, StepError> {
     let mut list = MemberList::open(input)?;
-    while list.next_row()?.is_some() {}
-    Ok(())
+    let mut rows = 0;
+    while list.next_row()?.is_some() {
+        rows += 1;
+    }
+    Ok(rows)
 }
 
 /// What one job has counted so far, and what it must remember across chunks.
-#[derive(Default)]
 struct Progress {
     counts: JobCounts,
-    /// Keys and resolved ids seen, to report repeated members once.
-    seen_keys: HashSet<u128>,
-    seen_ids: HashSet<u128>,
+    /// Members seen, to report repeated ones once: by object id, and for
+    /// rows that name a user by UPN also by that UPN. An object id names
+    /// itself, so most rows take one entry.
+    seen: SeenSet,
     next_row: u64,
+}
+
+impl Progress {
+    /// Room for a list of `rows` rows, allocated once.
+    fn sized(rows: usize) -> Self {
+        Self {
+            counts: JobCounts::default(),
+            seen: SeenSet::with_capacity(rows),
+            next_row: 0,
+        }
+    }
 }
 
 async fn run_job<D: Directory>(
@@ -121,9 +150,10 @@ async fn run_job<D: Directory>(
     change: Change,
     group: &Group,
     input: &Path,
+    rows: usize,
 ) -> Result<JobSummary, StepError> {
     let job_id = start_job(env, group, input)?;
-    match run_started_job(env, spec, change, group, input, &job_id).await {
+    match run_started_job(env, spec, change, group, (input, rows), &job_id).await {
         Ok(summary) => Ok(summary),
         Err(error) => {
             // The job ends failed with the error as its reason; the step reports it too.
@@ -165,7 +195,7 @@ async fn run_started_job<D: Directory>(
     spec: &MemberListSpec,
     change: Change,
     group: &Group,
-    input: &Path,
+    (input, rows): (&Path, usize),
     job_id: &str,
 ) -> Result<JobSummary, StepError> {
     if !group.is_manageable() {
@@ -193,7 +223,7 @@ async fn run_started_job<D: Directory>(
     writer
         .write_record(&header)
         .map_err(|source| write_error(env, &relative, source))?;
-    let mut progress = Progress::default();
+    let mut progress = Progress::sized(rows);
     let mut chunk_index = 0u64;
     loop {
         let rows = read_chunk(&mut list)?;
@@ -239,8 +269,9 @@ async fn run_started_job<D: Directory>(
 }
 
 fn read_chunk(list: &mut MemberList) -> Result<Vec<MemberRow>, StepError> {
-    let mut rows = Vec::with_capacity(CHUNK_ROWS);
-    while rows.len() < CHUNK_ROWS {
+    let limit = chunk_rows();
+    let mut rows = Vec::with_capacity(limit);
+    while rows.len() < limit {
         match list.next_row()? {
             Some(row) => rows.push(row),
             None => break,
@@ -317,61 +348,43 @@ async fn plan_chunk<D: Directory>(
     progress: &mut Progress,
 ) -> Result<(Vec<RowOutcome>, Vec<Option<ResolvedMember>>), StepError> {
     let mut outcomes = vec![RowOutcome::InvalidId; rows.len()];
-    let mut wanted: Vec<(usize, MemberKey)> = Vec::new();
-    for (position, row) in rows.iter().enumerate() {
-        if let Ok(key) = &row.key {
-            if progress.seen_keys.insert(key.identity()) {
-                wanted.push((position, key.clone()));
-            } else {
-                outcomes[position] = RowOutcome::Duplicate;
-            }
-        }
-    }
-    let keys: Vec<MemberKey> = wanted.iter().map(|(_, key)| key.clone()).collect();
-    let resolved = env.directory.resolve_members(&keys).await?;
-    let mut members: Vec<Option<ResolvedMember>> = vec![None; rows.len()];
-    let mut candidates: Vec<usize> = Vec::new();
-    for ((position, _), found) in wanted.iter().zip(resolved) {
-        match found {
-            None => outcomes[*position] = RowOutcome::NotFound,
-            Some(member)
-                if !progress
-                    .seen_ids
-                    .insert(parse_guid(&member.id).unwrap_or_default()) =>
-            {
-                outcomes[*position] = RowOutcome::Duplicate;
-            }
-            Some(member) if group.is_dynamic() => {
-                outcomes[*position] = RowOutcome::DynamicMembership;
-                members[*position] = Some(member);
-            }
-            Some(member)
-                if change == Change::Add
-                    && !group.accepts_member(&member.id, member.member_type) =>
-            {
-                outcomes[*position] = RowOutcome::UnsupportedMemberType;
-                members[*position] = Some(member);
-            }
-            Some(member) => {
-                members[*position] = Some(member);
-                candidates.push(*position);
-            }
-        }
-    }
-    let ids: Vec<&str> = candidates
+    let (positions, keys): (Vec<usize>, Vec<MemberKey>) = rows
         .iter()
-        .filter_map(|p| members[*p].as_ref())
-        .map(|m| m.id.as_str())
-        .collect();
-    let present = env.directory.are_members(&group.id, &ids).await?;
-    for (position, is_member) in candidates.iter().zip(present) {
-        outcomes[*position] = match (change, is_member) {
-            (Change::Add, false) => RowOutcome::Added,
-            (Change::Add, true) => RowOutcome::AlreadyMember,
-            (Change::Remove, true) => RowOutcome::Removed,
-            (Change::Remove, false) => RowOutcome::NotMember,
+        .enumerate()
+        .filter_map(|(position, row)| row.key.as_ref().ok().map(|key| (position, key.clone())))
+        .unzip();
+    let resolved = env.directory.resolve_for_group(&group.id, &keys).await?;
+    let mut members: Vec<Option<ResolvedMember>> = vec![None; rows.len()];
+    // In row order, a member counts once whichever way a row names it: by
+    // object id, or by a UPN in any letter case.
+    for ((position, key), found) in positions.iter().zip(&keys).zip(resolved) {
+        let identity = found.as_ref().map_or_else(
+            || key.identity(),
+            |(member, _)| parse_guid(&member.id).unwrap_or_default(),
+        );
+        if !progress.seen.insert(identity) {
+            outcomes[*position] = RowOutcome::Duplicate;
+            continue;
+        }
+        outcomes[*position] = match found {
+            None => RowOutcome::NotFound,
+            Some((member, is_member)) => {
+                let outcome = match (change, is_member) {
+                    _ if group.is_dynamic() => RowOutcome::DynamicMembership,
+                    (Change::Add, _) if !group.accepts_member(&member.id, member.member_type) => {
+                        RowOutcome::UnsupportedMemberType
+                    }
+                    (Change::Add, false) => RowOutcome::Added,
+                    (Change::Add, true) => RowOutcome::AlreadyMember,
+                    (Change::Remove, true) => RowOutcome::Removed,
+                    (Change::Remove, false) => RowOutcome::NotMember,
+                };
+                members[*position] = Some(member);
+                outcome
+            }
         };
     }
+    progress.seen.end_batch();
     Ok((outcomes, members))
 }
 

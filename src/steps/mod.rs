@@ -12,6 +12,7 @@ mod devices;
 mod download;
 mod filter;
 mod membership;
+mod seen;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

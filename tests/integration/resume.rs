@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use bulkops::directory::local::LocalDirectory;
 use bulkops::store::JobStore;
 
-use crate::support::bulkops_in;
+use crate::support::{bulkops_env, bulkops_in};
 
 const USERS: u64 = 23_000;
 
@@ -99,7 +99,11 @@ fn applied_chunks(dir: &Path) -> usize {
 fn a_killed_import_resumes_to_the_same_end() {
     let whole = tempfile::tempdir().unwrap();
     prepare(whole.path());
-    let uninterrupted = bulkops_in(whole.path(), &["apply", "m.yaml"]);
+    let uninterrupted = bulkops_env(
+        whole.path(),
+        &["apply", "m.yaml"],
+        &[("BULKOPS_CHUNK_ROWS", "5000")],
+    );
     assert_eq!(
         uninterrupted.code, 1,
         "the list has bad rows: {}",
@@ -112,6 +116,7 @@ fn a_killed_import_resumes_to_the_same_end() {
         .args(["apply", "m.yaml"])
         .current_dir(broken.path())
         .env("BULKOPS_FAULT_HOLD_AFTER_CHUNKS", "2")
+        .env("BULKOPS_CHUNK_ROWS", "5000")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -142,7 +147,11 @@ fn a_killed_import_resumes_to_the_same_end() {
         .unwrap()[0]
         .run_id
         .clone();
-    let resumed = bulkops_in(broken.path(), &["apply", "--resume", &run_id]);
+    let resumed = bulkops_env(
+        broken.path(),
+        &["apply", "--resume", &run_id],
+        &[("BULKOPS_CHUNK_ROWS", "5000")],
+    );
     assert_eq!(resumed.code, 1, "{}", resumed.stderr);
     assert!(
         resumed

@@ -34,11 +34,17 @@ impl Run {
 
 /// Runs `bulkops ARGS` in `dir` without colours.
 pub(crate) fn bulkops_in(dir: &Path, args: &[&str]) -> Run {
+    bulkops_env(dir, args, &[])
+}
+
+/// Runs `bulkops ARGS` in `dir` with extra environment variables.
+pub(crate) fn bulkops_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_bulkops"))
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("CLICOLOR_FORCE")
+        .envs(env.iter().copied())
         .output()
         .expect("the bulkops binary starts");
     Run {

@@ -22,6 +22,14 @@ impl LocalDirectory {
         &self,
         keys: &[MemberKey],
     ) -> Result<Vec<Option<ResolvedMember>>, LocalError> {
+        // One read transaction for the batch: one lock instead of one per lookup.
+        let transaction = self.connection.unchecked_transaction()?;
+        let resolved = self.resolve_each(keys);
+        transaction.commit()?;
+        resolved
+    }
+
+    fn resolve_each(&self, keys: &[MemberKey]) -> Result<Vec<Option<ResolvedMember>>, LocalError> {
         let mut by_id = self.connection.prepare_cached(
             "SELECT 'user' FROM users WHERE id = ?1 \
              UNION ALL SELECT 'group' FROM groups WHERE id = ?1 \
@@ -55,12 +63,92 @@ impl LocalDirectory {
             .collect()
     }
 
+    /// Resolves keys and tells, for each member found, whether it is in the
+    /// group already: one query per key instead of two.
+    pub fn resolve_for_group(
+        &self,
+        group_id: &str,
+        keys: &[MemberKey],
+    ) -> Result<Vec<Option<(ResolvedMember, bool)>>, LocalError> {
+        let transaction = self.connection.unchecked_transaction()?;
+        let mut by_id = self.connection.prepare_cached(
+            "SELECT kind, EXISTS (SELECT 1 FROM memberships WHERE group_id = ?2 AND member_id = ?1) FROM ( \
+               SELECT 'user' AS kind FROM users WHERE id = ?1 \
+               UNION ALL SELECT 'group' FROM groups WHERE id = ?1 \
+               UNION ALL SELECT 'device' FROM devices WHERE id = ?1 \
+               UNION ALL SELECT 'servicePrincipal' FROM service_principals WHERE id = ?1 LIMIT 1)",
+        )?;
+        let mut by_upn = self.connection.prepare_cached(
+            "SELECT u.id, EXISTS (SELECT 1 FROM memberships WHERE group_id = ?2 AND member_id = u.id) \
+             FROM users u WHERE u.user_principal_name = ?1",
+        )?;
+        // Looking keys up in index order keeps neighbouring B-tree pages in the
+        // cache; results go back in the order of the keys.
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|a, b| keys[*a].as_str().cmp(keys[*b].as_str()));
+        let found = order
+            .iter()
+            .map(|index| {
+                let key = &keys[*index];
+                let row: Option<(String, bool)> = match key {
+                    MemberKey::ObjectId(id) => by_id
+                        .query_row(params![id, group_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .optional()?,
+                    MemberKey::Upn(upn) => by_upn
+                        .query_row(params![upn, group_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .optional()?,
+                };
+                Ok(row.and_then(|(found, member)| match key {
+                    MemberKey::ObjectId(id) => MemberType::from_key(&found).map(|member_type| {
+                        (
+                            ResolvedMember {
+                                id: id.clone(),
+                                member_type,
+                            },
+                            member,
+                        )
+                    }),
+                    MemberKey::Upn(_) => Some((
+                        ResolvedMember {
+                            id: found,
+                            member_type: MemberType::User,
+                        },
+                        member,
+                    )),
+                }))
+            })
+            .collect::<Result<Vec<_>, LocalError>>();
+        drop((by_id, by_upn));
+        transaction.commit()?;
+        let sorted = found?;
+        let mut results = vec![None; keys.len()];
+        for (index, result) in order.into_iter().zip(sorted) {
+            results[index] = result;
+        }
+        Ok(results)
+    }
+
     /// Whether `member_id` is a direct member of the group.
     pub fn is_member(&self, group_id: &str, member_id: &str) -> Result<bool, LocalError> {
         let mut statement = self
             .connection
             .prepare_cached("SELECT 1 FROM memberships WHERE group_id = ?1 AND member_id = ?2")?;
         Ok(statement.exists(params![group_id, member_id])?)
+    }
+
+    /// Whether each id is a direct member of the group, in one read transaction.
+    pub fn are_members(
+        &self,
+        group_id: &str,
+        member_ids: &[&str],
+    ) -> Result<Vec<bool>, LocalError> {
+        let transaction = self.connection.unchecked_transaction()?;
+        let found = member_ids
+            .iter()
+            .map(|id| self.is_member(group_id, id))
+            .collect();
+        transaction.commit()?;
+        found
     }
 
     /// Adds members to a group, in one transaction, with an outcome per member.
@@ -77,21 +165,25 @@ impl LocalDirectory {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO memberships (group_id, member_id, member_type) VALUES (?1, ?2, ?3)",
             )?;
-            members
-                .iter()
-                .map(|member| {
-                    if !group.accepts_member(&member.id, member.member_type) {
-                        return Ok(RowOutcome::UnsupportedMemberType);
-                    }
+            // Inserting in key order touches each B-tree page once per batch.
+            let mut order: Vec<usize> = (0..members.len()).collect();
+            order.sort_unstable_by(|a, b| members[*a].id.cmp(&members[*b].id));
+            let mut outcomes = vec![RowOutcome::AlreadyMember; members.len()];
+            for index in order {
+                let member = &members[index];
+                outcomes[index] = if group.accepts_member(&member.id, member.member_type) {
                     let inserted =
                         insert.execute(params![group.id, member.id, member.member_type.key()])?;
-                    Ok(if inserted == 1 {
+                    if inserted == 1 {
                         RowOutcome::Added
                     } else {
                         RowOutcome::AlreadyMember
-                    })
-                })
-                .collect::<Result<Vec<_>, LocalError>>()?
+                    }
+                } else {
+                    RowOutcome::UnsupportedMemberType
+                };
+            }
+            outcomes
         };
         transaction.commit()?;
         Ok(outcomes)
@@ -133,7 +225,10 @@ impl LocalDirectory {
         &self,
         ids: &[String],
     ) -> Result<Vec<Option<crate::directory::model::Device>>, LocalError> {
-        ids.iter().map(|id| self.device(id)).collect()
+        let transaction = self.connection.unchecked_transaction()?;
+        let found = ids.iter().map(|id| self.device(id)).collect();
+        transaction.commit()?;
+        found
     }
 
     /// Enables or disables devices, in one transaction.
