@@ -22,6 +22,17 @@ use crate::exit_code;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines on stderr are written: `text` for people, `json` (one
+    /// object per line) for log collectors. `BULKOPS_LOG=debug` shows more.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "BULKOPS_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+/// The formats of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,7 +66,7 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),
     };
-    init_logging();
+    init_logging(cli.log_format);
     let reporter = Reporter::for_stderr();
     match run(cli, &reporter) {
         Ok(Outcome::Success) => exit_code::SUCCESS,
@@ -98,9 +109,9 @@ fn write_stdout(text: &str) -> Result<(), Error> {
         .map_err(Error::Output)
 }
 
-/// Log lines go to stderr; `BULKOPS_LOG=debug` shows more, `BULKOPS_LOG_FORMAT=json`
+/// Log lines go to stderr; `BULKOPS_LOG=debug` shows more, `--log-format json`
 /// writes one JSON object per line for log collectors.
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
     let level = match std::env::var("BULKOPS_LOG").as_deref() {
         Ok("debug") => tracing::Level::DEBUG,
@@ -113,7 +124,7 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false);
-    if std::env::var("BULKOPS_LOG_FORMAT").as_deref() == Ok("json") {
+    if format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();

@@ -200,7 +200,11 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 continue;
             }
             progress[index] = Progress::Running;
-            tracing::info!(step = %step.id, kind = step.action.kind().key(), "step started");
+            if self.context.dry_run {
+                tracing::debug!(step = %step.id, kind = step.action.kind().key(), "previewing step");
+            } else {
+                tracing::info!(step = %step.id, kind = step.action.kind().key(), "step started");
+            }
             running.spawn(self.step_task(index, selections.clone()));
         }
     }

@@ -18,7 +18,9 @@ pub(super) async fn groups<D: Directory>(
         .into_iter()
         .filter(|group| group_matches(spec, group, now))
         .collect();
-    tracing::info!(step = %env.step.id, groups = groups.len(), "selected groups");
+    if !env.context.dry_run {
+        tracing::info!(step = %env.step.id, groups = groups.len(), "selected groups");
+    }
     Ok(StepReport {
         selection: Some(Selection::Groups(groups)),
         jobs: Vec::new(),
@@ -39,7 +41,9 @@ pub(super) async fn devices<D: Directory>(
         .into_iter()
         .filter(|device| device_matches(spec, device, now))
         .collect();
-    tracing::info!(step = %env.step.id, devices = devices.len(), "selected devices");
+    if !env.context.dry_run {
+        tracing::info!(step = %env.step.id, devices = devices.len(), "selected devices");
+    }
     Ok(StepReport {
         selection: Some(Selection::Devices(devices)),
         jobs: Vec::new(),

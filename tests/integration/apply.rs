@@ -371,3 +371,39 @@ fn the_removal_guard_refuses_before_anything_changes() {
     );
     assert_eq!(allowed.code, 0, "{}", allowed.stderr);
 }
+
+#[test]
+fn directory_values_in_output_names_cannot_leave_the_output_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = dir.path().join("tenant");
+    std::fs::create_dir(&tenant).unwrap();
+    for file in [
+        "users.csv",
+        "groups.csv",
+        "devices.csv",
+        "service-principals.csv",
+        "memberships.csv",
+    ] {
+        std::fs::copy(
+            repo_path("examples/demo-tenant").join(file),
+            tenant.join(file),
+        )
+        .unwrap();
+    }
+    let mut groups = std::fs::read_to_string(tenant.join("groups.csv")).unwrap();
+    groups.push_str("0b8c9d2e-1f3a-4b5c-8d7e-6f5a4b3c2d1e,../../R&D/Platform: core,,,false,rd,true,,,,2025-01-01T00:00:00Z,Private,false\n");
+    std::fs::write(tenant.join("groups.csv"), groups).unwrap();
+    assert_eq!(
+        bulkops_in(dir.path(), &["directory", "init", "--from", "tenant"]).code,
+        0
+    );
+    let manifest = "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: names\nspec:\n  steps:\n    - id: rd\n      filterGroups:\n        mailNickname: { equals: rd }\n    - id: members\n      downloadMembers:\n        groups: rd\n        output: \"out/{{group.displayName}}.csv\"\n";
+    write(dir.path(), "names.yaml", manifest);
+    let run = bulkops_in(dir.path(), &["apply", "names.yaml"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let written: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written, ["_.._R&D_Platform_ core.csv"]);
+}

@@ -176,3 +176,80 @@ fn a_killed_import_resumes_to_the_same_end() {
     let whole_results = std::fs::read(whole.path().join("results.csv")).unwrap();
     assert!(resumed_results == whole_results, "the result files differ");
 }
+
+#[test]
+fn ctrl_c_twice_stops_at_once_and_resume_finishes_the_run() {
+    use std::io::BufRead;
+
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bulkops"))
+        .args(["apply", "m.yaml"])
+        .current_dir(dir.path())
+        .env("BULKOPS_FAULT_HOLD_AFTER_CHUNKS", "1")
+        .env("BULKOPS_CHUNK_ROWS", "5000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    let wait_for = |text: &str| loop {
+        let line = received.recv().expect("bulkops is still talking");
+        if line.contains(text) {
+            return line;
+        }
+    };
+    wait_for("holding as BULKOPS_FAULT_HOLD_AFTER_CHUNKS asks");
+    let interrupt = || {
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    interrupt();
+    wait_for("stopping after the running steps; press Ctrl-C again to stop now");
+    interrupt();
+    let resume_hint = wait_for("stopped; finish the run with `bulkops apply --resume ");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let run_id = resume_hint
+        .rsplit("--resume ")
+        .next()
+        .unwrap()
+        .trim_end_matches('`')
+        .to_owned();
+
+    let resumed = bulkops_env(
+        dir.path(),
+        &["apply", "--resume", &run_id],
+        &[("BULKOPS_CHUNK_ROWS", "5000")],
+    );
+    assert!(
+        resumed
+            .stdout
+            .contains(&format!("run {run_id} of workflow `big-import`: failed")),
+        "{}",
+        resumed.stdout
+    );
+    assert_eq!(group_members(dir.path()), USERS);
+    let expected = (
+        USERS + 2 * 23 + 1,
+        USERS + 23,
+        23 + 1,
+        USERS,
+        "failed".to_owned(),
+    );
+    assert_eq!(job_counts(dir.path()), expected);
+}
