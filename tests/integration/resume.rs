@@ -209,14 +209,10 @@ fn ctrl_c_twice_stops_at_once_and_resume_finishes_the_run() {
         }
     };
     wait_for("holding as BULKOPS_FAULT_HOLD_AFTER_CHUNKS asks");
+    let pid = child.id().to_string();
     let interrupt = || {
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        )
+        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -INT works");
     };
     interrupt();
     wait_for("stopping after the running steps; press Ctrl-C again to stop now");
