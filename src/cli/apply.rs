@@ -4,6 +4,7 @@
 //! against `guards.maxRemovals`.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +21,7 @@ use crate::error::Error;
 use crate::manifest::step::StepKind;
 use crate::manifest::{self, LoadError, LoadedManifest};
 use crate::runner::context::RunContext;
+use crate::runner::progress::Progress;
 use crate::runner::{RunReport, Runner, StepState, preview};
 use crate::store::{self, JobStore, NewRun, Status};
 
@@ -103,6 +105,11 @@ pub(super) fn new_context(loaded: &LoadedManifest, paths: &RunPaths, dry_run: bo
         vars: loaded.plan.vars.clone(),
         trigger_file: paths.trigger_file.clone(),
         dry_run,
+        progress: if dry_run || !std::io::stderr().is_terminal() {
+            Progress::hidden()
+        } else {
+            Progress::on_stderr()
+        },
     }
 }
 
@@ -148,6 +155,7 @@ fn guard_removals(
     }
     let dry = RunContext {
         dry_run: true,
+        progress: Progress::hidden(),
         ..context.clone()
     };
     let report = execute(&runner(
@@ -230,6 +238,11 @@ fn resume(
         vars: loaded.plan.vars.clone(),
         trigger_file: record.trigger_file.map(PathBuf::from),
         dry_run: false,
+        progress: if std::io::stderr().is_terminal() {
+            Progress::on_stderr()
+        } else {
+            Progress::hidden()
+        },
     };
     Ok((loaded, context))
 }

@@ -113,10 +113,15 @@ fn write_stdout(text: &str) -> Result<(), Error> {
 /// writes one JSON object per line for log collectors.
 fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
+    // On a terminal, progress bars and the summary tell the story; log lines
+    // would tear the bars, so only warnings show unless asked for.
+    let terminal = std::io::stderr().is_terminal() && format == LogFormat::Text;
     let level = match std::env::var("BULKOPS_LOG").as_deref() {
         Ok("debug") => tracing::Level::DEBUG,
+        Ok("info") => tracing::Level::INFO,
         Ok("warn") => tracing::Level::WARN,
         Ok("error") => tracing::Level::ERROR,
+        _ if terminal => tracing::Level::WARN,
         _ => tracing::Level::INFO,
     };
     let builder = tracing_subscriber::fmt()

@@ -27,6 +27,8 @@ pub struct RunContext {
     /// A preview: steps report what they would do and change nothing, not
     /// even the job history.
     pub dry_run: bool,
+    /// Where progress is shown.
+    pub progress: super::progress::Progress,
 }
 
 impl RunContext {

@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod preview;
+pub mod progress;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -205,7 +206,11 @@ impl<D: Directory + Clone + 'static> Runner<D> {
             } else {
                 tracing::info!(step = %step.id, kind = step.action.kind().key(), "step started");
             }
-            running.spawn(self.step_task(index, selections.clone()));
+            let line = self
+                .context
+                .progress
+                .step(&step.id, step.action.kind().key());
+            running.spawn(self.step_task(index, selections.clone(), line));
         }
     }
 
@@ -222,6 +227,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
         &self,
         index: usize,
         selections: HashMap<usize, Selection>,
+        line: progress::StepProgress,
     ) -> impl std::future::Future<Output = (usize, u32, Result<StepReport, StepError>)> + Send + 'static
     {
         let (plan, context, directory, store) = (
@@ -233,6 +239,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
         async move {
             let step = &plan.steps[index];
             let env = StepEnv {
+                progress: &line,
                 context: &context,
                 directory: &directory,
                 store: &store,
@@ -253,6 +260,13 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 },
                 None => attempts.await,
             };
+            line.finish(match &outcome {
+                Ok(report) if report.jobs.iter().any(|job| job.status == Status::Failed) => {
+                    "finished, with failed rows"
+                }
+                Ok(_) => "finished",
+                Err(_) => "failed",
+            });
             (index, count, outcome)
         }
     }

@@ -224,6 +224,7 @@ async fn run_started_job<D: Directory>(
         .write_record(&header)
         .map_err(|source| write_error(env, &relative, source))?;
     let mut progress = Progress::sized(rows);
+    env.progress.rows(&group.display_name, rows as u64);
     let mut chunk_index = 0u64;
     loop {
         let rows = read_chunk(&mut list)?;
@@ -248,6 +249,7 @@ async fn run_started_job<D: Directory>(
                 .map_err(|source| write_error(env, &relative, source))?;
             count(&mut progress.counts, *outcome);
         }
+        env.progress.advance(rows.len() as u64);
         chunk_index += 1;
     }
     writer

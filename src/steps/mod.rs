@@ -154,6 +154,8 @@ pub struct StepEnv<'a, D> {
     pub step: &'a Step,
     /// The selections of the filter steps finished so far, by step index.
     pub selections: &'a HashMap<usize, Selection>,
+    /// The step's progress line.
+    pub progress: &'a crate::runner::progress::StepProgress,
 }
 
 impl<D: Directory> StepEnv<'_, D> {
