@@ -48,7 +48,12 @@ impl RunContext {
         values.insert("workflow".into(), json!({ "name": self.workflow }));
         values.insert(
             "run".into(),
-            json!({ "id": self.run_id, "date": utc.strftime("%Y-%m-%d").to_string(), "time": utc.strftime("%H%M%S").to_string() }),
+            json!({
+                "id": self.run_id,
+                "date": utc.strftime("%Y-%m-%d").to_string(),
+                "time": utc.strftime("%H%M%S").to_string(),
+                "timestamp": self.started.to_string(),
+            }),
         );
         values.insert("step".into(), json!({ "id": step }));
         values.insert("vars".into(), json!(self.vars));

@@ -21,7 +21,7 @@ mod simple;
 pub use render::{RenderError, file_name_safe, render};
 
 /// Helpers a manifest template may call.
-pub const HELPERS: [&str; 2] = ["lower", "upper"];
+pub const HELPERS: [&str; 3] = ["lower", "upper", "date"];
 
 /// Block helpers a manifest template may use.
 const BLOCK_HELPERS: [&str; 2] = ["if", "unless"];
@@ -243,11 +243,39 @@ impl Walker<'_> {
     }
 
     fn helper_call(&mut self, name: &str, helper: &HelperTemplate, range: Option<&Range<usize>>) {
+        if name == "date" {
+            self.date(helper, range);
+            return;
+        }
         if !HELPERS.contains(&name) {
             self.unknown_helper(name, range);
         }
         for parameter in helper.params.iter().chain(helper.hash.values()) {
             self.parameter(parameter, range);
+        }
+    }
+
+    /// `{{date "%Y-%m"}}`: the run's start time in UTC, in a strftime format.
+    fn date(&mut self, helper: &HelperTemplate, range: Option<&Range<usize>>) {
+        let format = match helper.params.as_slice() {
+            [Parameter::Literal(serde_json::Value::String(format))] if helper.hash.is_empty() => {
+                format.clone()
+            }
+            _ => {
+                let problem = Problem::at(ProblemKind::TemplateSyntax, self.pointer.clone(), "`date` takes one format in quotes")
+                    .label("expected a format")
+                    .help("for example `{{date \"%Y-%m-%d\"}}`; the formats are strftime's: %Y year, %m month, %d day, %H hour, %M minute");
+                return self.push(problem, range);
+            }
+        };
+        match render::format_date(&format, jiff::Timestamp::UNIX_EPOCH) {
+            Ok(sample) => self.preview.push_str(&sample),
+            Err(reason) => {
+                let problem = Problem::at(ProblemKind::TemplateSyntax, self.pointer.clone(), format!("invalid date format `{format}`"))
+                    .label(reason)
+                    .help("the formats are strftime's: %Y year, %m month, %d day, %H hour, %M minute, %S second");
+                self.push(problem, range);
+            }
         }
     }
 
@@ -542,6 +570,41 @@ mod tests {
                 assert_eq!(fast, slow, "{source}");
             }
         }
+    }
+
+    #[test]
+    fn checks_date_formats() {
+        let vars = BTreeMap::new();
+        assert!(
+            check(
+                "out/{{date \"%Y-%m\"}}.csv",
+                &Pointer::root(),
+                scope(&vars),
+                Usage::Output
+            )
+            .is_ok()
+        );
+        let found = messages(check(
+            "out/{{date \"%Y-%\"}}.csv",
+            &Pointer::root(),
+            scope(&vars),
+            Usage::Output,
+        ));
+        assert_eq!(found, ["invalid date format `%Y-%`"]);
+        let found = messages(check(
+            "out/{{date run.id}}.csv",
+            &Pointer::root(),
+            scope(&vars),
+            Usage::Output,
+        ));
+        assert_eq!(found, ["`date` takes one format in quotes"]);
+        let found = messages(check(
+            "{{date \"/%Y\"}}",
+            &Pointer::root(),
+            scope(&vars),
+            Usage::Output,
+        ));
+        assert_eq!(found, ["this output path is absolute"]);
     }
 
     #[test]

@@ -4,7 +4,11 @@
 
 use std::sync::OnceLock;
 
-use handlebars::{Handlebars, handlebars_helper, no_escape};
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
+    handlebars_helper, no_escape,
+};
+use jiff::Timestamp;
 use serde_json::Value as Json;
 
 handlebars_helper!(lower: |text: str| text.to_lowercase());
@@ -18,8 +22,38 @@ fn registry() -> &'static Handlebars<'static> {
         registry.register_escape_fn(no_escape);
         registry.register_helper("lower", Box::new(lower));
         registry.register_helper("upper", Box::new(upper));
+        registry.register_helper("date", Box::new(date));
         registry
     })
+}
+
+/// Formats a time in UTC with a strftime format, or says why the format is wrong.
+pub(super) fn format_date(format: &str, time: Timestamp) -> Result<String, String> {
+    let zoned = time.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    jiff::fmt::strtime::format(format, &zoned).map_err(|error| error.to_string())
+}
+
+/// `{{date "%Y-%m"}}`: the run's start (`run.timestamp`) in a strftime format.
+fn date(
+    helper: &Helper<'_>,
+    _: &Handlebars<'_>,
+    context: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let format = helper
+        .param(0)
+        .and_then(|param| param.value().as_str())
+        .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("date", 0))?;
+    let started: Timestamp = context
+        .data()
+        .pointer("/run/timestamp")
+        .and_then(|value| value.as_str())
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| RenderErrorReason::MissingVariable(Some("run.timestamp".to_owned())))?;
+    let text = format_date(format, started).map_err(RenderErrorReason::Other)?;
+    out.write(&text)?;
+    Ok(())
 }
 
 /// Why a template could not be rendered. Manifests are checked when loaded, so
@@ -82,6 +116,16 @@ mod tests {
         );
         let error = render("{{vars.missing}}", &context).unwrap_err();
         assert!(error.reason.contains("vars.missing"), "{error}");
+    }
+
+    #[test]
+    fn dates_render_from_the_run_start() {
+        let context = json!({"run": {"timestamp": "2026-11-27T08:05:00Z"}});
+        assert_eq!(
+            render("exports/{{date \"%Y/%m\"}}/x.csv", &context).unwrap(),
+            "exports/2026/11/x.csv"
+        );
+        assert_eq!(render("{{date \"%d-%H%M\"}}", &context).unwrap(), "27-0805");
     }
 
     #[test]

@@ -59,7 +59,10 @@ fn expression(inside: &str) -> Option<(Option<&str>, &str)> {
     let words: Vec<&str> = inside.split(' ').filter(|word| !word.is_empty()).collect();
     match words.as_slice() {
         [path] if is_path(path) => Some((None, path)),
-        [helper, path] if is_identifier(helper) && is_path(path) => Some((Some(helper), path)),
+        // `date` takes a quoted format, which the full reader checks.
+        [helper, path] if is_identifier(helper) && *helper != "date" && is_path(path) => {
+            Some((Some(helper), path))
+        }
         _ => None,
     }
 }
