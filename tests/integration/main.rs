@@ -4,6 +4,7 @@ mod apply;
 mod bad_input;
 mod devices;
 mod directory;
+mod downloads;
 mod examples;
 mod fixtures;
 mod hostile;
