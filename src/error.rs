@@ -93,6 +93,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Any error of `plan --detailed-exitcode`, which exits 1 for all of them.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Detailed(Box<Error>),
     /// The async runtime could not start.
     #[error("cannot start the runtime")]
     #[diagnostic(code(bulkops::runtime))]
@@ -143,6 +147,7 @@ impl Error {
             Self::Directory(LocalError::Sqlite(_) | LocalError::NewerSchema { .. })
             | Self::Store(_)
             | Self::RunFailed { .. }
+            | Self::Detailed(_)
             | Self::Runtime(_) => exit_code::FAILURE,
             Self::Directory(LocalError::Exists { .. })
             | Self::UnknownDirectory { .. }

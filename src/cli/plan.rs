@@ -34,8 +34,18 @@ pub(super) struct PlanArgs {
     paths: RunPaths,
 }
 
-/// Loads the manifest and prints its plan, and its preview when asked.
+/// Loads the manifest and prints its plan, and its preview when asked. With
+/// `--detailed-exitcode` every error exits 1, as pull-request checks expect.
 pub(super) fn run(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
+    let outcome = plan(args, reporter);
+    if args.detailed_exitcode {
+        outcome.map_err(|error| Error::Detailed(Box::new(error)))
+    } else {
+        outcome
+    }
+}
+
+fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
     let loaded = load(manifest::load_file(&args.file), reporter)?;
     let graph = render(&loaded.plan, args.format);
     if !args.preview {

@@ -47,7 +47,12 @@ fn downloads_have_the_admin_center_columns_and_every_row() {
     std::fs::write(dir.path().join("downloads.yaml"), DOWNLOADS).unwrap();
     let run = bulkops_in(dir.path(), &["apply", "downloads.yaml"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    for file in ["groups.csv", "admins.csv", "vpn-VPN Users-nested-groups.csv", "kiosks.csv"] {
+    for file in [
+        "groups.csv",
+        "admins.csv",
+        "vpn-VPN Users-nested-groups.csv",
+        "kiosks.csv",
+    ] {
         let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
         insta::assert_snapshot!(file, text);
     }
