@@ -7,7 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::{Effect, StepEnv, StepError, StepReport};
 use crate::directory::Directory;
 use crate::manifest::step::{DeleteJobsSpec, JobStatusSpec};
-use crate::store::{JobCounts, JobRecord, NewJob, Status};
+use crate::store::{JobCounts, JobRecord, Status};
 
 /// Deletes the jobs that meet every criterion.
 pub(super) fn run<D: Directory>(
@@ -32,18 +32,7 @@ pub(super) fn run<D: Directory>(
             effects: vec![effect],
         });
     }
-    let job = env.store(|store| {
-        store.start_job(&NewJob {
-            run_id: &env.context.run_id,
-            workflow: &env.context.workflow,
-            step: &env.step.id,
-            operation: env.step.action.kind().key(),
-            target_id: "",
-            target_name: None,
-            input_file: None,
-            started_at: Timestamp::now(),
-        })
-    })?;
+    let job = env.start_job("", None, None)?;
     let mut counts = JobCounts::default();
     for old in &doomed {
         let files = env.store(|store| store.delete_job(&old.id))?;
@@ -56,7 +45,7 @@ pub(super) fn run<D: Directory>(
         counts.changed += 1;
     }
     tracing::info!(step = %env.step.id, deleted = counts.changed, "deleted jobs");
-    let summary = env.finish_job(&job.id, None, counts, None, Vec::new())?;
+    let summary = env.finish_job(&job, None, counts, None, Vec::new())?;
     Ok(StepReport {
         selection: None,
         jobs: vec![summary],

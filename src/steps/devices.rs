@@ -8,8 +8,6 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use jiff::Timestamp;
-
 use super::{Effect, JobSummary, Selection, StepEnv, StepError, StepReport};
 use crate::bulkcsv::members::{MemberKey, MemberList};
 use crate::directory::Directory;
@@ -17,7 +15,7 @@ use crate::directory::model::Device;
 use crate::directory::outcome::RowOutcome;
 use crate::manifest::step::DownloadDevicesSpec;
 use crate::manifest::target::{DeviceSetSpec, DeviceTargetSpec, SetSpec};
-use crate::store::{Chunk, JobCounts, JobFile, NewJob};
+use crate::store::{Chunk, JobCounts, JobFile};
 
 const DEVICE_COLUMNS: [&str; 14] = [
     "Object ID",
@@ -93,7 +91,7 @@ pub(super) async fn download<D: Directory>(
             effects: vec![effect],
         });
     }
-    let job = start(env, None)?;
+    let job = env.start_job("", None, None)?;
     let mut file = env.context.output.create(&relative, spec.overwrite)?;
     let write = |file: &mut crate::bulkcsv::output::PendingFile| -> Result<(), csv::Error> {
         let mut writer = csv::Writer::from_writer(file);
@@ -155,7 +153,7 @@ pub(super) async fn change<D: Directory>(
             effects: vec![effect],
         });
     }
-    let job = start(env, source.input)?;
+    let job = env.start_job("", None, source.input)?;
     let summary = match run_job(env, source, change, &job, &header, &rows, outcomes).await {
         Ok(summary) => summary,
         Err(error) => {
@@ -449,22 +447,6 @@ fn one_device(all: &[Device], target: &DeviceTargetSpec) -> Result<Device, StepE
             count: many.len(),
         }),
     }
-}
-
-fn start<D: Directory>(env: &StepEnv<'_, D>, input: Option<&str>) -> Result<String, StepError> {
-    let job = env.store(|store| {
-        store.start_job(&NewJob {
-            run_id: &env.context.run_id,
-            workflow: &env.context.workflow,
-            step: &env.step.id,
-            operation: env.step.action.kind().key(),
-            target_id: "",
-            target_name: None,
-            input_file: input,
-            started_at: Timestamp::now(),
-        })
-    })?;
-    Ok(job.id)
 }
 
 fn optional(value: Option<bool>) -> String {

@@ -3,8 +3,6 @@
 
 use std::collections::HashSet;
 
-use jiff::Timestamp;
-
 use super::{Effect, JobSummary, StepEnv, StepError, StepReport};
 use crate::bulkcsv::output::PendingFile;
 use crate::directory::Directory;
@@ -12,7 +10,7 @@ use crate::directory::model::{Group, Member, MemberType};
 use crate::manifest::step::{
     DownloadGroupsSpec, DownloadMembersSpec, GroupColumnSpec, MemberColumnSpec, MemberTypeSpec,
 };
-use crate::store::{JobCounts, JobFile, NewJob};
+use crate::store::{JobCounts, JobFile};
 
 const GROUP_COLUMNS: [&str; 5] = [
     "Object ID",
@@ -50,7 +48,7 @@ pub(super) async fn groups<D: Directory>(
             effects: vec![effect],
         });
     }
-    let job = start(env, "", None)?;
+    let job = env.start_job("", None, None)?;
     let mut file = env.context.output.create(&relative, spec.overwrite)?;
     let written = write_groups(&mut file, &groups, &spec.columns)
         .map_err(|source| write_error(&file_path(env, &relative), source))?;
@@ -72,7 +70,7 @@ pub(super) async fn members<D: Directory>(
         return preview_members(env, spec, &groups).await;
     }
     if spec.combined {
-        let job = start(env, "", None)?;
+        let job = env.start_job("", None, None)?;
         let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
         let mut file = env.context.output.create(&relative, spec.overwrite)?;
         let mut writer = member_writer(&mut file, spec, true)
@@ -91,7 +89,7 @@ pub(super) async fn members<D: Directory>(
     }
     let mut jobs = Vec::new();
     for group in &groups {
-        let job = start(env, &group.id, Some(&group.display_name))?;
+        let job = env.start_job(&group.id, Some(&group.display_name), None)?;
         let relative = env
             .context
             .output_path(&spec.output, &env.step.id, Some(group))?;
@@ -144,26 +142,6 @@ async fn preview_members<D: Directory>(
         jobs: Vec::new(),
         effects,
     })
-}
-
-fn start<D: Directory>(
-    env: &StepEnv<'_, D>,
-    target: &str,
-    name: Option<&str>,
-) -> Result<String, StepError> {
-    let job = env.store(|store| {
-        store.start_job(&NewJob {
-            run_id: &env.context.run_id,
-            workflow: &env.context.workflow,
-            step: &env.step.id,
-            operation: env.step.action.kind().key(),
-            target_id: target,
-            target_name: name,
-            input_file: None,
-            started_at: Timestamp::now(),
-        })
-    })?;
-    Ok(job.id)
 }
 
 fn file_path<D: Directory>(env: &StepEnv<'_, D>, relative: &str) -> std::path::PathBuf {

@@ -8,8 +8,6 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use jiff::Timestamp;
-
 use super::seen::SeenSet;
 use super::{Effect, JobSummary, StepEnv, StepError, StepReport};
 use crate::bulkcsv::members::{MemberKey, MemberList, MemberRow, parse_guid};
@@ -19,7 +17,7 @@ use crate::directory::local::ResolvedMember;
 use crate::directory::model::Group;
 use crate::directory::outcome::RowOutcome;
 use crate::manifest::step::MemberListSpec;
-use crate::store::{Chunk, JobCounts, JobFile, NewJob};
+use crate::store::{Chunk, JobCounts, JobFile};
 
 /// Rows planned, journaled and applied together.
 ///
@@ -152,7 +150,11 @@ async fn run_job<D: Directory>(
     input: &Path,
     rows: usize,
 ) -> Result<JobSummary, StepError> {
-    let job_id = start_job(env, group, input)?;
+    let job_id = env.start_job(
+        &group.id,
+        Some(&group.display_name),
+        Some(&input.display().to_string()),
+    )?;
     match run_started_job(env, spec, change, group, (input, rows), &job_id).await {
         Ok(summary) => Ok(summary),
         Err(error) => {
@@ -168,26 +170,6 @@ async fn run_job<D: Directory>(
             Err(error)
         }
     }
-}
-
-fn start_job<D: Directory>(
-    env: &StepEnv<'_, D>,
-    group: &Group,
-    input: &Path,
-) -> Result<String, StepError> {
-    let job = env.store(|store| {
-        store.start_job(&NewJob {
-            run_id: &env.context.run_id,
-            workflow: &env.context.workflow,
-            step: &env.step.id,
-            operation: env.step.action.kind().key(),
-            target_id: &group.id,
-            target_name: Some(&group.display_name),
-            input_file: Some(&input.display().to_string()),
-            started_at: Timestamp::now(),
-        })
-    })?;
-    Ok(job.id)
 }
 
 async fn run_started_job<D: Directory>(

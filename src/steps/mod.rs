@@ -28,7 +28,7 @@ use crate::directory::{Directory, DirectoryError};
 use crate::manifest::target::{GroupSetSpec, GroupTargetSpec, SetSpec};
 use crate::plan::{Action, Plan, Step};
 use crate::runner::context::RunContext;
-use crate::store::{JobCounts, JobStore, Status, StoreError};
+use crate::store::{JobCounts, JobStore, NewJob, Status, StoreError};
 use crate::template::RenderError;
 
 /// Why a step could not do its work.
@@ -204,6 +204,29 @@ impl<D: Directory> StepEnv<'_, D> {
                 count,
             }),
         }
+    }
+
+    /// Starts (or, in a resumed run, continues) this step's job for a target;
+    /// returns the job id.
+    fn start_job(
+        &self,
+        target_id: &str,
+        target_name: Option<&str>,
+        input_file: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let job = self.store(|store| {
+            store.start_job(&NewJob {
+                run_id: &self.context.run_id,
+                workflow: &self.context.workflow,
+                step: &self.step.id,
+                operation: self.step.action.kind().key(),
+                target_id,
+                target_name,
+                input_file,
+                started_at: Timestamp::now(),
+            })
+        })?;
+        Ok(job.id)
     }
 
     /// Records a job's end and returns its summary.

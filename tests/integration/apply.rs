@@ -375,21 +375,7 @@ fn the_removal_guard_refuses_before_anything_changes() {
 #[test]
 fn directory_values_in_output_names_cannot_leave_the_output_root() {
     let dir = tempfile::tempdir().unwrap();
-    let tenant = dir.path().join("tenant");
-    std::fs::create_dir(&tenant).unwrap();
-    for file in [
-        "users.csv",
-        "groups.csv",
-        "devices.csv",
-        "service-principals.csv",
-        "memberships.csv",
-    ] {
-        std::fs::copy(
-            repo_path("examples/demo-tenant").join(file),
-            tenant.join(file),
-        )
-        .unwrap();
-    }
+    let tenant = crate::support::demo_tenant_copy(dir.path());
     let mut groups = std::fs::read_to_string(tenant.join("groups.csv")).unwrap();
     groups.push_str("0b8c9d2e-1f3a-4b5c-8d7e-6f5a4b3c2d1e,../../R&D/Platform: core,,,false,rd,true,,,,2025-01-01T00:00:00Z,Private,false\n");
     std::fs::write(tenant.join("groups.csv"), groups).unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use bulkops::directory::local::LocalDirectory;
 
-use crate::support::{Run, bulkops_in, repo_path};
+use crate::support::{Run, bulkops_in};
 
 const IMPORT: &str = "apiVersion: bulkops/v1
 kind: Workflow
@@ -113,21 +113,7 @@ fn a_missing_input_is_refused() {
 #[test]
 fn a_group_name_that_matches_two_groups_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let tenant = dir.path().join("tenant");
-    std::fs::create_dir(&tenant).unwrap();
-    for file in [
-        "users.csv",
-        "groups.csv",
-        "devices.csv",
-        "service-principals.csv",
-        "memberships.csv",
-    ] {
-        std::fs::copy(
-            repo_path("examples/demo-tenant").join(file),
-            tenant.join(file),
-        )
-        .unwrap();
-    }
+    let tenant = crate::support::demo_tenant_copy(dir.path());
     let mut groups = std::fs::read_to_string(tenant.join("groups.csv")).unwrap();
     groups.push_str("0b8c9d2e-1f3a-4b5c-8d7e-6f5a4b3c2d1e,eng-web,A second group of the same name,,false,eng-web-2,true,,,,2025-01-01T00:00:00Z,Private,false\n");
     std::fs::write(tenant.join("groups.csv"), groups).unwrap();

@@ -1,7 +1,7 @@
 //! The local directory: created from the demo tenant, from a folder of CSV
 //! files, or generated; its end state checked through the binary and the library.
 
-use crate::support::{bulkops_in, repo_path};
+use crate::support::bulkops_in;
 use bulkops::directory::filter::group_matches;
 use bulkops::directory::local::LocalDirectory;
 use bulkops::manifest::filter::{FilterGroupsSpec, GroupTypeSpec, MembershipSpec, TextMatchSpec};
@@ -52,21 +52,7 @@ fn init_refuses_to_replace_without_force() {
 #[test]
 fn init_reads_a_tenant_folder_and_names_the_bad_line() {
     let dir = tempfile::tempdir().unwrap();
-    let tenant = dir.path().join("tenant");
-    std::fs::create_dir(&tenant).unwrap();
-    for file in [
-        "users.csv",
-        "groups.csv",
-        "devices.csv",
-        "service-principals.csv",
-        "memberships.csv",
-    ] {
-        std::fs::copy(
-            repo_path("examples/demo-tenant").join(file),
-            tenant.join(file),
-        )
-        .unwrap();
-    }
+    let tenant = crate::support::demo_tenant_copy(dir.path());
     let run = bulkops_in(
         dir.path(),
         &["directory", "init", "--from", "tenant", "--db", "d.db"],

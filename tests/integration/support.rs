@@ -80,3 +80,24 @@ pub(crate) fn relative(path: &Path) -> String {
         .to_string_lossy()
         .replace('\\', "/")
 }
+
+/// A copy of the demo tenant's CSV files in `dir/tenant`, to edit and load
+/// with `bulkops directory init --from tenant`.
+pub(crate) fn demo_tenant_copy(dir: &Path) -> PathBuf {
+    let tenant = dir.join("tenant");
+    std::fs::create_dir_all(&tenant).unwrap();
+    for file in [
+        "users.csv",
+        "groups.csv",
+        "devices.csv",
+        "service-principals.csv",
+        "memberships.csv",
+    ] {
+        std::fs::copy(
+            repo_path("examples/demo-tenant").join(file),
+            tenant.join(file),
+        )
+        .unwrap();
+    }
+    tenant
+}
