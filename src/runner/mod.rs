@@ -251,12 +251,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
             let (count, outcome) = match step.timeout {
                 Some(limit) => match tokio::time::timeout(limit, attempts).await {
                     Ok(done) => done,
-                    Err(_) => (
-                        1,
-                        Err(StepError::TimedOut {
-                            limit: format!("{limit:?}"),
-                        }),
-                    ),
+                    Err(_) => (1, Err(timed_out(&store, &context.run_id, &step.id, limit))),
                 },
                 None => attempts.await,
             };
@@ -270,6 +265,27 @@ impl<D: Directory + Clone + 'static> Runner<D> {
             (index, count, outcome)
         }
     }
+}
+
+/// The error of a step stopped by its timeout; its unfinished jobs end failed.
+fn timed_out(
+    store: &Mutex<JobStore>,
+    run_id: &str,
+    step: &str,
+    limit: std::time::Duration,
+) -> StepError {
+    let error = StepError::TimedOut {
+        limit: format!("{limit:?}"),
+    };
+    let store = store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Err(failure) =
+        store.fail_running_jobs(run_id, step, &error.to_string(), jiff::Timestamp::now())
+    {
+        tracing::error!(step = %step, error = %failure, "could not record the timeout");
+    }
+    error
 }
 
 /// Runs a step, retrying transient failures with the step's backoff.

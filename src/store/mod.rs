@@ -355,6 +355,22 @@ impl JobStore {
         Ok(())
     }
 
+    /// Ends a step's jobs that are still running as failed, for a step that
+    /// was stopped from outside (a timeout); returns how many there were.
+    pub fn fail_running_jobs(
+        &self,
+        run_id: &str,
+        step: &str,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<usize, StoreError> {
+        Ok(self.connection.execute(
+            "UPDATE jobs SET status = 'failed', reason = ?3, finished_at = ?4 \
+             WHERE run_id = ?1 AND step = ?2 AND status = 'running'",
+            params![run_id, step, reason, at.to_string()],
+        )?)
+    }
+
     /// The job with this id.
     pub fn job(&self, id: &str) -> Result<JobRecord, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");

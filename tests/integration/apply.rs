@@ -393,3 +393,61 @@ fn directory_values_in_output_names_cannot_leave_the_output_root() {
         .collect();
     assert_eq!(written, ["_.._R&D_Platform_ core.csv"]);
 }
+
+#[test]
+fn a_step_past_its_timeout_fails_and_its_dependents_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: slow\nspec:\n  steps:\n    - id: add\n      timeout: 1s\n      importMembers:\n        group: { displayName: eng-web }\n        input: add.csv\n    - id: after\n      needs: [add]\n      downloadGroups:\n        output: groups.csv\n";
+    write(dir.path(), "slow.yaml", manifest);
+    write(dir.path(), "add.csv", "nestor.wilber@contoso.example\n");
+    // The fault switch holds the step after its first batch, so only the timeout can end it.
+    let run = crate::support::bulkops_env(
+        dir.path(),
+        &["apply", "slow.yaml"],
+        &[("BULKOPS_FAULT_HOLD_AFTER_CHUNKS", "1")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "add                      importMembers    failed: the step did not finish within 1s"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("after                    downloadGroups   skipped: `add` did not finish"),
+        "{}",
+        run.stdout
+    );
+    let jobs = jobs(dir.path());
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (jobs[0].status, jobs[0].reason.as_deref()),
+        (Status::Failed, Some("the step did not finish within 1s"))
+    );
+    assert!(!dir.path().join("groups.csv").exists());
+}
+
+#[test]
+fn continue_on_error_lets_dependents_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: tolerant\nspec:\n  steps:\n    - id: add\n      continueOnError: true\n      importMembers:\n        group: { displayName: eng-web }\n        input: missing.csv\n    - id: after\n      needs: [add]\n      downloadGroups:\n        output: groups.csv\n";
+    write(dir.path(), "tolerant.yaml", manifest);
+    let run = bulkops_in(dir.path(), &["apply", "tolerant.yaml"]);
+    assert_eq!(run.code, 1, "the run still failed: {}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "add                      importMembers    failed: cannot read `./missing.csv`"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("after                    downloadGroups   finished"),
+        "{}",
+        run.stdout
+    );
+    assert!(dir.path().join("groups.csv").exists());
+}
