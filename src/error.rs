@@ -51,7 +51,7 @@ pub enum Error {
     #[diagnostic(
         code(bulkops::guard::removals),
         help(
-            "check the preview with `bulkops plan --preview`; if the removals are intended, raise `guards.maxRemovals` or pass `--allow-removals {removals}`"
+            "check the preview with `bulkops plan`; if the removals are intended, raise `guards.maxRemovals` or pass `--allow-removals {removals}`"
         )
     )]
     TooManyRemovals { removals: u64, limit: u64 },
@@ -60,7 +60,7 @@ pub enum Error {
     #[diagnostic(
         code(bulkops::guard::device_deletions),
         help(
-            "deleted devices cannot be restored; check the preview with `bulkops plan --preview`, and if the deletions are intended, raise `guards.maxDeviceDeletions`"
+            "deleted devices cannot be restored; check the preview with `bulkops plan`, and if the deletions are intended, raise `guards.maxDeviceDeletions`"
         )
     )]
     TooManyDeviceDeletions { deletions: u64, limit: u64 },

@@ -23,7 +23,7 @@ pub const INPUT_UNREADABLE: i32 = 66;
 /// An output could not be written (for example stdout closed early).
 pub const OUTPUT_FAILED: i32 = 74;
 
-/// `plan --preview --detailed-exitcode`: the run would change something.
+/// `plan --detailed-exitcode`: the run would change something.
 pub const CHANGES_PENDING: i32 = 2;
 
 /// A guard refused the run before anything changed (for example more removals

@@ -41,7 +41,7 @@ pub(super) struct ApplyArgs {
     paths: RunPaths,
 }
 
-/// Where a run reads and writes; shared by `apply` and `plan --preview`.
+/// Where a run reads and writes; shared by `apply` and `plan`.
 #[derive(Debug, Args)]
 pub(super) struct RunPaths {
     /// The folder output paths are relative to.

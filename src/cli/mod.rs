@@ -56,7 +56,7 @@ enum Command {
 pub enum Outcome {
     /// Done; nothing more to say.
     Success,
-    /// `plan --preview --detailed-exitcode`: a run would change something.
+    /// `plan --detailed-exitcode`: a run would change something.
     ChangesPending,
 }
 

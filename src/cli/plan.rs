@@ -1,5 +1,5 @@
 //! `bulkops plan FILE`: shows a workflow's steps, their dependencies and the
-//! order they run in, as text, JSON, Graphviz DOT or Mermaid; with `--preview`,
+//! order they run in, as text, JSON, Graphviz DOT or Mermaid; for text and JSON,
 //! also what a run would do, computed read-only against the directory.
 
 use std::path::PathBuf;
@@ -23,12 +23,16 @@ pub(super) struct PlanArgs {
     /// The output format.
     #[arg(long, value_enum, default_value = "text")]
     format: PlanFormat,
-    /// Also show what a run would do: members added and removed, files written,
-    /// jobs deleted. Reads the directory; changes nothing.
-    #[arg(long)]
+    /// Show what a run would do (the default for `text` and `json`): members
+    /// added and removed, devices changed, files written, jobs deleted. Reads
+    /// the directory; changes nothing.
+    #[arg(long, conflicts_with = "no_preview")]
     preview: bool,
-    /// With `--preview`: exit 0 when the run would change nothing, 2 when it would.
-    #[arg(long, requires = "preview")]
+    /// Show only the steps and their order, without reading the directory.
+    #[arg(long)]
+    no_preview: bool,
+    /// Exit 0 when a run would change nothing, 2 when it would, 1 on any error.
+    #[arg(long, conflicts_with = "no_preview")]
     detailed_exitcode: bool,
     #[command(flatten)]
     paths: RunPaths,
@@ -48,8 +52,28 @@ pub(super) fn run(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error
 fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
     let loaded = load(manifest::load_file(&args.file), reporter)?;
     let graph = render(&loaded.plan, args.format);
-    if !args.preview {
+    let previewable = matches!(args.format, PlanFormat::Text | PlanFormat::Json);
+    let wanted = args.preview || args.detailed_exitcode || (previewable && !args.no_preview);
+    if !wanted {
         write_stdout(&graph)?;
+        return Ok(Outcome::Success);
+    }
+    if loaded.plan.directory != "local" && !args.preview && !args.detailed_exitcode {
+        // A profile that is not configured here: the steps can still be reviewed.
+        let note = format!(
+            "
+effects not previewed: the directory profile `{}` is not configured
+",
+            loaded.plan.directory
+        );
+        write_stdout(
+            &(graph
+                + if args.format == PlanFormat::Text {
+                    &note
+                } else {
+                    ""
+                }),
+        )?;
         return Ok(Outcome::Success);
     }
     let workflow = loaded.plan.workflow.clone();

@@ -451,3 +451,37 @@ fn continue_on_error_lets_dependents_run() {
     );
     assert!(dir.path().join("groups.csv").exists());
 }
+
+#[test]
+fn plan_previews_by_default_and_notes_profiles_it_cannot_read() {
+    let dir = quickstart_dir();
+    let plan = bulkops_in(dir.path(), &["plan", "manifests/quickstart.yaml"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains(
+            "order: engineering, group-report, before, add-new-hires, remove-leavers, tidy\n"
+        ),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("eng-platform: would add 6, already 1, not found 0, invalid 0\n"),
+        "{}",
+        plan.stdout
+    );
+    let gitops =
+        std::fs::read_to_string(repo_path("manifests/gitops-engineering-access.yaml")).unwrap();
+    write(dir.path(), "gitops.yaml", &gitops);
+    let remote = bulkops_in(dir.path(), &["plan", "gitops.yaml"]);
+    assert_eq!(remote.code, 0, "{}", remote.stderr);
+    assert!(
+        remote.stdout.ends_with(
+            "\neffects not previewed: the directory profile `contoso-prod` is not configured\n"
+        ),
+        "{}",
+        remote.stdout
+    );
+    let strict = bulkops_in(dir.path(), &["plan", "gitops.yaml", "--detailed-exitcode"]);
+    assert_eq!(strict.code, 1, "{}", strict.stderr);
+}

@@ -3,7 +3,13 @@
 use crate::support::bulkops;
 
 fn plan(format: &str) -> String {
-    let run = bulkops(&["plan", "manifests/quickstart.yaml", "--format", format]);
+    let run = bulkops(&[
+        "plan",
+        "manifests/quickstart.yaml",
+        "--format",
+        format,
+        "--no-preview",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     run.stdout
 }
@@ -30,6 +36,6 @@ fn quickstart_plan_as_mermaid() {
 
 #[test]
 fn text_is_the_default_format() {
-    let run = bulkops(&["plan", "manifests/quickstart.yaml"]);
+    let run = bulkops(&["plan", "manifests/quickstart.yaml", "--no-preview"]);
     assert_eq!(run.stdout, plan("text"));
 }
