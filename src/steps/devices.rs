@@ -80,58 +80,21 @@ pub(super) async fn download<D: Directory>(
         None => env.directory.devices().await?,
     };
     let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
-    if env.context.dry_run {
-        let effect = Effect {
-            file: Some((relative, devices.len() as u64)),
-            ..Effect::default()
-        };
-        return Ok(StepReport {
-            selection: None,
-            jobs: Vec::new(),
-            effects: vec![effect],
-        });
-    }
-    let job = env.start_job("", None, None)?;
-    let mut file = env.context.output.create(&relative, spec.overwrite)?;
-    let write = |file: &mut crate::bulkcsv::output::PendingFile| -> Result<(), csv::Error> {
-        let mut writer = csv::Writer::from_writer(file);
-        writer.write_record(DEVICE_COLUMNS)?;
-        for device in &devices {
-            writer.write_record(device_row(device))?;
-        }
-        writer.flush()?;
-        Ok(())
-    };
-    write(&mut file).map_err(|source| StepError::Write {
-        path: env.context.output.path().join(&relative),
-        source,
-    })?;
-    let path = file.commit()?;
-    let rows = devices.len() as u64;
-    let record = JobFile {
-        kind: "output".into(),
-        path: path.display().to_string(),
-        rows,
-    };
-    env.store(|store| store.add_file(&job, &record))?;
-    let counts = JobCounts {
-        total: rows,
-        succeeded: rows,
-        failed: 0,
-        changed: 0,
-    };
-    let summary = env.finish_job(
-        &job,
-        None,
-        counts,
-        None,
-        vec![env.context.output.display(&path)],
-    )?;
-    Ok(StepReport {
-        selection: None,
-        jobs: vec![summary],
-        effects: Vec::new(),
-    })
+    super::download::single_file(
+        env,
+        relative,
+        spec.overwrite,
+        devices.len() as u64,
+        |file| {
+            let mut writer = csv::Writer::from_writer(file);
+            writer.write_record(DEVICE_COLUMNS)?;
+            for device in &devices {
+                writer.write_record(device_row(device))?;
+            }
+            writer.flush()?;
+            Ok(())
+        },
+    )
 }
 
 /// Disables, enables or deletes devices.

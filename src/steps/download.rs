@@ -37,9 +37,22 @@ pub(super) async fn groups<D: Directory>(
         None => env.directory.groups().await?,
     };
     let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
+    single_file(env, relative, spec.overwrite, groups.len() as u64, |file| {
+        write_groups(file, &groups, &spec.columns).map(|_| ())
+    })
+}
+
+/// Writes one file as the step's one job, or in a preview says it would.
+pub(super) fn single_file<D: Directory>(
+    env: &StepEnv<'_, D>,
+    relative: String,
+    overwrite: bool,
+    rows: u64,
+    write: impl FnOnce(&mut PendingFile) -> Result<(), csv::Error>,
+) -> Result<StepReport, StepError> {
     if env.context.dry_run {
         let effect = Effect {
-            file: Some((relative, groups.len() as u64)),
+            file: Some((relative, rows)),
             ..Effect::default()
         };
         return Ok(StepReport {
@@ -49,10 +62,9 @@ pub(super) async fn groups<D: Directory>(
         });
     }
     let job = env.start_job("", None, None)?;
-    let mut file = env.context.output.create(&relative, spec.overwrite)?;
-    let written = write_groups(&mut file, &groups, &spec.columns)
-        .map_err(|source| write_error(&file_path(env, &relative), source))?;
-    let summary = commit(env, &job, None, file, written)?;
+    let mut file = env.context.output.create(&relative, overwrite)?;
+    write(&mut file).map_err(|source| write_error(&file_path(env, &relative), source))?;
+    let summary = commit(env, &job, None, file, rows)?;
     Ok(StepReport {
         selection: None,
         jobs: vec![summary],
