@@ -11,6 +11,7 @@ pub mod directory;
 pub mod error;
 pub mod exit_code;
 pub mod manifest;
+pub mod msgraph;
 pub mod plan;
 pub mod problem;
 pub mod runner;

@@ -1,0 +1,5 @@
+//! Microsoft Graph v1.0: the query building that turns manifest filters into
+//! `$filter` expressions. The HTTP client, authentication, batching and
+//! throttling are built on top of it.
+
+pub mod query;
