@@ -2,4 +2,5 @@
 //! `$filter` expressions. The HTTP client, authentication, batching and
 //! throttling are built on top of it.
 
+pub mod errors;
 pub mod query;
