@@ -3,4 +3,5 @@
 //! throttling are built on top of it.
 
 pub mod errors;
+pub mod profile;
 pub mod query;
