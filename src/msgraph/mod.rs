@@ -2,6 +2,7 @@
 //! `$filter` expressions. The HTTP client, authentication, batching and
 //! throttling are built on top of it.
 
+pub mod batch;
 pub mod errors;
 pub mod profile;
 pub mod query;
