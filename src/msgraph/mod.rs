@@ -4,5 +4,6 @@
 
 pub mod batch;
 pub mod errors;
+pub mod pace;
 pub mod profile;
 pub mod query;
