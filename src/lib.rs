@@ -8,6 +8,7 @@
 pub mod bulkcsv;
 pub mod cli;
 pub mod directory;
+pub mod emulator;
 pub mod error;
 pub mod exit_code;
 pub mod manifest;

@@ -7,6 +7,7 @@ mod directory;
 mod downloads;
 mod examples;
 mod fixtures;
+mod graph_query;
 mod hostile;
 mod jobs;
 mod plan_output;
