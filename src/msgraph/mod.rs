@@ -7,3 +7,4 @@ pub mod errors;
 pub mod pace;
 pub mod profile;
 pub mod query;
+pub mod token;
