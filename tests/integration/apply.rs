@@ -49,18 +49,7 @@ fn run_id(run: &Run) -> String {
 
 #[test]
 fn the_quickstart_runs_on_a_fresh_machine() {
-    let dir = tempfile::tempdir().unwrap();
-    for file in [
-        "manifests/quickstart.yaml",
-        "examples/quickstart/add-members.csv",
-        "examples/quickstart/remove-members.csv",
-    ] {
-        write(
-            dir.path(),
-            file,
-            &std::fs::read_to_string(repo_path(file)).unwrap(),
-        );
-    }
+    let dir = quickstart_dir();
     let run = bulkops_in(dir.path(), &["apply", "manifests/quickstart.yaml"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let id = run_id(&run);
@@ -250,7 +239,7 @@ fn applying_the_same_list_twice_changes_nothing_the_second_time() {
     );
 }
 
-fn quickstart_dir() -> tempfile::TempDir {
+pub(crate) fn quickstart_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for file in [
         "manifests/quickstart.yaml",

@@ -49,6 +49,17 @@ fn init_refuses_to_replace_without_force() {
     );
 }
 
+/// Loads the tenant folder again over the same database.
+const REINIT: [&str; 7] = [
+    "directory",
+    "init",
+    "--from",
+    "tenant",
+    "--db",
+    "d.db",
+    "--force",
+];
+
 #[test]
 fn init_reads_a_tenant_folder_and_names_the_bad_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,18 +74,7 @@ fn init_reads_a_tenant_folder_and_names_the_bad_line() {
     let groups = std::fs::read_to_string(tenant.join("groups.csv")).unwrap();
     let broken = groups.replacen(",false,eng-data,true,", ",maybe,eng-data,true,", 1);
     std::fs::write(tenant.join("groups.csv"), broken).unwrap();
-    let run = bulkops_in(
-        dir.path(),
-        &[
-            "directory",
-            "init",
-            "--from",
-            "tenant",
-            "--db",
-            "d.db",
-            "--force",
-        ],
-    );
+    let run = bulkops_in(dir.path(), &REINIT);
     assert_eq!(run.code, 65, "{}", run.stderr);
     assert!(
         run.stderr
@@ -84,18 +84,7 @@ fn init_reads_a_tenant_folder_and_names_the_bad_line() {
     );
 
     std::fs::remove_file(tenant.join("devices.csv")).unwrap();
-    let run = bulkops_in(
-        dir.path(),
-        &[
-            "directory",
-            "init",
-            "--from",
-            "tenant",
-            "--db",
-            "d.db",
-            "--force",
-        ],
-    );
+    let run = bulkops_in(dir.path(), &REINIT);
     assert_eq!(run.code, 66, "{}", run.stderr);
     assert!(
         run.stderr.contains("devices.csv` is missing"),

@@ -1,18 +1,9 @@
 //! `bulkops jobs`: the job history after a run, and deleting jobs with their files.
 
-use crate::support::{bulkops_in, repo_path};
+use crate::support::bulkops_in;
 
 fn quickstart() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for file in [
-        "manifests/quickstart.yaml",
-        "examples/quickstart/add-members.csv",
-        "examples/quickstart/remove-members.csv",
-    ] {
-        let target = dir.path().join(file);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(repo_path(file), target).unwrap();
-    }
+    let dir = crate::apply::quickstart_dir();
     assert_eq!(
         bulkops_in(dir.path(), &["apply", "manifests/quickstart.yaml"]).code,
         0

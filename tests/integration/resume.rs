@@ -95,6 +95,20 @@ fn applied_chunks(dir: &Path) -> usize {
     })
 }
 
+/// Starts the import in the background, holding once `chunks` batches of
+/// 5,000 rows are applied, so a test can interrupt it at a known point.
+fn spawn_holding(dir: &Path, chunks: u32, stderr: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_bulkops"))
+        .args(["apply", "m.yaml"])
+        .current_dir(dir)
+        .env("BULKOPS_FAULT_HOLD_AFTER_CHUNKS", chunks.to_string())
+        .env("BULKOPS_CHUNK_ROWS", "5000")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn a_killed_import_resumes_to_the_same_end() {
     let whole = tempfile::tempdir().unwrap();
@@ -112,15 +126,7 @@ fn a_killed_import_resumes_to_the_same_end() {
 
     let broken = tempfile::tempdir().unwrap();
     prepare(broken.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bulkops"))
-        .args(["apply", "m.yaml"])
-        .current_dir(broken.path())
-        .env("BULKOPS_FAULT_HOLD_AFTER_CHUNKS", "2")
-        .env("BULKOPS_CHUNK_ROWS", "5000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_holding(broken.path(), 2, Stdio::null());
     // Wait for the condition, not for a time: two chunks journaled as applied.
     while applied_chunks(broken.path()) < 2 {
         assert!(
@@ -183,15 +189,7 @@ fn ctrl_c_twice_stops_at_once_and_resume_finishes_the_run() {
 
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bulkops"))
-        .args(["apply", "m.yaml"])
-        .current_dir(dir.path())
-        .env("BULKOPS_FAULT_HOLD_AFTER_CHUNKS", "1")
-        .env("BULKOPS_CHUNK_ROWS", "5000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_holding(dir.path(), 1, Stdio::piped());
     let (lines, received) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
