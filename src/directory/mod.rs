@@ -66,25 +66,12 @@ pub trait Directory: Send + Sync {
         visit: &mut MemberVisitor<'_>,
     ) -> impl Future<Output = Result<(), DirectoryError>> + Send;
 
-    /// The object each key names, if any.
-    fn resolve_members(
-        &self,
-        keys: &[MemberKey],
-    ) -> impl Future<Output = Result<Vec<Option<ResolvedMember>>, DirectoryError>> + Send;
-
     /// The object each key names, and whether it is a direct member of the group.
     fn resolve_for_group(
         &self,
         group_id: &str,
         keys: &[MemberKey],
     ) -> impl Future<Output = Result<Vec<Option<(ResolvedMember, bool)>>, DirectoryError>> + Send;
-
-    /// Whether each id is a direct member of the group.
-    fn are_members(
-        &self,
-        group_id: &str,
-        ids: &[&str],
-    ) -> impl Future<Output = Result<Vec<bool>, DirectoryError>> + Send;
 
     /// Adds members, with an outcome per member.
     fn add_members(
@@ -177,23 +164,12 @@ impl Directory for SharedLocal {
         })
     }
 
-    async fn resolve_members(
-        &self,
-        keys: &[MemberKey],
-    ) -> Result<Vec<Option<ResolvedMember>>, DirectoryError> {
-        self.with(|directory| directory.resolve_members(keys))
-    }
-
     async fn resolve_for_group(
         &self,
         group_id: &str,
         keys: &[MemberKey],
     ) -> Result<Vec<Option<(ResolvedMember, bool)>>, DirectoryError> {
         self.with(|directory| directory.resolve_for_group(group_id, keys))
-    }
-
-    async fn are_members(&self, group_id: &str, ids: &[&str]) -> Result<Vec<bool>, DirectoryError> {
-        self.with(|directory| directory.are_members(group_id, ids))
     }
 
     async fn add_members(

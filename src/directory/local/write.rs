@@ -16,53 +16,6 @@ pub struct ResolvedMember {
 }
 
 impl LocalDirectory {
-    /// Finds the object each key names: object ids in every object table, user
-    /// principal names among users, without regard to case.
-    pub fn resolve_members(
-        &self,
-        keys: &[MemberKey],
-    ) -> Result<Vec<Option<ResolvedMember>>, LocalError> {
-        // One read transaction for the batch: one lock instead of one per lookup.
-        let transaction = self.connection.unchecked_transaction()?;
-        let resolved = self.resolve_each(keys);
-        transaction.commit()?;
-        resolved
-    }
-
-    fn resolve_each(&self, keys: &[MemberKey]) -> Result<Vec<Option<ResolvedMember>>, LocalError> {
-        let mut by_id = self.connection.prepare_cached(
-            "SELECT 'user' FROM users WHERE id = ?1 \
-             UNION ALL SELECT 'group' FROM groups WHERE id = ?1 \
-             UNION ALL SELECT 'device' FROM devices WHERE id = ?1 \
-             UNION ALL SELECT 'servicePrincipal' FROM service_principals WHERE id = ?1 LIMIT 1",
-        )?;
-        let mut by_upn = self
-            .connection
-            .prepare_cached("SELECT id FROM users WHERE user_principal_name = ?1")?;
-        keys.iter()
-            .map(|key| match key {
-                MemberKey::ObjectId(id) => {
-                    let kind: Option<String> =
-                        by_id.query_row([id], |row| row.get(0)).optional()?;
-                    Ok(kind
-                        .and_then(|kind| MemberType::from_key(&kind))
-                        .map(|member_type| ResolvedMember {
-                            id: id.clone(),
-                            member_type,
-                        }))
-                }
-                MemberKey::Upn(upn) => {
-                    let id: Option<String> =
-                        by_upn.query_row([upn], |row| row.get(0)).optional()?;
-                    Ok(id.map(|id| ResolvedMember {
-                        id,
-                        member_type: MemberType::User,
-                    }))
-                }
-            })
-            .collect()
-    }
-
     /// Resolves keys and tells, for each member found, whether it is in the
     /// group already: one query per key instead of two.
     pub fn resolve_for_group(
@@ -134,21 +87,6 @@ impl LocalDirectory {
             .connection
             .prepare_cached("SELECT 1 FROM memberships WHERE group_id = ?1 AND member_id = ?2")?;
         Ok(statement.exists(params![group_id, member_id])?)
-    }
-
-    /// Whether each id is a direct member of the group, in one read transaction.
-    pub fn are_members(
-        &self,
-        group_id: &str,
-        member_ids: &[&str],
-    ) -> Result<Vec<bool>, LocalError> {
-        let transaction = self.connection.unchecked_transaction()?;
-        let found = member_ids
-            .iter()
-            .map(|id| self.is_member(group_id, id))
-            .collect();
-        transaction.commit()?;
-        found
     }
 
     /// Adds members to a group, in one transaction, with an outcome per member.
