@@ -97,6 +97,24 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Detailed(Box<Error>),
+    /// The emulator could not start.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Emulator(#[from] crate::emulator::EmulatorError),
+    /// `bulkops emulate` was asked to listen beyond loopback without `--allow-remote`.
+    #[error("the emulator listens on loopback only; {address} is not a loopback address")]
+    #[diagnostic(
+        code(bulkops::emulate::remote),
+        help("use 127.0.0.1 or [::1], or pass --allow-remote if other machines must reach it")
+    )]
+    RemoteEmulator { address: std::net::SocketAddr },
+    /// A variable the command needs is not in the environment.
+    #[error("the environment variable `{name}` is not set")]
+    #[diagnostic(
+        code(bulkops::environment),
+        help("set it in the environment of bulkops")
+    )]
+    MissingEnvironment { name: String },
     /// The async runtime could not start.
     #[error("cannot start the runtime")]
     #[diagnostic(code(bulkops::runtime))]
@@ -153,6 +171,12 @@ impl Error {
             | Self::UnknownDirectory { .. }
             | Self::RunAlreadyCompleted { .. } => exit_code::USAGE,
             Self::RunCancelled { .. } => exit_code::CANCELLED,
+            Self::Emulator(crate::emulator::EmulatorError::Certificate { .. }) => {
+                exit_code::INPUT_UNREADABLE
+            }
+            Self::Emulator(crate::emulator::EmulatorError::Directory(_))
+            | Self::Emulator(crate::emulator::EmulatorError::Listen { .. }) => exit_code::FAILURE,
+            Self::RemoteEmulator { .. } | Self::MissingEnvironment { .. } => exit_code::USAGE,
             Self::TooManyRemovals { .. } | Self::TooManyDeviceDeletions { .. } => {
                 exit_code::GUARD_REFUSED
             }

@@ -3,6 +3,7 @@
 
 mod apply;
 mod directory;
+mod emulate;
 mod jobs;
 mod plan;
 mod report;
@@ -49,6 +50,8 @@ enum Command {
     Directory(directory::DirectoryArgs),
     /// List, show, download and delete bulk jobs.
     Jobs(jobs::JobsArgs),
+    /// Serve the local directory as Microsoft Graph v1.0 on loopback, for rehearsals and tests.
+    Emulate(emulate::EmulateArgs),
 }
 
 /// What a successful command reports to the shell.
@@ -96,6 +99,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
         Command::Schema(args) => schema::run(&args),
         Command::Directory(args) => directory::run(&args),
         Command::Jobs(args) => jobs::run(&args),
+        Command::Emulate(args) => emulate::run(&args),
     }
 }
 

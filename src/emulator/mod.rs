@@ -1,4 +1,399 @@
-//! The Graph-compatible emulator served by `bulkops emulate`: its query
-//! language so far; the HTTP server comes with it.
+//! `bulkops emulate`: a local directory database served as Microsoft Graph
+//! v1.0 over HTTP on loopback, so the Graph client is tested on the real wire
+//! protocol and administrators can rehearse a manifest against a copy of a
+//! directory. Besides the Graph endpoints bulkops uses it has a token
+//! endpoint, throttling by Graph's published quotas, injected faults, and
+//! request counters at `GET /_emulator/stats`.
 
+pub mod answer;
+mod batch;
+pub mod call;
+pub mod faults;
 pub mod odata;
+pub mod quota;
+pub mod routes;
+mod stats;
+pub mod token;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::directory::local::{LocalDirectory, LocalError};
+use answer::Answer;
+use call::{Call, CallBody};
+use faults::{Dice, Faults};
+use quota::{BindWriteCost, Cost, Throttle};
+use stats::Stats;
+use token::{Credentials, Tokens};
+
+/// How the emulator behaves.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Throttle by Graph's published quotas.
+    pub throttle: bool,
+    /// Quota windows are divided by this; Retry-After of injected 429s too.
+    pub time_scale: u32,
+    pub bind_write_cost: BindWriteCost,
+    pub faults: Faults,
+    pub credentials: Credentials,
+    /// Seeds the dice of injected faults.
+    pub seed: u64,
+}
+
+/// Why the emulator cannot serve.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EmulatorError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Directory(#[from] LocalError),
+    #[error("cannot listen on {address}")]
+    #[diagnostic(
+        code(bulkops::emulate::listen),
+        help("choose another port with --listen 127.0.0.1:PORT, or stop what uses this one")
+    )]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the client certificate `{}`", path.display())]
+    #[diagnostic(
+        code(bulkops::emulate::certificate),
+        help("give the PEM certificate (-----BEGIN CERTIFICATE-----) of the app registration")
+    )]
+    Certificate { path: PathBuf, message: String },
+}
+
+/// The state every request shares.
+pub struct State {
+    directory: Mutex<LocalDirectory>,
+    throttle: Option<Mutex<Throttle>>,
+    options: Options,
+    dice: Mutex<Dice>,
+    stats: Mutex<Stats>,
+    tokens: Mutex<Tokens>,
+    charged: Mutex<(u64, u64)>,
+    started: Instant,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl State {
+    /// State over an open directory.
+    pub fn new(directory: LocalDirectory, options: Options) -> Result<Self, EmulatorError> {
+        let users = directory.stats()?.users;
+        let scale = options.time_scale.max(1);
+        Ok(Self {
+            directory: Mutex::new(directory),
+            throttle: options
+                .throttle
+                .then(|| Mutex::new(Throttle::new(users, scale))),
+            dice: Mutex::new(Dice::new(options.seed)),
+            options,
+            stats: Mutex::new(Stats::default()),
+            tokens: Mutex::new(Tokens::default()),
+            charged: Mutex::new((0, 0)),
+            started: Instant::now(),
+        })
+    }
+
+    fn directory(&self) -> MutexGuard<'_, LocalDirectory> {
+        lock(&self.directory)
+    }
+
+    fn request_id(&self) -> String {
+        lock(&self.dice).request_id()
+    }
+
+    fn roll(&self, rate: f64) -> bool {
+        lock(&self.dice).roll(rate)
+    }
+
+    /// A random failure, when faults are injected.
+    fn injected_failure(&self, rid: &str) -> Option<Answer> {
+        let status = self.options.faults.failure(&mut lock(&self.dice))?;
+        Some(match status {
+            429 => {
+                // SYNTHETIC: 10 s, shortened by the time scale.
+                let seconds = 10.0 / f64::from(self.options.time_scale.max(1));
+                throttled_answer(429, "TooManyRequests", "Please retry again later.", rid)
+                    .with_header("Retry-After", format!("{seconds:.3}"))
+            }
+            503 => throttled_answer(
+                503,
+                "serviceNotAvailable",
+                "The service is temporarily unavailable. Please retry later.",
+                rid,
+            ),
+            504 => Answer::error(504, "UnknownError", "The gateway timed out.", rid),
+            status => Answer::error(status, "UnknownError", "An injected failure.", rid),
+        })
+    }
+
+    /// Charges a request to the quotas, or answers 429.
+    fn admit(&self, cost: Cost, rid: &str) -> Result<(), Answer> {
+        let Some(throttle) = &self.throttle else {
+            self.charge(cost);
+            return Ok(());
+        };
+        let refused = lock(throttle).admit(self.started.elapsed(), cost);
+        match refused {
+            Ok(()) => {
+                self.charge(cost);
+                Ok(())
+            }
+            Err(throttled) => {
+                Err(
+                    throttled_answer(429, "TooManyRequests", "Please retry again later.", rid)
+                        .with_header(
+                            "Retry-After",
+                            format!("{:.3}", throttled.retry_after.as_secs_f64().max(0.001)),
+                        )
+                        .with_header(
+                            "x-ms-throttle-scope",
+                            format!(
+                                "Tenant_Application/{}/emulated-app/emulated-tenant",
+                                throttled.limit
+                            ),
+                        )
+                        .with_header("x-ms-throttle-information", throttled.information),
+                )
+            }
+        }
+    }
+
+    fn charge(&self, cost: Cost) {
+        let mut charged = lock(&self.charged);
+        charged.0 += u64::from(cost.writes + cost.device_writes);
+        charged.1 += u64::from(cost.resource_units);
+    }
+
+    fn stats_document(&self) -> serde_json::Value {
+        let (writes, units) = *lock(&self.charged);
+        lock(&self.stats).document(writes, units)
+    }
+}
+
+fn throttled_answer(status: u16, code: &str, message: &str, rid: &str) -> Answer {
+    let mut answer = Answer::error(status, code, message, rid);
+    if let answer::Body::Json(body) = &mut answer.body {
+        let inner = &mut body["error"]["innerError"];
+        inner["code"] = serde_json::json!(status.to_string());
+        inner["status"] = serde_json::json!(status.to_string());
+        inner["message"] = serde_json::json!("Please retry after");
+    }
+    answer
+}
+
+/// What to do with a connection's request.
+enum Fate {
+    Serve,
+    DropBefore,
+    DropAfter,
+}
+
+/// Serves until the process ends. Each connection is served on its own task.
+pub async fn serve(
+    listener: TcpListener,
+    state: std::sync::Arc<State>,
+) -> Result<(), EmulatorError> {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let state = std::sync::Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let state = std::sync::Arc::clone(&state);
+                async move { handle(&state, request).await }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// A dropped connection: hyper closes it without an answer.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+async fn handle(
+    state: &State,
+    request: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
+    let faults = &state.options.faults;
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    let fate = if state.roll(faults.drop_rate) {
+        if state.roll(0.5) {
+            Fate::DropBefore
+        } else {
+            Fate::DropAfter
+        }
+    } else {
+        Fate::Serve
+    };
+    if matches!(fate, Fate::DropBefore) {
+        lock(&state.stats).dropped();
+        return Err(Dropped);
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+    else {
+        return Err(Dropped);
+    };
+    let host = parts
+        .headers
+        .get(hyper::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let base = format!("http://{host}");
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|value| (name.as_str().to_owned(), value.to_owned()))
+        })
+        .collect();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", hyper::http::uri::PathAndQuery::as_str)
+        .to_owned();
+    let method = parts.method.as_str().to_owned();
+    let answer = tokio::task::block_in_place(|| {
+        route(state, &method, &path_and_query, headers, &body, &base)
+    });
+    if matches!(fate, Fate::DropAfter) {
+        lock(&state.stats).dropped();
+        return Err(Dropped);
+    }
+    Ok(to_response(&answer))
+}
+
+fn to_response(answer: &Answer) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::builder().status(answer.status);
+    for (name, value) in &answer.headers {
+        response = response.header(name, value);
+    }
+    response
+        .body(Full::new(Bytes::from(answer.body_bytes())))
+        .expect("status and headers are valid")
+}
+
+/// Routes a request from the wire.
+fn route(
+    state: &State,
+    method: &str,
+    path_and_query: &str,
+    headers: Vec<(String, String)>,
+    body: &[u8],
+    base: &str,
+) -> Answer {
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    match (method, segments.as_slice()) {
+        ("POST", [tenant, "oauth2", "v2.0", "token"]) => {
+            let token_url = format!("{base}/{tenant}/oauth2/v2.0/token");
+            let answer =
+                lock(&state.tokens).grant(&state.options.credentials, tenant, &token_url, body);
+            lock(&state.stats).record(false, method, "/{tenant}/oauth2/v2.0/token", answer.status);
+            answer
+        }
+        ("GET", ["_emulator", "stats"]) => Answer::json(200, state.stats_document()),
+        (_, ["v1.0", ..]) => graph(
+            state,
+            Call::new(
+                method,
+                path_and_query,
+                headers,
+                CallBody::from_bytes(body),
+                base,
+            ),
+        ),
+        _ => {
+            let rid = state.request_id();
+            Answer::error(
+                404,
+                "NotFound",
+                "The emulator serves /v1.0/…, /{tenant}/oauth2/v2.0/token and /_emulator/stats.",
+                &rid,
+            )
+        }
+    }
+}
+
+fn graph(state: &State, call: Call) -> Answer {
+    let rid = state.request_id();
+    if let Err(answer) = lock(&state.tokens).check(call.header("authorization"), &rid) {
+        lock(&state.stats).record(false, &call.method, "(unauthorized)", answer.status);
+        return answer;
+    }
+    if call.segments.first().is_some_and(|first| first == "$batch") && call.segments.len() == 1 {
+        if call.method != "POST" {
+            return Answer::error(
+                405,
+                "Request_BadRequest",
+                "Specified HTTP method is not allowed for the request target.",
+                &rid,
+            );
+        }
+        let answer = batch::answer(state, &call, |method, route, status| {
+            lock(&state.stats).record(true, method, route, status);
+        });
+        lock(&state.stats).record(false, "POST", "/$batch", answer.status);
+        return answer;
+    }
+    let routed = routes::operate(state, &call);
+    lock(&state.stats).record(false, &call.method, routed.route, routed.answer.status);
+    routed.answer
+}
+
+/// Starts serving `directory` on `address` in the background, returning the
+/// bound address: for tests and benchmarks that run the emulator in-process.
+pub async fn start(
+    directory: LocalDirectory,
+    options: Options,
+    address: SocketAddr,
+) -> Result<SocketAddr, EmulatorError> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|source| EmulatorError::Listen { address, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Listen { address, source })?;
+    let state = std::sync::Arc::new(State::new(directory, options)?);
+    tokio::spawn(serve(listener, state));
+    Ok(bound)
+}

@@ -299,6 +299,20 @@ impl Parser {
     }
 }
 
+/// Whether Graph evaluates the filter only with advanced query parameters
+/// (`ConsistencyLevel: eventual` and `$count=true`): `ne`, `not`, `endsWith`
+/// and comparisons with `null` are advanced.
+pub fn is_advanced(filter: &Filter) -> bool {
+    match filter {
+        Filter::Compare { op, value, .. } => *op == Op::Ne || value.is_null(),
+        Filter::EndsWith { .. } | Filter::Not(_) => true,
+        Filter::In { .. } | Filter::StartsWith { .. } | Filter::Any { .. } => false,
+        Filter::And(left, right) | Filter::Or(left, right) => {
+            is_advanced(left) || is_advanced(right)
+        }
+    }
+}
+
 /// Whether an object (with Graph property names) meets the filter.
 pub fn matches(filter: &Filter, object: &Json) -> bool {
     let text = |value: &Json| value.as_str().map(str::to_lowercase);

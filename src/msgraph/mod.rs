@@ -8,3 +8,4 @@ pub mod pace;
 pub mod profile;
 pub mod query;
 pub mod token;
+pub mod url;

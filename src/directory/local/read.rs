@@ -15,6 +15,17 @@ const GROUP_COLUMNS: &str = "id, display_name, description, mail, mail_enabled, 
 const DEVICE_COLUMNS: &str = "id, device_id, display_name, operating_system, operating_system_version, trust_type, account_enabled, \
      is_compliant, is_managed, approximate_last_sign_in_date_time, registration_date_time, profile_type, manufacturer, model";
 
+/// Members with the properties downloads show; a `WHERE` clause follows.
+const MEMBER_SELECT: &str = "SELECT m.member_id, m.member_type, \
+        coalesce(u.display_name, g.display_name, d.display_name, s.display_name, ''), \
+        u.user_principal_name, coalesce(u.mail, g.mail), u.user_type, coalesce(u.account_enabled, d.account_enabled), \
+        u.department, u.job_title \
+     FROM memberships m \
+     LEFT JOIN users u ON m.member_type = 'user' AND u.id = m.member_id \
+     LEFT JOIN groups g ON m.member_type = 'group' AND g.id = m.member_id \
+     LEFT JOIN devices d ON m.member_type = 'device' AND d.id = m.member_id \
+     LEFT JOIN service_principals s ON m.member_type = 'servicePrincipal' AND s.id = m.member_id";
+
 impl LocalDirectory {
     /// Every group, ordered by display name and id.
     pub fn groups(&self) -> Result<Vec<Group>, LocalError> {
@@ -83,19 +94,13 @@ impl LocalDirectory {
         group_id: &str,
         mut visit: impl FnMut(Member) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT m.member_id, m.member_type, \
-                    coalesce(u.display_name, g.display_name, d.display_name, s.display_name, ''), \
-                    u.user_principal_name, coalesce(u.mail, g.mail), u.user_type, coalesce(u.account_enabled, d.account_enabled), \
-                    u.department, u.job_title \
-             FROM memberships m \
-             LEFT JOIN users u ON m.member_type = 'user' AND u.id = m.member_id \
-             LEFT JOIN groups g ON m.member_type = 'group' AND g.id = m.member_id \
-             LEFT JOIN devices d ON m.member_type = 'device' AND d.id = m.member_id \
-             LEFT JOIN service_principals s ON m.member_type = 'servicePrincipal' AND s.id = m.member_id \
-             WHERE m.group_id = ?1 \
-             ORDER BY m.member_type, 3 COLLATE NOCASE, m.member_id",
-        ).map_err(LocalError::from)?;
+        let sql = format!(
+            "{MEMBER_SELECT} WHERE m.group_id = ?1 ORDER BY m.member_type, 3 COLLATE NOCASE, m.member_id"
+        );
+        let mut statement = self
+            .connection
+            .prepare_cached(&sql)
+            .map_err(LocalError::from)?;
         let mut rows = statement
             .query(params![group_id.to_ascii_lowercase()])
             .map_err(LocalError::from)?;
@@ -103,6 +108,27 @@ impl LocalDirectory {
             visit(member_from_row(row).map_err(LocalError::from)?)?;
         }
         Ok(())
+    }
+
+    /// Up to `limit` direct members of a group in object id order, after the
+    /// member `after`: the pages the emulator serves.
+    pub fn member_page(
+        &self,
+        group_id: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<Member>, LocalError> {
+        let sql = format!(
+            "{MEMBER_SELECT} WHERE m.group_id = ?1 AND m.member_id > ?2 ORDER BY m.member_id LIMIT ?3"
+        );
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let members = statement
+            .query_map(
+                params![group_id.to_ascii_lowercase(), after, limit as i64],
+                member_from_row,
+            )?
+            .collect::<Result<_, _>>()?;
+        Ok(members)
     }
 
     /// How many direct members a group has.

@@ -1,0 +1,156 @@
+//! `bulkops emulate`: serves a local directory database as Microsoft Graph
+//! v1.0 on loopback, with throttling and injected faults on request, until
+//! stopped with Ctrl-C. The first line on stdout gives the address.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use super::Outcome;
+use crate::directory::local::{self, LocalDirectory};
+use crate::emulator::faults::{FailRate, Faults, parse_rate};
+use crate::emulator::quota::BindWriteCost;
+use crate::emulator::token::Credentials;
+use crate::emulator::{self, EmulatorError, Options, State};
+use crate::error::Error;
+
+/// Arguments of `bulkops emulate`.
+#[derive(Debug, Args)]
+pub(super) struct EmulateArgs {
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8337")]
+    listen: SocketAddr,
+    /// Listen on an address other than loopback: the emulator has no real authentication.
+    #[arg(long)]
+    allow_remote: bool,
+    /// The local directory database served (created with the demo tenant if missing).
+    #[arg(long, value_name = "FILE", default_value = local::DEFAULT_PATH)]
+    directory: PathBuf,
+    /// `graph` throttles by Microsoft Graph's published quotas for this tenant's size.
+    #[arg(long, value_enum, default_value_t = Throttling::None)]
+    throttle: Throttling,
+    /// Divides quota windows (and injected Retry-After values) by K, to meet the limits sooner.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    time_scale: u32,
+    /// How a members@odata.bind PATCH is charged: one write, or ceil(n/3) writes.
+    #[arg(long, value_enum, default_value_t = BindWriteCost::Request)]
+    bind_write_cost: BindWriteCost,
+    /// Answer this status at this rate, e.g. `429:0.1`; repeat for several.
+    #[arg(long, value_name = "STATUS:RATE")]
+    fail_rate: Vec<FailRate>,
+    /// Delay every HTTP request, e.g. `20ms` or `1s`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_latency, default_value = "0ms")]
+    latency: Duration,
+    /// Drop this share of connections, half before and half after carrying out the request.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value_t = 0.0)]
+    drop_rate: f64,
+    /// Seed of the injected faults: the same seed, the same faults.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The environment variable holding the only client secret accepted (any secret when unset).
+    #[arg(long, value_name = "NAME")]
+    client_secret_env: Option<String>,
+    /// The app's certificate (PEM): client assertions must be signed by its key.
+    #[arg(long, value_name = "FILE")]
+    client_certificate: Option<PathBuf>,
+}
+
+/// Throttling models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Throttling {
+    None,
+    Graph,
+}
+
+fn parse_latency(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "ms"), |at| text.split_at(at));
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: write a duration such as 20ms or 1s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(value)),
+        "s" => Ok(Duration::from_secs(value)),
+        _ => Err(format!("`{text}`: the unit is ms or s")),
+    }
+}
+
+/// Serves until Ctrl-C.
+pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
+    if !args.listen.ip().is_loopback() && !args.allow_remote {
+        return Err(Error::RemoteEmulator {
+            address: args.listen,
+        });
+    }
+    let credentials = Credentials {
+        secret: args
+            .client_secret_env
+            .as_ref()
+            .map(|name| {
+                std::env::var(name).map_err(|_| Error::MissingEnvironment { name: name.clone() })
+            })
+            .transpose()?,
+        certificate: args
+            .client_certificate
+            .as_ref()
+            .map(|path| read_certificate(path))
+            .transpose()?,
+    };
+    let options = Options {
+        throttle: args.throttle == Throttling::Graph,
+        time_scale: args.time_scale,
+        bind_write_cost: args.bind_write_cost,
+        faults: Faults {
+            fail: args.fail_rate.clone(),
+            latency: args.latency,
+            drop_rate: args.drop_rate,
+        },
+        credentials,
+        seed: args.seed,
+    };
+    let directory = LocalDirectory::open(&args.directory)?;
+    let state = Arc::new(State::new(directory, options).map_err(Error::from)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|source| EmulatorError::Listen {
+                address: args.listen,
+                source,
+            })?;
+        let bound = listener.local_addr().map_err(|source| EmulatorError::Listen {
+            address: args.listen,
+            source,
+        })?;
+        super::write_stdout(&format!(
+            "bulkops emulate: Microsoft Graph v1.0 on http://{bound}/v1.0, tokens at http://{bound}/{{tenant}}/oauth2/v2.0/token\n"
+        ))?;
+        tokio::select! {
+            served = emulator::serve(listener, state) => served.map_err(Error::from),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })?;
+    Ok(Outcome::Success)
+}
+
+fn read_certificate(path: &PathBuf) -> Result<Vec<u8>, Error> {
+    CertificateDer::from_pem_file(path)
+        .map(|certificate| certificate.to_vec())
+        .map_err(|error| {
+            EmulatorError::Certificate {
+                path: path.clone(),
+                message: error.to_string(),
+            }
+            .into()
+        })
+}

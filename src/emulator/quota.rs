@@ -1,0 +1,167 @@
+//! Throttling by Microsoft Graph's published identity limits, per app and
+//! tenant: resource units per 10 s by tenant size, 3,000 writes per 150 s,
+//! 3,000 device writes per 150 s. Windows shrink by `--time-scale` so tests
+//! meet the limits in seconds.
+//!
+//! Synthetic choices (Graph does not document them): a bind PATCH costs one
+//! write unless `--bind-write-cost per3` asks for ceil(n/3); a throttled
+//! request spends resource units but no writes; Retry-After is the time until
+//! the request would fit, in fractional seconds.
+
+use std::time::Duration;
+
+use crate::msgraph::pace::{Budget, Quota};
+
+/// What one request costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cost {
+    pub resource_units: u32,
+    pub writes: u32,
+    pub device_writes: u32,
+}
+
+/// How a `members@odata.bind` PATCH is charged against the write quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum BindWriteCost {
+    /// One write per request, like any other write.
+    #[default]
+    Request,
+    /// ceil(n/3) writes for n members, as Microsoft told one large customer.
+    Per3,
+}
+
+impl BindWriteCost {
+    /// Writes charged for a bind of `members` members.
+    pub fn writes(self, members: usize) -> u32 {
+        match self {
+            Self::Request => 1,
+            Self::Per3 => u32::try_from(members.div_ceil(3))
+                .unwrap_or(u32::MAX)
+                .max(1),
+        }
+    }
+}
+
+/// A request the quotas refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttled {
+    pub retry_after: Duration,
+    /// `x-ms-throttle-scope` limit part: `Write` or `ReadWrite`.
+    pub limit: &'static str,
+    /// `x-ms-throttle-information`.
+    pub information: &'static str,
+}
+
+/// The quota state of the emulated app and tenant.
+#[derive(Debug)]
+pub struct Throttle {
+    resource_units: Budget,
+    writes: Budget,
+    device_writes: Budget,
+}
+
+impl Throttle {
+    /// Budgets for a tenant with `users` users, windows divided by `time_scale`.
+    pub fn new(users: u64, time_scale: u32) -> Self {
+        Self {
+            resource_units: Budget::new(Quota::resource_units(users).scaled(time_scale)),
+            writes: Budget::new(Quota::WRITES.scaled(time_scale)),
+            device_writes: Budget::new(Quota::WRITES.scaled(time_scale)),
+        }
+    }
+
+    /// Admits a request at `now` (time since the emulator started), or says
+    /// how long to wait.
+    pub fn admit(&mut self, now: Duration, cost: Cost) -> Result<(), Throttled> {
+        let write_wait = self
+            .writes
+            .wait_for(now, cost.writes)
+            .max(self.device_writes.wait_for(now, cost.device_writes));
+        let unit_wait = self.resource_units.wait_for(now, cost.resource_units);
+        if write_wait.is_zero() && unit_wait.is_zero() {
+            self.resource_units.spend(now, cost.resource_units);
+            self.writes.spend(now, cost.writes);
+            self.device_writes.spend(now, cost.device_writes);
+            return Ok(());
+        }
+        self.resource_units.spend(now, cost.resource_units);
+        Err(if write_wait >= unit_wait {
+            Throttled {
+                retry_after: write_wait,
+                limit: "Write",
+                information: "WriteLimitExceeded",
+            }
+        } else {
+            Throttled {
+                retry_after: unit_wait,
+                limit: "ReadWrite",
+                information: "ResourceUnitLimitExceeded",
+            }
+        })
+    }
+}
+
+/// Resource units of a request, by Graph's published base costs and modifiers.
+pub fn resource_units(method: &str, route: &str, select: bool, top: Option<u32>) -> u32 {
+    let base: u32 = match (method, route) {
+        ("GET", "/users") => 2,
+        ("GET", "/groups/{id}/members") => 3,
+        ("POST", "/directoryObjects/getByIds") => {
+            return if select { 2 } else { 5 };
+        }
+        _ => 1,
+    };
+    let mut cost = base;
+    if method == "GET" && select {
+        cost = cost.saturating_sub(1);
+    }
+    if top.is_some_and(|top| top < 20) {
+        cost = cost.saturating_sub(1);
+    }
+    cost.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_costs_follow_the_chosen_model() {
+        assert_eq!(BindWriteCost::Request.writes(20), 1);
+        assert_eq!(BindWriteCost::Per3.writes(20), 7);
+        assert_eq!(BindWriteCost::Per3.writes(1), 1);
+    }
+
+    #[test]
+    fn resource_units_follow_the_published_costs() {
+        assert_eq!(
+            resource_units("GET", "/groups/{id}/members", true, Some(999)),
+            2
+        );
+        assert_eq!(resource_units("GET", "/groups", false, None), 1);
+        assert_eq!(resource_units("PATCH", "/groups/{id}", false, None), 1);
+        assert_eq!(
+            resource_units("POST", "/directoryObjects/getByIds", false, None),
+            5
+        );
+    }
+
+    #[test]
+    fn writes_beyond_the_quota_wait_for_the_window() {
+        let mut throttle = Throttle::new(1_000, 100);
+        let write = Cost {
+            resource_units: 1,
+            writes: 1,
+            device_writes: 0,
+        };
+        for _ in 0..3_000 {
+            throttle.admit(Duration::ZERO, write).unwrap();
+        }
+        let refused = throttle
+            .admit(Duration::from_millis(500), write)
+            .unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_millis(1_000));
+        assert_eq!(refused.information, "WriteLimitExceeded");
+        throttle.admit(Duration::from_millis(1_500), write).unwrap();
+    }
+}

@@ -1,0 +1,917 @@
+//! The Graph endpoints bulkops uses, served from the local directory database:
+//! groups, members, member references, users, `getByIds` and devices. Each
+//! answer follows the Graph reference notes of the project: status codes,
+//! error codes and messages, paging and query rules.
+//!
+//! Choices marked SYNTHETIC are the emulator's own where Graph documents no
+//! exact answer.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value as Json, json};
+
+use super::State;
+use super::answer::{Answer, not_found_message};
+use super::call::{Call, CallBody};
+use super::odata;
+use super::quota::{self, Cost};
+use crate::bulkcsv::members::{MemberKey, classify, parse_guid};
+use crate::directory::local::{LocalDirectory, ResolvedMember};
+use crate::directory::model::{Group, Member, MemberType};
+
+/// Most members one bind PATCH may add.
+pub const MAX_BIND: usize = 20;
+/// Most ids one `getByIds` call may carry.
+pub const MAX_BY_IDS: usize = 1_000;
+/// Page sizes Graph accepts.
+const MAX_TOP: usize = 999;
+const DEFAULT_TOP: usize = 100;
+
+/// SYNTHETIC: Graph says dynamic groups cannot be changed, without the text.
+pub const DYNAMIC_MESSAGE: &str = "Members of a group with dynamic membership are set by its rule and cannot be added or removed.";
+/// SYNTHETIC: the answer for a member the group cannot hold.
+pub const UNSUPPORTED_MEMBER_MESSAGE: &str = "The object cannot be a member of this group";
+const MAIL_ENABLED_MESSAGE: &str =
+    "Cannot Update a mail-enabled security groups and or distribution list.";
+const ALREADY_MEMBER_MESSAGE: &str = "One or more added object references already exist for the following modified properties: 'members'.";
+
+/// The route a request took, as counted in `/_emulator/stats`, and its answer.
+pub struct Routed {
+    pub route: &'static str,
+    pub answer: Answer,
+}
+
+/// Which endpoint a request names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Groups,
+    Group,
+    Members,
+    MembersCount,
+    MemberRefs,
+    MemberRef,
+    Member,
+    User,
+    GetByIds,
+    Devices,
+    Device,
+}
+
+impl Route {
+    fn template(self) -> &'static str {
+        match self {
+            Self::Groups => "/groups",
+            Self::Group => "/groups/{id}",
+            Self::Members => "/groups/{id}/members",
+            Self::MembersCount => "/groups/{id}/members/$count",
+            Self::MemberRefs => "/groups/{id}/members/$ref",
+            Self::MemberRef => "/groups/{id}/members/{id}/$ref",
+            Self::Member => "/groups/{id}/members/{id}",
+            Self::User => "/users/{id}",
+            Self::GetByIds => "/directoryObjects/getByIds",
+            Self::Devices => "/devices",
+            Self::Device => "/devices/{id}",
+        }
+    }
+
+    fn of(segments: &[String]) -> Option<Self> {
+        let names: Vec<&str> = segments.iter().map(String::as_str).collect();
+        Some(match names.as_slice() {
+            ["groups"] => Self::Groups,
+            ["groups", _] => Self::Group,
+            ["groups", _, "members"] => Self::Members,
+            ["groups", _, "members", "$count"] => Self::MembersCount,
+            ["groups", _, "members", "$ref"] => Self::MemberRefs,
+            ["groups", _, "members", _, "$ref"] => Self::MemberRef,
+            ["groups", _, "members", _] => Self::Member,
+            ["users", _] => Self::User,
+            [user] if user.starts_with("users(") => Self::User,
+            ["directoryObjects", "getByIds"] => Self::GetByIds,
+            ["devices"] => Self::Devices,
+            ["devices", _] => Self::Device,
+            [device] if device.starts_with("devices(") => Self::Device,
+            _ => return None,
+        })
+    }
+
+    fn allows(self, method: &str) -> bool {
+        match self {
+            Self::Groups | Self::Members | Self::MembersCount | Self::Devices | Self::User => {
+                method == "GET"
+            }
+            Self::Group => matches!(method, "GET" | "PATCH"),
+            Self::MemberRefs | Self::GetByIds => method == "POST",
+            Self::MemberRef | Self::Member => method == "DELETE",
+            Self::Device => matches!(method, "GET" | "PATCH" | "DELETE"),
+        }
+    }
+}
+
+/// Carries out one request (or one request of a batch): route, injected
+/// faults, quotas, then the endpoint.
+pub fn operate(state: &State, call: &Call) -> Routed {
+    let request_id = state.request_id();
+    let Some(route) = Route::of(&call.segments) else {
+        let segment = call.segments.first().cloned().unwrap_or_default();
+        return Routed {
+            route: "(unknown)",
+            answer: Answer::error(
+                400,
+                "BadRequest",
+                &format!("Resource not found for the segment '{segment}'."),
+                &request_id,
+            ),
+        };
+    };
+    let template = route.template();
+    let routed = |answer| Routed {
+        route: template,
+        answer,
+    };
+    if !route.allows(&call.method) {
+        return routed(Answer::error(
+            405,
+            "Request_BadRequest",
+            "Specified HTTP method is not allowed for the request target.",
+            &request_id,
+        ));
+    }
+    if let Some(answer) = state.injected_failure(&request_id) {
+        return routed(answer);
+    }
+    let cost = cost_of(state, route, call);
+    if let Err(answer) = state.admit(cost, &request_id) {
+        return routed(answer);
+    }
+    let mut directory = state.directory();
+    let answer = match serve(&mut directory, route, call, &request_id) {
+        Ok(answer) | Err(answer) => answer,
+    };
+    routed(answer.with_header("x-ms-resource-unit", cost.resource_units.to_string()))
+}
+
+fn cost_of(state: &State, route: Route, call: &Call) -> Cost {
+    let top = call.option("$top").and_then(|top| top.parse().ok());
+    let resource_units = quota::resource_units(
+        &call.method,
+        route.template(),
+        call.option("$select").is_some(),
+        top,
+    );
+    let write = call.method != "GET" && route != Route::GetByIds;
+    let binds = match (&call.body, route) {
+        (CallBody::Json(body), Route::Group) => body
+            .get("members@odata.bind")
+            .and_then(Json::as_array)
+            .map_or(0, Vec::len),
+        _ => 0,
+    };
+    Cost {
+        resource_units,
+        writes: match route {
+            _ if !write => 0,
+            Route::Device => 0,
+            Route::Group if binds > 0 => state.options.bind_write_cost.writes(binds),
+            _ => 1,
+        },
+        device_writes: u32::from(write && route == Route::Device),
+    }
+}
+
+type Served = Result<Answer, Answer>;
+
+fn serve(directory: &mut LocalDirectory, route: Route, call: &Call, rid: &str) -> Served {
+    let id = call.segments.get(1).map(String::as_str).unwrap_or_default();
+    match (route, call.method.as_str()) {
+        (Route::Groups, _) => list(call, rid, "groups", groups_json(directory, rid)?),
+        (Route::Group, "GET") => {
+            let group = group(directory, id, rid)?;
+            Ok(Answer::json(
+                200,
+                with_context(call, "groups/$entity", project(call, group_json(&group))),
+            ))
+        }
+        (Route::Group, _) => patch_group(directory, call, id, rid),
+        (Route::Members, _) => members(directory, call, id, rid),
+        (Route::MembersCount, _) => count_members(directory, call, id, rid),
+        (Route::MemberRefs, _) => add_reference(directory, call, id, rid),
+        (Route::MemberRef, _) => remove_reference(directory, id, &call.segments[3], rid),
+        // Without `/$ref` Graph deletes the member object itself when the app
+        // may; the emulated app may not (as an app with GroupMember.ReadWrite.All only).
+        (Route::Member, _) => Err(Answer::error(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+            rid,
+        )),
+        (Route::User, _) => user(directory, call, rid),
+        (Route::GetByIds, _) => get_by_ids(directory, call, rid),
+        (Route::Devices, _) => list(call, rid, "devices", devices_json(directory, rid)?),
+        (Route::Device, method) => device(directory, call, method, rid),
+    }
+}
+
+fn internal(rid: &str, error: &impl std::fmt::Display) -> Answer {
+    Answer::error(
+        500,
+        "InternalServerError",
+        &format!("The directory failed: {error}"),
+        rid,
+    )
+}
+
+fn invalid_id(value: &str, rid: &str) -> Answer {
+    Answer::error(
+        400,
+        "Request_BadRequest",
+        &format!("Invalid object identifier '{value}'."),
+        rid,
+    )
+}
+
+fn not_found(id: &str, rid: &str) -> Answer {
+    Answer::error(404, "Request_ResourceNotFound", &not_found_message(id), rid)
+}
+
+fn group(directory: &LocalDirectory, id: &str, rid: &str) -> Result<Group, Answer> {
+    if parse_guid(id).is_none() {
+        return Err(invalid_id(id, rid));
+    }
+    directory
+        .group(id)
+        .map_err(|error| internal(rid, &error))?
+        .ok_or_else(|| not_found(id, rid))
+}
+
+fn group_json(group: &Group) -> Json {
+    serde_json::to_value(group).expect("a group serializes")
+}
+
+fn groups_json(directory: &LocalDirectory, rid: &str) -> Result<Vec<Json>, Answer> {
+    let mut groups = directory.groups().map_err(|error| internal(rid, &error))?;
+    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(groups.iter().map(group_json).collect())
+}
+
+fn devices_json(directory: &LocalDirectory, rid: &str) -> Result<Vec<Json>, Answer> {
+    let mut devices = directory.devices().map_err(|error| internal(rid, &error))?;
+    devices.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(devices
+        .iter()
+        .map(|device| serde_json::to_value(device).expect("a device serializes"))
+        .collect())
+}
+
+/// `$top` as Graph checks it.
+fn page_size(call: &Call, rid: &str) -> Result<usize, Answer> {
+    let Some(top) = call.option("$top") else {
+        return Ok(DEFAULT_TOP);
+    };
+    match top.parse::<usize>() {
+        Ok(size) if (1..=MAX_TOP).contains(&size) => Ok(size),
+        _ => Err(Answer::error(
+            400,
+            "Request_UnsupportedQuery",
+            &format!("Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."),
+            rid,
+        )),
+    }
+}
+
+/// The filter of a list request, refused when it needs advanced query
+/// parameters the request did not send.
+fn filter_of(
+    call: &Call,
+    rid: &str,
+    always_advanced: bool,
+) -> Result<Option<odata::Filter>, Answer> {
+    if call.option("$search").is_some() {
+        return Err(if call.header("consistencylevel").is_none() {
+            Answer::error(
+                400,
+                "Request_UnsupportedQuery",
+                "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+                rid,
+            )
+        } else {
+            // SYNTHETIC: the emulator has no search index.
+            Answer::error(
+                400,
+                "Request_UnsupportedQuery",
+                "The emulator does not support $search.",
+                rid,
+            )
+        });
+    }
+    let advanced_needed = call.option("$orderby").is_some() && call.option("$filter").is_some();
+    let Some(text) = call.option("$filter") else {
+        return if advanced_needed && !call.advanced() {
+            Err(unsupported(rid))
+        } else {
+            Ok(None)
+        };
+    };
+    let filter = odata::parse(text)
+        .map_err(|error| Answer::error(400, "BadRequest", &error.to_string(), rid))?;
+    if (always_advanced || advanced_needed || odata::is_advanced(&filter)) && !call.advanced() {
+        return Err(unsupported(rid));
+    }
+    Ok(Some(filter))
+}
+
+fn unsupported(rid: &str) -> Answer {
+    Answer::error(400, "Request_UnsupportedQuery", "Unsupported Query.", rid)
+}
+
+/// Pages through objects in id order. The `$skiptoken` is opaque to clients:
+/// the id of the last object served, encoded.
+fn list(call: &Call, rid: &str, entity: &str, objects: Vec<Json>) -> Served {
+    let size = page_size(call, rid)?;
+    let filter = filter_of(call, rid, false)?;
+    let after = skip_token(call, rid)?;
+    let matching: Vec<&Json> = objects
+        .iter()
+        .filter(|object| {
+            filter
+                .as_ref()
+                .is_none_or(|filter| odata::matches(filter, object))
+        })
+        .collect();
+    let total = matching.len();
+    let rest: Vec<&Json> = matching
+        .into_iter()
+        .filter(|object| object["id"].as_str().unwrap_or_default() > after.as_str())
+        .collect();
+    let page: Vec<Json> = rest
+        .iter()
+        .take(size)
+        .map(|object| project(call, (*object).clone()))
+        .collect();
+    let next = (rest.len() > size).then(|| {
+        page.last()
+            .and_then(|last| last["id"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    });
+    Ok(Answer::json(
+        200,
+        envelope(
+            call,
+            entity,
+            page,
+            next.as_deref(),
+            (after.is_empty() && call.advanced()).then_some(total),
+        ),
+    ))
+}
+
+fn skip_token(call: &Call, rid: &str) -> Result<String, Answer> {
+    let Some(token) = call.option("$skiptoken") else {
+        return Ok(String::new());
+    };
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("after:").map(str::to_owned))
+        .ok_or_else(|| {
+            Answer::error(
+                400,
+                "Directory_ExpiredPageToken",
+                "The specified page token value has expired and can no longer be included in your request.",
+                rid,
+            )
+        })
+}
+
+fn envelope(
+    call: &Call,
+    entity: &str,
+    page: Vec<Json>,
+    next_after: Option<&str>,
+    count: Option<usize>,
+) -> Json {
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), Json::String(context(call, entity)));
+    if let Some(count) = count {
+        body.insert("@odata.count".into(), json!(count));
+    }
+    if let Some(after) = next_after {
+        let token = URL_SAFE_NO_PAD.encode(format!("after:{after}"));
+        body.insert(
+            "@odata.nextLink".into(),
+            Json::String(call.next_link(&token)),
+        );
+    }
+    body.insert("value".into(), Json::Array(page));
+    Json::Object(body)
+}
+
+fn context(call: &Call, entity: &str) -> String {
+    match call.option("$select") {
+        Some(select) if !entity.contains('/') => {
+            format!("{}/v1.0/$metadata#{entity}({select})", call.base)
+        }
+        _ => format!("{}/v1.0/$metadata#{entity}", call.base),
+    }
+}
+
+fn with_context(call: &Call, entity: &str, object: Json) -> Json {
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), Json::String(context(call, entity)));
+    if let Json::Object(fields) = object {
+        body.extend(fields);
+    }
+    Json::Object(body)
+}
+
+/// Keeps the `$select`ed properties (and `@odata.type`, and `id`).
+fn project(call: &Call, object: Json) -> Json {
+    let Some(select) = call.option("$select") else {
+        return object;
+    };
+    let wanted: Vec<&str> = select.split(',').map(str::trim).collect();
+    match object {
+        Json::Object(fields) => Json::Object(
+            fields
+                .into_iter()
+                .filter(|(key, _)| {
+                    key == "id"
+                        || key == "@odata.type"
+                        || wanted.iter().any(|want| want.eq_ignore_ascii_case(key))
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn member_json(member: &Member) -> Json {
+    let mut object = Map::new();
+    object.insert("@odata.type".into(), json!(member.member_type.odata_type()));
+    object.insert("id".into(), json!(member.id));
+    object.insert("displayName".into(), json!(member.display_name));
+    match member.member_type {
+        MemberType::User => {
+            object.insert(
+                "userPrincipalName".into(),
+                json!(member.user_principal_name),
+            );
+            object.insert("mail".into(), json!(member.mail));
+            object.insert("userType".into(), json!(member.user_type));
+            object.insert("accountEnabled".into(), json!(member.account_enabled));
+            object.insert("department".into(), json!(member.department));
+            object.insert("jobTitle".into(), json!(member.job_title));
+        }
+        MemberType::Group => {
+            object.insert("mail".into(), json!(member.mail));
+        }
+        MemberType::Device => {
+            object.insert("accountEnabled".into(), json!(member.account_enabled));
+        }
+        MemberType::ServicePrincipal | MemberType::OrgContact => {}
+    }
+    Json::Object(object)
+}
+
+fn members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
+    group(directory, id, rid)?;
+    let size = page_size(call, rid)?;
+    let filter = filter_of(call, rid, true)?;
+    let after = skip_token(call, rid)?;
+    let mut page = Vec::with_capacity(size);
+    let mut cursor = after.clone();
+    let mut more = false;
+    // Filtered pages read on until they are full or the group ends.
+    loop {
+        let batch = directory
+            .member_page(id, &cursor, size + 1)
+            .map_err(|error| internal(rid, &error))?;
+        let exhausted = batch.len() <= size;
+        for member in batch {
+            cursor.clone_from(&member.id);
+            let object = member_json(&member);
+            if filter
+                .as_ref()
+                .is_none_or(|filter| odata::matches(filter, &object))
+            {
+                if page.len() == size {
+                    more = true;
+                    break;
+                }
+                page.push(project(call, object));
+            }
+        }
+        if more || exhausted {
+            break;
+        }
+    }
+    let next = more.then(|| {
+        page.last()
+            .and_then(|last| last["id"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    });
+    let count = (after.is_empty() && call.advanced() && filter.is_none())
+        .then(|| {
+            directory
+                .member_count(id)
+                .map(|count| usize::try_from(count).unwrap_or(usize::MAX))
+        })
+        .transpose()
+        .map_err(|error| internal(rid, &error))?;
+    Ok(Answer::json(
+        200,
+        envelope(call, "directoryObjects", page, next.as_deref(), count),
+    ))
+}
+
+fn count_members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
+    if !call
+        .header("consistencylevel")
+        .is_some_and(|value| value.eq_ignore_ascii_case("eventual"))
+    {
+        return Err(Answer::error(
+            400,
+            "Request_BadRequest",
+            "$count is not currently supported.",
+            rid,
+        ));
+    }
+    group(directory, id, rid)?;
+    let count = directory
+        .member_count(id)
+        .map_err(|error| internal(rid, &error))?;
+    Ok(Answer::text(200, count.to_string()))
+}
+
+/// A group whose members Graph lets the app change.
+fn writable_group(directory: &LocalDirectory, id: &str, rid: &str) -> Result<Group, Answer> {
+    let group = group(directory, id, rid)?;
+    if !group.is_manageable() {
+        // The text third-party clients see; the documentation says 403.
+        return Err(Answer::error(
+            400,
+            "Request_BadRequest",
+            MAIL_ENABLED_MESSAGE,
+            rid,
+        ));
+    }
+    if group.is_dynamic() {
+        return Err(Answer::error(
+            400,
+            "Request_BadRequest",
+            DYNAMIC_MESSAGE,
+            rid,
+        ));
+    }
+    Ok(group)
+}
+
+/// The object id at the end of a bind or `@odata.id` URL, with any host and
+/// empty segments: `https://graph.microsoft.com/v1.0//directoryObjects/{id}`.
+fn bound_id(reference: &str) -> Option<String> {
+    let path = reference.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    match segments.as_slice() {
+        [.., kind, id]
+            if matches!(
+                kind.to_ascii_lowercase().as_str(),
+                "directoryobjects"
+                    | "users"
+                    | "groups"
+                    | "devices"
+                    | "serviceprincipals"
+                    | "serviceprincipal"
+                    | "orgcontact"
+                    | "contacts"
+            ) =>
+        {
+            Some((*id).to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
+fn patch_group(directory: &mut LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
+    let body = match &call.body {
+        CallBody::None => {
+            return Err(Answer::error(
+                400,
+                "BadRequest",
+                "Empty Payload. JSON content expected.",
+                rid,
+            ));
+        }
+        CallBody::Malformed(error) => {
+            return Err(Answer::error(
+                400,
+                "BadRequest",
+                &format!("Unable to read JSON request payload: {error}"),
+                rid,
+            ));
+        }
+        CallBody::Json(body) => body,
+    };
+    let Some(binds) = body.get("members@odata.bind") else {
+        // SYNTHETIC: the emulator changes memberships only.
+        return Err(Answer::error(
+            400,
+            "Request_BadRequest",
+            "The emulator changes only members@odata.bind of a group.",
+            rid,
+        ));
+    };
+    let references: Vec<&str> = binds
+        .as_array()
+        .map(|items| items.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
+    if references.len() > MAX_BIND {
+        // SYNTHETIC: Graph documents the limit of 20, not the text.
+        return Err(Answer::error(
+            400,
+            "Request_BadRequest",
+            &format!(
+                "A request can add at most {MAX_BIND} members with members@odata.bind; this one has {}.",
+                references.len()
+            ),
+            rid,
+        ));
+    }
+    add(directory, id, &references, rid)
+}
+
+fn add_reference(directory: &mut LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
+    let reference = match &call.body {
+        CallBody::Json(body) => body
+            .get("@odata.id")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    };
+    if reference.is_empty() {
+        return Err(Answer::error(
+            400,
+            "BadRequest",
+            "Empty Payload. JSON content expected.",
+            rid,
+        ));
+    }
+    add(directory, id, &[reference.as_str()], rid)
+}
+
+/// Adds members, all or nothing, as a bind PATCH does.
+fn add(directory: &mut LocalDirectory, group_id: &str, references: &[&str], rid: &str) -> Served {
+    let group = writable_group(directory, group_id, rid)?;
+    let mut keys = Vec::with_capacity(references.len());
+    for reference in references {
+        let id = bound_id(reference).filter(|id| parse_guid(id).is_some());
+        let Some(id) = id else {
+            return Err(invalid_id(reference, rid));
+        };
+        keys.push(MemberKey::ObjectId(id));
+    }
+    let found = directory
+        .resolve_for_group(&group.id, &keys)
+        .map_err(|error| internal(rid, &error))?;
+    let mut members = Vec::with_capacity(keys.len());
+    let mut seen = std::collections::HashSet::new();
+    for (key, found) in keys.iter().zip(found) {
+        let Some((member, is_member)) = found else {
+            return Err(not_found(key.as_str(), rid));
+        };
+        if is_member || !seen.insert(member.id.clone()) {
+            return Err(Answer::error(
+                400,
+                "Request_BadRequest",
+                ALREADY_MEMBER_MESSAGE,
+                rid,
+            ));
+        }
+        if !group.accepts_member(&member.id, member.member_type) {
+            return Err(Answer::error(
+                400,
+                "Request_BadRequest",
+                &format!("{UNSUPPORTED_MEMBER_MESSAGE}: '{}'.", member.id),
+                rid,
+            ));
+        }
+        members.push(member);
+    }
+    directory
+        .add_members(&group, &members)
+        .map_err(|error| internal(rid, &error))?;
+    Ok(Answer::no_content())
+}
+
+fn remove_reference(
+    directory: &mut LocalDirectory,
+    group_id: &str,
+    member_id: &str,
+    rid: &str,
+) -> Served {
+    let group = writable_group(directory, group_id, rid)?;
+    let member_id = member_id.to_ascii_lowercase();
+    if parse_guid(&member_id).is_none() {
+        return Err(Answer::error(
+            400,
+            "Request_UnsupportedQuery",
+            "Unsupported referenced-object resource identifier for link property 'members'.",
+            rid,
+        ));
+    }
+    if !directory
+        .is_member(&group.id, &member_id)
+        .map_err(|error| internal(rid, &error))?
+    {
+        return Err(not_found(&member_id, rid));
+    }
+    let outcome = directory
+        .remove_members(&group, &[member_id.as_str()])
+        .map_err(|error| internal(rid, &error))?;
+    debug_assert_eq!(outcome.len(), 1);
+    Ok(Answer::no_content())
+}
+
+/// `users/{id | upn}` or `users('{upn}')` (the form UPNs starting with `$` need).
+fn user(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
+    let (key, quoted) = match call.segments.as_slice() {
+        [_, key] => (key.clone(), false),
+        [form] => {
+            let inner = form.trim_start_matches("users(").trim_end_matches(')');
+            (inner.trim_matches('\'').replace("''", "'"), true)
+        }
+        _ => unreachable!("the route has one or two segments"),
+    };
+    if key.starts_with('$') && !quoted {
+        // Graph reads `$…` as a system segment; the UPN must be quoted.
+        return Err(Answer::error(
+            400,
+            "BadRequest",
+            &format!("Resource not found for the segment '{key}'."),
+            rid,
+        ));
+    }
+    let parsed = classify(&key).map_err(|_| not_found(&key, rid))?;
+    let found = directory
+        .resolve_for_group("", std::slice::from_ref(&parsed))
+        .map_err(|error| internal(rid, &error))?
+        .into_iter()
+        .next()
+        .flatten()
+        .filter(|(member, _)| member.member_type == MemberType::User);
+    let Some((member, _)) = found else {
+        return Err(not_found(&key, rid));
+    };
+    let mut object = json!({ "id": member.id });
+    if let MemberKey::Upn(upn) = &parsed {
+        object["userPrincipalName"] = json!(upn);
+    }
+    Ok(Answer::json(
+        200,
+        with_context(call, "users/$entity", project(call, object)),
+    ))
+}
+
+fn get_by_ids(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
+    let CallBody::Json(body) = &call.body else {
+        return Err(Answer::error(
+            400,
+            "BadRequest",
+            "Empty Payload. JSON content expected.",
+            rid,
+        ));
+    };
+    let ids: Vec<&str> = body
+        .get("ids")
+        .and_then(Json::as_array)
+        .map(|ids| ids.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
+    if ids.len() > MAX_BY_IDS {
+        // SYNTHETIC: the documented limit, in the emulator's words.
+        return Err(Answer::error(
+            400,
+            "Request_BadRequest",
+            &format!(
+                "The ids parameter can have at most {MAX_BY_IDS} values; it has {}.",
+                ids.len()
+            ),
+            rid,
+        ));
+    }
+    let mut keys = Vec::with_capacity(ids.len());
+    for id in &ids {
+        if parse_guid(id).is_none() {
+            return Err(Answer::error(
+                400,
+                "Request_BadRequest",
+                &format!("Invalid GUID:{id}"),
+                rid,
+            ));
+        }
+        keys.push(MemberKey::ObjectId(id.to_ascii_lowercase()));
+    }
+    let types: Vec<String> = body
+        .get("types")
+        .and_then(Json::as_array)
+        .map(|types| {
+            types
+                .iter()
+                .filter_map(Json::as_str)
+                .map(|kind| {
+                    kind.trim_start_matches("microsoft.graph.")
+                        .to_ascii_lowercase()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let found = directory
+        .resolve_for_group("", &keys)
+        .map_err(|error| internal(rid, &error))?;
+    let value: Vec<Json> = found
+        .into_iter()
+        .flatten()
+        .filter(|(member, _)| types.is_empty() || types.iter().any(|kind| kind.eq_ignore_ascii_case(member.member_type.key())))
+        .map(|(member, _): (ResolvedMember, bool)| json!({ "@odata.type": member.member_type.odata_type(), "id": member.id }))
+        .collect();
+    Ok(Answer::json(
+        200,
+        json!({ "@odata.context": context(call, "directoryObjects"), "value": value }),
+    ))
+}
+
+/// `devices/{id}` or `devices(deviceId='{deviceId}')`.
+fn device(directory: &mut LocalDirectory, call: &Call, method: &str, rid: &str) -> Served {
+    let (key, by_device_id) = match call.segments.as_slice() {
+        [_, id] => (id.to_ascii_lowercase(), false),
+        [form] => {
+            let inner = form.trim_start_matches("devices(").trim_end_matches(')');
+            let value = inner.split_once('=').map_or(inner, |(_, value)| value);
+            (value.trim_matches('\'').to_ascii_lowercase(), true)
+        }
+        _ => unreachable!("the route has one or two segments"),
+    };
+    if parse_guid(&key).is_none() {
+        return Err(invalid_id(&key, rid));
+    }
+    let found = directory
+        .device(&key)
+        .map_err(|error| internal(rid, &error))?
+        .filter(|device| {
+            if by_device_id {
+                device.device_id == key
+            } else {
+                device.id == key
+            }
+        })
+        .ok_or_else(|| not_found(&key, rid))?;
+    match method {
+        "GET" => Ok(Answer::json(
+            200,
+            with_context(
+                call,
+                "devices/$entity",
+                project(
+                    call,
+                    serde_json::to_value(&found).expect("a device serializes"),
+                ),
+            ),
+        )),
+        "PATCH" => {
+            let enabled = match &call.body {
+                CallBody::Json(body) => body.get("accountEnabled").and_then(Json::as_bool),
+                _ => {
+                    return Err(Answer::error(
+                        400,
+                        "BadRequest",
+                        "Empty Payload. JSON content expected.",
+                        rid,
+                    ));
+                }
+            };
+            let Some(enabled) = enabled else {
+                // SYNTHETIC: the emulator changes accountEnabled only.
+                return Err(Answer::error(
+                    400,
+                    "Request_BadRequest",
+                    "The emulator changes only accountEnabled of a device.",
+                    rid,
+                ));
+            };
+            directory
+                .set_devices_enabled(&[found.id.as_str()], enabled)
+                .map_err(|error| internal(rid, &error))?;
+            Ok(Answer::no_content())
+        }
+        _ => {
+            directory
+                .delete_devices(&[found.id.as_str()])
+                .map_err(|error| internal(rid, &error))?;
+            Ok(Answer::no_content())
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The emulated token endpoint, `POST /{tenant}/oauth2/v2.0/token`, for the
+//! client credentials grant with a secret or a certificate assertion, and the
+//! check of the bearer tokens it hands out. Error bodies follow the Microsoft
+//! identity platform's shape (`error`, `error_description` with an AADSTS code).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rustls_pki_types::CertificateDer;
+use serde_json::{Value as Json, json};
+
+use super::answer::Answer;
+use crate::msgraph::url;
+
+/// The grant type of a certificate assertion.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// What the token endpoint accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// The only secret accepted; any secret when `None`.
+    pub secret: Option<String>,
+    /// The certificate whose key must sign assertions (DER); assertions are
+    /// checked for shape, audience and time only when `None`.
+    pub certificate: Option<Vec<u8>>,
+}
+
+/// Tokens handed out, with when they expire.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    issued: HashMap<String, Instant>,
+    counter: u64,
+}
+
+/// How long a token lives, as Entra's usual `expires_in`.
+pub const LIFETIME: Duration = Duration::from_secs(3599);
+
+impl Tokens {
+    /// Whether `Authorization` carries a live token; the answer to give if not.
+    pub fn check(&self, authorization: Option<&str>, rid: &str) -> Result<(), Answer> {
+        let token = authorization
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .unwrap_or_default();
+        if token.is_empty() {
+            return Err(Answer::error(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token is empty.",
+                rid,
+            ));
+        }
+        match self.issued.get(token) {
+            Some(expires) if *expires > Instant::now() => Ok(()),
+            Some(_) => Err(Answer::error(
+                401,
+                "InvalidAuthenticationToken",
+                "Lifetime validation failed, the token is expired.",
+                rid,
+            )),
+            // SYNTHETIC: the text of Graph's answer varies with the defect found.
+            None => Err(Answer::error(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token validation failure.",
+                rid,
+            )),
+        }
+    }
+
+    /// Answers a token request.
+    pub fn grant(
+        &mut self,
+        credentials: &Credentials,
+        tenant: &str,
+        token_url: &str,
+        body: &[u8],
+    ) -> Answer {
+        let form: HashMap<String, String> = url::query_pairs(&String::from_utf8_lossy(body))
+            .into_iter()
+            .collect();
+        let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+        if field("grant_type") != "client_credentials" {
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                70003,
+                "The app requested an unsupported grant type.",
+            );
+        }
+        let client_id = field("client_id");
+        if client_id.is_empty() {
+            return oauth_error(
+                400,
+                "invalid_request",
+                900_144,
+                "The request body must contain the following parameter: 'client_id'.",
+            );
+        }
+        if !field("scope").ends_with("/.default") {
+            return oauth_error(
+                400,
+                "invalid_scope",
+                70011,
+                "The provided request must include a 'scope' input parameter ending in '/.default'.",
+            );
+        }
+        let proof = if form.contains_key("client_assertion") {
+            check_assertion(
+                credentials,
+                field("client_assertion_type"),
+                field("client_assertion"),
+                client_id,
+                token_url,
+            )
+        } else {
+            check_secret(credentials, field("client_secret"))
+        };
+        if let Err(answer) = proof {
+            return answer;
+        }
+        self.counter += 1;
+        let token = format!(
+            "emulated.{tenant}.{}.{:016x}",
+            self.counter,
+            Instant::now().elapsed().as_nanos() ^ u128::from(self.counter) << 40
+        );
+        self.issued.insert(token.clone(), Instant::now() + LIFETIME);
+        Answer::json(
+            200,
+            json!({ "token_type": "Bearer", "expires_in": LIFETIME.as_secs(), "ext_expires_in": LIFETIME.as_secs(), "access_token": token }),
+        )
+    }
+}
+
+fn oauth_error(status: u16, error: &str, code: u32, text: &str) -> Answer {
+    Answer::json(
+        status,
+        json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {text}"),
+            "error_codes": [code],
+            "timestamp": jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+        }),
+    )
+}
+
+fn check_secret(credentials: &Credentials, secret: &str) -> Result<(), Answer> {
+    let accepted = match &credentials.secret {
+        Some(expected) => expected == secret,
+        None => !secret.is_empty(),
+    };
+    if accepted {
+        Ok(())
+    } else {
+        Err(oauth_error(
+            401,
+            "invalid_client",
+            7_000_215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        ))
+    }
+}
+
+fn check_assertion(
+    credentials: &Credentials,
+    kind: &str,
+    assertion: &str,
+    client_id: &str,
+    token_url: &str,
+) -> Result<(), Answer> {
+    let invalid = |text: &str| {
+        oauth_error(
+            401,
+            "invalid_client",
+            700_027,
+            &format!("Client assertion failed signature validation or is malformed: {text}"),
+        )
+    };
+    if kind != ASSERTION_TYPE {
+        return Err(oauth_error(
+            400,
+            "invalid_request",
+            50_027,
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+        ));
+    }
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, claims, signature] = parts.as_slice() else {
+        return Err(invalid("not a JSON web token"));
+    };
+    let decode = |part: &str| -> Option<Json> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+    };
+    let (Some(header_json), Some(claims_json)) = (decode(header), decode(claims)) else {
+        return Err(invalid("the header or claims are not base64url JSON"));
+    };
+    if header_json["alg"] != "RS256" && header_json["alg"] != "PS256" {
+        return Err(invalid("the algorithm must be RS256 or PS256"));
+    }
+    if claims_json["iss"] != client_id || claims_json["sub"] != client_id {
+        return Err(invalid("iss and sub must be the client id"));
+    }
+    if claims_json["aud"] != token_url {
+        return Err(invalid("aud must be the token endpoint"));
+    }
+    let now = jiff::Timestamp::now().as_second();
+    if claims_json["exp"].as_i64().is_none_or(|exp| exp <= now) {
+        return Err(oauth_error(
+            401,
+            "invalid_client",
+            700_024,
+            "Client assertion is not within its valid time range.",
+        ));
+    }
+    if let Some(certificate) = &credentials.certificate {
+        let signed = format!("{header}.{claims}");
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| invalid("the signature is not base64url"))?;
+        let der = CertificateDer::from(certificate.as_slice());
+        let certificate = webpki::EndEntityCert::try_from(&der)
+            .map_err(|_| invalid("the registered certificate cannot be read"))?;
+        let algorithm = if header_json["alg"] == "RS256" {
+            webpki::ring::RSA_PKCS1_2048_8192_SHA256
+        } else {
+            webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY
+        };
+        certificate
+            .verify_signature(algorithm, signed.as_bytes(), &signature)
+            .map_err(|_| invalid("the signature does not match the registered certificate"))?;
+    }
+    Ok(())
+}
