@@ -4,6 +4,8 @@
 use crate::directory::local::LocalError;
 use crate::exit_code;
 use crate::manifest::{FolderError, LoadError};
+use crate::msgraph::client::ClientError;
+use crate::msgraph::profile::ProfileError;
 use crate::store::StoreError;
 
 /// Everything that can make a `bulkops` command fail.
@@ -33,12 +35,21 @@ pub enum Error {
     #[diagnostic(transparent)]
     Store(#[from] StoreError),
     /// The manifest names a directory profile that is not configured.
-    #[error("the directory profile `{name}` is not configured")]
+    #[error("the directory profile `{name}` is not configured: `{}` does not exist", profiles.display())]
     #[diagnostic(
         code(bulkops::directory::profile),
-        help("use `directory: local` for the embedded directory")
+        help(
+            "describe the profile in bulkops.yaml beside the manifest (or pass --profiles FILE), or use `directory: local` for the embedded directory"
+        )
     )]
-    UnknownDirectory { name: String },
+    UnknownDirectory {
+        name: String,
+        profiles: std::path::PathBuf,
+    },
+    /// Microsoft Graph could not be used: its profile, its credentials.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Graph(#[from] crate::msgraph::client::ClientError),
     /// `--resume` named a run that already completed.
     #[error("run `{run_id}` has already completed")]
     #[diagnostic(
@@ -177,6 +188,14 @@ impl Error {
             Self::Emulator(crate::emulator::EmulatorError::Directory(_))
             | Self::Emulator(crate::emulator::EmulatorError::Listen { .. }) => exit_code::FAILURE,
             Self::RemoteEmulator { .. } | Self::MissingEnvironment { .. } => exit_code::USAGE,
+            Self::Graph(
+                ClientError::Profile(ProfileError::Read { .. }) | ClientError::Assertion(_),
+            ) => exit_code::INPUT_UNREADABLE,
+            Self::Graph(ClientError::Profile(ProfileError::Invalid { .. })) => {
+                exit_code::INVALID_INPUT
+            }
+            Self::Graph(ClientError::Profile(_)) => exit_code::USAGE,
+            Self::Graph(_) => exit_code::FAILURE,
             Self::TooManyRemovals { .. } | Self::TooManyDeviceDeletions { .. } => {
                 exit_code::GUARD_REFUSED
             }

@@ -16,10 +16,14 @@ use super::report::Reporter;
 use super::{Outcome, write_stdout};
 use crate::bulkcsv::output::OutputRoot;
 use crate::directory::SharedLocal;
+use crate::directory::any::AnyDirectory;
 use crate::directory::local::{self, LocalDirectory};
 use crate::error::Error;
 use crate::manifest::step::StepKind;
 use crate::manifest::{self, LoadError, LoadedManifest};
+use crate::msgraph::client::{ClientError, GraphClient};
+use crate::msgraph::directory::GraphDirectory;
+use crate::msgraph::profile;
 use crate::runner::context::RunContext;
 use crate::runner::progress::Progress;
 use crate::runner::{RunReport, Runner, StepState, preview};
@@ -53,6 +57,9 @@ pub(super) struct RunPaths {
     /// The job store database.
     #[arg(long, value_name = "FILE", default_value = store::DEFAULT_PATH)]
     pub(super) state: PathBuf,
+    /// The directory profiles file (default: `bulkops.yaml` beside the manifest).
+    #[arg(long, value_name = "FILE", env = "BULKOPS_PROFILES")]
+    pub(super) profiles: Option<PathBuf>,
     /// The file that started the run, for workflows with a watch trigger.
     #[arg(long, value_name = "FILE")]
     pub(super) trigger_file: Option<PathBuf>,
@@ -119,13 +126,8 @@ pub(super) fn runner(
     context: RunContext,
     paths: &RunPaths,
     store: Arc<Mutex<JobStore>>,
-) -> Result<Runner<SharedLocal>, Error> {
-    if loaded.plan.directory != "local" {
-        return Err(Error::UnknownDirectory {
-            name: loaded.plan.directory.clone(),
-        });
-    }
-    let directory = SharedLocal::new(LocalDirectory::open(&paths.db)?);
+) -> Result<Runner<AnyDirectory>, Error> {
+    let directory = open_directory(&loaded, paths)?;
     Ok(Runner {
         plan: Arc::new(loaded.plan),
         context: Arc::new(context),
@@ -133,6 +135,39 @@ pub(super) fn runner(
         store,
         stop: Arc::new(AtomicBool::new(false)),
     })
+}
+
+/// The profiles file of a manifest: `--profiles`, else `bulkops.yaml` beside it.
+pub(super) fn profiles_path(loaded: &LoadedManifest, paths: &RunPaths) -> PathBuf {
+    paths.profiles.clone().unwrap_or_else(|| {
+        std::path::Path::new(&loaded.source.name)
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new(""))
+            .join(profile::PROFILES_FILE)
+    })
+}
+
+/// The directory the manifest names: `local`, or a profile of the profiles file.
+fn open_directory(loaded: &LoadedManifest, paths: &RunPaths) -> Result<AnyDirectory, Error> {
+    let name = &loaded.plan.directory;
+    if name == "local" {
+        return Ok(AnyDirectory::Local(SharedLocal::new(LocalDirectory::open(
+            &paths.db,
+        )?)));
+    }
+    let path = profiles_path(loaded, paths);
+    if !path.exists() {
+        return Err(Error::UnknownDirectory {
+            name: name.clone(),
+            profiles: path,
+        });
+    }
+    let profiles = profile::load(&path).map_err(ClientError::from)?;
+    let chosen = profile::find(&profiles, name).map_err(ClientError::from)?;
+    tracing::info!(profile = %chosen.name, tenant = %chosen.tenant, graph = %chosen.graph_url, "using Microsoft Graph");
+    Ok(AnyDirectory::Graph(GraphDirectory::new(GraphClient::new(
+        chosen,
+    )?)))
 }
 
 /// Refuses, before anything changes, a run that would remove more members
@@ -277,7 +312,7 @@ fn new_run_id(started: Timestamp) -> String {
 /// Runs the steps on a runtime of its own; the first Ctrl-C stops scheduling
 /// and lets running steps finish, the second ends the process at once (the
 /// journal stays consistent, and `--resume` finishes the run).
-pub(super) fn execute(runner: &Runner<SharedLocal>) -> Result<RunReport, Error> {
+pub(super) fn execute(runner: &Runner<AnyDirectory>) -> Result<RunReport, Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

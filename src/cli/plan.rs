@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use super::apply::{RunPaths, execute, load, new_context, runner};
+use super::apply::{RunPaths, execute, load, new_context, profiles_path, runner};
 use super::report::Reporter;
 use super::{Outcome, write_stdout};
 use crate::error::Error;
-use crate::manifest;
+use crate::manifest::{self, LoadedManifest};
 use crate::plan::{PlanFormat, render};
 use crate::runner::preview;
 use crate::store::JobStore;
@@ -58,7 +58,11 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
         write_stdout(&graph)?;
         return Ok(Outcome::Success);
     }
-    if loaded.plan.directory != "local" && !args.preview && !args.detailed_exitcode {
+    if loaded.plan.directory != "local"
+        && !profile_configured(&loaded, &args.paths)
+        && !args.preview
+        && !args.detailed_exitcode
+    {
         // A profile that is not configured here: the steps can still be reviewed.
         let note = format!(
             "
@@ -98,4 +102,10 @@ effects not previewed: the directory profile `{}` is not configured
     } else {
         Outcome::Success
     })
+}
+
+/// Whether the profiles file describes the manifest's directory profile.
+fn profile_configured(loaded: &LoadedManifest, paths: &RunPaths) -> bool {
+    crate::msgraph::profile::load(&profiles_path(loaded, paths))
+        .is_ok_and(|profiles| profiles.contains_key(&loaded.plan.directory))
 }

@@ -5,6 +5,7 @@
 //! Reads stream or return whole lists of modest size; writes take a batch and
 //! return one outcome per row, so a bad row fails only itself.
 
+pub mod any;
 pub mod filter;
 pub mod local;
 pub mod model;
@@ -13,7 +14,10 @@ pub mod outcome;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use jiff::Timestamp;
+
 use crate::bulkcsv::members::MemberKey;
+use crate::manifest::filter::{FilterDevicesSpec, FilterGroupsSpec};
 use crate::manifest::target::GroupTargetSpec;
 use local::{LocalDirectory, LocalError, ResolvedMember};
 use model::{Device, Group, Member};
@@ -33,6 +37,10 @@ pub enum DirectoryError {
         help("bulkops retries this by the step's retry policy")
     )]
     Transient { message: String },
+    /// Microsoft Graph refused in a way that retrying will not change.
+    #[error("{message}")]
+    #[diagnostic(code(bulkops::directory::graph))]
+    Graph { message: String },
 }
 
 impl DirectoryError {
@@ -49,6 +57,36 @@ pub type MemberVisitor<'a> = dyn FnMut(Member) -> Result<(), DirectoryError> + S
 pub trait Directory: Send + Sync {
     /// Every group.
     fn groups(&self) -> impl Future<Output = Result<Vec<Group>, DirectoryError>> + Send;
+
+    /// The groups that meet every criterion of a filter.
+    fn filter_groups(
+        &self,
+        spec: &FilterGroupsSpec,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Group>, DirectoryError>> + Send {
+        async move {
+            let groups = self.groups().await?;
+            Ok(groups
+                .into_iter()
+                .filter(|group| filter::group_matches(spec, group, now))
+                .collect())
+        }
+    }
+
+    /// The devices that meet every criterion of a filter.
+    fn filter_devices(
+        &self,
+        spec: &FilterDevicesSpec,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Device>, DirectoryError>> + Send {
+        async move {
+            let devices = self.devices().await?;
+            Ok(devices
+                .into_iter()
+                .filter(|device| filter::device_matches(spec, device, now))
+                .collect())
+        }
+    }
 
     /// The groups a target names: none, one, or (for a display name) several.
     fn find_groups(

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+pub use crate::msgraph::pace::BindWriteCost;
 use crate::msgraph::pace::{Budget, Quota};
 
 /// What one request costs.
@@ -18,28 +19,6 @@ pub struct Cost {
     pub resource_units: u32,
     pub writes: u32,
     pub device_writes: u32,
-}
-
-/// How a `members@odata.bind` PATCH is charged against the write quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum BindWriteCost {
-    /// One write per request, like any other write.
-    #[default]
-    Request,
-    /// ceil(n/3) writes for n members, as Microsoft told one large customer.
-    Per3,
-}
-
-impl BindWriteCost {
-    /// Writes charged for a bind of `members` members.
-    pub fn writes(self, members: usize) -> u32 {
-        match self {
-            Self::Request => 1,
-            Self::Per3 => u32::try_from(members.div_ceil(3))
-                .unwrap_or(u32::MAX)
-                .max(1),
-        }
-    }
 }
 
 /// A request the quotas refused.

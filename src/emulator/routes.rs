@@ -18,6 +18,8 @@ use super::quota::{self, Cost};
 use crate::bulkcsv::members::{MemberKey, classify, parse_guid};
 use crate::directory::local::{LocalDirectory, ResolvedMember};
 use crate::directory::model::{Group, Member, MemberType};
+// SYNTHETIC texts, shared with the client that reads them.
+use crate::msgraph::errors::{DYNAMIC_MEMBERSHIP, UNSUPPORTED_MEMBER};
 
 /// Most members one bind PATCH may add.
 pub const MAX_BIND: usize = 20;
@@ -27,10 +29,6 @@ pub const MAX_BY_IDS: usize = 1_000;
 const MAX_TOP: usize = 999;
 const DEFAULT_TOP: usize = 100;
 
-/// SYNTHETIC: Graph says dynamic groups cannot be changed, without the text.
-pub const DYNAMIC_MESSAGE: &str = "Members of a group with dynamic membership are set by its rule and cannot be added or removed.";
-/// SYNTHETIC: the answer for a member the group cannot hold.
-pub const UNSUPPORTED_MEMBER_MESSAGE: &str = "The object cannot be a member of this group";
 const MAIL_ENABLED_MESSAGE: &str =
     "Cannot Update a mail-enabled security groups and or distribution list.";
 const ALREADY_MEMBER_MESSAGE: &str = "One or more added object references already exist for the following modified properties: 'members'.";
@@ -561,7 +559,7 @@ fn writable_group(directory: &LocalDirectory, id: &str, rid: &str) -> Result<Gro
         return Err(Answer::error(
             400,
             "Request_BadRequest",
-            DYNAMIC_MESSAGE,
+            DYNAMIC_MEMBERSHIP,
             rid,
         ));
     }
@@ -696,7 +694,7 @@ fn add(directory: &mut LocalDirectory, group_id: &str, references: &[&str], rid:
             return Err(Answer::error(
                 400,
                 "Request_BadRequest",
-                &format!("{UNSUPPORTED_MEMBER_MESSAGE}: '{}'.", member.id),
+                &format!("{UNSUPPORTED_MEMBER}: '{}'.", member.id),
                 rid,
             ));
         }

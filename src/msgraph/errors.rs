@@ -67,6 +67,11 @@ const REPLICATING: &str =
 const INVALID_ID: &str = "Invalid object identifier";
 const UNSUPPORTED_LINK: &str =
     "Unsupported referenced-object resource identifier for link property";
+/// What the emulator answers for a change to a dynamic group (Graph documents
+/// only that it is refused).
+pub const DYNAMIC_MEMBERSHIP: &str = "Members of a group with dynamic membership are set by its rule and cannot be added or removed.";
+/// What the emulator answers for a member the group cannot hold.
+pub const UNSUPPORTED_MEMBER: &str = "The object cannot be a member of this group";
 const MAIL_ENABLED: &str = "Cannot Update a mail-enabled security groups and or distribution list";
 
 /// What a failed add or remove means. `retry_after` is the answer's
@@ -83,6 +88,8 @@ pub fn meaning(
         (_, _) if message.contains(MAIL_ENABLED) => Meaning::Stop(
             "Microsoft Graph cannot change the members of a mail-enabled security group or distribution list; manage it in Exchange".to_owned(),
         ),
+        (400, _) if message.starts_with(DYNAMIC_MEMBERSHIP) => Meaning::Row(RowOutcome::DynamicMembership),
+        (400, Write::Add) if message.starts_with(UNSUPPORTED_MEMBER) => Meaning::Row(RowOutcome::UnsupportedMemberType),
         (400, Write::Add) if message.starts_with(ALREADY_MEMBER) => Meaning::Row(RowOutcome::AlreadyMember),
         (400, Write::Remove) if message.starts_with(NOT_A_MEMBER) => Meaning::Row(RowOutcome::NotMember),
         (400, _) if message.starts_with(REPLICATING) => Meaning::Replicating,

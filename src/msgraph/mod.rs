@@ -2,7 +2,10 @@
 //! `$filter` expressions. The HTTP client, authentication, batching and
 //! throttling are built on top of it.
 
+pub mod assertion;
 pub mod batch;
+pub mod client;
+pub mod directory;
 pub mod errors;
 pub mod pace;
 pub mod profile;

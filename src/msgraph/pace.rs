@@ -47,6 +47,29 @@ impl Quota {
     }
 }
 
+/// How a `members@odata.bind` PATCH is charged against the write quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BindWriteCost {
+    /// One write per request, like any other write.
+    #[default]
+    Request,
+    /// ceil(n/3) writes for n members, as Microsoft told one large customer.
+    Per3,
+}
+
+impl BindWriteCost {
+    /// Writes charged for a bind of `members` members.
+    pub fn writes(self, members: usize) -> u32 {
+        match self {
+            Self::Request => 1,
+            Self::Per3 => u32::try_from(members.div_ceil(3))
+                .unwrap_or(u32::MAX)
+                .max(1),
+        }
+    }
+}
+
 /// Spending against one quota over a sliding window.
 #[derive(Debug, Clone)]
 pub struct Budget {

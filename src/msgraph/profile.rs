@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::pace::BindWriteCost;
+
 /// The file that holds directory profiles.
 pub const PROFILES_FILE: &str = "bulkops.yaml";
 
@@ -79,6 +81,44 @@ struct ProfileSpec {
     certificate: Option<CertificateSpec>,
     login_url: Option<String>,
     graph_url: Option<String>,
+    #[serde(default)]
+    pacing: PacingSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PacingSpec {
+    time_scale: Option<u32>,
+    bind_write_cost: Option<BindWriteCost>,
+    concurrency: Option<u32>,
+    deadline_seconds: Option<u64>,
+}
+
+/// How the client paces itself: quota windows, the cost of a bind PATCH, how
+/// many requests are in flight, and how long a run may wait for Graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Divides quota windows and backoff delays: for an emulator started with
+    /// the same `--time-scale`. 1 for Microsoft Graph.
+    pub time_scale: u32,
+    /// The write cost assumed at first for a bind PATCH; a write throttle
+    /// below the assumed quota switches to ceil(n/3).
+    pub bind_write_cost: BindWriteCost,
+    /// `$batch` requests in flight at most.
+    pub concurrency: u32,
+    /// How long one request may keep being retried.
+    pub deadline: std::time::Duration,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Self {
+            time_scale: 1,
+            bind_write_cost: BindWriteCost::Request,
+            concurrency: 4,
+            deadline: std::time::Duration::from_secs(900),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +193,7 @@ pub struct Profile {
     pub login_url: String,
     /// `https://graph.microsoft.com` or an override (the emulator).
     pub graph_url: String,
+    pub pacing: Pacing,
 }
 
 impl Profile {
@@ -234,7 +275,24 @@ fn resolve(name: &str, spec: ProfileSpec, base: &Path) -> Result<Profile, String
         credential,
         login_url: spec.login_url.map_or_else(|| login.to_owned(), trim),
         graph_url: spec.graph_url.map_or_else(|| graph.to_owned(), trim),
+        pacing: pacing(spec.pacing)?,
     })
+}
+
+fn pacing(spec: PacingSpec) -> Result<Pacing, String> {
+    let defaults = Pacing::default();
+    let pacing = Pacing {
+        time_scale: spec.time_scale.unwrap_or(defaults.time_scale),
+        bind_write_cost: spec.bind_write_cost.unwrap_or(defaults.bind_write_cost),
+        concurrency: spec.concurrency.unwrap_or(defaults.concurrency),
+        deadline: spec
+            .deadline_seconds
+            .map_or(defaults.deadline, std::time::Duration::from_secs),
+    };
+    if pacing.time_scale == 0 || !(1..=64).contains(&pacing.concurrency) {
+        return Err("pacing: timeScale is at least 1 and concurrency between 1 and 64".to_owned());
+    }
+    Ok(pacing)
 }
 
 /// The profile a manifest names.

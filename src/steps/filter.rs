@@ -2,7 +2,6 @@
 
 use super::{Selection, StepEnv, StepError, StepReport};
 use crate::directory::Directory;
-use crate::directory::filter::{device_matches, group_matches};
 use crate::manifest::filter::{FilterDevicesSpec, FilterGroupsSpec};
 
 /// Selects the groups that meet every criterion.
@@ -11,13 +10,7 @@ pub(super) async fn groups<D: Directory>(
     spec: &FilterGroupsSpec,
 ) -> Result<StepReport, StepError> {
     let now = env.context.started;
-    let groups: Vec<_> = env
-        .directory
-        .groups()
-        .await?
-        .into_iter()
-        .filter(|group| group_matches(spec, group, now))
-        .collect();
+    let groups = env.directory.filter_groups(spec, now).await?;
     if !env.context.dry_run {
         tracing::info!(step = %env.step.id, groups = groups.len(), "selected groups");
     }
@@ -34,13 +27,7 @@ pub(super) async fn devices<D: Directory>(
     spec: &FilterDevicesSpec,
 ) -> Result<StepReport, StepError> {
     let now = env.context.started;
-    let devices: Vec<_> = env
-        .directory
-        .devices()
-        .await?
-        .into_iter()
-        .filter(|device| device_matches(spec, device, now))
-        .collect();
+    let devices = env.directory.filter_devices(spec, now).await?;
     if !env.context.dry_run {
         tracing::info!(step = %env.step.id, devices = devices.len(), "selected devices");
     }

@@ -1,0 +1,657 @@
+//! The Microsoft Graph HTTP client: client-credentials sign-in with the token
+//! cached and refreshed before expiry, requests retried where that is safe
+//! (429, 503, 504, timeouts, dropped connections) with Graph's `Retry-After`
+//! or exponential backoff with jitter, an overall deadline per request, and
+//! `$batch` with throttled items retried on their own. Writes are paced by the
+//! write quota, and concurrency halves when Graph throttles.
+//!
+//! Every write bulkops sends is idempotent in effect (adding a member twice
+//! answers "already exists", removing twice "does not exist"), so a request
+//! whose answer was lost is safe to send again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+use tokio::sync::Notify;
+
+use super::assertion::{AssertionError, Signer};
+use super::batch::{self, Batch, BatchRequest, BatchResponse};
+use super::errors::{GraphError, parse_retry_after};
+use super::pace::{BindWriteCost, Budget, Concurrency, Quota};
+use super::profile::{Credential, Profile, ProfileError};
+use super::token::{TokenCache, TokenError, read_answer};
+
+/// Why a Graph request failed for good.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ClientError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Assertion(#[from] AssertionError),
+    #[error("signing in to tenant `{tenant}` failed: {source}")]
+    #[diagnostic(
+        code(bulkops::graph::sign_in),
+        help(
+            "check the profile's tenant, client id and secret or certificate, and that the app has admin consent"
+        )
+    )]
+    SignIn {
+        tenant: String,
+        #[source]
+        source: TokenError,
+    },
+    #[error("Microsoft Graph did not answer within {seconds} s: {last}")]
+    #[diagnostic(
+        code(bulkops::graph::deadline),
+        help(
+            "Graph kept throttling or failing; the run can be resumed later with `bulkops apply --resume`"
+        )
+    )]
+    Deadline { seconds: u64, last: String },
+    #[error("Microsoft Graph answered {status} {code}: {message}")]
+    #[diagnostic(code(bulkops::graph::answer))]
+    Answer {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("Microsoft Graph answered something unexpected: {0}")]
+    #[diagnostic(code(bulkops::graph::unexpected))]
+    Unexpected(String),
+}
+
+impl ClientError {
+    /// Whether waiting and trying again later may help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Deadline { .. })
+    }
+}
+
+/// A request to Graph.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: reqwest::Method,
+    /// A path under `/v1.0` (`/groups?$top=999`) or a full `@odata.nextLink`.
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<Json>,
+}
+
+impl Request {
+    /// A GET.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self {
+            method: reqwest::Method::GET,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// With `ConsistencyLevel: eventual`.
+    #[must_use]
+    pub fn eventual(mut self) -> Self {
+        self.headers
+            .push(("ConsistencyLevel", "eventual".to_owned()));
+        self
+    }
+}
+
+/// An answer from Graph.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Json,
+}
+
+/// Counters of what the client sent and met.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub http_requests: AtomicU64,
+    pub throttled: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+/// Requests in flight, within a limit that halves on throttling.
+struct Gate {
+    state: Mutex<(u32, Concurrency)>,
+    changed: Notify,
+}
+
+struct Permit<'a>(&'a Gate);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0 -= 1;
+        self.0.changed.notify_waiters();
+    }
+}
+
+impl Gate {
+    async fn enter(&self) -> Permit<'_> {
+        loop {
+            let changed = self.changed.notified();
+            {
+                let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                if state.0 < state.1.current() {
+                    state.0 += 1;
+                    return Permit(self);
+                }
+            }
+            changed.await;
+        }
+    }
+
+    fn record(&self, throttled: bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if throttled {
+            state.1.throttled();
+        } else {
+            state.1.succeeded();
+        }
+    }
+}
+
+/// The write quotas as the client keeps them.
+struct Pacer {
+    writes: Budget,
+    device_writes: Budget,
+    started: Instant,
+}
+
+/// The kind of quota a write is charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// A bind PATCH of this many members.
+    Bind(usize),
+    /// Any other directory write (DELETE `$ref`).
+    Other,
+    /// A device PATCH or DELETE.
+    Device,
+}
+
+/// A Microsoft Graph client for one profile.
+pub struct GraphClient {
+    http: reqwest::Client,
+    profile: Profile,
+    signer: Option<Signer>,
+    tokens: tokio::sync::Mutex<TokenCache>,
+    started: Instant,
+    gate: Gate,
+    pacer: Mutex<Pacer>,
+    /// Set once Graph throttles writes the assumed cost said would fit.
+    per3: AtomicBool,
+    /// No request is sent before this (a Retry-After everyone honours).
+    quiet_until: Mutex<Option<Instant>>,
+    pub stats: ClientStats,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Attempts of one request before giving up, within the deadline.
+const MAX_ATTEMPTS: u32 = 30;
+/// The first backoff delay without Retry-After, before the time scale.
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// Slack kept under the write quota for clock differences with the service.
+const QUOTA_SLACK: f64 = 0.98;
+
+impl GraphClient {
+    /// A client for `profile`; reads the certificate now, the secret when signing in.
+    pub fn new(profile: Profile) -> Result<Self, ClientError> {
+        let signer = match &profile.credential {
+            Credential::Certificate { key, certificate } => {
+                Some(Signer::from_files(key, certificate)?)
+            }
+            Credential::SecretFromEnv(_) => {
+                profile.secret()?;
+                None
+            }
+        };
+        let pacing = profile.pacing;
+        let scale = pacing.time_scale.max(1);
+        let slack = |quota: Quota| Quota {
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "quotas are small positive numbers"
+            )]
+            limit: (f64::from(quota.limit) * QUOTA_SLACK) as u32,
+            window: quota.window,
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("bulkops/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(100))
+            .connect_timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|error| ClientError::Unexpected(error.to_string()))?;
+        Ok(Self {
+            http,
+            signer,
+            tokens: tokio::sync::Mutex::new(TokenCache::default()),
+            started: Instant::now(),
+            gate: Gate {
+                state: Mutex::new((0, Concurrency::new(1, pacing.concurrency))),
+                changed: Notify::new(),
+            },
+            pacer: Mutex::new(Pacer {
+                writes: Budget::new(slack(Quota::WRITES.scaled(scale))),
+                device_writes: Budget::new(slack(Quota::WRITES.scaled(scale))),
+                started: Instant::now(),
+            }),
+            per3: AtomicBool::new(pacing.bind_write_cost == BindWriteCost::Per3),
+            quiet_until: Mutex::new(None),
+            stats: ClientStats::default(),
+            profile,
+        })
+    }
+
+    /// The profile's Graph root: `https://graph.microsoft.com/v1.0`.
+    pub fn root(&self) -> String {
+        format!("{}/v1.0", self.profile.graph_url)
+    }
+
+    fn scaled(&self, delay: Duration) -> Duration {
+        delay / self.profile.pacing.time_scale.max(1)
+    }
+
+    async fn bearer(&self, refresh: bool) -> Result<String, ClientError> {
+        let mut cache = self.tokens.lock().await;
+        let now = self.started.elapsed();
+        if refresh {
+            cache.clear();
+        }
+        if let Some(token) = cache.current(now) {
+            return Ok(token.bearer().to_owned());
+        }
+        let token_url = self.profile.token_url();
+        let scope = self.profile.scope();
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", self.profile.client_id.clone()),
+            ("scope", scope),
+        ];
+        match &self.signer {
+            Some(signer) => {
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                ));
+                form.push((
+                    "client_assertion",
+                    signer.assertion(
+                        &self.profile.client_id,
+                        &token_url,
+                        jiff::Timestamp::now().as_second(),
+                    ),
+                ));
+            }
+            None => form.push(("client_secret", self.profile.secret()?.unwrap_or_default())),
+        }
+        let body = form
+            .iter()
+            .map(|(key, value)| format!("{key}={}", super::url::encode(value)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let sign_in_failed = |source: TokenError| ClientError::SignIn {
+            tenant: self.profile.tenant.clone(),
+            source,
+        };
+        let answer = self
+            .http
+            .post(&token_url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| sign_in_failed(TokenError::Unexpected(describe(&error))))?;
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|error| sign_in_failed(TokenError::Unexpected(describe(&error))))?;
+        let token = read_answer(&bytes, now).map_err(sign_in_failed)?;
+        let bearer = token.bearer().to_owned();
+        cache.store(token);
+        Ok(bearer)
+    }
+
+    async fn wait_quiet(&self) {
+        let until = *lock(&self.quiet_until);
+        if let Some(until) = until {
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+
+    fn hush(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        let mut quiet = lock(&self.quiet_until);
+        if quiet.is_none_or(|current| current < until) {
+            *quiet = Some(until);
+        }
+    }
+
+    /// How long to wait before writing again to a group Graph has not replicated yet.
+    pub fn replication_delay(&self, round: u32) -> Duration {
+        self.scaled(BACKOFF_BASE * round)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exponential = BACKOFF_BASE
+            .saturating_mul(1 << attempt.min(6))
+            .min(BACKOFF_CAP);
+        // Jitter between half and the whole delay, so clients do not retry in step.
+        let nanos = Instant::now().elapsed().subsec_nanos() ^ self.started.elapsed().subsec_nanos();
+        let jitter = 0.5 + f64::from(nanos % 1000) / 2000.0;
+        self.scaled(exponential.mul_f64(jitter))
+    }
+
+    /// Sends one request, retrying what may pass, until the deadline.
+    pub async fn send(&self, request: &Request) -> Result<Reply, ClientError> {
+        let first = Instant::now();
+        let deadline = self.profile.pacing.deadline;
+        let mut refreshed = false;
+        let mut last = String::new();
+        for attempt in 0..MAX_ATTEMPTS {
+            if first.elapsed() > deadline {
+                break;
+            }
+            self.wait_quiet().await;
+            let bearer = self.bearer(false).await?;
+            let outcome = {
+                let _permit = self.gate.enter().await;
+                self.attempt(request, &bearer).await
+            };
+            match outcome {
+                Ok((reply, retry_after)) => match reply.status {
+                    401 if !refreshed => {
+                        refreshed = true;
+                        self.bearer(true).await?;
+                    }
+                    429 | 503 | 504 => {
+                        self.gate.record(true);
+                        self.stats
+                            .throttled
+                            .fetch_add(u64::from(reply.status == 429), Ordering::Relaxed);
+                        let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
+                        self.hush(delay);
+                        last = format!(
+                            "{} {}",
+                            reply.status,
+                            GraphError::from_body(reply.status, &reply.body).message
+                        );
+                    }
+                    _ => {
+                        self.gate.record(false);
+                        return Ok(reply);
+                    }
+                },
+                Err(error) => {
+                    last = error;
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(ClientError::Deadline {
+            seconds: first.elapsed().as_secs(),
+            last,
+        })
+    }
+
+    async fn attempt(
+        &self,
+        request: &Request,
+        bearer: &str,
+    ) -> Result<(Reply, Option<Duration>), String> {
+        let url = if request.url.starts_with("http") {
+            request.url.clone()
+        } else {
+            format!("{}{}", self.root(), request.url)
+        };
+        let mut builder = self
+            .http
+            .request(request.method.clone(), &url)
+            .bearer_auth(bearer);
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        self.stats.http_requests.fetch_add(1, Ordering::Relaxed);
+        let answer = builder.send().await.map_err(|error| describe(&error))?;
+        let status = answer.status().as_u16();
+        let retry_after = answer
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, jiff::Timestamp::now()));
+        let bytes = answer.bytes().await.map_err(|error| describe(&error))?;
+        let body = if bytes.is_empty() {
+            Json::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Ok((Reply { status, body }, retry_after))
+    }
+
+    /// Sends a GET and fails on any answer but 200.
+    pub async fn get_json(&self, request: &Request) -> Result<Json, ClientError> {
+        let reply = self.send(request).await?;
+        if reply.status == 200 {
+            Ok(reply.body)
+        } else {
+            Err(answer_error(&reply))
+        }
+    }
+
+    /// Every item of a collection, following `@odata.nextLink` exactly as
+    /// given and sending the request's headers again with every page.
+    pub async fn collect(
+        &self,
+        request: Request,
+        mut visit: impl FnMut(Json) -> Result<(), ClientError>,
+    ) -> Result<(), ClientError> {
+        let mut next = Some(request.url.clone());
+        while let Some(url) = next.take() {
+            let page = self
+                .get_json(&Request {
+                    url,
+                    ..request.clone()
+                })
+                .await?;
+            next = page
+                .get("@odata.nextLink")
+                .and_then(Json::as_str)
+                .map(str::to_owned);
+            let Some(Json::Array(items)) = page.get("value").cloned() else {
+                return Err(ClientError::Unexpected(
+                    "a collection without `value`".to_owned(),
+                ));
+            };
+            for item in items {
+                visit(item)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The write units a request costs as the client assumes it.
+    fn write_cost(&self, kind: WriteKind) -> (u32, u32) {
+        match kind {
+            WriteKind::Bind(members) if self.per3.load(Ordering::Relaxed) => {
+                (BindWriteCost::Per3.writes(members), 0)
+            }
+            WriteKind::Bind(_) | WriteKind::Other => (1, 0),
+            WriteKind::Device => (0, 1),
+        }
+    }
+
+    /// Waits until writes of these kinds fit the write quotas, then spends them.
+    async fn pace(&self, kinds: &[Option<WriteKind>]) {
+        let (writes, device_writes) = kinds
+            .iter()
+            .flatten()
+            .map(|kind| self.write_cost(*kind))
+            .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+        if writes == 0 && device_writes == 0 {
+            return;
+        }
+        loop {
+            let wait = {
+                let mut pacer = lock(&self.pacer);
+                let now = pacer.started.elapsed();
+                let wait = pacer
+                    .writes
+                    .wait_for(now, writes)
+                    .max(pacer.device_writes.wait_for(now, device_writes));
+                if wait.is_zero() {
+                    pacer.writes.spend(now, writes);
+                    pacer.device_writes.spend(now, device_writes);
+                }
+                wait
+            };
+            if wait.is_zero() {
+                return;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Sends requests in `$batch`es of 20, paced by the write quota; items
+    /// Graph throttles or fails transiently are sent again in a later batch
+    /// after the longest `Retry-After`. Answers come back in request order.
+    pub async fn batch(
+        &self,
+        requests: Vec<(BatchRequest, Option<WriteKind>)>,
+    ) -> Result<Vec<BatchResponse>, ClientError> {
+        let mut results: HashMap<String, BatchResponse> = HashMap::with_capacity(requests.len());
+        let order: Vec<String> = requests
+            .iter()
+            .map(|(request, _)| request.id.clone())
+            .collect();
+        let kinds: HashMap<String, Option<WriteKind>> = requests
+            .iter()
+            .map(|(request, kind)| (request.id.clone(), *kind))
+            .collect();
+        let first = Instant::now();
+        let mut pending: Vec<BatchRequest> =
+            requests.into_iter().map(|(request, _)| request).collect();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            if first.elapsed() > self.profile.pacing.deadline || attempt >= MAX_ATTEMPTS {
+                return Err(ClientError::Deadline {
+                    seconds: first.elapsed().as_secs(),
+                    last: format!("{} batched requests still throttled", pending.len()),
+                });
+            }
+            let mut again = Vec::new();
+            for group in batch::batches(std::mem::take(&mut pending)) {
+                let group_kinds: Vec<Option<WriteKind>> = group
+                    .requests
+                    .iter()
+                    .map(|request| kinds[&request.id])
+                    .collect();
+                self.pace(&group_kinds).await;
+                for (request, answer) in group.requests.iter().zip(self.send_batch(&group).await?) {
+                    if matches!(answer.status, 429 | 503 | 504) {
+                        self.note_item_throttle(&answer, kinds[&request.id], attempt);
+                        again.push(request.clone());
+                    } else {
+                        results.insert(request.id.clone(), answer);
+                    }
+                }
+            }
+            pending = again;
+            attempt += 1;
+        }
+        Ok(order
+            .into_iter()
+            .map(|id| results.remove(&id).expect("every request is answered"))
+            .collect())
+    }
+
+    /// Honours an item's Retry-After for everyone, and learns the bind cost
+    /// from a write throttle.
+    fn note_item_throttle(&self, answer: &BatchResponse, kind: Option<WriteKind>, attempt: u32) {
+        self.stats
+            .throttled
+            .fetch_add(u64::from(answer.status == 429), Ordering::Relaxed);
+        self.gate.record(true);
+        let write_limit = answer
+            .header("x-ms-throttle-information")
+            .is_some_and(|information| information.contains("WriteLimitExceeded"));
+        if write_limit
+            && matches!(kind, Some(WriteKind::Bind(_)))
+            && !self.per3.swap(true, Ordering::Relaxed)
+        {
+            tracing::info!(
+                "Microsoft Graph charges bind PATCH requests by members; pacing at ceil(n/3) writes each"
+            );
+        }
+        let delay = answer
+            .header("retry-after")
+            .and_then(|value| parse_retry_after(value, jiff::Timestamp::now()))
+            .unwrap_or_else(|| self.backoff(attempt));
+        self.hush(delay);
+    }
+
+    async fn send_batch(&self, group: &Batch) -> Result<Vec<BatchResponse>, ClientError> {
+        let body = serde_json::to_value(group).expect("a batch serializes");
+        let request = Request {
+            method: reqwest::Method::POST,
+            url: "/$batch".to_owned(),
+            headers: vec![("Accept", "application/json".to_owned())],
+            body: Some(body),
+        };
+        let reply = self.send(&request).await?;
+        // A batch with throttled items may answer 424 as a whole; its items still tell.
+        if !matches!(reply.status, 200 | 424) {
+            return Err(answer_error(&reply));
+        }
+        let bytes = serde_json::to_vec(&reply.body).expect("JSON serializes");
+        batch::answers(group, &bytes).map_err(|error| ClientError::Unexpected(error.to_string()))
+    }
+}
+
+/// An error answer as a client error.
+pub fn answer_error(reply: &Reply) -> ClientError {
+    let error = GraphError::from_body(reply.status, &reply.body);
+    ClientError::Answer {
+        status: reply.status,
+        code: error.code,
+        message: error.message,
+    }
+}
+
+/// A transport error in words, without the URL's query (which may be long).
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "the answer was cut off"
+    } else {
+        "the connection failed"
+    };
+    let mut text = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text = format!("{text}: {inner}");
+        source = inner.source();
+    }
+    text
+}
