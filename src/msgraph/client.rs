@@ -206,6 +206,8 @@ const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// Slack kept under the write quota for clock differences with the service.
 const QUOTA_SLACK: f64 = 0.98;
+/// Attempts of a token request.
+const TOKEN_ATTEMPTS: u32 = 6;
 
 impl GraphClient {
     /// A client for `profile`; reads the certificate now, the secret when signing in.
@@ -308,22 +310,43 @@ impl GraphClient {
             tenant: self.profile.tenant.clone(),
             source,
         };
-        let answer = self
-            .http
-            .post(&token_url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
+        let bytes = self
+            .token_answer(&token_url, body)
             .await
-            .map_err(|error| sign_in_failed(TokenError::Unexpected(describe(&error))))?;
-        let bytes = answer
-            .bytes()
-            .await
-            .map_err(|error| sign_in_failed(TokenError::Unexpected(describe(&error))))?;
+            .map_err(|message| sign_in_failed(TokenError::Unexpected(message)))?;
         let token = read_answer(&bytes, now).map_err(sign_in_failed)?;
         let bearer = token.bearer().to_owned();
         cache.store(token);
         Ok(bearer)
+    }
+
+    /// Posts the token request, again after a dropped connection or a
+    /// passing failure of the sign-in service.
+    async fn token_answer(&self, token_url: &str, body: String) -> Result<bytes::Bytes, String> {
+        let mut last = String::new();
+        for attempt in 0..TOKEN_ATTEMPTS {
+            let sent = self
+                .http
+                .post(token_url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(answer)
+                    if answer.status().as_u16() == 429 || answer.status().is_server_error() =>
+                {
+                    last = format!("the sign-in service answered {}", answer.status());
+                }
+                Ok(answer) => match answer.bytes().await {
+                    Ok(bytes) => return Ok(bytes),
+                    Err(error) => last = describe(&error),
+                },
+                Err(error) => last = describe(&error),
+            }
+            tokio::time::sleep(self.backoff(attempt)).await;
+        }
+        Err(last)
     }
 
     async fn wait_quiet(&self) {

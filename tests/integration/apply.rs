@@ -118,8 +118,8 @@ fn the_quickstart_runs_on_a_fresh_machine() {
     ));
 }
 
-#[test]
-fn every_row_outcome_is_reported() {
+/// A folder whose `outcomes.yaml` meets every member row outcome on the demo tenant.
+pub(crate) fn outcomes_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
@@ -149,6 +149,12 @@ fn every_row_outcome_is_reported() {
         "remove.csv",
         &format!("{NESTOR}\nallan.moreau@contoso.example\n"),
     );
+    dir
+}
+
+#[test]
+fn every_row_outcome_is_reported() {
+    let dir = outcomes_dir();
     let run = bulkops_in(dir.path(), &["apply", "outcomes.yaml"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("failed"), "{}", run.stderr);

@@ -10,7 +10,7 @@ use crate::support::bulkops_in;
 const KIOSK_01: &str = "fc6e4db1-ab75-4c75-931b-0a277120bead";
 const KIOSK_02_DEVICE_ID: &str = "d5f7cc66-d6ca-4b18-a119-4c3c3e365f56";
 
-const RETIRE_KIOSKS: &str = "apiVersion: bulkops/v1
+pub(crate) const RETIRE_KIOSKS: &str = "apiVersion: bulkops/v1
 kind: Workflow
 metadata:
   name: retire-kiosks

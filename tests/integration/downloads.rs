@@ -3,7 +3,7 @@
 
 use crate::support::bulkops_in;
 
-const DOWNLOADS: &str = "apiVersion: bulkops/v1
+pub(crate) const DOWNLOADS: &str = "apiVersion: bulkops/v1
 kind: Workflow
 metadata:
   name: downloads
