@@ -2,6 +2,7 @@
 //! maps failures onto the documented exit codes.
 
 use crate::directory::local::LocalError;
+use crate::emulator::EmulatorError;
 use crate::exit_code;
 use crate::manifest::{FolderError, LoadError};
 use crate::msgraph::client::ClientError;
@@ -111,7 +112,7 @@ pub enum Error {
     /// The emulator could not start.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Emulator(#[from] crate::emulator::EmulatorError),
+    Emulator(#[from] EmulatorError),
     /// `bulkops emulate` was asked to listen beyond loopback without `--allow-remote`.
     #[error("the emulator listens on loopback only; {address} is not a loopback address")]
     #[diagnostic(
@@ -159,43 +160,38 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Validation { invalid, .. } if *invalid > 0 => exit_code::INVALID_INPUT,
-            Self::Validation { .. } | Self::Folder(_) | Self::Load(LoadError::Read { .. }) => {
-                exit_code::INPUT_UNREADABLE
-            }
-            Self::Load(LoadError::Invalid(_)) | Self::Directory(LocalError::Seed { .. }) => {
+            Self::Load(LoadError::Invalid(_))
+            | Self::Directory(LocalError::Seed { .. })
+            | Self::Graph(ClientError::Profile(ProfileError::Invalid { .. })) => {
                 exit_code::INVALID_INPUT
             }
-            Self::Directory(LocalError::MissingTenantFile { .. }) => exit_code::INPUT_UNREADABLE,
+            Self::Validation { .. }
+            | Self::Folder(_)
+            | Self::Load(LoadError::Read { .. })
+            | Self::Directory(LocalError::MissingTenantFile { .. })
+            | Self::Emulator(EmulatorError::Certificate { .. })
+            | Self::Graph(
+                ClientError::Profile(ProfileError::Read { .. }) | ClientError::Assertion(_),
+            ) => exit_code::INPUT_UNREADABLE,
             Self::Directory(LocalError::Io { .. })
             | Self::Output(_)
             | Self::OutputFile(_)
             | Self::Copy { .. } => exit_code::OUTPUT_FAILED,
-            Self::Store(StoreError::UnknownJob { .. } | StoreError::UnknownRun { .. }) => {
-                exit_code::USAGE
-            }
+            Self::Store(StoreError::UnknownJob { .. } | StoreError::UnknownRun { .. })
+            | Self::Directory(LocalError::Exists { .. })
+            | Self::UnknownDirectory { .. }
+            | Self::RunAlreadyCompleted { .. }
+            | Self::RemoteEmulator { .. }
+            | Self::MissingEnvironment { .. }
+            | Self::Graph(ClientError::Profile(_)) => exit_code::USAGE,
             Self::Directory(LocalError::Sqlite(_) | LocalError::NewerSchema { .. })
             | Self::Store(_)
             | Self::RunFailed { .. }
             | Self::Detailed(_)
-            | Self::Runtime(_) => exit_code::FAILURE,
-            Self::Directory(LocalError::Exists { .. })
-            | Self::UnknownDirectory { .. }
-            | Self::RunAlreadyCompleted { .. } => exit_code::USAGE,
+            | Self::Runtime(_)
+            | Self::Emulator(EmulatorError::Directory(_) | EmulatorError::Listen { .. })
+            | Self::Graph(_) => exit_code::FAILURE,
             Self::RunCancelled { .. } => exit_code::CANCELLED,
-            Self::Emulator(crate::emulator::EmulatorError::Certificate { .. }) => {
-                exit_code::INPUT_UNREADABLE
-            }
-            Self::Emulator(crate::emulator::EmulatorError::Directory(_))
-            | Self::Emulator(crate::emulator::EmulatorError::Listen { .. }) => exit_code::FAILURE,
-            Self::RemoteEmulator { .. } | Self::MissingEnvironment { .. } => exit_code::USAGE,
-            Self::Graph(
-                ClientError::Profile(ProfileError::Read { .. }) | ClientError::Assertion(_),
-            ) => exit_code::INPUT_UNREADABLE,
-            Self::Graph(ClientError::Profile(ProfileError::Invalid { .. })) => {
-                exit_code::INVALID_INPUT
-            }
-            Self::Graph(ClientError::Profile(_)) => exit_code::USAGE,
-            Self::Graph(_) => exit_code::FAILURE,
             Self::TooManyRemovals { .. } | Self::TooManyDeviceDeletions { .. } => {
                 exit_code::GUARD_REFUSED
             }

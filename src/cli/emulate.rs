@@ -99,7 +99,7 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
         certificate: args
             .client_certificate
             .as_ref()
-            .map(|path| read_certificate(path))
+            .map(read_certificate)
             .transpose()?,
     };
     let options = Options {

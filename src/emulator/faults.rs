@@ -74,12 +74,10 @@ impl Dice {
 
     /// A value in 0..1.
     pub fn unit(&mut self) -> f64 {
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "53 bits are all a probability needs"
-        )]
-        let value = (self.next_u64() >> 11) as f64;
-        value / (1u64 << 53) as f64
+        // 53 random bits: exactly representable, all a probability needs.
+        let bits = u32::try_from(self.next_u64() >> 43).expect("21 bits fit");
+        let low = u32::try_from(self.next_u64() >> 32).expect("32 bits fit");
+        (f64::from(bits) * 4_294_967_296.0 + f64::from(low)) / 9_007_199_254_740_992.0
     }
 
     /// True with probability `rate`.

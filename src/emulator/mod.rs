@@ -334,7 +334,7 @@ fn route(
         ("GET", ["_emulator", "stats"]) => Answer::json(200, state.stats_document()),
         (_, ["v1.0", ..]) => graph(
             state,
-            Call::new(
+            &Call::new(
                 method,
                 path_and_query,
                 headers,
@@ -354,7 +354,7 @@ fn route(
     }
 }
 
-fn graph(state: &State, call: Call) -> Answer {
+fn graph(state: &State, call: &Call) -> Answer {
     let rid = state.request_id();
     if let Err(answer) = lock(&state.tokens).check(call.header("authorization"), &rid) {
         lock(&state.stats).record(false, &call.method, "(unauthorized)", answer.status);
@@ -369,13 +369,13 @@ fn graph(state: &State, call: Call) -> Answer {
                 &rid,
             );
         }
-        let answer = batch::answer(state, &call, |method, route, status| {
+        let answer = batch::answer(state, call, |method, route, status| {
             lock(&state.stats).record(true, method, route, status);
         });
         lock(&state.stats).record(false, "POST", "/$batch", answer.status);
         return answer;
     }
-    let routed = routes::operate(state, &call);
+    let routed = routes::operate(state, call);
     lock(&state.stats).record(false, &call.method, routed.route, routed.answer.status);
     routed.answer
 }

@@ -139,7 +139,7 @@ mod tests {
         let refused = throttle
             .admit(Duration::from_millis(500), write)
             .unwrap_err();
-        assert_eq!(refused.retry_after, Duration::from_millis(1_000));
+        assert_eq!(refused.retry_after, Duration::from_secs(1));
         assert_eq!(refused.information, "WriteLimitExceeded");
         throttle.admit(Duration::from_millis(1_500), write).unwrap();
     }

@@ -181,7 +181,7 @@ type Served = Result<Answer, Answer>;
 fn serve(directory: &mut LocalDirectory, route: Route, call: &Call, rid: &str) -> Served {
     let id = call.segments.get(1).map(String::as_str).unwrap_or_default();
     match (route, call.method.as_str()) {
-        (Route::Groups, _) => list(call, rid, "groups", groups_json(directory, rid)?),
+        (Route::Groups, _) => list(call, rid, "groups", &groups_json(directory, rid)?),
         (Route::Group, "GET") => {
             let group = group(directory, id, rid)?;
             Ok(Answer::json(
@@ -204,7 +204,7 @@ fn serve(directory: &mut LocalDirectory, route: Route, call: &Call, rid: &str) -
         )),
         (Route::User, _) => user(directory, call, rid),
         (Route::GetByIds, _) => get_by_ids(directory, call, rid),
-        (Route::Devices, _) => list(call, rid, "devices", devices_json(directory, rid)?),
+        (Route::Devices, _) => list(call, rid, "devices", &devices_json(directory, rid)?),
         (Route::Device, method) => device(directory, call, method, rid),
     }
 }
@@ -323,7 +323,7 @@ fn unsupported(rid: &str) -> Answer {
 
 /// Pages through objects in id order. The `$skiptoken` is opaque to clients:
 /// the id of the last object served, encoded.
-fn list(call: &Call, rid: &str, entity: &str, objects: Vec<Json>) -> Served {
+fn list(call: &Call, rid: &str, entity: &str, objects: &[Json]) -> Served {
     let size = page_size(call, rid)?;
     let filter = filter_of(call, rid, false)?;
     let after = skip_token(call, rid)?;

@@ -2,7 +2,7 @@
 //! requests and writes as Graph allows. Ids resolve with `getByIds` (1,000
 //! per call) and user principal names with batched `GET /users/{upn}`; the
 //! group's current members are read once (`$select=id`, `$top=999`) so
-//! no-ops cost no writes; adds go as `$batch`es of 20 bind PATCHes of 20
+//! no-ops cost no writes; adds go as `$batch`es of 20 bind `PATCH`es of 20
 //! members (400 members per HTTP request), and a failing PATCH (all or
 //! nothing) is split to isolate the row at fault; removals go as batched
 //! `DELETE …/members/{id}/$ref`, never without `/$ref`.
@@ -127,7 +127,8 @@ impl GraphDirectory {
         );
         let mut request = Request::get(String::new());
         if let Some(filter) = filter {
-            url.push_str(&format!("&$filter={}", encode(filter)));
+            url.push_str("&$filter=");
+            url.push_str(&encode(filter));
             if advanced(filter) {
                 url.push_str("&$count=true");
                 request = request.eventual();
@@ -310,12 +311,9 @@ impl GraphDirectory {
                 ) {
                     Meaning::Row(outcome) if unit.len() == 1 => {
                         outcomes[unit[0]] = outcome;
-                        match outcome {
-                            RowOutcome::AlreadyMember => {
-                                self.remember(&group.id, ids[unit[0]], true)
-                            }
-                            RowOutcome::NotMember => self.remember(&group.id, ids[unit[0]], false),
-                            _ => {}
+                        if matches!(outcome, RowOutcome::AlreadyMember | RowOutcome::NotMember) {
+                            let member = outcome == RowOutcome::AlreadyMember;
+                            self.remember(&group.id, ids[unit[0]], member);
                         }
                     }
                     // All or nothing: split the PATCH to find the rows at fault.

@@ -275,11 +275,11 @@ fn resolve(name: &str, spec: ProfileSpec, base: &Path) -> Result<Profile, String
         credential,
         login_url: spec.login_url.map_or_else(|| login.to_owned(), trim),
         graph_url: spec.graph_url.map_or_else(|| graph.to_owned(), trim),
-        pacing: pacing(spec.pacing)?,
+        pacing: pacing(&spec.pacing)?,
     })
 }
 
-fn pacing(spec: PacingSpec) -> Result<Pacing, String> {
+fn pacing(spec: &PacingSpec) -> Result<Pacing, String> {
     let defaults = Pacing::default();
     let pacing = Pacing {
         time_scale: spec.time_scale.unwrap_or(defaults.time_scale),

@@ -41,18 +41,15 @@ pub fn decode(text: &str, plus_is_space: bool) -> String {
     while index < bytes.len() {
         match bytes[index] {
             b'%' if index + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[index + 1..index + 3])
+                let escaped = std::str::from_utf8(&bytes[index + 1..index + 3])
                     .ok()
-                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                {
-                    Some(value) => {
-                        out.push(value);
-                        index += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        index += 1;
-                    }
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+                if let Some(value) = escaped {
+                    out.push(value);
+                    index += 3;
+                } else {
+                    out.push(b'%');
+                    index += 1;
                 }
             }
             b'+' if plus_is_space => {

@@ -3,6 +3,7 @@
 //! bulkops client), and the answers checked against Graph's documented
 //! behaviour: sign-in, paging, query rules, errors, batches and limits.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
@@ -81,10 +82,10 @@ fn send(
         emulator.address
     );
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(request, "{name}: {value}\r\n");
     }
     let body = body.unwrap_or_default();
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let _ = write!(request, "Content-Length: {}\r\n\r\n{body}", body.len());
     exchange(&emulator.address, &request)
 }
 

@@ -124,7 +124,11 @@ impl LocalDirectory {
         let mut statement = self.connection.prepare_cached(&sql)?;
         let members = statement
             .query_map(
-                params![group_id.to_ascii_lowercase(), after, limit as i64],
+                params![
+                    group_id.to_ascii_lowercase(),
+                    after,
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
                 member_from_row,
             )?
             .collect::<Result<_, _>>()?;
