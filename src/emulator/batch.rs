@@ -8,7 +8,7 @@ use serde_json::{Value as Json, json};
 use super::State;
 use super::answer::Answer;
 use super::call::{Call, CallBody};
-use super::routes::operate;
+use super::routes::operate_in;
 use crate::msgraph::batch::MAX_REQUESTS;
 
 /// One request of a batch, as read.
@@ -29,6 +29,17 @@ pub(super) fn answer(
         Ok(items) => items,
         Err(message) => return Answer::error(400, "BadRequest", &message, &rid),
     };
+    // One transaction for the batch: Graph's items are independent, and the
+    // directory file is written once instead of once per item.
+    let mut directory = state.directory();
+    if let Err(error) = directory.begin() {
+        return Answer::error(
+            500,
+            "InternalServerError",
+            &format!("The directory failed: {error}"),
+            &rid,
+        );
+    }
     let mut statuses: Vec<(String, u16)> = Vec::with_capacity(items.len());
     let mut responses = Vec::with_capacity(items.len());
     for item in &items {
@@ -50,12 +61,20 @@ pub(super) fn answer(
                 ),
             )
         } else {
-            let routed = operate(state, &item.call);
+            let routed = operate_in(state, &item.call, &mut |_, work| work(&mut directory));
             (routed.route, routed.answer)
         };
         record(&item.call.method, route, answer.status);
         statuses.push((item.id.clone(), answer.status));
         responses.push(response(&item.id, &answer));
+    }
+    if let Err(error) = directory.commit() {
+        return Answer::error(
+            500,
+            "InternalServerError",
+            &format!("The directory failed: {error}"),
+            &rid,
+        );
     }
     Answer::json(200, json!({ "responses": responses }))
 }

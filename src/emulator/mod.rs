@@ -93,6 +93,7 @@ impl State {
     /// State over an open directory.
     pub fn new(directory: LocalDirectory, options: Options) -> Result<Self, EmulatorError> {
         let users = directory.stats()?.users;
+        directory.set_cache_mib(256)?;
         let scale = options.time_scale.max(1);
         Ok(Self {
             directory: Mutex::new(directory),
@@ -108,7 +109,7 @@ impl State {
         })
     }
 
-    fn directory(&self) -> MutexGuard<'_, LocalDirectory> {
+    pub(crate) fn directory(&self) -> MutexGuard<'_, LocalDirectory> {
         lock(&self.directory)
     }
 

@@ -16,7 +16,7 @@ use super::call::{Call, CallBody};
 use super::odata;
 use super::quota::{self, Cost};
 use crate::bulkcsv::members::{MemberKey, classify, parse_guid};
-use crate::directory::local::{LocalDirectory, ResolvedMember};
+use crate::directory::local::LocalDirectory;
 use crate::directory::model::{Group, Member, MemberType};
 // SYNTHETIC texts, shared with the client that reads them.
 use crate::msgraph::errors::{DYNAMIC_MEMBERSHIP, UNSUPPORTED_MEMBER};
@@ -106,8 +106,17 @@ impl Route {
 }
 
 /// Carries out one request (or one request of a batch): route, injected
-/// faults, quotas, then the endpoint.
+/// faults, quotas, then the endpoint. Inside a batch the directory is the
+/// batch's, locked and in one transaction.
 pub fn operate(state: &State, call: &Call) -> Routed {
+    operate_in(state, call, &mut |state, work| work(&mut state.directory()))
+}
+
+/// Lends the directory to some work.
+pub type Lend<'a> = dyn FnMut(&State, &mut dyn FnMut(&mut LocalDirectory) -> Served) -> Served + 'a;
+
+/// [`operate`] with the directory lent by the caller.
+pub fn operate_in(state: &State, call: &Call, lend: &mut Lend<'_>) -> Routed {
     let request_id = state.request_id();
     let Some(route) = Route::of(&call.segments) else {
         let segment = call.segments.first().cloned().unwrap_or_default();
@@ -141,8 +150,9 @@ pub fn operate(state: &State, call: &Call) -> Routed {
     if let Err(answer) = state.admit(cost, &request_id) {
         return routed(answer);
     }
-    let mut directory = state.directory();
-    let answer = match serve(&mut directory, route, call, &request_id) {
+    let answer = match lend(state, &mut |directory| {
+        serve(directory, route, call, &request_id)
+    }) {
         Ok(answer) | Err(answer) => answer,
     };
     routed(answer.with_header("x-ms-resource-unit", cost.resource_units.to_string()))
@@ -176,7 +186,8 @@ fn cost_of(state: &State, route: Route, call: &Call) -> Cost {
     }
 }
 
-type Served = Result<Answer, Answer>;
+/// An answer, as `Err` when it is an error answer (for `?`).
+pub type Served = Result<Answer, Answer>;
 
 fn serve(directory: &mut LocalDirectory, route: Route, call: &Call, rid: &str) -> Served {
     let id = call.segments.get(1).map(String::as_str).unwrap_or_default();
@@ -801,18 +812,16 @@ fn get_by_ids(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
             rid,
         ));
     }
-    let mut keys = Vec::with_capacity(ids.len());
-    for id in &ids {
-        if parse_guid(id).is_none() {
-            return Err(Answer::error(
-                400,
-                "Request_BadRequest",
-                &format!("Invalid GUID:{id}"),
-                rid,
-            ));
-        }
-        keys.push(MemberKey::ObjectId(id.to_ascii_lowercase()));
+    if let Some(bad) = ids.iter().find(|id| parse_guid(id).is_none()) {
+        return Err(Answer::error(
+            400,
+            "Request_BadRequest",
+            &format!("Invalid GUID:{bad}"),
+            rid,
+        ));
     }
+    let lowered: Vec<String> = ids.iter().map(|id| id.to_ascii_lowercase()).collect();
+    let lowered: Vec<&str> = lowered.iter().map(String::as_str).collect();
     let types: Vec<String> = body
         .get("types")
         .and_then(Json::as_array)
@@ -828,13 +837,19 @@ fn get_by_ids(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
         })
         .unwrap_or_default();
     let found = directory
-        .resolve_for_group("", &keys)
+        .object_types(&lowered)
         .map_err(|error| internal(rid, &error))?;
-    let value: Vec<Json> = found
-        .into_iter()
-        .flatten()
-        .filter(|(member, _)| types.is_empty() || types.iter().any(|kind| kind.eq_ignore_ascii_case(member.member_type.key())))
-        .map(|(member, _): (ResolvedMember, bool)| json!({ "@odata.type": member.member_type.odata_type(), "id": member.id }))
+    let value: Vec<Json> = lowered
+        .iter()
+        .zip(found)
+        .filter_map(|(id, kind)| kind.map(|kind| (id, kind)))
+        .filter(|(_, kind)| {
+            types.is_empty()
+                || types
+                    .iter()
+                    .any(|wanted| wanted.eq_ignore_ascii_case(kind.key()))
+        })
+        .map(|(id, kind)| json!({ "@odata.type": kind.odata_type(), "id": id }))
         .collect();
     Ok(Answer::json(
         200,

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt as _;
 use serde_json::Value as Json;
 use tokio::sync::Notify;
 
@@ -206,6 +207,12 @@ const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// Slack kept under the write quota for clock differences with the service.
 const QUOTA_SLACK: f64 = 0.98;
+/// The client's windows are this much longer than the service's: a request
+/// reaches the service a moment after the client counted it.
+const WINDOW_SLACK: f64 = 1.02;
+/// Below this share of its assumed write quota, a write throttle means the
+/// service charges bind `PATCH`es by member.
+const LEARN_BELOW: f64 = 0.5;
 /// Attempts of a token request.
 const TOKEN_ATTEMPTS: u32 = 6;
 
@@ -230,7 +237,7 @@ impl GraphClient {
                 reason = "quotas are small positive numbers"
             )]
             limit: (f64::from(quota.limit) * QUOTA_SLACK) as u32,
-            window: quota.window,
+            window: quota.window.mul_f64(WINDOW_SLACK),
         };
         let http = reqwest::Client::builder()
             .user_agent(concat!("bulkops/", env!("CARGO_PKG_VERSION")))
@@ -257,6 +264,11 @@ impl GraphClient {
             stats: ClientStats::default(),
             profile,
         })
+    }
+
+    /// The profile the client signs in with.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
     }
 
     /// The profile's Graph root: `https://graph.microsoft.com/v1.0`.
@@ -453,8 +465,16 @@ impl GraphClient {
             builder = builder.json(body);
         }
         self.stats.http_requests.fetch_add(1, Ordering::Relaxed);
+        let sent = Instant::now();
         let answer = builder.send().await.map_err(|error| describe(&error))?;
         let status = answer.status().as_u16();
+        tracing::debug!(
+            method = %request.method,
+            path = %url.split('?').next().unwrap_or_default(),
+            status,
+            millis = sent.elapsed().as_millis(),
+            "graph request"
+        );
         let retry_after = answer
             .headers()
             .get("retry-after")
@@ -509,6 +529,13 @@ impl GraphClient {
             }
         }
         Ok(())
+    }
+
+    /// How many `$batch` requests to have in flight.
+    fn in_flight(&self) -> usize {
+        usize::try_from(self.profile.pacing.concurrency)
+            .unwrap_or(1)
+            .max(1)
     }
 
     /// The write units a request costs as the client assumes it.
@@ -581,17 +608,35 @@ impl GraphClient {
                 });
             }
             let mut again = Vec::new();
-            for group in batch::batches(std::mem::take(&mut pending)) {
-                let group_kinds: Vec<Option<WriteKind>> = group
-                    .requests
-                    .iter()
-                    .map(|request| kinds[&request.id])
-                    .collect();
-                self.pace(&group_kinds).await;
-                for (request, answer) in group.requests.iter().zip(self.send_batch(&group).await?) {
+            let kinds = &kinds;
+            let sent: Vec<Result<Vec<(BatchRequest, BatchResponse)>, ClientError>> =
+                futures_util::stream::iter(
+                    batch::batches(std::mem::take(&mut pending))
+                        .into_iter()
+                        .map(|group| async move {
+                            let group_kinds: Vec<Option<WriteKind>> = group
+                                .requests
+                                .iter()
+                                .map(|request| kinds[&request.id])
+                                .collect();
+                            self.pace(&group_kinds).await;
+                            let answers = self.send_batch(&group).await?;
+                            // Learn from throttling at once, so the next batches wait.
+                            for (answer, kind) in answers.iter().zip(&group_kinds) {
+                                if matches!(answer.status, 429 | 503 | 504) {
+                                    self.note_item_throttle(answer, *kind, attempt);
+                                }
+                            }
+                            Ok(group.requests.into_iter().zip(answers).collect())
+                        }),
+                )
+                .buffer_unordered(self.in_flight())
+                .collect()
+                .await;
+            for answered in sent {
+                for (request, answer) in answered? {
                     if matches!(answer.status, 429 | 503 | 504) {
-                        self.note_item_throttle(&answer, kinds[&request.id], attempt);
-                        again.push(request.clone());
+                        again.push(request);
                     } else {
                         results.insert(request.id.clone(), answer);
                     }
@@ -618,11 +663,19 @@ impl GraphClient {
             .is_some_and(|information| information.contains("WriteLimitExceeded"));
         if write_limit
             && matches!(kind, Some(WriteKind::Bind(_)))
-            && !self.per3.swap(true, Ordering::Relaxed)
+            && !self.per3.load(Ordering::Relaxed)
         {
-            tracing::info!(
-                "Microsoft Graph charges bind PATCH requests by members; pacing at ceil(n/3) writes each"
-            );
+            let used = {
+                let mut pacer = lock(&self.pacer);
+                let now = pacer.started.elapsed();
+                pacer.writes.used(now)
+            };
+            if used < LEARN_BELOW {
+                self.per3.store(true, Ordering::Relaxed);
+                tracing::info!(
+                    "Microsoft Graph charges bind PATCH requests by members; pacing at ceil(n/3) writes each"
+                );
+            }
         }
         let delay = answer
             .header("retry-after")

@@ -121,6 +121,12 @@ impl Budget {
         self.spent.push_back((now, cost));
         self.total += cost;
     }
+
+    /// The share of the quota spent in the window ending at `now`, 0 to 1.
+    pub fn used(&mut self, now: Duration) -> f64 {
+        self.forget_before(now);
+        f64::from(self.total) / f64::from(self.quota.limit.max(1))
+    }
 }
 
 /// How many requests may be in flight: halves when Graph throttles, and grows
@@ -175,6 +181,17 @@ mod tests {
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn a_budget_tells_the_share_used() {
+        let mut budget = Budget::new(Quota {
+            limit: 10,
+            window: secs(10),
+        });
+        budget.spend(secs(0), 4);
+        assert!((budget.used(secs(5)) - 0.4).abs() < f64::EPSILON);
+        assert!(budget.used(secs(10)).abs() < f64::EPSILON);
     }
 
     #[test]

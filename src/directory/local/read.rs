@@ -135,6 +135,38 @@ impl LocalDirectory {
         Ok(members)
     }
 
+    /// The type of each object id, or `None` where no object has it; looked
+    /// up in id order, answered in the order given.
+    pub fn object_types(&self, ids: &[&str]) -> Result<Vec<Option<MemberType>>, LocalError> {
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_unstable_by_key(|index| ids[*index]);
+        let mut found = vec![None; ids.len()];
+        let tables = [
+            ("users", MemberType::User),
+            ("groups", MemberType::Group),
+            ("devices", MemberType::Device),
+            ("service_principals", MemberType::ServicePrincipal),
+        ];
+        for (table, kind) in tables {
+            let mut statement = self
+                .connection
+                .prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))?;
+            for index in &order {
+                if found[*index].is_none() && statement.exists([ids[*index]])? {
+                    found[*index] = Some(kind);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Sets the page cache of this connection, for a long-lived server.
+    pub fn set_cache_mib(&self, mebibytes: u32) -> Result<(), LocalError> {
+        self.connection
+            .pragma_update(None, "cache_size", -i64::from(mebibytes) * 1024)?;
+        Ok(())
+    }
+
     /// How many direct members a group has.
     pub fn member_count(&self, group_id: &str) -> Result<u64, LocalError> {
         let mut statement = self

@@ -16,6 +16,28 @@ pub struct ResolvedMember {
 }
 
 impl LocalDirectory {
+    /// A transaction for a group of reads, unless one is open already.
+    fn read_transaction(&self) -> Result<Option<rusqlite::Transaction<'_>>, LocalError> {
+        if self.connection.is_autocommit() {
+            Ok(Some(self.connection.unchecked_transaction()?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Starts a transaction that the changes until [`Self::commit`] join: the
+    /// emulator makes each `$batch` one transaction.
+    pub fn begin(&self) -> Result<(), LocalError> {
+        self.connection.execute_batch("BEGIN")?;
+        Ok(())
+    }
+
+    /// Commits what [`Self::begin`] started.
+    pub fn commit(&self) -> Result<(), LocalError> {
+        self.connection.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
     /// Resolves keys and tells, for each member found, whether it is in the
     /// group already: one query per key instead of two.
     pub fn resolve_for_group(
@@ -23,7 +45,7 @@ impl LocalDirectory {
         group_id: &str,
         keys: &[MemberKey],
     ) -> Result<Vec<Option<(ResolvedMember, bool)>>, LocalError> {
-        let transaction = self.connection.unchecked_transaction()?;
+        let transaction = self.read_transaction()?;
         let mut by_id = self.connection.prepare_cached(
             "SELECT kind, EXISTS (SELECT 1 FROM memberships WHERE group_id = ?2 AND member_id = ?1) FROM ( \
                SELECT 'user' AS kind FROM users WHERE id = ?1 \
@@ -72,7 +94,9 @@ impl LocalDirectory {
             })
             .collect::<Result<Vec<_>, LocalError>>();
         drop((by_id, by_upn));
-        transaction.commit()?;
+        if let Some(transaction) = transaction {
+            transaction.commit()?;
+        }
         let sorted = found?;
         let mut results = vec![None; keys.len()];
         for (index, result) in order.into_iter().zip(sorted) {
@@ -98,7 +122,7 @@ impl LocalDirectory {
         if group.is_dynamic() {
             return Ok(vec![RowOutcome::DynamicMembership; members.len()]);
         }
-        let transaction = self.connection.transaction()?;
+        let transaction = self.connection.savepoint()?;
         let outcomes = {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO memberships (group_id, member_id, member_type) VALUES (?1, ?2, ?3)",
@@ -136,7 +160,7 @@ impl LocalDirectory {
         if group.is_dynamic() {
             return Ok(vec![RowOutcome::DynamicMembership; member_ids.len()]);
         }
-        let transaction = self.connection.transaction()?;
+        let transaction = self.connection.savepoint()?;
         let outcomes = {
             let mut delete = transaction
                 .prepare_cached("DELETE FROM memberships WHERE group_id = ?1 AND member_id = ?2")?;
@@ -163,15 +187,17 @@ impl LocalDirectory {
         &self,
         ids: &[String],
     ) -> Result<Vec<Option<crate::directory::model::Device>>, LocalError> {
-        let transaction = self.connection.unchecked_transaction()?;
+        let transaction = self.read_transaction()?;
         let found = ids.iter().map(|id| self.device(id)).collect();
-        transaction.commit()?;
+        if let Some(transaction) = transaction {
+            transaction.commit()?;
+        }
         found
     }
 
     /// Enables or disables devices, in one transaction.
     pub fn set_devices_enabled(&mut self, ids: &[&str], enabled: bool) -> Result<(), LocalError> {
-        let transaction = self.connection.transaction()?;
+        let transaction = self.connection.savepoint()?;
         {
             let mut update = transaction
                 .prepare_cached("UPDATE devices SET account_enabled = ?2 WHERE id = ?1")?;
@@ -185,7 +211,7 @@ impl LocalDirectory {
 
     /// Deletes devices and their group memberships, in one transaction.
     pub fn delete_devices(&mut self, ids: &[&str]) -> Result<(), LocalError> {
-        let transaction = self.connection.transaction()?;
+        let transaction = self.connection.savepoint()?;
         {
             let mut delete = transaction.prepare_cached("DELETE FROM devices WHERE id = ?1")?;
             let mut memberships =
