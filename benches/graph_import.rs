@@ -31,6 +31,7 @@ use bulkops::directory::local::{GenerateOptions, LocalDirectory, user_id};
 const MEMBERS: u64 = 100_000;
 const SEED: u64 = 5;
 const TIME_SCALE: u32 = 100;
+const SLOWER_TIME_SCALE: u32 = 10;
 const WRITE_QUOTA: u64 = 3_000;
 const WRITE_WINDOW: Duration = Duration::from_secs(150);
 const BASELINE_WORKERS: usize = 4;
@@ -56,14 +57,16 @@ struct Emulator {
 }
 
 impl Emulator {
-    fn start(bulkops: &str, db: &Path, bind_write_cost: &str) -> Self {
-        let scale = TIME_SCALE.to_string();
+    /// `time_scale` 0: no quotas at all.
+    fn start(bulkops: &str, db: &Path, bind_write_cost: &str, time_scale: u32) -> Self {
+        let throttle = if time_scale == 0 { "none" } else { "graph" };
+        let scale = time_scale.max(1).to_string();
         let mut child = Command::new(bulkops)
             .args(["emulate", "--listen", "127.0.0.1:0", "--directory"])
             .arg(db)
             .args([
                 "--throttle",
-                "graph",
+                throttle,
                 "--time-scale",
                 &scale,
                 "--bind-write-cost",
@@ -106,6 +109,7 @@ impl Emulator {
 /// What one run met.
 struct Figures {
     label: String,
+    time_scale: u32,
     wall: Duration,
     http: u64,
     batched: u64,
@@ -116,12 +120,12 @@ struct Figures {
 
 impl Figures {
     fn quota_minimum(&self) -> Duration {
-        let window = WRITE_WINDOW / TIME_SCALE;
+        let window = WRITE_WINDOW / self.time_scale;
         window * u32::try_from(self.writes.saturating_sub(1) / WRITE_QUOTA).expect("small")
     }
 
     fn sustained_minimum(&self) -> Duration {
-        let window = WRITE_WINDOW / TIME_SCALE;
+        let window = WRITE_WINDOW / self.time_scale;
         window.mul_f64(f64::from(u32::try_from(self.writes).expect("small")) / 3_000.0)
     }
 
@@ -158,7 +162,7 @@ fn count(stats: &serde_json::Value, method: &str, route: &str, code: u64) -> u64
 }
 
 fn figures(
-    label: &str,
+    (label, time_scale): (&str, u32),
     wall: Duration,
     stats: &serde_json::Value,
     method: &str,
@@ -167,6 +171,7 @@ fn figures(
     let number = |key: &str| stats[key].as_u64().expect("a number");
     Figures {
         label: label.to_owned(),
+        time_scale,
         wall,
         http: number("httpRequests"),
         batched: number("batchedRequests"),
@@ -188,20 +193,22 @@ fn fresh_copy(dir: &Path, name: &str) -> std::path::PathBuf {
     db
 }
 
-fn bulkops_run(bulkops: &str, dir: &Path, model: &str) -> Figures {
-    let db = fresh_copy(dir, &format!("emulated-{model}.db"));
-    let emulator = Emulator::start(bulkops, &db, model);
+fn bulkops_run(bulkops: &str, dir: &Path, model: &str, time_scale: u32) -> Figures {
+    let db = fresh_copy(dir, &format!("emulated-{model}-{time_scale}.db"));
+    let emulator = Emulator::start(bulkops, &db, model, time_scale);
     std::fs::write(
         dir.join("bulkops.yaml"),
         format!(
             "profiles:\n  emu:\n    tenant: contoso.onmicrosoft.com\n    clientId: 6731de76-14a6-49ae-97bc-6eba6914391e\n\
              \x20   secret: {{ env: BENCH_SECRET }}\n    loginUrl: http://{0}\n    graphUrl: http://{0}\n\
-             \x20   pacing: {{ timeScale: {TIME_SCALE} }}\n",
-            emulator.address
+             \x20   pacing: {{ timeScale: {1} }}\n",
+            emulator.address,
+            // Without quotas the client paces as for windows / 100000: not at all.
+            if time_scale == 0 { 100_000 } else { time_scale }
         ),
     )
     .expect("profiles");
-    let state = format!("state-{model}.db");
+    let state = format!("state-{model}-{time_scale}.db");
     let started = Instant::now();
     let status = Command::new(bulkops)
         .args([
@@ -226,7 +233,10 @@ fn bulkops_run(bulkops: &str, dir: &Path, model: &str) -> Figures {
     emulator.stop();
     assert_eq!(members_of_group(&db), MEMBERS, "every member added once");
     figures(
-        &format!("bulkops, bind cost `{model}`"),
+        (
+            &format!("bulkops, bind cost `{model}`, windows / {time_scale}"),
+            time_scale,
+        ),
         wall,
         &counters,
         "PATCH",
@@ -297,7 +307,7 @@ fn baseline_run(bulkops: &str, dir: &Path, ids: Vec<String>) -> Figures {
         let directory = LocalDirectory::open(&db).expect("the directory");
         directory.groups().expect("groups").remove(0).id
     };
-    let emulator = Emulator::start(bulkops, &db, "request");
+    let emulator = Emulator::start(bulkops, &db, "request", TIME_SCALE);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -310,7 +320,7 @@ fn baseline_run(bulkops: &str, dir: &Path, ids: Vec<String>) -> Figures {
     emulator.stop();
     assert_eq!(members_of_group(&db), MEMBERS);
     figures(
-        "per-member baseline (POST $ref)",
+        ("per-member baseline (POST $ref)", TIME_SCALE),
         wall,
         &stats,
         "POST",
@@ -345,9 +355,9 @@ fn main() {
         "{MEMBERS} members into one group of {MEMBERS} users, Graph quotas with windows / {TIME_SCALE} (3,000 writes per {:.1} s)",
         (WRITE_WINDOW / TIME_SCALE).as_secs_f64()
     );
-    let request = bulkops_run(bulkops, path, "request");
+    let request = bulkops_run(bulkops, path, "request", TIME_SCALE);
     request.print();
-    let per3 = bulkops_run(bulkops, path, "per3");
+    let per3 = bulkops_run(bulkops, path, "per3", TIME_SCALE);
     per3.print();
     let baseline = baseline_run(bulkops, path, ids);
     baseline.print();
@@ -358,4 +368,14 @@ fn main() {
             baseline.wall.as_secs_f64() / figures.wall.as_secs_f64()
         );
     }
+    // At windows / 100 the request model is bound by this machine, not the
+    // quota; at windows / 10 the quota decides, which shows the pacing itself.
+    bulkops_run(bulkops, path, "request", SLOWER_TIME_SCALE).print();
+    // The same import with no quota at all: what this machine itself takes.
+    let unthrottled = bulkops_run(bulkops, path, "request", 0);
+    println!(
+        "bulkops with no quota at all: wall {:.2} s, {} HTTP requests",
+        unthrottled.wall.as_secs_f64(),
+        unthrottled.http
+    );
 }

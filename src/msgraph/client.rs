@@ -325,7 +325,7 @@ impl GraphClient {
         let bytes = self
             .token_answer(&token_url, body)
             .await
-            .map_err(|message| sign_in_failed(TokenError::Unexpected(message)))?;
+            .map_err(|message| sign_in_failed(TokenError::Unreachable(message)))?;
         let token = read_answer(&bytes, now).map_err(sign_in_failed)?;
         let bearer = token.bearer().to_owned();
         cache.store(token);

@@ -57,6 +57,8 @@ pub enum TokenError {
     Refused { error: String, description: String },
     #[error("the token endpoint answered something unexpected: {0}")]
     Unexpected(String),
+    #[error("cannot reach the token endpoint: {0}")]
+    Unreachable(String),
 }
 
 /// Reads the token endpoint's answer body received at `now`.

@@ -34,7 +34,13 @@ pub(crate) struct Emulator {
 impl Emulator {
     /// Serves the directory database `db` with extra `emulate` arguments.
     pub(crate) fn start(db: &Path, extra: &[&str]) -> Self {
+        Self::start_env(db, extra, &[])
+    }
+
+    /// [`Emulator::start`] with environment variables for the emulator.
+    pub(crate) fn start_env(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bulkops"))
+            .envs(env.iter().copied())
             .args(["emulate", "--listen", "127.0.0.1:0", "--directory"])
             .arg(db)
             .args(extra)

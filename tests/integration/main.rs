@@ -8,6 +8,7 @@ mod downloads;
 mod emulator_support;
 mod examples;
 mod fixtures;
+mod graph_auth;
 mod graph_query;
 mod hostile;
 mod jobs;
