@@ -191,6 +191,8 @@ pub struct GraphClient {
     pacer: Mutex<Pacer>,
     /// Set once Graph throttles writes the assumed cost said would fit.
     per3: AtomicBool,
+    /// The state of the jitter generator.
+    dice: AtomicU64,
     /// No request is sent before this (a Retry-After everyone honours).
     quiet_until: Mutex<Option<Instant>>,
     pub stats: ClientStats,
@@ -261,6 +263,7 @@ impl GraphClient {
             }),
             per3: AtomicBool::new(pacing.bind_write_cost == BindWriteCost::Per3),
             quiet_until: Mutex::new(None),
+            dice: AtomicU64::new(seed()),
             stats: ClientStats::default(),
             profile,
         })
@@ -376,6 +379,17 @@ impl GraphClient {
         }
     }
 
+    /// A pseudo-random value in 0..1 (xorshift), for jitter.
+    fn random_unit(&self) -> f64 {
+        let mut state = self.dice.load(Ordering::Relaxed);
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        self.dice.store(state, Ordering::Relaxed);
+        let bits = u32::try_from(state >> 43).expect("21 bits fit");
+        f64::from(bits) / 2_097_152.0
+    }
+
     /// How long to wait before writing again to a group Graph has not replicated yet.
     pub fn replication_delay(&self, round: u32) -> Duration {
         self.scaled(BACKOFF_BASE * round)
@@ -386,8 +400,7 @@ impl GraphClient {
             .saturating_mul(1 << attempt.min(6))
             .min(BACKOFF_CAP);
         // Jitter between half and the whole delay, so clients do not retry in step.
-        let nanos = Instant::now().elapsed().subsec_nanos() ^ self.started.elapsed().subsec_nanos();
-        let jitter = 0.5 + f64::from(nanos % 1000) / 2000.0;
+        let jitter = 0.5 + self.random_unit() / 2.0;
         self.scaled(exponential.mul_f64(jitter))
     }
 
@@ -700,6 +713,14 @@ impl GraphClient {
         let bytes = serde_json::to_vec(&reply.body).expect("JSON serializes");
         batch::answers(group, &bytes).map_err(|error| ClientError::Unexpected(error.to_string()))
     }
+}
+
+/// A seed for jitter that differs between processes and runs.
+fn seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos());
+    (u64::from(nanos) << 20 ^ u64::from(std::process::id())) | 1
 }
 
 /// An error answer as a client error.

@@ -79,6 +79,13 @@ fn every_yaml_block_in_the_readme_validates_and_plans() {
     assert!(!blocks.is_empty(), "README.md has no yaml examples");
     let dir = tempfile::tempdir().unwrap();
     for (index, block) in blocks.iter().enumerate() {
+        if block.starts_with("profiles:") {
+            // A directory profiles file, not a manifest.
+            let parsed =
+                bulkops::msgraph::profile::parse(std::path::Path::new("bulkops.yaml"), block);
+            assert!(parsed.is_ok(), "README yaml block {index}: {parsed:?}");
+            continue;
+        }
         let file = format!("readme-{index}.yaml");
         std::fs::write(dir.path().join(&file), block).unwrap();
         let run = bulkops_in(dir.path(), &["plan", &file]);

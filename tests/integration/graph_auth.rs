@@ -225,3 +225,20 @@ fn a_preview_through_graph_reads_and_writes_nothing() {
     assert_eq!(stats["writesCharged"], 0, "{stats}");
     assert!(stats["httpRequests"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn the_emulator_listens_on_loopback_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = bulkops_env(
+        dir.path(),
+        &["emulate", "--listen", "0.0.0.0:0", "--directory", "d.db"],
+        &[],
+    );
+    assert_eq!(run.code, 64, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the emulator listens on loopback only"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("d.db").exists(), "nothing was created");
+}

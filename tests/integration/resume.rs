@@ -11,7 +11,7 @@ use bulkops::store::JobStore;
 
 use crate::support::{bulkops_env, bulkops_in};
 
-const USERS: u64 = 23_000;
+pub(crate) const USERS: u64 = 23_000;
 
 const MANIFEST: &str = "apiVersion: bulkops/v1
 kind: Workflow
@@ -26,7 +26,7 @@ spec:
         results: results.csv
 ";
 
-fn prepare(dir: &Path) {
+pub(crate) fn prepare(dir: &Path) {
     let args = [
         "directory",
         "generate",
@@ -56,13 +56,13 @@ fn prepare(dir: &Path) {
     std::fs::write(dir.join("members.csv"), list).unwrap();
 }
 
-fn group_members(dir: &Path) -> u64 {
+pub(crate) fn group_members(dir: &Path) -> u64 {
     let directory = LocalDirectory::open(&dir.join(".bulkops/directory.db")).unwrap();
     let group = directory.groups().unwrap().remove(0);
     directory.member_count(&group.id).unwrap()
 }
 
-fn job_counts(dir: &Path) -> (u64, u64, u64, u64, String) {
+pub(crate) fn job_counts(dir: &Path) -> (u64, u64, u64, u64, String) {
     let job = JobStore::open(&dir.join(".bulkops/state.db"))
         .unwrap()
         .jobs()
@@ -98,15 +98,41 @@ fn applied_chunks(dir: &Path) -> usize {
 /// Starts the import in the background, holding once `chunks` batches of
 /// 5,000 rows are applied, so a test can interrupt it at a known point.
 fn spawn_holding(dir: &Path, chunks: u32, stderr: Stdio) -> std::process::Child {
+    spawn_holding_env(dir, chunks, stderr, &[])
+}
+
+/// [`spawn_holding`] with extra environment variables.
+fn spawn_holding_env(
+    dir: &Path,
+    chunks: u32,
+    stderr: Stdio,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_bulkops"))
         .args(["apply", "m.yaml"])
         .current_dir(dir)
+        .envs(env.iter().copied())
         .env("BULKOPS_FAULT_HOLD_AFTER_CHUNKS", chunks.to_string())
         .env("BULKOPS_CHUNK_ROWS", "5000")
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
         .unwrap()
+}
+
+/// Starts the import and kills it with SIGKILL once `chunks` batches are
+/// journaled as applied: a condition, not a time.
+pub(crate) fn kill_after_chunks(dir: &Path, chunks: u32, env: &[(&str, &str)]) {
+    let mut child = spawn_holding_env(dir, chunks, Stdio::null(), env);
+    while applied_chunks(dir) < usize::try_from(chunks).unwrap() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]
@@ -126,17 +152,7 @@ fn a_killed_import_resumes_to_the_same_end() {
 
     let broken = tempfile::tempdir().unwrap();
     prepare(broken.path());
-    let mut child = spawn_holding(broken.path(), 2, Stdio::null());
-    // Wait for the condition, not for a time: two chunks journaled as applied.
-    while applied_chunks(broken.path()) < 2 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_chunks(broken.path(), 2, &[]);
     assert!(
         !broken.path().join("results.csv").exists(),
         "no result file from the killed run"
