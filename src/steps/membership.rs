@@ -295,12 +295,13 @@ async fn process_chunk<D: Directory>(
         }
     };
     progress.next_row += rows.len() as u64;
-    if !chunk.applied {
-        apply(env, change, group, &chunk.outcomes, &members).await?;
-        env.store(|store| store.mark_chunk_applied(job_id, index))?;
-        hold_if_asked().await;
+    if chunk.applied {
+        return Ok(chunk.outcomes);
     }
-    Ok(chunk.outcomes)
+    let reported = apply(env, change, group, &chunk.outcomes, &members).await?;
+    env.store(|store| store.mark_chunk_applied_with(job_id, index, &reported))?;
+    hold_if_asked().await;
+    Ok(reported)
 }
 
 /// Fault injection for crash tests: with `BULKOPS_FAULT_HOLD_AFTER_CHUNKS=N`
@@ -372,38 +373,46 @@ async fn plan_chunk<D: Directory>(
     Ok((outcomes, members))
 }
 
-/// Applies the planned changes of a chunk. Applying twice is harmless: an
-/// added member is not added again, a removed one not removed again.
+/// Applies the planned changes of a chunk and returns the outcomes to report:
+/// the plan, except rows the directory refused (a member deleted since the
+/// plan, say). Applying twice is harmless: an added member is not added
+/// again, a removed one not removed again, and the second answer ("already
+/// a member") does not replace the first.
 async fn apply<D: Directory>(
     env: &StepEnv<'_, D>,
     change: Change,
     group: &Group,
     outcomes: &[RowOutcome],
     members: &[Option<ResolvedMember>],
-) -> Result<(), StepError> {
-    let planned = |wanted: RowOutcome| {
-        outcomes
-            .iter()
-            .zip(members)
-            .filter(move |(outcome, _)| **outcome == wanted)
-            .filter_map(|(_, member)| member.clone())
+) -> Result<Vec<RowOutcome>, StepError> {
+    let wanted = match change {
+        Change::Add => RowOutcome::Added,
+        Change::Remove => RowOutcome::Removed,
     };
-    match change {
-        Change::Add => {
-            let adds: Vec<ResolvedMember> = planned(RowOutcome::Added).collect();
-            if !adds.is_empty() {
-                env.directory.add_members(group, &adds).await?;
-            }
-        }
+    let (positions, targets): (Vec<usize>, Vec<ResolvedMember>) = outcomes
+        .iter()
+        .zip(members)
+        .enumerate()
+        .filter(|(_, (outcome, _))| **outcome == wanted)
+        .filter_map(|(position, (_, member))| member.clone().map(|member| (position, member)))
+        .unzip();
+    let mut reported = outcomes.to_vec();
+    if targets.is_empty() {
+        return Ok(reported);
+    }
+    let answers = match change {
+        Change::Add => env.directory.add_members(group, &targets).await?,
         Change::Remove => {
-            let removals: Vec<ResolvedMember> = planned(RowOutcome::Removed).collect();
-            let ids: Vec<&str> = removals.iter().map(|member| member.id.as_str()).collect();
-            if !ids.is_empty() {
-                env.directory.remove_members(group, &ids).await?;
-            }
+            let ids: Vec<&str> = targets.iter().map(|member| member.id.as_str()).collect();
+            env.directory.remove_members(group, &ids).await?
+        }
+    };
+    for (position, answer) in positions.into_iter().zip(answers) {
+        if !answer.is_success() {
+            reported[position] = answer;
         }
     }
-    Ok(())
+    Ok(reported)
 }
 
 fn count(counts: &mut JobCounts, outcome: RowOutcome) {

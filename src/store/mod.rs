@@ -423,6 +423,25 @@ impl JobStore {
         Ok(())
     }
 
+    /// Marks a chunk applied, with the outcomes the directory reported: a row
+    /// planned as a change that the directory refused keeps the refusal.
+    pub fn mark_chunk_applied_with(
+        &self,
+        job_id: &str,
+        chunk: u64,
+        outcomes: &[RowOutcome],
+    ) -> Result<(), StoreError> {
+        let bytes: Vec<u8> = outcomes
+            .iter()
+            .map(|outcome| outcome_byte(*outcome))
+            .collect();
+        self.connection.execute(
+            "UPDATE job_chunks SET applied = 1, outcomes = ?3 WHERE job_id = ?1 AND chunk = ?2",
+            params![job_id, to_i64(chunk), bytes],
+        )?;
+        Ok(())
+    }
+
     /// The journaled chunks of a job, in order.
     pub fn chunks(&self, job_id: &str) -> Result<Vec<Chunk>, StoreError> {
         let mut statement = self.connection.prepare_cached(
@@ -628,6 +647,15 @@ mod tests {
         assert_eq!(store.chunks(&job.id).unwrap(), std::slice::from_ref(&chunk));
         store.mark_chunk_applied(&job.id, 0).unwrap();
         assert!(store.chunks(&job.id).unwrap()[0].applied);
+        let reported = [
+            RowOutcome::NotFound,
+            RowOutcome::AlreadyMember,
+            RowOutcome::InvalidId,
+        ];
+        store
+            .mark_chunk_applied_with(&job.id, 0, &reported)
+            .unwrap();
+        assert_eq!(store.chunks(&job.id).unwrap()[0].outcomes, reported);
         store
             .add_file(
                 &job.id,

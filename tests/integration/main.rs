@@ -9,6 +9,7 @@ mod emulator_support;
 mod examples;
 mod fixtures;
 mod graph_auth;
+mod graph_directory;
 mod graph_query;
 mod hostile;
 mod jobs;
