@@ -77,11 +77,14 @@ pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Erro
             .expect("clap requires FILE without --resume");
         let loaded = load(manifest::load_file(file), reporter)?;
         let context = new_context(&loaded, &args.paths, false);
-        guard_removals(&loaded, &context, args, &store)?;
-        start(&lock(&store), &loaded, &context, &args.paths)?;
         (loaded, context)
     };
-    let runner = runner(loaded, context, &args.paths, Arc::clone(&store))?;
+    let directory = open_directory(&loaded, &args.paths)?;
+    if args.resume.is_none() {
+        guard_removals(&loaded, &context, args, &store, &directory)?;
+        start(&lock(&store), &loaded, &context, &args.paths)?;
+    }
+    let runner = runner(loaded, context, directory, Arc::clone(&store));
     let run_id = runner.context.run_id.clone();
     let report = execute(&runner)?;
     let reason = (report.status != Status::Completed).then(|| describe_failure(&report));
@@ -124,17 +127,16 @@ pub(super) fn new_context(loaded: &LoadedManifest, paths: &RunPaths, dry_run: bo
 pub(super) fn runner(
     loaded: LoadedManifest,
     context: RunContext,
-    paths: &RunPaths,
+    directory: AnyDirectory,
     store: Arc<Mutex<JobStore>>,
-) -> Result<Runner<AnyDirectory>, Error> {
-    let directory = open_directory(&loaded, paths)?;
-    Ok(Runner {
+) -> Runner<AnyDirectory> {
+    Runner {
         plan: Arc::new(loaded.plan),
         context: Arc::new(context),
         directory,
         store,
         stop: Arc::new(AtomicBool::new(false)),
-    })
+    }
 }
 
 /// The profiles file of a manifest: `--profiles`, else `bulkops.yaml` beside it.
@@ -148,7 +150,10 @@ pub(super) fn profiles_path(loaded: &LoadedManifest, paths: &RunPaths) -> PathBu
 }
 
 /// The directory the manifest names: `local`, or a profile of the profiles file.
-fn open_directory(loaded: &LoadedManifest, paths: &RunPaths) -> Result<AnyDirectory, Error> {
+pub(super) fn open_directory(
+    loaded: &LoadedManifest,
+    paths: &RunPaths,
+) -> Result<AnyDirectory, Error> {
     let name = &loaded.plan.directory;
     if name == "local" {
         return Ok(AnyDirectory::Local(SharedLocal::new(LocalDirectory::open(
@@ -178,6 +183,7 @@ fn guard_removals(
     context: &RunContext,
     args: &ApplyArgs,
     store: &Arc<Mutex<JobStore>>,
+    directory: &AnyDirectory,
 ) -> Result<(), Error> {
     let guarded = [StepKind::RemoveMembers, StepKind::DeleteDevices];
     if !loaded
@@ -196,9 +202,9 @@ fn guard_removals(
     let report = execute(&runner(
         loaded.clone(),
         dry,
-        &args.paths,
+        directory.clone(),
         Arc::clone(store),
-    )?)?;
+    ))?;
     let totals = preview::totals(&report);
     let limit = args
         .allow_removals

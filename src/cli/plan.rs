@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use super::apply::{RunPaths, execute, load, new_context, profiles_path, runner};
+use super::apply::{RunPaths, execute, load, new_context, open_directory, profiles_path, runner};
 use super::report::Reporter;
 use super::{Outcome, write_stdout};
 use crate::error::Error;
@@ -84,7 +84,8 @@ effects not previewed: the directory profile `{}` is not configured
     let directory = loaded.plan.directory.clone();
     let context = new_context(&loaded, &args.paths, true);
     let store = Arc::new(Mutex::new(JobStore::open(&args.paths.state)?));
-    let report = execute(&runner(loaded, context, &args.paths, store)?)?;
+    let opened = open_directory(&loaded, &args.paths)?;
+    let report = execute(&runner(loaded, context, opened, store))?;
     let text = match args.format {
         PlanFormat::Json => {
             let mut document: serde_json::Value =

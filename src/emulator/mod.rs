@@ -244,10 +244,12 @@ async fn handle(
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
     let faults = &state.options.faults;
-    if !faults.latency.is_zero() {
+    // The emulator's own endpoints are never slowed or dropped.
+    let control = request.uri().path().starts_with("/_emulator/");
+    if !faults.latency.is_zero() && !control {
         tokio::time::sleep(faults.latency).await;
     }
-    let fate = if state.roll(faults.drop_rate) {
+    let fate = if !control && state.roll(faults.drop_rate) {
         if state.roll(0.5) {
             Fate::DropBefore
         } else {

@@ -22,6 +22,8 @@ enum Target {
     Local,
     Emulator,
     EmulatorWithFaults,
+    /// Three connections in ten dropped, before or after the request is carried out.
+    Dropping,
 }
 
 /// A workflow folder, and how its directory is made.
@@ -83,10 +85,10 @@ fn run(scenario: &Scenario, target: Target) -> Outcome {
     };
     assert_eq!(made.code, 0, "{}", made.stderr);
     let emulator = (target != Target::Local).then(|| {
-        let faults: &[&str] = if target == Target::EmulatorWithFaults {
-            FAULTS
-        } else {
-            &[]
+        let faults: &[&str] = match target {
+            Target::EmulatorWithFaults => FAULTS,
+            Target::Dropping => &["--drop-rate", "0.3", "--time-scale", "100"],
+            Target::Local | Target::Emulator => &[],
         };
         let emulator = Emulator::start(&db, faults);
         emulator.write_profiles(dir, 100);
@@ -123,13 +125,13 @@ fn run(scenario: &Scenario, target: Target) -> Outcome {
             0,
             "{stats}"
         );
+        if target == Target::Dropping {
+            // At 30%, dozens of requests cannot all pass.
+            assert!(stats["droppedConnections"].as_u64().unwrap() > 0, "{stats}");
+        }
         if target == Target::EmulatorWithFaults && stats["httpRequests"].as_u64().unwrap() >= 100 {
             // Enough requests that the injected faults were certainly met.
-            assert!(
-                stats["throttled"].as_u64().unwrap() > 0
-                    && stats["droppedConnections"].as_u64().unwrap() > 0,
-                "{stats}"
-            );
+            assert!(stats["throttled"].as_u64().unwrap() > 0, "{stats}");
         }
         eprintln!(
             "{target:?}: {} HTTP requests, {} batched, {} throttled, {} dropped",
@@ -251,6 +253,19 @@ fn the_quickstart_is_the_same_through_graph() {
         manifest: "manifests/quickstart.yaml",
         generate: None,
     });
+}
+
+#[test]
+fn dropped_connections_lose_and_repeat_nothing() {
+    let scenario = Scenario {
+        dir: quickstart_dir(),
+        manifest: "manifests/quickstart.yaml",
+        generate: None,
+    };
+    assert_eq!(
+        run(&scenario, Target::Local),
+        run(&scenario, Target::Dropping)
+    );
 }
 
 #[test]
