@@ -1,6 +1,6 @@
-//! Microsoft Graph v1.0: the query building that turns manifest filters into
-//! `$filter` expressions. The HTTP client, authentication, batching and
-//! throttling are built on top of it.
+//! Microsoft Graph v1.0 as a directory: profiles and sign-in, the HTTP
+//! client with its retries, pacing and `$batch`, the `Directory` over Graph,
+//! and the pure pieces they use (queries, error meanings, quotas, tokens).
 
 pub mod assertion;
 pub mod batch;
