@@ -45,6 +45,8 @@ enum Route {
     Groups,
     Group,
     Members,
+    /// `members/microsoft.graph.user`: members of one type.
+    MembersCast,
     MembersCount,
     MemberRefs,
     MemberRef,
@@ -61,6 +63,7 @@ impl Route {
             Self::Groups => "/groups",
             Self::Group => "/groups/{id}",
             Self::Members => "/groups/{id}/members",
+            Self::MembersCast => "/groups/{id}/members/{type}",
             Self::MembersCount => "/groups/{id}/members/$count",
             Self::MemberRefs => "/groups/{id}/members/$ref",
             Self::MemberRef => "/groups/{id}/members/{id}/$ref",
@@ -80,6 +83,9 @@ impl Route {
             ["groups", _, "members"] => Self::Members,
             ["groups", _, "members", "$count"] => Self::MembersCount,
             ["groups", _, "members", "$ref"] => Self::MemberRefs,
+            ["groups", _, "members", cast] if cast.starts_with("microsoft.graph.") => {
+                Self::MembersCast
+            }
             ["groups", _, "members", _, "$ref"] => Self::MemberRef,
             ["groups", _, "members", _] => Self::Member,
             ["users", _] => Self::User,
@@ -94,9 +100,12 @@ impl Route {
 
     fn allows(self, method: &str) -> bool {
         match self {
-            Self::Groups | Self::Members | Self::MembersCount | Self::Devices | Self::User => {
-                method == "GET"
-            }
+            Self::Groups
+            | Self::Members
+            | Self::MembersCast
+            | Self::MembersCount
+            | Self::Devices
+            | Self::User => method == "GET",
             Self::Group => matches!(method, "GET" | "PATCH"),
             Self::MemberRefs | Self::GetByIds => method == "POST",
             Self::MemberRef | Self::Member => method == "DELETE",
@@ -201,7 +210,7 @@ fn serve(directory: &mut LocalDirectory, route: Route, call: &Call, rid: &str) -
             ))
         }
         (Route::Group, _) => patch_group(directory, call, id, rid),
-        (Route::Members, _) => members(directory, call, id, rid),
+        (Route::Members | Route::MembersCast, _) => members(directory, call, id, rid),
         (Route::MembersCount, _) => count_members(directory, call, id, rid),
         (Route::MemberRefs, _) => add_reference(directory, call, id, rid),
         (Route::MemberRef, _) => remove_reference(directory, id, &call.segments[3], rid),
@@ -483,8 +492,47 @@ fn member_json(member: &Member) -> Json {
     Json::Object(object)
 }
 
+/// The member type of an OData cast segment, and the entity set it names.
+fn cast_of(
+    call: &Call,
+    group: &Group,
+    rid: &str,
+) -> Result<Option<(MemberType, &'static str)>, Answer> {
+    let Some(segment) = call.segments.get(3) else {
+        return Ok(None);
+    };
+    let cast = segment.trim_start_matches("microsoft.graph.");
+    let found = [
+        (MemberType::User, "users"),
+        (MemberType::Group, "groups"),
+        (MemberType::Device, "devices"),
+        (MemberType::ServicePrincipal, "servicePrincipals"),
+        (MemberType::OrgContact, "orgContacts"),
+    ]
+    .into_iter()
+    .find(|(kind, _)| kind.key().eq_ignore_ascii_case(cast));
+    let Some((kind, entity)) = found else {
+        return Err(Answer::error(
+            400,
+            "BadRequest",
+            &format!("Resource not found for the segment '{segment}'."),
+            rid,
+        ));
+    };
+    // Microsoft 365 groups hold users only; other casts are refused there.
+    if group.is_unified() && kind != MemberType::User {
+        return Err(unsupported(rid));
+    }
+    // A cast with any other query option is an advanced query.
+    if !call.query.is_empty() && !call.advanced() {
+        return Err(unsupported(rid));
+    }
+    Ok(Some((kind, entity)))
+}
+
 fn members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
-    group(directory, id, rid)?;
+    let found = group(directory, id, rid)?;
+    let cast = cast_of(call, &found, rid)?;
     let size = page_size(call, rid)?;
     let filter = filter_of(call, rid, true)?;
     let after = skip_token(call, rid)?;
@@ -499,6 +547,9 @@ fn members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Serv
         let exhausted = batch.len() <= size;
         for member in batch {
             cursor.clone_from(&member.id);
+            if cast.is_some_and(|(kind, _)| kind != member.member_type) {
+                continue;
+            }
             let object = member_json(&member);
             if filter
                 .as_ref()
@@ -521,7 +572,7 @@ fn members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Serv
             .unwrap_or_default()
             .to_owned()
     });
-    let count = (after.is_empty() && call.advanced() && filter.is_none())
+    let count = (after.is_empty() && call.advanced() && filter.is_none() && cast.is_none())
         .then(|| {
             directory
                 .member_count(id)
@@ -531,7 +582,13 @@ fn members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Serv
         .map_err(|error| internal(rid, &error))?;
     Ok(Answer::json(
         200,
-        envelope(call, "directoryObjects", page, next.as_deref(), count),
+        envelope(
+            call,
+            cast.map_or("directoryObjects", |(_, entity)| entity),
+            page,
+            next.as_deref(),
+            count,
+        ),
     ))
 }
 

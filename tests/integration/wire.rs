@@ -584,3 +584,44 @@ fn writes_beyond_the_quota_are_throttled_with_retry_after() {
     let stats = emulator.stats();
     assert_eq!(stats["writesCharged"], 428 * 7);
 }
+
+#[test]
+fn an_odata_cast_lists_members_of_one_type() {
+    let (_dir, emulator) = demo_emulator(&[]);
+    let session = sign_in(&emulator);
+    let all = session
+        .get(
+            &format!("/v1.0/groups/{ENG_PLATFORM}/members?$top=999"),
+            &[],
+        )
+        .json();
+    let users = session
+        .get(
+            &format!("/v1.0/groups/{ENG_PLATFORM}/members/microsoft.graph.user"),
+            &[],
+        )
+        .json();
+    assert_eq!(
+        users["@odata.context"],
+        format!("{}/v1.0/$metadata#users", emulator.url())
+    );
+    let expected = all["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|member| member["@odata.type"] == "#microsoft.graph.user")
+        .count();
+    assert_eq!(users["value"].as_array().unwrap().len(), expected);
+    // A cast with another query option is an advanced query.
+    let target = format!("/v1.0/groups/{ENG_PLATFORM}/members/microsoft.graph.user?$select=id");
+    assert_eq!(session.get(&target, &[]).error().2, "Unsupported Query.");
+    assert_eq!(
+        session
+            .get(
+                &format!("{target}&$count=true"),
+                &[("ConsistencyLevel", "eventual")]
+            )
+            .status,
+        200
+    );
+}
