@@ -49,6 +49,12 @@ pub(super) struct EmulateArgs {
     /// Drop this share of connections, half before and half after carrying out the request.
     #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value_t = 0.0)]
     drop_rate: f64,
+    /// Refuse writes to groups created less than this long ago, as Graph does before they replicate.
+    #[arg(long, value_name = "DURATION", value_parser = parse_latency, default_value = "0ms")]
+    replication_lag: Duration,
+    /// The status of a `$batch` holding throttled requests: 200 (current Graph) or 424 (older Graph).
+    #[arg(long, value_name = "STATUS", default_value_t = 200, value_parser = parse_batch_status)]
+    throttled_batch_status: u16,
     /// Seed of the injected faults: the same seed, the same faults.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -81,6 +87,14 @@ fn parse_latency(text: &str) -> Result<Duration, String> {
     }
 }
 
+fn parse_batch_status(text: &str) -> Result<u16, String> {
+    match text {
+        "200" => Ok(200),
+        "424" => Ok(424),
+        _ => Err(format!("`{text}`: the status is 200 or 424")),
+    }
+}
+
 /// Serves until Ctrl-C.
 pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
     if !args.listen.ip().is_loopback() && !args.allow_remote {
@@ -110,6 +124,8 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
             fail: args.fail_rate.clone(),
             latency: args.latency,
             drop_rate: args.drop_rate,
+            replication_lag: args.replication_lag,
+            throttled_batch_status: args.throttled_batch_status,
         },
         credentials,
         seed: args.seed,

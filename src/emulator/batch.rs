@@ -76,7 +76,13 @@ pub(super) fn answer(
             &rid,
         );
     }
-    Answer::json(200, json!({ "responses": responses }))
+    let throttled = statuses.iter().any(|(_, status)| *status == 429);
+    let status = if throttled && state.options.faults.throttled_batch_status == 424 {
+        424
+    } else {
+        200
+    };
+    Answer::json(status, json!({ "responses": responses }))
 }
 
 fn response(id: &str, answer: &Answer) -> Json {

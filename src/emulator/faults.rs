@@ -50,6 +50,11 @@ pub struct Faults {
     pub fail: Vec<FailRate>,
     pub latency: Duration,
     pub drop_rate: f64,
+    /// Writes to a group created less than this long ago are refused as not replicated yet.
+    pub replication_lag: Duration,
+    /// The status of a `$batch` with throttled requests in it: 200 (Graph's
+    /// current documentation) or 424 (its older one).
+    pub throttled_batch_status: u16,
 }
 
 /// A small deterministic generator (xorshift64*), seeded per emulator.

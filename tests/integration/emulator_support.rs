@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 pub(crate) const SECRET_ENV: &str = "BULKOPS_TEST_GRAPH_SECRET";
 
 /// The faults the parity suite runs under: 10% 429, 2% 503, 20 ms latency,
-/// 1% dropped connections, with Graph's quotas at a hundredth of their windows.
+/// 1% dropped connections, with Graph's quotas at a hundredth of their windows;
+/// a batch with throttled requests answers 424, as Graph's older documentation says.
 pub(crate) const FAULTS: &[&str] = &[
     "--throttle",
     "graph",
@@ -23,6 +24,8 @@ pub(crate) const FAULTS: &[&str] = &[
     "20ms",
     "--drop-rate",
     "0.01",
+    "--throttled-batch-status",
+    "424",
 ];
 
 /// A running emulator.

@@ -25,10 +25,19 @@ const MISSING: &str = "00000000-0000-4000-8000-000000000000";
 
 /// The demo tenant served by an emulator, and a Graph directory signed in with a certificate.
 fn directory() -> (tempfile::TempDir, Emulator, GraphDirectory) {
+    directory_with(|_| {}, &[])
+}
+
+/// [`directory`] with the database changed first and extra emulator arguments.
+fn directory_with(
+    change: impl FnOnce(&rusqlite::Connection),
+    extra: &[&str],
+) -> (tempfile::TempDir, Emulator, GraphDirectory) {
     let dir = tempfile::tempdir().unwrap();
     let made = bulkops_in(dir.path(), &["directory", "--db", "directory.db", "init"]);
     assert_eq!(made.code, 0, "{}", made.stderr);
-    let emulator = Emulator::start(&dir.path().join("directory.db"), &[]);
+    change(&rusqlite::Connection::open(dir.path().join("directory.db")).unwrap());
+    let emulator = Emulator::start(&dir.path().join("directory.db"), extra);
     let fixture = |file: &str| {
         repo_path(&format!("tests/fixtures/graph/{file}"))
             .display()
@@ -188,4 +197,32 @@ fn members_resolve_in_few_requests() {
     let stats = emulator.stats();
     // A token, one getByIds, one member read, one $batch of user lookups.
     assert_eq!(stats["httpRequests"], 4, "{stats}");
+}
+
+#[test]
+fn writes_to_a_group_graph_has_not_replicated_yet_are_retried() {
+    let just_created = |connection: &rusqlite::Connection| {
+        let now = jiff::Timestamp::now().to_string();
+        connection
+            .execute(
+                "UPDATE groups SET created_date_time = ?1 WHERE id = ?2",
+                [now.as_str(), ENG_PLATFORM],
+            )
+            .unwrap();
+    };
+    let (_dir, emulator, directory) = directory_with(just_created, &["--replication-lag", "300ms"]);
+    runtime().block_on(async {
+        let platform = group(&directory, ENG_PLATFORM).await;
+        let outcomes = directory
+            .add_members(&platform, &[member(ALLAN, MemberType::User)])
+            .await
+            .unwrap();
+        assert_eq!(outcomes, [RowOutcome::Added]);
+    });
+    let tried = patches(&emulator);
+    assert!(
+        tried.contains(&(400, 1)) || tried.iter().any(|(status, _)| *status == 400),
+        "{tried:?}"
+    );
+    assert!(tried.contains(&(204, 1)), "{tried:?}");
 }
