@@ -54,7 +54,7 @@ pub enum BindWriteCost {
     /// One write per request, like any other write.
     #[default]
     Request,
-    /// ceil(n/3) writes for n members, as Microsoft told one large customer.
+    /// ceil(n/3) writes for n members, as Graph users report (undocumented).
     Per3,
 }
 
