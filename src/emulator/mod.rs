@@ -375,10 +375,17 @@ fn graph(state: &State, call: &Call) -> Answer {
         let answer = batch::answer(state, call, |method, route, status| {
             lock(&state.stats).record(true, method, route, status);
         });
+        tracing::debug!(
+            method = "POST",
+            route = "/$batch",
+            status = answer.status,
+            "answered"
+        );
         lock(&state.stats).record(false, "POST", "/$batch", answer.status);
         return answer;
     }
     let routed = routes::operate(state, call);
+    tracing::debug!(method = %call.method, route = routed.route, status = routed.answer.status, "answered");
     lock(&state.stats).record(false, &call.method, routed.route, routed.answer.status);
     routed.answer
 }
