@@ -149,7 +149,12 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
             source,
         })?;
         super::write_stdout(&format!(
-            "bulkops emulate: Microsoft Graph v1.0 on http://{bound}/v1.0, tokens at http://{bound}/{{tenant}}/oauth2/v2.0/token\n"
+            "bulkops emulate: Microsoft Graph v1.0 on http://{bound}/v1.0, tokens at http://{bound}/{{tenant}}/oauth2/v2.0/token\n\
+             a profile to add under `profiles:` in bulkops.yaml (any client id and secret are accepted unless --client-secret-env or --client-certificate says otherwise):\n\
+             \x20 rehearsal:\n    tenant: contoso.onmicrosoft.com\n    clientId: 00000000-0000-0000-0000-000000000000\n\
+             \x20   secret: {{ env: REHEARSAL_SECRET }}\n    loginUrl: http://{bound}\n    graphUrl: http://{bound}\n\
+             \x20   pacing: {{ timeScale: {} }}\n",
+            args.time_scale
         ))?;
         tokio::select! {
             served = emulator::serve(listener, state) => served.map_err(Error::from),

@@ -15,6 +15,13 @@
 //!     clientId: 6731de76-14a6-49ae-97bc-6eba6914391e
 //!     cloud: usGov
 //!     certificate: { key: keys/graph.key.pem, certificate: keys/graph.cert.pem }
+//!   rehearsal:                      # `bulkops emulate --time-scale 100`
+//!     tenant: contoso.onmicrosoft.com
+//!     clientId: 6731de76-14a6-49ae-97bc-6eba6914391e
+//!     secret: { env: REHEARSAL_SECRET }
+//!     loginUrl: http://127.0.0.1:8337
+//!     graphUrl: http://127.0.0.1:8337
+//!     pacing: { timeScale: 100, bindWriteCost: request, concurrency: 4, deadlineSeconds: 900 }
 //! ```
 
 use std::collections::BTreeMap;

@@ -242,3 +242,61 @@ fn the_emulator_listens_on_loopback_unless_told_otherwise() {
     );
     assert!(!dir.path().join("d.db").exists(), "nothing was created");
 }
+
+#[test]
+fn the_emulator_prints_a_profile_that_reaches_it() {
+    use std::io::{BufRead, BufReader};
+    let dir = folder();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bulkops"))
+        .args([
+            "emulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--directory",
+            "directory.db",
+            "--time-scale",
+            "100",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read up to the profile's last line; the emulator keeps running after it.
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the emulator ended early"
+        );
+        let last = line.trim_start().starts_with("pacing:");
+        lines.push(line.trim_end().to_owned());
+        if last {
+            break;
+        }
+    }
+    let snippet = lines
+        .iter()
+        .skip_while(|line| !line.starts_with("  rehearsal:"))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(
+        dir.path().join("bulkops.yaml"),
+        format!("profiles:\n{snippet}\n"),
+    )
+    .unwrap();
+    let manifest = GROUP_REPORT.replace("directory: emu", "directory: rehearsal");
+    std::fs::write(dir.path().join("report.yaml"), manifest).unwrap();
+    let run = bulkops_env(
+        dir.path(),
+        &["apply", "report.yaml"],
+        &[("REHEARSAL_SECRET", "any")],
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(run.code, 0, "{snippet}\n{}", run.stderr);
+    assert!(dir.path().join("security-groups.csv").exists());
+}
