@@ -389,21 +389,3 @@ fn graph(state: &State, call: &Call) -> Answer {
     lock(&state.stats).record(false, &call.method, routed.route, routed.answer.status);
     routed.answer
 }
-
-/// Starts serving `directory` on `address` in the background, returning the
-/// bound address: for tests and benchmarks that run the emulator in-process.
-pub async fn start(
-    directory: LocalDirectory,
-    options: Options,
-    address: SocketAddr,
-) -> Result<SocketAddr, EmulatorError> {
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| EmulatorError::Listen { address, source })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|source| EmulatorError::Listen { address, source })?;
-    let state = std::sync::Arc::new(State::new(directory, options)?);
-    tokio::spawn(serve(listener, state));
-    Ok(bound)
-}
