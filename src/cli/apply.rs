@@ -87,6 +87,7 @@ pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Erro
     let runner = runner(loaded, context, directory, Arc::clone(&store));
     let run_id = runner.context.run_id.clone();
     let report = execute(&runner)?;
+    log_graph_traffic(&runner.directory);
     let reason = (report.status != Status::Completed).then(|| describe_failure(&report));
     lock(&store).finish_run(&run_id, report.status, reason.as_deref(), Timestamp::now())?;
     write_stdout(&summary(&report, &runner.plan.workflow))?;
@@ -173,6 +174,20 @@ pub(super) fn open_directory(
     Ok(AnyDirectory::Graph(GraphDirectory::new(GraphClient::new(
         chosen,
     )?)))
+}
+
+/// What a run asked of Microsoft Graph, for the log.
+fn log_graph_traffic(directory: &AnyDirectory) {
+    if let AnyDirectory::Graph(graph) = directory {
+        let stats = &graph.client().stats;
+        let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        tracing::info!(
+            http_requests = read(&stats.http_requests),
+            throttled = read(&stats.throttled),
+            retries = read(&stats.retries),
+            "Microsoft Graph traffic"
+        );
+    }
 }
 
 /// Refuses, before anything changes, a run that would remove more members
