@@ -18,10 +18,9 @@
 //! the quota minimum, at least 15x faster than the per-member baseline.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -50,60 +49,24 @@ spec:
         results: results.csv
 ";
 
-/// A running `bulkops emulate`.
-struct Emulator {
-    child: Child,
-    address: String,
-}
+#[path = "../tests/common/emulator_process.rs"]
+mod emulator_process;
 
-impl Emulator {
-    /// `time_scale` 0: no quotas at all.
-    fn start(bulkops: &str, db: &Path, bind_write_cost: &str, time_scale: u32) -> Self {
-        let throttle = if time_scale == 0 { "none" } else { "graph" };
-        let scale = time_scale.max(1).to_string();
-        let mut child = Command::new(bulkops)
-            .args(["emulate", "--listen", "127.0.0.1:0", "--directory"])
-            .arg(db)
-            .args([
-                "--throttle",
-                throttle,
-                "--time-scale",
-                &scale,
-                "--bind-write-cost",
-                bind_write_cost,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the emulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("the emulator prints its address");
-        let address = line
-            .split_whitespace()
-            .find_map(|word| word.strip_prefix("http://"))
-            .and_then(|rest| rest.split('/').next())
-            .expect("an address")
-            .to_owned();
-        Self { child, address }
-    }
+use emulator_process::EmulatorProcess;
 
-    fn stats(&self) -> serde_json::Value {
-        let mut stream = TcpStream::connect(&self.address).expect("the emulator listens");
-        stream
-            .write_all(b"GET /_emulator/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .expect("a request");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("an answer");
-        let body = answer.split_once("\r\n\r\n").expect("a body").1;
-        serde_json::from_str(body).expect("JSON stats")
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the emulator with Graph's quotas (`time_scale` 0: no quotas at all).
+fn start_emulator(db: &Path, bind_write_cost: &str, time_scale: u32) -> EmulatorProcess {
+    let throttle = if time_scale == 0 { "none" } else { "graph" };
+    let scale = time_scale.max(1).to_string();
+    let args = [
+        "--throttle",
+        throttle,
+        "--time-scale",
+        &scale,
+        "--bind-write-cost",
+        bind_write_cost,
+    ];
+    EmulatorProcess::spawn(db, &args, &[])
 }
 
 /// What one run met.
@@ -195,7 +158,7 @@ fn fresh_copy(dir: &Path, name: &str) -> std::path::PathBuf {
 
 fn bulkops_run(bulkops: &str, dir: &Path, model: &str, time_scale: u32) -> Figures {
     let db = fresh_copy(dir, &format!("emulated-{model}-{time_scale}.db"));
-    let emulator = Emulator::start(bulkops, &db, model, time_scale);
+    let emulator = start_emulator(&db, model, time_scale);
     std::fs::write(
         dir.join("bulkops.yaml"),
         format!(
@@ -230,7 +193,7 @@ fn bulkops_run(bulkops: &str, dir: &Path, model: &str, time_scale: u32) -> Figur
     let wall = started.elapsed();
     assert!(status.success(), "the import failed");
     let counters = emulator.stats();
-    emulator.stop();
+    drop(emulator);
     assert_eq!(members_of_group(&db), MEMBERS, "every member added once");
     figures(
         (
@@ -301,13 +264,13 @@ async fn per_member(address: String, group: String, ids: Vec<String>) {
     }
 }
 
-fn baseline_run(bulkops: &str, dir: &Path, ids: Vec<String>) -> Figures {
+fn baseline_run(dir: &Path, ids: Vec<String>) -> Figures {
     let db = fresh_copy(dir, "baseline.db");
     let group = {
         let directory = LocalDirectory::open(&db).expect("the directory");
         directory.groups().expect("groups").remove(0).id
     };
-    let emulator = Emulator::start(bulkops, &db, "request", TIME_SCALE);
+    let emulator = start_emulator(&db, "request", TIME_SCALE);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -317,7 +280,7 @@ fn baseline_run(bulkops: &str, dir: &Path, ids: Vec<String>) -> Figures {
     runtime.block_on(per_member(emulator.address.clone(), group, ids));
     let wall = started.elapsed();
     let stats = emulator.stats();
-    emulator.stop();
+    drop(emulator);
     assert_eq!(members_of_group(&db), MEMBERS);
     figures(
         ("per-member baseline (POST $ref)", TIME_SCALE),
@@ -359,7 +322,7 @@ fn main() {
     request.print();
     let per3 = bulkops_run(bulkops, path, "per3", TIME_SCALE);
     per3.print();
-    let baseline = baseline_run(bulkops, path, ids);
+    let baseline = baseline_run(path, ids);
     baseline.print();
     for figures in [&request, &per3] {
         println!(

@@ -334,11 +334,7 @@ fn new_run_id(started: Timestamp) -> String {
 /// and lets running steps finish, the second ends the process at once (the
 /// journal stays consistent, and `--resume` finishes the run).
 pub(super) fn execute(runner: &Runner<AnyDirectory>) -> Result<RunReport, Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
+    let runtime = super::runtime()?;
     runtime.block_on(async {
         let stop = Arc::clone(&runner.stop);
         let run_id = runner.context.run_id.clone();

@@ -132,11 +132,7 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
     };
     let directory = LocalDirectory::open(&args.directory)?;
     let state = Arc::new(State::new(directory, options).map_err(Error::from)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
+    let runtime = super::runtime()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -103,6 +103,15 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
     }
 }
 
+/// The async runtime a command runs on: two workers, timers and I/O.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+}
+
 /// Writes command output to stdout, turning a closed pipe or full disk into an error.
 fn write_stdout(text: &str) -> Result<(), Error> {
     use std::io::Write;

@@ -8,7 +8,7 @@ use serde_json::{Value as Json, json};
 use super::State;
 use super::answer::Answer;
 use super::call::{Call, CallBody};
-use super::routes::operate_in;
+use super::routes::operate;
 use crate::msgraph::batch::MAX_REQUESTS;
 
 /// One request of a batch, as read.
@@ -61,7 +61,7 @@ pub(super) fn answer(
                 ),
             )
         } else {
-            let routed = operate_in(state, &item.call, &mut |_, work| work(&mut directory));
+            let routed = operate(state, &item.call, &mut directory);
             (routed.route, routed.answer)
         };
         record(&item.call.method, route, answer.status);

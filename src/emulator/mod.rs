@@ -384,7 +384,7 @@ fn graph(state: &State, call: &Call) -> Answer {
         lock(&state.stats).record(false, "POST", "/$batch", answer.status);
         return answer;
     }
-    let routed = routes::operate(state, call);
+    let routed = routes::operate(state, call, &mut state.directory());
     tracing::debug!(method = %call.method, route = routed.route, status = routed.answer.status, "answered");
     lock(&state.stats).record(false, &call.method, routed.route, routed.answer.status);
     routed.answer

@@ -115,17 +115,9 @@ impl Route {
 }
 
 /// Carries out one request (or one request of a batch): route, injected
-/// faults, quotas, then the endpoint. Inside a batch the directory is the
-/// batch's, locked and in one transaction.
-pub fn operate(state: &State, call: &Call) -> Routed {
-    operate_in(state, call, &mut |state, work| work(&mut state.directory()))
-}
-
-/// Lends the directory to some work.
-pub type Lend<'a> = dyn FnMut(&State, &mut dyn FnMut(&mut LocalDirectory) -> Served) -> Served + 'a;
-
-/// [`operate`] with the directory lent by the caller.
-pub fn operate_in(state: &State, call: &Call, lend: &mut Lend<'_>) -> Routed {
+/// faults, quotas, then the endpoint, on the directory given (locked by the
+/// caller; inside a batch, in the batch's transaction).
+pub fn operate(state: &State, call: &Call, directory: &mut LocalDirectory) -> Routed {
     let request_id = state.request_id();
     let Some(route) = Route::of(&call.segments) else {
         let segment = call.segments.first().cloned().unwrap_or_default();
@@ -159,15 +151,8 @@ pub fn operate_in(state: &State, call: &Call, lend: &mut Lend<'_>) -> Routed {
     if let Err(answer) = state.admit(cost, &request_id) {
         return routed(answer);
     }
-    let answer = match lend(state, &mut |directory| {
-        serve(
-            directory,
-            route,
-            call,
-            &request_id,
-            state.options.faults.replication_lag,
-        )
-    }) {
+    let lag = state.options.faults.replication_lag;
+    let answer = match serve(directory, route, call, &request_id, lag) {
         Ok(answer) | Err(answer) => answer,
     };
     routed(answer.with_header("x-ms-resource-unit", cost.resource_units.to_string()))

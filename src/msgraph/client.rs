@@ -24,6 +24,9 @@ use super::errors::{GraphError, parse_retry_after};
 use super::pace::{BindWriteCost, Budget, Concurrency, Quota};
 use super::profile::{Credential, Profile, ProfileError};
 use super::token::{TokenCache, TokenError, read_answer};
+use crate::manifest::spec::BackoffKind;
+use crate::plan::RetryPolicy;
+use crate::runner::retry::Backoff;
 
 /// Why a Graph request failed for good.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -191,8 +194,8 @@ pub struct GraphClient {
     pacer: Mutex<Pacer>,
     /// Set once Graph throttles writes the assumed cost said would fit.
     per3: AtomicBool,
-    /// The state of the jitter generator.
-    dice: AtomicU64,
+    /// Seeds of the jitter of backoff delays.
+    seeds: AtomicU64,
     /// No request is sent before this (a Retry-After everyone honours).
     quiet_until: Mutex<Option<Instant>>,
     pub stats: ClientStats,
@@ -263,7 +266,7 @@ impl GraphClient {
             }),
             per3: AtomicBool::new(pacing.bind_write_cost == BindWriteCost::Per3),
             quiet_until: Mutex::new(None),
-            dice: AtomicU64::new(seed()),
+            seeds: AtomicU64::new(seed()),
             stats: ClientStats::default(),
             profile,
         })
@@ -379,29 +382,28 @@ impl GraphClient {
         }
     }
 
-    /// A pseudo-random value in 0..1 (xorshift), for jitter.
-    fn random_unit(&self) -> f64 {
-        let mut state = self.dice.load(Ordering::Relaxed);
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        self.dice.store(state, Ordering::Relaxed);
-        let bits = u32::try_from(state >> 43).expect("21 bits fit");
-        f64::from(bits) / 2_097_152.0
-    }
-
     /// How long to wait before writing again to a group Graph has not replicated yet.
     pub fn replication_delay(&self, round: u32) -> Duration {
         self.scaled(BACKOFF_BASE * round)
     }
 
+    /// The delay before retry number `attempt` (from 0) when Graph gave no
+    /// `Retry-After`: exponential with equal jitter, as step retries are.
     fn backoff(&self, attempt: u32) -> Duration {
-        let exponential = BACKOFF_BASE
-            .saturating_mul(1 << attempt.min(6))
-            .min(BACKOFF_CAP);
-        // Jitter between half and the whole delay, so clients do not retry in step.
-        let jitter = 0.5 + self.random_unit() / 2.0;
-        self.scaled(exponential.mul_f64(jitter))
+        let policy = RetryPolicy {
+            attempts: u32::MAX,
+            backoff: BackoffKind::Exponential,
+            delay: self.scaled(BACKOFF_BASE),
+            max_delay: self.scaled(BACKOFF_CAP),
+            jitter: true,
+        };
+        // A new seed per delay, so concurrent requests do not retry in step.
+        let seed = self
+            .seeds
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        Backoff::new(policy, seed)
+            .nth(usize::try_from(attempt).unwrap_or(usize::MAX))
+            .unwrap_or(policy.max_delay)
     }
 
     /// Sends one request, retrying what may pass, until the deadline.

@@ -116,45 +116,34 @@ impl GraphDirectory {
     async fn list<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
+        select: &str,
         filter: Option<&str>,
     ) -> Result<Vec<T>, DirectoryError> {
-        let mut url = format!(
-            "{path}?$select={}&$top=999",
-            if path == "/groups" {
-                GROUP_SELECT
-            } else {
-                DEVICE_SELECT
-            }
-        );
-        let mut request = Request::get(String::new());
+        let mut request = Request::get(format!("{path}?$select={select}&$top=999"));
         if let Some(filter) = filter {
-            url.push_str("&$filter=");
-            url.push_str(&encode(filter));
+            request.url.push_str("&$filter=");
+            request.url.push_str(&encode(filter));
             if advanced(filter) {
-                url.push_str("&$count=true");
+                request.url.push_str("&$count=true");
                 request = request.eventual();
             }
         }
-        request.url = url;
         let mut items = Vec::new();
-        let mut failure = None;
         self.client
             .collect(request, |item| {
-                match serde_json::from_value(item) {
-                    Ok(object) => items.push(object),
-                    Err(error) => failure = Some(error),
-                }
+                items.push(item);
                 Ok(())
             })
             .await?;
-        match failure {
-            Some(error) => Err(unexpected("an object", &error)),
-            None => Ok(items),
-        }
+        items
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<Result<_, _>>()
+            .map_err(|error| unexpected("an object", &error))
     }
 
     async fn sorted_groups(&self, filter: Option<&str>) -> Result<Vec<Group>, DirectoryError> {
-        let mut groups: Vec<Group> = self.list("/groups", filter).await?;
+        let mut groups: Vec<Group> = self.list("/groups", GROUP_SELECT, filter).await?;
         groups.sort_by(|a, b| {
             (nocase(&a.display_name), &a.id).cmp(&(nocase(&b.display_name), &b.id))
         });
@@ -162,7 +151,7 @@ impl GraphDirectory {
     }
 
     async fn sorted_devices(&self, filter: Option<&str>) -> Result<Vec<Device>, DirectoryError> {
-        let mut devices: Vec<Device> = self.list("/devices", filter).await?;
+        let mut devices: Vec<Device> = self.list("/devices", DEVICE_SELECT, filter).await?;
         devices.sort_by(|a, b| {
             (nocase(&a.display_name), &a.id).cmp(&(nocase(&b.display_name), &b.id))
         });
@@ -518,7 +507,7 @@ impl Directory for GraphDirectory {
                 format!("mailNickname eq {}", query::literal(nickname))
             }
         };
-        let mut groups: Vec<Group> = self.list("/groups", Some(&filter)).await?;
+        let mut groups: Vec<Group> = self.list("/groups", GROUP_SELECT, Some(&filter)).await?;
         groups.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(groups)
     }

@@ -1,9 +1,7 @@
-//! Starts `bulkops emulate` as a real process on a free loopback port and
-//! points a profiles file at it; the process is killed when dropped.
+//! What the tests add to a `bulkops emulate` process: the demo database it
+//! serves, the faults of the parity suite, and a profiles file pointing at it.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 /// The environment variable the test profiles read the client secret from.
 pub(crate) const SECRET_ENV: &str = "BULKOPS_TEST_GRAPH_SECRET";
@@ -28,40 +26,20 @@ pub(crate) const FAULTS: &[&str] = &[
     "424",
 ];
 
-/// A running emulator.
-pub(crate) struct Emulator {
-    child: Child,
-    pub(crate) address: String,
+/// Creates `directory.db` with the demo tenant in `dir` and returns its path.
+pub(crate) fn demo_database(dir: &Path) -> std::path::PathBuf {
+    let made = crate::support::bulkops_in(dir, &["directory", "--db", "directory.db", "init"]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    dir.join("directory.db")
 }
+
+/// A running emulator, with what tests add to it.
+pub(crate) use crate::emulator_process::EmulatorProcess as Emulator;
 
 impl Emulator {
     /// Serves the directory database `db` with extra `emulate` arguments.
     pub(crate) fn start(db: &Path, extra: &[&str]) -> Self {
-        Self::start_env(db, extra, &[])
-    }
-
-    /// [`Emulator::start`] with environment variables for the emulator.
-    pub(crate) fn start_env(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bulkops"))
-            .envs(env.iter().copied())
-            .args(["emulate", "--listen", "127.0.0.1:0", "--directory"])
-            .arg(db)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the emulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped"))
-            .read_line(&mut line)
-            .expect("the emulator prints its address");
-        let address = line
-            .split_whitespace()
-            .find_map(|word| word.strip_prefix("http://"))
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Self { child, address }
+        Self::spawn(db, extra, &[])
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -81,22 +59,5 @@ impl Emulator {
             ),
         )
         .unwrap();
-    }
-
-    /// The emulator's request counters.
-    pub(crate) fn stats(&self) -> serde_json::Value {
-        let body = crate::wire::exchange(
-            &self.address,
-            "GET /_emulator/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .body;
-        serde_json::from_str(&body).unwrap()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

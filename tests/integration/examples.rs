@@ -1,6 +1,6 @@
 //! Every shipped manifest and every YAML example in README.md validates and plans.
 
-use crate::support::{bulkops, bulkops_in, relative, repo_path, shipped_manifests};
+use crate::support::{bulkops, bulkops_in, copy_tree, relative, repo_path, shipped_manifests};
 
 #[test]
 fn the_manifests_folder_validates() {
@@ -94,19 +94,6 @@ fn every_yaml_block_in_the_readme_validates_and_plans() {
             "README yaml block {index}:\n{block}\n{}",
             run.stderr
         );
-    }
-}
-
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

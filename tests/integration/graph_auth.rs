@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::emulator_support::{Emulator, SECRET_ENV};
+use crate::emulator_support::{Emulator, SECRET_ENV, demo_database};
 use crate::support::{Run, bulkops_env, repo_path};
 
 const GROUP_REPORT: &str = "apiVersion: bulkops/v1
@@ -28,12 +28,7 @@ spec:
 fn folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("report.yaml"), GROUP_REPORT).unwrap();
-    let made = bulkops_env(
-        dir.path(),
-        &["directory", "--db", "directory.db", "init"],
-        &[],
-    );
-    assert_eq!(made.code, 0, "{}", made.stderr);
+    demo_database(dir.path());
     dir
 }
 
@@ -159,7 +154,7 @@ fn secrets_come_from_the_environment_and_are_never_shown_or_stored() {
 
 fn bulkops_emulator_with_secret(dir: &tempfile::TempDir, secret: &str) -> Emulator {
     let variable = "BULKOPS_TEST_EMULATOR_SECRET";
-    Emulator::start_env(
+    Emulator::spawn(
         &dir.path().join("directory.db"),
         &["--client-secret-env", variable],
         &[(variable, secret)],
@@ -188,12 +183,7 @@ fn an_unreachable_service_fails_the_run_with_a_clear_message() {
 #[test]
 fn a_preview_through_graph_reads_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let made = bulkops_env(
-        dir.path(),
-        &["directory", "--db", "directory.db", "init"],
-        &[],
-    );
-    assert_eq!(made.code, 0);
+    demo_database(dir.path());
     let outcomes = crate::apply::outcomes_dir();
     for file in ["outcomes.yaml", "add.csv", "one.csv", "remove.csv"] {
         std::fs::copy(outcomes.path().join(file), dir.path().join(file)).unwrap();

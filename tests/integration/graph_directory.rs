@@ -12,8 +12,8 @@ use bulkops::msgraph::client::GraphClient;
 use bulkops::msgraph::directory::GraphDirectory;
 use bulkops::msgraph::profile;
 
-use crate::emulator_support::Emulator;
-use crate::support::{bulkops_in, repo_path};
+use crate::emulator_support::{Emulator, demo_database};
+use crate::support::repo_path;
 
 const ENG_PLATFORM: &str = "38925df8-4c93-4d64-b5f7-200b04f21830";
 const ENG_DYNAMIC: &str = "3efc84ad-54f3-43d5-ba31-898523c5eb38";
@@ -34,10 +34,9 @@ fn directory_with(
     extra: &[&str],
 ) -> (tempfile::TempDir, Emulator, GraphDirectory) {
     let dir = tempfile::tempdir().unwrap();
-    let made = bulkops_in(dir.path(), &["directory", "--db", "directory.db", "init"]);
-    assert_eq!(made.code, 0, "{}", made.stderr);
-    change(&rusqlite::Connection::open(dir.path().join("directory.db")).unwrap());
-    let emulator = Emulator::start(&dir.path().join("directory.db"), extra);
+    let db = demo_database(dir.path());
+    change(&rusqlite::Connection::open(&db).unwrap());
+    let emulator = Emulator::start(&db, extra);
     let fixture = |file: &str| {
         repo_path(&format!("tests/fixtures/graph/{file}"))
             .display()

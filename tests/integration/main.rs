@@ -5,6 +5,8 @@ mod bad_input;
 mod devices;
 mod directory;
 mod downloads;
+#[path = "../common/emulator_process.rs"]
+mod emulator_process;
 mod emulator_support;
 mod examples;
 mod fixtures;

@@ -14,7 +14,7 @@ use crate::apply::{outcomes_dir, quickstart_dir};
 use crate::devices::RETIRE_KIOSKS;
 use crate::downloads::DOWNLOADS;
 use crate::emulator_support::{Emulator, FAULTS, SECRET_ENV};
-use crate::support::bulkops_env;
+use crate::support::{bulkops_env, copy_tree};
 
 /// Where a run goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,19 +46,6 @@ struct Outcome {
 
 const DATABASE: &str = "directory.db";
 
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn point_at_emulator(manifest: &Path) {
     let text = std::fs::read_to_string(manifest).unwrap();
     let text = if text.contains("directory: local") {
@@ -72,7 +59,7 @@ fn point_at_emulator(manifest: &Path) {
 fn run(scenario: &Scenario, target: Target) -> Outcome {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    copy_dir(scenario.dir.path(), dir);
+    copy_tree(scenario.dir.path(), dir);
     let db = dir.join(DATABASE);
     let db_arg = db.to_str().unwrap();
     let made = match scenario.generate {

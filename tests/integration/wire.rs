@@ -9,7 +9,7 @@ use std::net::TcpStream;
 
 use serde_json::{Value as Json, json};
 
-use crate::emulator_support::Emulator;
+use crate::emulator_support::{Emulator, demo_database};
 
 /// An answer as it came off the socket.
 #[derive(Debug)]
@@ -139,13 +139,7 @@ fn sign_in(emulator: &Emulator) -> Session<'_> {
 
 fn demo_emulator(extra: &[&str]) -> (tempfile::TempDir, Emulator) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("directory.db");
-    let made = crate::support::bulkops_in(
-        dir.path(),
-        &["directory", "--db", db.to_str().unwrap(), "init"],
-    );
-    assert_eq!(made.code, 0, "{}", made.stderr);
-    let emulator = Emulator::start(&db, extra);
+    let emulator = Emulator::start(&demo_database(dir.path()), extra);
     (dir, emulator)
 }
 
