@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bulkops::directory::local::{GenerateOptions, LocalDirectory, user_id};
+use bulkops::directory::local::{LocalDirectory, user_id};
 
 const MEMBERS: u64 = 100_000;
 const SEED: u64 = 5;
@@ -51,6 +51,8 @@ spec:
 
 #[path = "../tests/common/emulator_process.rs"]
 mod emulator_process;
+#[path = "support/one_group.rs"]
+mod one_group;
 
 use emulator_process::EmulatorProcess;
 
@@ -295,17 +297,7 @@ fn main() {
     let bulkops = env!("CARGO_BIN_EXE_bulkops");
     let dir = tempfile::tempdir().expect("a temporary folder");
     let path = dir.path();
-    let options = GenerateOptions {
-        users: MEMBERS,
-        groups: 1,
-        devices: 0,
-        members: 0,
-        seed: SEED,
-    };
-    drop(
-        LocalDirectory::generate(&path.join("pristine.db"), &options, false)
-            .expect("a generated directory"),
-    );
+    one_group::pristine_directory(path, MEMBERS, SEED);
     let ids: Vec<String> = (0..MEMBERS).map(|index| user_id(SEED, index)).collect();
     let mut list =
         String::from("Member object ID or user principal name [memberObjectIdOrUpn] Required\n");

@@ -15,7 +15,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use bulkops::directory::local::{GenerateOptions, LocalDirectory, user_id};
+use bulkops::directory::local::{LocalDirectory, user_id};
+
+#[path = "support/one_group.rs"]
+mod one_group;
 
 const MEMBERS: u64 = 1_000_000;
 const SEED: u64 = 11;
@@ -85,17 +88,7 @@ fn main() {
     let bulkops = env!("CARGO_BIN_EXE_bulkops");
     let dir = tempfile::tempdir().expect("a temporary folder");
     let path = dir.path();
-    let options = GenerateOptions {
-        users: MEMBERS,
-        groups: 1,
-        devices: 0,
-        members: 0,
-        seed: SEED,
-    };
-    let directory = LocalDirectory::generate(&path.join("pristine.db"), &options, false)
-        .expect("a generated directory");
-    let group = directory.groups().expect("groups").remove(0);
-    drop(directory);
+    let group = one_group::pristine_directory(path, MEMBERS, SEED);
     let mut list =
         String::from("Member object ID or user principal name [memberObjectIdOrUpn] Required\n");
     let mut floor = String::new();
