@@ -4,9 +4,11 @@
 use crate::directory::local::LocalError;
 use crate::emulator::EmulatorError;
 use crate::exit_code;
+use crate::lifecycle::LifecycleError;
 use crate::manifest::{FolderError, LoadError};
 use crate::msgraph::client::ClientError;
 use crate::msgraph::profile::ProfileError;
+use crate::steps::FailureClass;
 use crate::store::StoreError;
 
 /// Everything that can make a `bulkops` command fail.
@@ -35,54 +37,27 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Store(#[from] StoreError),
-    /// The manifest names a directory profile that is not configured.
-    #[error("the directory profile `{name}` is not configured: `{}` does not exist", profiles.display())]
-    #[diagnostic(
-        code(bulkops::directory::profile),
-        help(
-            "describe the profile in bulkops.yaml beside the manifest (or pass --profiles FILE), or use `directory: local` for the embedded directory"
-        )
-    )]
-    UnknownDirectory {
-        name: String,
-        profiles: std::path::PathBuf,
-    },
+    /// A run could not start or go on.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lifecycle(#[from] LifecycleError),
     /// Microsoft Graph could not be used: its profile, its credentials.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Graph(#[from] crate::msgraph::client::ClientError),
-    /// `--resume` named a run that already completed.
-    #[error("run `{run_id}` has already completed")]
-    #[diagnostic(
-        code(bulkops::run::completed),
-        help("`bulkops jobs list` shows runs that can be resumed")
-    )]
-    RunAlreadyCompleted { run_id: String },
-    /// The run would remove more members than its guard allows.
-    #[error("this run would remove {removals} members; the guard allows {limit}")]
-    #[diagnostic(
-        code(bulkops::guard::removals),
-        help(
-            "check the preview with `bulkops plan`; if the removals are intended, raise `guards.maxRemovals` or pass `--allow-removals {removals}`"
-        )
-    )]
-    TooManyRemovals { removals: u64, limit: u64 },
-    /// The run would delete more devices than its guard allows.
-    #[error("this run would delete {deletions} devices; the guard allows {limit}")]
-    #[diagnostic(
-        code(bulkops::guard::device_deletions),
-        help(
-            "deleted devices cannot be restored; check the preview with `bulkops plan`, and if the deletions are intended, raise `guards.maxDeviceDeletions`"
-        )
-    )]
-    TooManyDeviceDeletions { deletions: u64, limit: u64 },
     /// Some steps or jobs failed; the summary names them.
     #[error("run `{run_id}` failed")]
     #[diagnostic(
         code(bulkops::run::failed),
-        help("the result files list every failed row with its reason")
+        help(
+            "the summary names the failed steps; the result files list every failed row with its reason"
+        )
     )]
-    RunFailed { run_id: String },
+    RunFailed {
+        run_id: String,
+        /// The most serious kind of step failure, if a step failed.
+        class: Option<FailureClass>,
+    },
     /// The run was stopped with Ctrl-C.
     #[error("run `{run_id}` was stopped")]
     #[diagnostic(
@@ -90,6 +65,38 @@ pub enum Error {
         help("finish it with `bulkops apply --resume {run_id}`")
     )]
     RunCancelled { run_id: String },
+    /// `plan` could not preview some steps.
+    #[error("{} cannot be previewed: {}", plural(steps.len(), "step", "steps"), steps.join(", "))]
+    #[diagnostic(
+        code(bulkops::plan::unknown),
+        help(
+            "the preview above says why for each; a plan never reports \"no changes\" for what it cannot see"
+        )
+    )]
+    PreviewFailed { steps: Vec<String> },
+    /// `plan` found that `apply`'s guards would refuse the run.
+    #[error("{verdict}")]
+    #[diagnostic(
+        code(bulkops::plan::guard),
+        help(
+            "if the changes are intended, raise the guard in the manifest, or pass `--allow-removals N` to apply"
+        )
+    )]
+    GuardWouldRefuse { verdict: String },
+    /// `jobs delete` was asked to delete a job that must be kept.
+    #[error("job `{id}` cannot be deleted: {why}")]
+    #[diagnostic(
+        code(bulkops::jobs::in_use),
+        help("wait until the run has ended, or finish it with `bulkops apply --resume`")
+    )]
+    JobInUse { id: String, why: String },
+    /// A question on the terminal was answered no.
+    #[error("nothing was deleted")]
+    #[diagnostic(
+        code(bulkops::jobs::not_confirmed),
+        help("pass `--yes` to delete without asking")
+    )]
+    NotConfirmed,
     /// A file could not be written.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -155,46 +162,110 @@ fn validation_summary(invalid: usize, unreadable: usize, total: usize) -> String
     }
 }
 
+fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 impl Error {
     /// The process exit code for this error, as documented in README.md.
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Validation { invalid, .. } if *invalid > 0 => exit_code::INVALID_INPUT,
-            Self::Load(LoadError::Invalid(_))
-            | Self::Directory(LocalError::Seed { .. })
-            | Self::Graph(ClientError::Profile(ProfileError::Invalid { .. })) => {
-                exit_code::INVALID_INPUT
-            }
             Self::Validation { .. }
             | Self::Folder(_)
-            | Self::Load(LoadError::Read { .. })
-            | Self::Directory(LocalError::MissingTenantFile { .. })
-            | Self::Emulator(EmulatorError::Certificate { .. })
-            | Self::Graph(
-                ClientError::Profile(ProfileError::Read { .. }) | ClientError::Assertion(_),
-            ) => exit_code::INPUT_UNREADABLE,
-            Self::Directory(LocalError::Io { .. })
-            | Self::Output(_)
-            | Self::OutputFile(_)
-            | Self::Copy { .. } => exit_code::OUTPUT_FAILED,
-            Self::Store(StoreError::UnknownJob { .. } | StoreError::UnknownRun { .. })
-            | Self::Directory(LocalError::Exists { .. })
-            | Self::UnknownDirectory { .. }
-            | Self::RunAlreadyCompleted { .. }
-            | Self::RemoteEmulator { .. }
-            | Self::MissingEnvironment { .. }
-            | Self::Graph(ClientError::Profile(_)) => exit_code::USAGE,
-            Self::Directory(LocalError::Sqlite(_) | LocalError::NewerSchema { .. })
-            | Self::Store(_)
-            | Self::RunFailed { .. }
-            | Self::Detailed(_)
-            | Self::Runtime(_)
-            | Self::Emulator(EmulatorError::Directory(_) | EmulatorError::Listen { .. })
-            | Self::Graph(_) => exit_code::FAILURE,
-            Self::RunCancelled { .. } => exit_code::CANCELLED,
-            Self::TooManyRemovals { .. } | Self::TooManyDeviceDeletions { .. } => {
-                exit_code::GUARD_REFUSED
+            | Self::Emulator(EmulatorError::Certificate { .. }) => exit_code::INPUT_UNREADABLE,
+            Self::Load(error) => load_code(error),
+            Self::Directory(error) | Self::Emulator(EmulatorError::Directory(error)) => {
+                local_code(error)
             }
+            Self::Store(error) => store_code(error),
+            Self::Graph(error) => graph_code(error),
+            Self::Lifecycle(error) => lifecycle_code(error),
+            Self::Emulator(EmulatorError::Listen { .. }) | Self::Detailed(_) | Self::Runtime(_) => {
+                exit_code::FAILURE
+            }
+            Self::Output(_) | Self::OutputFile(_) | Self::Copy { .. } => exit_code::OUTPUT_FAILED,
+            Self::RemoteEmulator { .. }
+            | Self::MissingEnvironment { .. }
+            | Self::JobInUse { .. }
+            | Self::NotConfirmed => exit_code::USAGE,
+            Self::RunFailed { class, .. } => class.map_or(exit_code::FAILURE, class_code),
+            Self::PreviewFailed { .. } => exit_code::FAILURE,
+            Self::RunCancelled { .. } => exit_code::CANCELLED,
+            Self::GuardWouldRefuse { .. } => exit_code::GUARD_REFUSED,
+        }
+    }
+}
+
+/// The exit code of a run whose worst step failure is of this kind.
+fn class_code(class: FailureClass) -> i32 {
+    match class {
+        FailureClass::Other => exit_code::FAILURE,
+        FailureClass::InputInvalid => exit_code::INVALID_INPUT,
+        FailureClass::InputUnreadable => exit_code::INPUT_UNREADABLE,
+        FailureClass::Output => exit_code::OUTPUT_FAILED,
+        FailureClass::Guard => exit_code::GUARD_REFUSED,
+    }
+}
+
+fn load_code(error: &LoadError) -> i32 {
+    match error {
+        LoadError::Invalid(_) => exit_code::INVALID_INPUT,
+        LoadError::Read { .. } => exit_code::INPUT_UNREADABLE,
+    }
+}
+
+fn local_code(error: &LocalError) -> i32 {
+    match error {
+        LocalError::Seed { .. } | LocalError::Empty { .. } | LocalError::NotADirectory { .. } => {
+            exit_code::INVALID_INPUT
+        }
+        LocalError::MissingTenantFile { .. } => exit_code::INPUT_UNREADABLE,
+        LocalError::Io { .. } => exit_code::OUTPUT_FAILED,
+        LocalError::Exists { .. } => exit_code::USAGE,
+        LocalError::Sqlite(_) | LocalError::NewerSchema { .. } => exit_code::FAILURE,
+    }
+}
+
+fn store_code(error: &StoreError) -> i32 {
+    match error {
+        StoreError::UnknownJob { .. }
+        | StoreError::UnknownRun { .. }
+        | StoreError::RunHeld { .. } => exit_code::USAGE,
+        StoreError::Missing { .. } => exit_code::INPUT_UNREADABLE,
+        StoreError::Empty { .. } | StoreError::NotAStore { .. } => exit_code::INVALID_INPUT,
+        StoreError::Io { .. } => exit_code::OUTPUT_FAILED,
+        StoreError::Sqlite(_) | StoreError::NewerSchema { .. } => exit_code::FAILURE,
+    }
+}
+
+fn graph_code(error: &ClientError) -> i32 {
+    match error {
+        ClientError::Profile(ProfileError::Invalid { .. }) => exit_code::INVALID_INPUT,
+        ClientError::Profile(ProfileError::Read { .. }) | ClientError::Assertion(_) => {
+            exit_code::INPUT_UNREADABLE
+        }
+        ClientError::Profile(_) => exit_code::USAGE,
+        _ => exit_code::FAILURE,
+    }
+}
+
+fn lifecycle_code(error: &LifecycleError) -> i32 {
+    match error {
+        LifecycleError::Store(error) => store_code(error),
+        LifecycleError::Directory(error) => local_code(error),
+        LifecycleError::Graph(error) => graph_code(error),
+        LifecycleError::Load(error) => load_code(error),
+        LifecycleError::UnknownDirectory { .. }
+        | LifecycleError::RunAlreadyCompleted { .. }
+        | LifecycleError::RunClosed { .. }
+        | LifecycleError::InputChanged { .. } => exit_code::USAGE,
+        LifecycleError::InputMissing { .. } => exit_code::INPUT_UNREADABLE,
+        LifecycleError::OutputRoot { .. } => exit_code::OUTPUT_FAILED,
+        LifecycleError::Runtime(_) => exit_code::FAILURE,
+        LifecycleError::CheckFailed { class, .. } => class_code(*class),
+        LifecycleError::TooManyRemovals { .. } | LifecycleError::TooManyDeviceDeletions { .. } => {
+            exit_code::GUARD_REFUSED
         }
     }
 }

@@ -6,11 +6,24 @@
 //! `version:v1.0` row above it and the `Example:` row below it); a single
 //! `ObjectId` or `id` column; a bulkops members download (its `Object ID`
 //! column); or a plain list without header. Values are object ids or user
-//! principal names. A UTF-8 byte order mark, CRLF line ends, blank lines and
-//! spaces around values are tolerated. The file is read as a stream.
+//! principal names. A UTF-8 byte order mark, CRLF line ends, blank lines,
+//! spaces around values, quoted values over several lines (a display name
+//! with a line break) and the empty columns Excel adds (`version:v1.0,`) are
+//! tolerated. The file is read as a stream, with limits: a value may hold
+//! [`MAX_FIELD`] bytes and a row [`MAX_RECORD`], so a broken or hostile file
+//! cannot exhaust memory.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The longest value a member list may hold, in bytes.
+pub const MAX_FIELD: usize = 64 * 1024;
+/// The longest row a member list may hold, in bytes.
+pub const MAX_RECORD: u64 = 1024 * 1024;
+/// How much of a value messages quote.
+const QUOTED: usize = 80;
 
 /// The header cell of the admin center's import and remove templates.
 pub const TEMPLATE_HEADER: &str =
@@ -65,6 +78,14 @@ pub enum MemberListError {
         line: u64,
         found: String,
     },
+    #[error("`{}`, line {line}: a row is longer than {} bytes", path.display(), MAX_RECORD)]
+    #[diagnostic(
+        code(bulkops::csv::too_long),
+        help(
+            "a quote that is opened and never closed makes the rest of the file one value; check the quoting from that line on"
+        )
+    )]
+    TooLong { path: PathBuf, line: u64 },
     #[error("`{}`, line {line}: {message}", path.display())]
     #[diagnostic(
         code(bulkops::csv::malformed),
@@ -119,7 +140,11 @@ pub struct MemberRow {
 /// A member list being read, row by row.
 pub struct MemberList {
     path: PathBuf,
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: csv::Reader<Bounded<Box<dyn Read + Send>>>,
+    /// Bytes read since the last complete row, shared with the reader.
+    since_row: Arc<AtomicU64>,
+    /// The line the last complete row started on.
+    last_line: u64,
     column: usize,
     /// The header row as written, or `None` for a list without header.
     header: Option<Vec<String>>,
@@ -129,34 +154,80 @@ pub struct MemberList {
     record: csv::ByteRecord,
 }
 
+/// A reader that fails once a row grows past [`MAX_RECORD`] bytes (plus what
+/// the CSV reader buffers ahead).
+struct Bounded<R> {
+    inner: R,
+    since_row: Arc<AtomicU64>,
+}
+
+/// The error a [`Bounded`] reader fails with.
+#[derive(Debug)]
+struct RowTooLong;
+
+impl std::fmt::Display for RowTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a row is longer than {MAX_RECORD} bytes")
+    }
+}
+
+impl std::error::Error for RowTooLong {}
+
+/// What the CSV reader buffers ahead of the row it returns.
+const READ_AHEAD: usize = 64 * 1024;
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        let total = self.since_row.fetch_add(read as u64, Ordering::Relaxed) + read as u64;
+        if total > MAX_RECORD + READ_AHEAD as u64 {
+            return Err(std::io::Error::other(RowTooLong));
+        }
+        Ok(read)
+    }
+}
+
 impl MemberList {
     /// Opens a member list file and reads its header.
     pub fn open(path: &Path) -> Result<Self, MemberListError> {
-        let file = std::fs::File::open(path).map_err(|source| MemberListError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = Self::open_file(path)?;
+        Self::from_reader(path, Box::new(file))
+    }
+
+    /// Opens a member list file for reading, refusing what is not a regular
+    /// file (a named pipe would never end) and an empty file.
+    pub fn open_file(path: &Path) -> Result<std::fs::File, MemberListError> {
+        let file =
+            crate::files::input::open_regular(path).map_err(|source| MemberListError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let length = file.metadata().map_or(1, |m| m.len());
         if length == 0 {
             return Err(MemberListError::Empty {
                 path: path.to_path_buf(),
             });
         }
-        Self::from_reader(
-            path,
-            Box::new(std::io::BufReader::with_capacity(1 << 16, file)),
-        )
+        Ok(file)
     }
 
     /// Reads a member list from any reader; `path` names it in messages.
     pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Result<Self, MemberListError> {
+        let since_row = Arc::new(AtomicU64::new(0));
+        let bounded = Bounded {
+            inner: reader,
+            since_row: Arc::clone(&since_row),
+        };
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(reader);
+            .buffer_capacity(READ_AHEAD)
+            .from_reader(bounded);
         let mut list = Self {
             path: path.to_path_buf(),
             reader,
+            since_row,
+            last_line: 0,
             column: 0,
             header: None,
             pending: None,
@@ -178,7 +249,11 @@ impl MemberList {
             .ok_or_else(|| MemberListError::Empty {
                 path: self.path.clone(),
             })?;
-        if first.fields.len() == 1 && first.fields[0].to_ascii_lowercase().starts_with("version:") {
+        // Excel pads the template with empty columns once a note is typed
+        // beside it: `version:v1.0,` is still the template's first row.
+        let only_first = |fields: &[String]| fields.iter().skip(1).all(|f| f.trim().is_empty());
+        if only_first(&first.fields) && first.fields[0].to_ascii_lowercase().starts_with("version:")
+        {
             first = self
                 .next_non_blank()?
                 .ok_or_else(|| MemberListError::Empty {
@@ -191,14 +266,14 @@ impl MemberList {
             self.header = Some(first.fields);
             return Ok(());
         }
-        if first.fields.len() == 1 && classify(&first.fields[0]).is_ok() {
+        if only_first(&first.fields) && classify(&first.fields[0]).is_ok() {
             self.pending = Some(first.record);
             return Ok(());
         }
         Err(MemberListError::WrongHeader {
             path: self.path.clone(),
             line: first.line,
-            found: first.fields.join(","),
+            found: quote(&first.fields.join(",")),
         })
     }
 
@@ -212,15 +287,17 @@ impl MemberList {
             if !more {
                 return Ok(None);
             }
+            self.since_row.store(0, Ordering::Relaxed);
             let line = self.record.position().map_or(0, csv::Position::line);
-            let fields = decode(&self.record, &self.path, line)?;
-            if fields.iter().any(|field| field.contains(['\n', '\r'])) {
+            self.last_line = line;
+            if self.record.iter().any(|field| field.len() > MAX_FIELD) {
                 return Err(MemberListError::Malformed {
                     path: self.path.clone(),
                     line,
-                    message: "a quoted value runs over several lines; a closing quote is probably missing".to_owned(),
+                    message: format!("a value is longer than {MAX_FIELD} bytes"),
                 });
             }
+            let fields = decode(&self.record, &self.path, line)?;
             if fields.iter().any(|field| !field.trim().is_empty()) {
                 return Ok(Some(RawRow {
                     line,
@@ -232,6 +309,22 @@ impl MemberList {
     }
 
     fn malformed(&self, error: &csv::Error) -> MemberListError {
+        if let csv::ErrorKind::Io(io) = error.kind() {
+            if io.get_ref().is_some_and(
+                <dyn std::error::Error + std::marker::Send + std::marker::Sync + 'static>::is::<
+                    RowTooLong,
+                >,
+            ) {
+                return MemberListError::TooLong {
+                    path: self.path.clone(),
+                    line: self.last_line + 1,
+                };
+            }
+            return MemberListError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::new(io.kind(), io.to_string()),
+            };
+        }
         let line = error.position().map_or(0, csv::Position::line);
         MemberListError::Malformed {
             path: self.path.clone(),
@@ -328,11 +421,31 @@ fn header_column(fields: &[String]) -> Option<usize> {
         .find_map(|name| normalized.iter().position(|field| field == name))
 }
 
+/// A value for a message: at most [`QUOTED`] characters, with control
+/// characters escaped.
+pub fn quote(value: &str) -> String {
+    let mut shown: String = value
+        .chars()
+        .take(QUOTED)
+        .flat_map(char::escape_default)
+        .collect();
+    if value.chars().nth(QUOTED).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
 /// Reads a value as an object id or a user principal name.
 pub fn classify(value: &str) -> Result<MemberKey, String> {
     let value = value.trim();
     if value.is_empty() {
         return Err("the row has no member".to_owned());
+    }
+    if value.contains(['\n', '\r']) {
+        return Err(format!(
+            "`{}` runs over several lines; a closing quote is probably missing",
+            quote(value)
+        ));
     }
     if parse_guid(value).is_some() {
         return Ok(MemberKey::ObjectId(value.to_ascii_lowercase()));
@@ -341,7 +454,8 @@ pub fn classify(value: &str) -> Result<MemberKey, String> {
         return Ok(MemberKey::Upn(value.to_owned()));
     }
     Err(format!(
-        "`{value}` is neither an object id nor a user principal name"
+        "`{}` is neither an object id nor a user principal name",
+        quote(value)
     ))
 }
 
@@ -483,16 +597,62 @@ mod tests {
             wrong.to_string(),
             "`members.csv`, line 1: the header `Name,Department` names no member column"
         );
-        let unclosed = read(b"ObjectId\n\"alain@contoso.com\nisabella@contoso.com\n").unwrap_err();
-        assert_eq!(
-            unclosed.to_string(),
-            "`members.csv`, line 2: a quoted value runs over several lines; a closing quote is probably missing"
-        );
         let latin1 = read(b"ObjectId\nal\xe9in@contoso.com\n").unwrap_err();
         assert_eq!(
             latin1.to_string(),
             "`members.csv`, line 2: the text is not UTF-8"
         );
+    }
+
+    #[test]
+    fn quoted_values_may_run_over_lines_but_members_may_not() {
+        let text = format!(
+            "Object ID,Display name\n{GUID},\"Alain\nDupont\"\n\"{ALAIN}\nisabella@contoso.com\"\n"
+        );
+        let rows = read(text.as_bytes()).unwrap();
+        assert_eq!(
+            rows[0],
+            (2, Ok(MemberKey::ObjectId(GUID.to_ascii_lowercase())))
+        );
+        assert_eq!(
+            rows[1],
+            (
+                4,
+                Err("`alain@contoso.com\\nisabella@contoso.com` runs over several lines; a closing quote is probably missing".to_owned())
+            )
+        );
+    }
+
+    #[test]
+    fn excel_padding_columns_are_ignored() {
+        let text = format!(
+            "version:v1.0,,\n{TEMPLATE_HEADER},note,\nExample: {GUID},,\n{ALAIN},on leave,\n"
+        );
+        assert_eq!(keys(&text), [ALAIN]);
+        assert_eq!(
+            keys(&format!("{ALAIN},\n{GUID},\n")),
+            [ALAIN.to_owned(), GUID.to_ascii_lowercase()]
+        );
+    }
+
+    #[test]
+    fn long_values_and_rows_are_refused_without_echoing_them() {
+        let long = "a".repeat(MAX_FIELD + 1);
+        let error = read(format!("ObjectId\n{ALAIN}\n{long}\n").as_bytes()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("`members.csv`, line 3: a value is longer than {MAX_FIELD} bytes")
+        );
+        let unclosed = format!("ObjectId\n\"{ALAIN}\n{}", "x\n".repeat(2_000_000));
+        let error = read(unclosed.as_bytes()).unwrap_err();
+        assert!(
+            matches!(error, MemberListError::TooLong { line: 2, .. }),
+            "{error}"
+        );
+        let header = read(format!("{},x\n", "h".repeat(500)).as_bytes()).unwrap_err();
+        assert!(header.to_string().len() < 200, "{header}");
+        let value = classify(&"b".repeat(1000)).unwrap_err();
+        assert!(value.len() < 200, "{value}");
     }
 
     #[test]

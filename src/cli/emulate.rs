@@ -113,7 +113,7 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
         certificate: args
             .client_certificate
             .as_ref()
-            .map(read_certificate)
+            .map(|path| read_certificate(path))
             .transpose()?,
     };
     let options = Options {
@@ -160,14 +160,17 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
     Ok(Outcome::Success)
 }
 
-fn read_certificate(path: &PathBuf) -> Result<Vec<u8>, Error> {
-    CertificateDer::from_pem_file(path)
+fn read_certificate(path: &std::path::Path) -> Result<Vec<u8>, Error> {
+    let failed = |message: String| -> Error {
+        EmulatorError::Certificate {
+            path: path.to_path_buf(),
+            message,
+        }
+        .into()
+    };
+    let pem = crate::files::input::read_limited(path, 1024 * 1024)
+        .map_err(|error| failed(error.to_string()))?;
+    CertificateDer::from_pem_slice(&pem)
         .map(|certificate| certificate.to_vec())
-        .map_err(|error| {
-            EmulatorError::Certificate {
-                path: path.clone(),
-                message: error.to_string(),
-            }
-            .into()
-        })
+        .map_err(|error| failed(error.to_string()))
 }

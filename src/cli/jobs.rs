@@ -1,7 +1,13 @@
 //! `bulkops jobs list|show|download|delete`: the job history, as the Entra admin
 //! center's Bulk operations list shows it, from the command line.
+//!
+//! `jobs delete` refuses a job whose run is being executed or can still be
+//! resumed, deletes only the files the job wrote (below its run's output root,
+//! and only while they are still those files), and on a terminal asks before
+//! deleting files.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -9,7 +15,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::{Outcome, write_stdout};
 use crate::bulkcsv::output::OutputRoot;
 use crate::error::Error;
-use crate::store::{self, JobRecord, JobStore};
+use crate::steps::delete_job_files;
+use crate::store::{self, Create, JobRecord, JobStore};
+use crate::text::printable;
 
 /// Arguments of `bulkops jobs`.
 #[derive(Debug, Args)]
@@ -53,6 +61,12 @@ enum JobsCommand {
         /// The job ids.
         #[arg(required = true)]
         ids: Vec<String>,
+        /// Delete without asking (for scripts).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Keep the files the jobs wrote; delete only the records.
+        #[arg(long)]
+        keep_files: bool,
     },
 }
 
@@ -64,7 +78,7 @@ enum ListFormat {
 
 /// Runs a `bulkops jobs` command.
 pub(super) fn run(args: &JobsArgs) -> Result<Outcome, Error> {
-    let store = JobStore::open(&args.state)?;
+    let store = JobStore::open_with(&args.state, Create::Never)?;
     match &args.command {
         JobsCommand::List {
             run,
@@ -91,20 +105,50 @@ pub(super) fn run(args: &JobsArgs) -> Result<Outcome, Error> {
         }
         JobsCommand::Show { id } => write_stdout(&show(&store, id)?)?,
         JobsCommand::Download { id, to } => write_stdout(&download(&store, id, to)?)?,
-        JobsCommand::Delete { ids } => {
-            let mut out = String::new();
-            for id in ids {
-                store.job(id)?;
-                let files = store.delete_job(id)?;
-                for file in &files {
-                    let _ = std::fs::remove_file(&file.path);
-                }
-                let _ = writeln!(out, "deleted {id} and {} files", files.len());
-            }
-            write_stdout(&out)?;
-        }
+        JobsCommand::Delete {
+            ids,
+            yes,
+            keep_files,
+        } => delete(&store, ids, *yes, *keep_files)?,
     }
     Ok(Outcome::Success)
+}
+
+/// Deletes jobs after checking every one may go, and asking on a terminal.
+fn delete(store: &JobStore, ids: &[String], yes: bool, keep_files: bool) -> Result<(), Error> {
+    let mut files = Vec::new();
+    for id in ids {
+        let job = store.job(id)?;
+        if let Some(why) = store.why_kept(&job)? {
+            return Err(Error::JobInUse {
+                id: id.clone(),
+                why,
+            });
+        }
+        files.extend(store.files(id)?.into_iter().map(|file| file.path));
+    }
+    if !yes && !keep_files && !files.is_empty() && std::io::stdin().is_terminal() {
+        let mut question = format!(
+            "delete {} jobs and these {} files?\n",
+            ids.len(),
+            files.len()
+        );
+        for file in &files {
+            let _ = writeln!(question, "  {}", printable(file));
+        }
+        if !super::confirm(&question)? {
+            return Err(Error::NotConfirmed);
+        }
+    }
+    let mut out = String::new();
+    for id in ids {
+        let deleted = delete_job_files(store, id, keep_files)?;
+        let _ = writeln!(out, "deleted {id} and {} files", deleted.removed.len());
+        for (file, why) in &deleted.kept {
+            let _ = writeln!(out, "  {}: {why}", printable(file));
+        }
+    }
+    write_stdout(&out)
 }
 
 fn table(jobs: &[JobRecord]) -> String {
@@ -123,7 +167,7 @@ fn table(jobs: &[JobRecord]) -> String {
             job.total,
             job.changed,
             job.failed,
-            job.target_name.as_deref().unwrap_or("")
+            printable(job.target_name.as_deref().unwrap_or(""))
         );
     }
     out
@@ -153,10 +197,16 @@ fn show(store: &JobStore, id: &str) -> Result<String, Error> {
         ),
     ];
     for (name, value) in rows.iter().filter(|(_, value)| !value.is_empty()) {
-        let _ = writeln!(out, "{name:<10} {value}");
+        let _ = writeln!(out, "{name:<10} {}", printable(value));
     }
     for file in store.files(id)? {
-        let _ = writeln!(out, "{:<10} {} ({} rows)", file.kind, file.path, file.rows);
+        let _ = writeln!(
+            out,
+            "{:<10} {} ({} rows)",
+            file.kind,
+            printable(&file.path),
+            file.rows
+        );
     }
     Ok(out)
 }
@@ -170,16 +220,19 @@ fn download(store: &JobStore, id: &str, to: &Path) -> Result<String, Error> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let bytes = std::fs::read(&file.path).map_err(|source| Error::Copy {
-            path: PathBuf::from(&file.path),
-            source,
-        })?;
+        let mut original =
+            crate::files::input::open_regular(Path::new(&file.path)).map_err(|source| {
+                Error::Copy {
+                    path: PathBuf::from(&file.path),
+                    source,
+                }
+            })?;
         let mut copy = root.create(&name, false).map_err(Error::from)?;
-        std::io::Write::write_all(&mut copy, &bytes).map_err(|source| Error::Copy {
+        std::io::copy(&mut original, &mut copy).map_err(|source| Error::Copy {
             path: to.join(&name),
             source,
         })?;
-        let placed = copy.commit().map_err(Error::from)?;
+        let placed = copy.commit().map_err(Error::from)?.path;
         let _ = writeln!(out, "{}", placed.display());
     }
     Ok(out)

@@ -112,6 +112,24 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(Error::Runtime)
 }
 
+/// Asks a yes/no question on the terminal; only `y` or `yes` is yes.
+fn confirm(question: &str) -> Result<bool, Error> {
+    use std::io::{BufRead, Write};
+    let mut stderr = std::io::stderr().lock();
+    write!(stderr, "{question}[y/N] ")
+        .and_then(|()| stderr.flush())
+        .map_err(Error::Output)?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(Error::Output)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
 /// Writes command output to stdout, turning a closed pipe or full disk into an error.
 fn write_stdout(text: &str) -> Result<(), Error> {
     use std::io::Write;

@@ -1,18 +1,22 @@
 //! `bulkops plan FILE`: shows a workflow's steps, their dependencies and the
 //! order they run in, as text, JSON, Graphviz DOT or Mermaid; for text and JSON,
 //! also what a run would do, computed read-only against the directory.
+//!
+//! A plan never claims "no changes" when it cannot know: a step that cannot
+//! be previewed makes `plan` fail (exit 1) with the reason, a step whose
+//! effect depends on an earlier step of the run counts as a change, and a
+//! run that `apply`'s guards would refuse is said so (exit 3).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
-use super::apply::{RunPaths, execute, load, new_context, open_directory, profiles_path, runner};
+use super::apply::{RunPaths, load};
 use super::report::Reporter;
 use super::{Outcome, write_stdout};
 use crate::error::Error;
-use crate::manifest::{self, LoadedManifest};
+use crate::lifecycle::{self, open};
+use crate::manifest;
 use crate::plan::{PlanFormat, render};
-use crate::runner::preview;
-use crate::store::JobStore;
+use crate::runner::{StepState, preview};
 
 /// Arguments of `bulkops plan`.
 #[derive(Debug, clap::Args)]
@@ -31,7 +35,8 @@ pub(super) struct PlanArgs {
     /// Show only the steps and their order, without reading the directory.
     #[arg(long)]
     no_preview: bool,
-    /// Exit 0 when a run would change nothing, 2 when it would, 1 on any error.
+    /// Exit 0 when a run would change nothing, 2 when it would (or may), 1 on
+    /// any error, including a step that cannot be previewed.
     #[arg(long, conflicts_with = "no_preview")]
     detailed_exitcode: bool,
     #[command(flatten)]
@@ -58,55 +63,61 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
         write_stdout(&graph)?;
         return Ok(Outcome::Success);
     }
+    let paths = args.paths.to_paths();
     if loaded.plan.directory != "local"
-        && !profile_configured(&loaded, &args.paths)
+        && !open::profile_configured(&loaded, &paths)
         && !args.preview
         && !args.detailed_exitcode
     {
         // A profile that is not configured here: the steps can still be reviewed.
         let note = format!(
-            "
-effects not previewed: the directory profile `{}` is not configured
-",
+            "\neffects not previewed: the directory profile `{}` is not configured\n",
             loaded.plan.directory
         );
-        write_stdout(
-            &(graph
-                + if args.format == PlanFormat::Text {
-                    &note
-                } else {
-                    ""
-                }),
-        )?;
+        let note = if args.format == PlanFormat::Text {
+            note
+        } else {
+            String::new()
+        };
+        write_stdout(&(graph + &note))?;
         return Ok(Outcome::Success);
     }
     let workflow = loaded.plan.workflow.clone();
     let directory = loaded.plan.directory.clone();
-    let context = new_context(&loaded, &args.paths, true);
-    let store = Arc::new(Mutex::new(JobStore::open(&args.paths.state)?));
-    let opened = open_directory(&loaded, &args.paths)?;
-    let report = execute(&runner(loaded, context, opened, store))?;
-    let text = match args.format {
-        PlanFormat::Json => {
-            let mut document: serde_json::Value =
-                serde_json::from_str(&graph).expect("the plan is JSON");
-            document["preview"] =
-                serde_json::to_value(&report.steps).expect("a preview serializes");
-            serde_json::to_string_pretty(&document).expect("JSON serializes") + "\n"
+    let previewed = lifecycle::preview(loaded, &paths)?;
+    let report = &previewed.report;
+    let totals = preview::totals(report);
+    let verdict = preview::guard_verdict(totals, previewed.limits);
+    let text = if args.format == PlanFormat::Json {
+        let mut document: serde_json::Value =
+            serde_json::from_str(&graph).expect("the plan is JSON");
+        document["preview"] = serde_json::to_value(&report.steps).expect("a preview serializes");
+        document["guards"] = serde_json::json!({ "refusal": verdict });
+        serde_json::to_string_pretty(&document).expect("JSON serializes") + "\n"
+    } else {
+        let mut text = graph + &preview::render(report, &workflow, &directory);
+        if let Some(verdict) = &verdict {
+            text.push_str(verdict);
+            text.push('\n');
         }
-        _ => graph + &preview::render(&report, &workflow, &directory),
+        text
     };
     write_stdout(&text)?;
-    let changes = preview::totals(&report).changes_anything();
-    Ok(if args.detailed_exitcode && changes {
+    let failed: Vec<String> = report
+        .steps
+        .iter()
+        .filter(|step| matches!(step.state, StepState::Failed { .. }))
+        .map(|step| step.id.clone())
+        .collect();
+    if !failed.is_empty() {
+        return Err(Error::PreviewFailed { steps: failed });
+    }
+    if let Some(verdict) = verdict {
+        return Err(Error::GuardWouldRefuse { verdict });
+    }
+    Ok(if args.detailed_exitcode && totals.changes_anything() {
         Outcome::ChangesPending
     } else {
         Outcome::Success
     })
-}
-
-/// Whether the profiles file describes the manifest's directory profile.
-fn profile_configured(loaded: &LoadedManifest, paths: &RunPaths) -> bool {
-    crate::msgraph::profile::load(&profiles_path(loaded, paths))
-        .is_ok_and(|profiles| profiles.contains_key(&loaded.plan.directory))
 }

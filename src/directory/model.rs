@@ -65,10 +65,17 @@ impl Group {
         matches!(self.kind(), GroupKind::Security | GroupKind::Microsoft365)
     }
 
-    /// Whether this group can have the member: Microsoft 365 groups take users
-    /// only, and no group can contain itself.
-    pub fn accepts_member(&self, member_id: &str, member_type: MemberType) -> bool {
-        member_id != self.id && (!self.is_unified() || member_type == MemberType::User)
+    /// Whether this group can have the member, as Entra decides: Microsoft
+    /// 365 groups take users only; role-assignable groups take no groups
+    /// (nesting would give the nested group's members the roles); a
+    /// Microsoft 365 group cannot be a member of any group; and no group can
+    /// contain itself.
+    pub fn accepts(&self, member: &crate::directory::local::ResolvedMember) -> bool {
+        let nested_group = member.member_type == MemberType::Group;
+        member.id != self.id
+            && (!self.is_unified() || member.member_type == MemberType::User)
+            && !(nested_group && self.is_assignable_to_role == Some(true))
+            && !(nested_group && member.unified_group)
     }
 
     /// "Microsoft 365" or "Security", as the admin center's download writes it.

@@ -791,7 +791,7 @@ fn add(directory: &mut LocalDirectory, group_id: &str, references: &[&str], rid:
                 rid,
             ));
         }
-        if !group.accepts_member(&member.id, member.member_type) {
+        if !group.accepts(&member) {
             return Err(Answer::error(
                 400,
                 "Request_BadRequest",

@@ -70,10 +70,10 @@ pub fn load_file(path: &Path) -> Result<LoadedManifest, LoadError> {
 }
 
 /// Reads at most one byte more than the limit, so a huge file is refused
-/// without reading all of it.
+/// without reading all of it; only a regular file (a named pipe would block).
 fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let file = std::fs::File::open(path)?;
+    let file = crate::files::input::open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(MAX_MANIFEST_BYTES as u64 + 1)
         .read_to_end(&mut bytes)?;

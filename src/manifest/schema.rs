@@ -73,10 +73,10 @@ fn describe_single_property(schema: &mut Schema) {
     let Some(Json::Object(properties)) = schema.get_mut("properties") else {
         return;
     };
-    if properties.len() == 1 {
-        if let Some(Json::Object(property)) = properties.values_mut().next() {
-            property.entry("description").or_insert(description);
-        }
+    if properties.len() == 1
+        && let Some(Json::Object(property)) = properties.values_mut().next()
+    {
+        property.entry("description").or_insert(description);
     }
 }
 
@@ -197,6 +197,19 @@ impl ErrorMapper<'_> {
         };
         let instance = error.instance();
         if let Some(keys) = required_keys_per_branch(branches) {
+            // `anyOf` over required keys: at least one of them; the value has none.
+            if matches!(error.kind(), ValidationErrorKind::AnyOf { .. }) {
+                out.push(
+                    Problem::at(
+                        ProblemKind::MissingField,
+                        pointer.clone(),
+                        format!("missing one of {}", one_of(&keys)),
+                    )
+                    .label("needs at least one of these")
+                    .help(format!("set at least one of {}", one_of(&keys))),
+                );
+                return;
+            }
             match chosen_branch_by_key(instance, &keys) {
                 Some(index) => self.map_branch(context, index, out),
                 None => out.push(exactly_one_key(pointer.clone(), instance, &keys)),

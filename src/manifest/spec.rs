@@ -86,6 +86,9 @@ pub struct WorkflowBodySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 64))]
     pub concurrency: Option<u32>,
+    /// How CSV files are written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<CsvSpec>,
     /// The steps, in any order; `needs` and group or device set references decide
     /// the order they run in.
     #[schemars(length(min = 1, max = 20000))]
@@ -94,6 +97,29 @@ pub struct WorkflowBodySpec {
 
 fn default_directory() -> String {
     "local".to_owned()
+}
+
+/// How bulkops writes CSV files (downloads and result files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CsvSpec {
+    /// Cells that start with `=`, `+`, `-`, `@`, a tab or a carriage return are
+    /// read as formulas by spreadsheet programs. `neutralize` (the default)
+    /// writes them with a leading `'` so they show as text; `keep` writes
+    /// them exactly, for files that feed other tools.
+    #[serde(default)]
+    pub formulas: FormulasSpec,
+}
+
+/// What to do with CSV cells that spreadsheets read as formulas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum FormulasSpec {
+    /// Prefix them with `'`, so they show as text.
+    #[default]
+    Neutralize,
+    /// Write them exactly as they are.
+    Keep,
 }
 
 /// What starts a workflow automatically.

@@ -288,6 +288,10 @@ pub struct MemberListSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024))]
     pub results: Option<String>,
+    /// Whether the result file may replace an existing file (never the input).
+    /// Defaults to `false`: a numeric suffix is added instead.
+    #[serde(default)]
+    pub overwrite: bool,
 }
 
 fn one_group_or_groups(schema: &mut Schema) {
@@ -297,7 +301,7 @@ fn one_group_or_groups(schema: &mut Schema) {
 /// Options of `deleteJobs`. At least one criterion is required, and all must hold.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(extend("minProperties" = 1))]
+#[schemars(transform = at_least_one_criterion)]
 pub struct DeleteJobsSpec {
     /// Only these jobs, by job id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -317,6 +321,19 @@ pub struct DeleteJobsSpec {
     /// Only jobs that finished longer ago than this, for example `30d`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub older_than: Option<DurationSpec>,
+    /// Keep the files the jobs wrote (downloads, result files) and delete only
+    /// the job records. Defaults to `false`: the files a job wrote are deleted
+    /// with it, if they are still as it wrote them.
+    #[serde(default)]
+    pub keep_files: bool,
+}
+
+fn at_least_one_criterion(schema: &mut Schema) {
+    let branches: Vec<_> = ["ids", "name", "workflow", "status", "olderThan"]
+        .iter()
+        .map(|key| json!({ "required": [key] }))
+        .collect();
+    schema.insert("anyOf".to_owned(), branches.into());
 }
 
 /// Finished job statuses that `deleteJobs` can select.
@@ -360,6 +377,10 @@ pub struct DeviceChangeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024))]
     pub results: Option<String>,
+    /// Whether the result file may replace an existing file (never the input).
+    /// Defaults to `false`: a numeric suffix is added instead.
+    #[serde(default)]
+    pub overwrite: bool,
 }
 
 /// Options of `deleteDevices`.
@@ -378,6 +399,10 @@ pub struct DeleteDevicesSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024))]
     pub results: Option<String>,
+    /// Whether the result file may replace an existing file (never the input).
+    /// Defaults to `false`: a numeric suffix is added instead.
+    #[serde(default)]
+    pub overwrite: bool,
     /// Refuse to delete a device that is still enabled. Defaults to `true`, so that
     /// devices are disabled first and deleted after a grace period, as Microsoft advises.
     #[serde(default = "default_require_disabled")]

@@ -53,20 +53,27 @@ impl std::fmt::Debug for Signer {
     }
 }
 
+/// The largest PEM file read: keys and certificates are a few kilobytes.
+const PEM_LIMIT: u64 = 1024 * 1024;
+
 impl Signer {
     /// Reads the PEM files.
     pub fn from_files(key: &Path, certificate: &Path) -> Result<Self, AssertionError> {
-        let cert = CertificateDer::from_pem_file(certificate).map_err(|error| {
-            AssertionError::Certificate {
-                path: certificate.to_path_buf(),
-                message: error.to_string(),
-            }
-        })?;
+        let cert_error = |message: String| AssertionError::Certificate {
+            path: certificate.to_path_buf(),
+            message,
+        };
+        let pem = crate::files::input::read_limited(certificate, PEM_LIMIT)
+            .map_err(|error| cert_error(error.to_string()))?;
+        let cert =
+            CertificateDer::from_pem_slice(&pem).map_err(|error| cert_error(error.to_string()))?;
         let key_error = |message: String| AssertionError::Key {
             path: key.to_path_buf(),
             message,
         };
-        let pair = match PrivateKeyDer::from_pem_file(key)
+        let pem = crate::files::input::read_limited(key, PEM_LIMIT)
+            .map_err(|error| key_error(error.to_string()))?;
+        let pair = match PrivateKeyDer::from_pem_slice(&pem)
             .map_err(|error| key_error(error.to_string()))?
         {
             PrivateKeyDer::Pkcs8(der) => RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()),

@@ -68,6 +68,10 @@ pub struct BatchResponse {
     pub headers: HashMap<String, String>,
     #[serde(default)]
     pub body: Option<Json>,
+    /// Whether the `$batch` carrying it was sent again after an attempt whose
+    /// answer was lost.
+    #[serde(skip)]
+    pub resent: bool,
 }
 
 impl BatchResponse {

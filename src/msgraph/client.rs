@@ -111,6 +111,10 @@ impl Request {
 pub struct Reply {
     pub status: u16,
     pub body: Json,
+    /// Whether the request was sent again after an attempt whose answer was
+    /// lost (a dropped connection, a timeout): that attempt may have reached
+    /// Graph, so "already a member" may be this request's own doing.
+    pub resent: bool,
 }
 
 /// Counters of what the client sent and met.
@@ -412,6 +416,7 @@ impl GraphClient {
         let deadline = self.profile.pacing.deadline;
         let mut refreshed = false;
         let mut last = String::new();
+        let mut answer_lost = false;
         for attempt in 0..MAX_ATTEMPTS {
             if first.elapsed() > deadline {
                 break;
@@ -443,10 +448,14 @@ impl GraphClient {
                     }
                     _ => {
                         self.gate.record(false);
-                        return Ok(reply);
+                        return Ok(Reply {
+                            resent: answer_lost,
+                            ..reply
+                        });
                     }
                 },
                 Err(error) => {
+                    answer_lost = true;
                     last = error;
                     tokio::time::sleep(self.backoff(attempt)).await;
                 }
@@ -502,7 +511,14 @@ impl GraphClient {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        Ok((Reply { status, body }, retry_after))
+        Ok((
+            Reply {
+                status,
+                body,
+                resent: false,
+            },
+            retry_after,
+        ))
     }
 
     /// Sends a GET and fails on any answer but 200.
@@ -713,7 +729,12 @@ impl GraphClient {
             return Err(answer_error(&reply));
         }
         let bytes = serde_json::to_vec(&reply.body).expect("JSON serializes");
-        batch::answers(group, &bytes).map_err(|error| ClientError::Unexpected(error.to_string()))
+        let mut answers = batch::answers(group, &bytes)
+            .map_err(|error| ClientError::Unexpected(error.to_string()))?;
+        for answer in &mut answers {
+            answer.resent = reply.resent;
+        }
+        Ok(answers)
     }
 }
 

@@ -193,8 +193,12 @@ impl GraphDirectory {
         }
     }
 
-    /// Object ids to their member types, by `getByIds`.
-    async fn types_of(&self, ids: &[&str]) -> Result<HashMap<String, MemberType>, DirectoryError> {
+    /// Object ids to their member types (and, for groups, whether they are
+    /// Microsoft 365 groups), by `getByIds`.
+    async fn types_of(
+        &self,
+        ids: &[&str],
+    ) -> Result<HashMap<String, (MemberType, bool)>, DirectoryError> {
         let mut found = HashMap::with_capacity(ids.len());
         let chunks: Vec<Vec<String>> = ids
             .chunks(BY_IDS_MAX)
@@ -216,7 +220,22 @@ impl GraphDirectory {
                 .flatten()
             {
                 let member = member_of(item);
-                found.insert(member.id.to_ascii_lowercase(), member.member_type);
+                let unified =
+                    item.get("groupTypes")
+                        .and_then(Json::as_array)
+                        .is_some_and(|types| {
+                            types.iter().any(|t| {
+                                t.as_str()
+                                    .is_some_and(|t| t.eq_ignore_ascii_case("Unified"))
+                            })
+                        });
+                found.insert(
+                    member.id.to_ascii_lowercase(),
+                    (
+                        member.member_type,
+                        unified && member.member_type == MemberType::Group,
+                    ),
+                );
             }
         }
         Ok(found)
@@ -270,6 +289,10 @@ impl GraphDirectory {
             RowOutcome::Removed
         };
         let mut outcomes = vec![success; ids.len()];
+        // Rows whose request went out again after an answer was lost: the
+        // first attempt may have made the change, so "already a member" (or
+        // "not a member") says nothing about who did.
+        let mut ambiguous = vec![false; ids.len()];
         let mut work = units;
         let mut replication_rounds = 0;
         while !work.is_empty() {
@@ -282,6 +305,11 @@ impl GraphDirectory {
             let mut again = Vec::new();
             let mut replicating = false;
             for (unit, answer) in work.into_iter().zip(answers) {
+                if answer.resent {
+                    for index in &unit {
+                        ambiguous[*index] = true;
+                    }
+                }
                 if (200..300).contains(&answer.status) {
                     for index in &unit {
                         self.remember(&group.id, ids[*index], change == Write::Add);
@@ -331,6 +359,11 @@ impl GraphDirectory {
                 tokio::time::sleep(self.client.replication_delay(replication_rounds)).await;
             }
             work = again;
+        }
+        for (outcome, ambiguous) in outcomes.iter_mut().zip(ambiguous) {
+            if ambiguous && matches!(outcome, RowOutcome::AlreadyMember | RowOutcome::NotMember) {
+                *outcome = success;
+            }
         }
         Ok(outcomes)
     }
@@ -587,14 +620,18 @@ impl Directory for GraphDirectory {
             .iter()
             .map(|key| {
                 let member = match key {
-                    MemberKey::ObjectId(id) => types.get(id).map(|kind| ResolvedMember {
-                        id: id.clone(),
-                        member_type: *kind,
-                    }),
+                    MemberKey::ObjectId(id) => {
+                        types.get(id).map(|(kind, unified_group)| ResolvedMember {
+                            id: id.clone(),
+                            member_type: *kind,
+                            unified_group: *unified_group,
+                        })
+                    }
                     MemberKey::Upn(upn) => {
                         users.get(&upn.to_lowercase()).map(|id| ResolvedMember {
                             id: id.clone(),
                             member_type: MemberType::User,
+                            unified_group: false,
                         })
                     }
                 }?;

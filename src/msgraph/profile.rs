@@ -232,10 +232,16 @@ impl Profile {
 
 /// Every profile of a profiles file.
 pub fn load(path: &Path) -> Result<BTreeMap<String, Profile>, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::files::input::read_limited(path, 1024 * 1024)
+        .and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "the text is not UTF-8")
+            })
+        })
+        .map_err(|source| ProfileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     parse(path, &text)
 }
 

@@ -35,6 +35,8 @@ pub struct Plan {
     pub concurrency: u32,
     /// `spec.vars`, for templates.
     pub vars: std::collections::BTreeMap<String, String>,
+    /// What CSV files do with cells a spreadsheet would read as formulas.
+    pub formulas: crate::bulkcsv::cells::Formulas,
 }
 
 impl Plan {

@@ -98,6 +98,12 @@ pub fn resolve(spec: WorkflowSpec) -> Result<Plan, Vec<Problem>> {
         guards: body.guards,
         concurrency: body.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
         vars: body.vars,
+        formulas: match body.csv.map(|csv| csv.formulas) {
+            Some(crate::manifest::spec::FormulasSpec::Keep) => {
+                crate::bulkcsv::cells::Formulas::Keep
+            }
+            _ => crate::bulkcsv::cells::Formulas::Neutralize,
+        },
     })
 }
 
@@ -511,25 +517,26 @@ impl<'a> Checker<'a> {
 
     fn check_window(&mut self, window: Option<&TimeWindowSpec>, at: &Pointer) {
         let Some(window) = window else { return };
-        if let (Some(older), Some(newer)) = (window.older_than, window.newer_than) {
-            if older.as_duration() >= newer.as_duration() {
-                let problem = Problem::at(ProblemKind::Conflict, at.key("newerThan"), "this window is empty: nothing is both older and newer")
+        if let (Some(older), Some(newer)) = (window.older_than, window.newer_than)
+            && older.as_duration() >= newer.as_duration()
+        {
+            let problem = Problem::at(ProblemKind::Conflict, at.key("newerThan"), "this window is empty: nothing is both older and newer")
                     .label(format!("`newerThan` must be longer than `olderThan` ({older})"))
                     .help("`olderThan: 90d` keeps what is more than 90 days old; `newerThan: 180d` then keeps what is less than 180 days old");
-                self.problems.push(problem);
-            }
+            self.problems.push(problem);
         }
-        if let (Some(before), Some(after)) = (&window.before, &window.after) {
-            if before.as_str().len() == after.as_str().len() && before.as_str() <= after.as_str() {
-                let problem = Problem::at(
-                    ProblemKind::Conflict,
-                    at.key("before"),
-                    "this window is empty: `before` is not later than `after`",
-                )
-                .label("not later than `after`")
-                .help("`after` is the start of the window and `before` its end");
-                self.problems.push(problem);
-            }
+        if let (Some(before), Some(after)) = (&window.before, &window.after)
+            && before.as_str().len() == after.as_str().len()
+            && before.as_str() <= after.as_str()
+        {
+            let problem = Problem::at(
+                ProblemKind::Conflict,
+                at.key("before"),
+                "this window is empty: `before` is not later than `after`",
+            )
+            .label("not later than `after`")
+            .help("`after` is the start of the window and `before` its end");
+            self.problems.push(problem);
         }
     }
 
@@ -569,7 +576,7 @@ fn human(duration: Duration) -> String {
         (1_000, "s"),
     ];
     for (size, unit) in units {
-        if millis >= size && millis % size == 0 {
+        if millis >= size && millis.is_multiple_of(size) {
             return format!("{}{unit}", millis / size);
         }
     }

@@ -1,12 +1,13 @@
 //! What every step of a run shares: the run's identity and start time, where
 //! inputs are read from and outputs written to, and the template values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use serde_json::{Map, Value as Json, json};
 
+use crate::bulkcsv::cells::Formulas;
 use crate::bulkcsv::output::OutputRoot;
 use crate::directory::model::Group;
 use crate::template::{RenderError, file_name_safe, render};
@@ -27,8 +28,33 @@ pub struct RunContext {
     /// A preview: steps report what they would do and change nothing, not
     /// even the job history.
     pub dry_run: bool,
+    /// In a preview: only check what a run needs (inputs readable, targets
+    /// found) and count what guards limit, without looking up every row of
+    /// an addition. `apply` checks this way before a run.
+    pub check_only: bool,
+    /// The steps whose destructive effects a preview in this process counted;
+    /// the others count theirs when they start.
+    pub counted_steps: HashSet<String>,
+    /// Rows planned, journaled and applied together.
+    pub chunk_rows: usize,
+    /// What CSV files do with cells a spreadsheet would read as formulas.
+    pub formulas: Formulas,
     /// Where progress is shown.
     pub progress: super::progress::Progress,
+}
+
+/// Rows planned, journaled and applied together unless `BULKOPS_CHUNK_ROWS`
+/// says otherwise. Large batches let the directory touch each page of its
+/// indexes once for many rows; smaller batches journal more often.
+pub const CHUNK_ROWS: usize = 50_000;
+
+/// The batch size a new run uses.
+pub fn chunk_rows_from_environment() -> usize {
+    std::env::var("BULKOPS_CHUNK_ROWS")
+        .ok()
+        .and_then(|value| value.parse::<usize>().ok())
+        .filter(|rows| *rows > 0)
+        .unwrap_or(CHUNK_ROWS)
 }
 
 impl RunContext {

@@ -1,14 +1,23 @@
 //! Running a plan: steps start as soon as the steps they depend on have
 //! finished, under the workflow's concurrency limit, with retries for transient
 //! failures, a time limit per step, and `continueOnError`.
+//!
+//! A stop request (Ctrl-C) means no step starts after it; steps already
+//! running finish. In a run, each step's end is recorded, so a resumed run
+//! settles finished steps from the record instead of doing them again. A
+//! preview runs one step at a time in the plan's order, so a step that reads
+//! a file an earlier step writes can be told apart: its effect is unknown
+//! until the run.
 
 pub mod context;
 pub mod preview;
 pub mod progress;
+mod record;
 pub mod retry;
+pub mod stop;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -16,10 +25,15 @@ use tokio::task::JoinSet;
 
 use crate::directory::Directory;
 use crate::plan::Plan;
-use crate::steps::{self, Effect, JobSummary, Selection, StepEnv, StepError, StepReport};
+use crate::steps::guard::Budget;
+use crate::steps::{
+    self, Effect, FailureClass, JobSummary, Selection, StepEnv, StepError, StepReport,
+};
 use crate::store::{JobStore, Status};
 use context::RunContext;
+pub use record::{FinishedStep, finished_steps};
 use retry::Backoff;
+use stop::Stop;
 
 /// How a step ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,11 +42,27 @@ pub enum StepState {
     /// The step did its work; its jobs may still have failed rows.
     Finished,
     /// The step could not do its work.
-    Failed { error: String },
+    Failed {
+        error: String,
+        #[serde(skip)]
+        class: FailureClass,
+    },
     /// A step it needs failed, so it did not run.
     Skipped { because: String },
     /// The run was stopped before the step started.
     Cancelled,
+}
+
+impl StepState {
+    /// The word recorded for the state.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Finished => "finished",
+            Self::Failed { .. } => "failed",
+            Self::Skipped { .. } => "skipped",
+            Self::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// One step's end, for the summary.
@@ -47,6 +77,9 @@ pub struct StepResult {
     pub jobs: Vec<JobSummary>,
     /// In a preview: what the step would do.
     pub effects: Vec<Effect>,
+    /// In a resumed run: whether the step had finished before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub earlier: bool,
 }
 
 /// How a run ended.
@@ -72,6 +105,17 @@ impl RunReport {
             Status::Failed
         }
     }
+
+    /// The most serious kind of step failure in the run, if a step failed.
+    pub fn worst_failure(&self) -> Option<FailureClass> {
+        self.steps
+            .iter()
+            .filter_map(|step| match &step.state {
+                StepState::Failed { class, .. } => Some(*class),
+                _ => None,
+            })
+            .max()
+    }
 }
 
 /// What the steps of one run share.
@@ -80,8 +124,12 @@ pub struct Runner<D> {
     pub context: Arc<RunContext>,
     pub directory: D,
     pub store: Arc<Mutex<JobStore>>,
-    /// Set by the first Ctrl-C: start no more steps, let running ones finish.
-    pub stop: Arc<AtomicBool>,
+    /// Set by Ctrl-C: start no more steps, let running ones finish.
+    pub stop: Stop,
+    /// In a run: what the guards still allow.
+    pub budget: Option<Arc<Mutex<Budget>>>,
+    /// In a resumed run: the steps that finished before, by id.
+    pub finished: HashMap<String, FinishedStep>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,59 +139,44 @@ enum Progress {
     Done(StepState),
 }
 
+/// What a step task hands back.
+type Joined = (usize, u32, Result<StepReport, StepError>);
+
+/// The scheduler's state while a run goes on.
+struct Board {
+    progress: Vec<Progress>,
+    results: Vec<Option<StepResult>>,
+    selections: HashMap<usize, Selection>,
+    /// In a preview: the files earlier steps would write, with their step.
+    planned_outputs: HashMap<PathBuf, String>,
+}
+
 impl<D: Directory + Clone + 'static> Runner<D> {
     /// Runs every step and reports how each ended.
     pub async fn run(&self) -> RunReport {
         let count = self.plan.steps.len();
-        let mut progress = vec![Progress::Waiting; count];
-        let mut results: Vec<Option<StepResult>> = vec![None; count];
-        let mut selections: HashMap<usize, Selection> = HashMap::new();
+        let mut board = Board {
+            progress: vec![Progress::Waiting; count],
+            results: vec![None; count],
+            selections: HashMap::new(),
+            planned_outputs: HashMap::new(),
+        };
+        self.settle_finished(&mut board);
         let mut running = JoinSet::new();
-        let limit = usize::try_from(self.plan.concurrency).unwrap_or(1).max(1);
+        let limit = if self.context.dry_run {
+            1
+        } else {
+            usize::try_from(self.plan.concurrency).unwrap_or(1).max(1)
+        };
         loop {
-            self.start_ready(
-                &mut progress,
-                &mut results,
-                &selections,
-                &mut running,
-                limit,
-            );
+            self.start_ready(&mut board, &mut running, limit);
             let Some(joined) = running.join_next().await else {
                 break;
             };
             let (index, attempts, outcome) = joined.expect("step tasks do not panic");
-            let step = &self.plan.steps[index];
-            let (state, report) = match outcome {
-                Ok(report) => (StepState::Finished, report),
-                Err(error) => {
-                    tracing::error!(step = %step.id, error = %error, "step failed");
-                    (
-                        StepState::Failed {
-                            error: error.to_string(),
-                        },
-                        StepReport::default(),
-                    )
-                }
-            };
-            let selected = report.selection.as_ref().map(|selection| match selection {
-                Selection::Groups(groups) => groups.len(),
-                Selection::Devices(devices) => devices.len(),
-            });
-            if let Some(selection) = report.selection {
-                selections.insert(index, selection);
-            }
-            progress[index] = Progress::Done(state.clone());
-            results[index] = Some(StepResult {
-                id: step.id.clone(),
-                kind: step.action.kind().key(),
-                state,
-                attempts,
-                selected,
-                jobs: report.jobs,
-                effects: report.effects,
-            });
+            self.settle(&mut board, index, attempts, outcome);
         }
-        let steps: Vec<StepResult> = results.into_iter().flatten().collect();
+        let steps: Vec<StepResult> = board.results.into_iter().flatten().collect();
         RunReport {
             run_id: self.context.run_id.clone(),
             status: RunReport::status_of(&steps),
@@ -151,32 +184,109 @@ impl<D: Directory + Clone + 'static> Runner<D> {
         }
     }
 
+    /// In a resumed run, the steps that finished before are done already.
+    fn settle_finished(&self, board: &mut Board) {
+        for (index, step) in self.plan.steps.iter().enumerate() {
+            let Some(finished) = self.finished.get(&step.id) else {
+                continue;
+            };
+            if let Some(selection) = &finished.selection {
+                board.selections.insert(index, selection.clone());
+            }
+            board.progress[index] = Progress::Done(StepState::Finished);
+            board.results[index] = Some(StepResult {
+                id: step.id.clone(),
+                kind: step.action.kind().key(),
+                state: StepState::Finished,
+                attempts: finished.attempts,
+                selected: finished.selection.as_ref().map(selected_count),
+                jobs: finished.jobs.clone(),
+                effects: Vec::new(),
+                earlier: true,
+            });
+        }
+    }
+
+    /// Records how a step that ran ended.
+    fn settle(
+        &self,
+        board: &mut Board,
+        index: usize,
+        attempts: u32,
+        outcome: Result<StepReport, StepError>,
+    ) {
+        let step = &self.plan.steps[index];
+        let (state, report) = match outcome {
+            Ok(report) => (StepState::Finished, report),
+            Err(error) => {
+                let message = crate::text::chain(&error);
+                if !self.context.dry_run {
+                    tracing::error!(step = %step.id, error = %message, "step failed");
+                }
+                if matches!(error, StepError::Guard(_)) {
+                    // A guard refusal stops the run: nothing else starts.
+                    self.stop.request();
+                }
+                let class = error.class();
+                let state = StepState::Failed {
+                    error: message,
+                    class,
+                };
+                (state, StepReport::default())
+            }
+        };
+        if self.context.dry_run {
+            self.note_planned_outputs(board, &step.id, &report.effects);
+        }
+        let selected = report.selection.as_ref().map(selected_count);
+        self.record(step, &state, attempts, report.selection.as_ref());
+        if let Some(selection) = report.selection {
+            board.selections.insert(index, selection);
+        }
+        board.progress[index] = Progress::Done(state.clone());
+        board.results[index] = Some(StepResult {
+            id: step.id.clone(),
+            kind: step.action.kind().key(),
+            state,
+            attempts,
+            selected,
+            jobs: report.jobs,
+            effects: report.effects,
+            earlier: false,
+        });
+    }
+
+    /// Remembers the files a previewed step would write.
+    fn note_planned_outputs(&self, board: &mut Board, step: &str, effects: &[Effect]) {
+        for (relative, _) in effects.iter().filter_map(|effect| effect.file.as_ref()) {
+            if let Ok(path) = self.context.output.resolve(relative)
+                && let Ok(absolute) = std::path::absolute(path)
+            {
+                board.planned_outputs.insert(absolute, step.to_owned());
+            }
+        }
+    }
+
     /// Starts every step whose dependencies have finished, up to the limit, and
     /// settles steps that can no longer run.
-    fn start_ready(
-        &self,
-        progress: &mut [Progress],
-        results: &mut [Option<StepResult>],
-        selections: &HashMap<usize, Selection>,
-        running: &mut JoinSet<(usize, u32, Result<StepReport, StepError>)>,
-        limit: usize,
-    ) {
-        let stopping = self.stop.load(Ordering::SeqCst);
+    fn start_ready(&self, board: &mut Board, running: &mut JoinSet<Joined>, limit: usize) {
         for index in self.plan.order() {
-            if progress[index] != Progress::Waiting {
+            if board.progress[index] != Progress::Waiting {
                 continue;
             }
             let dependencies = self.plan.dag.dependencies(index);
             if dependencies
                 .iter()
-                .any(|(dependency, _)| !matches!(progress[*dependency], Progress::Done(_)))
+                .any(|(dependency, _)| !matches!(board.progress[*dependency], Progress::Done(_)))
             {
                 continue;
             }
             let blocking = dependencies
                 .iter()
-                .find(|(dependency, _)| self.blocks(&progress[*dependency], *dependency));
-            let settled = match (blocking, stopping) {
+                .find(|(dependency, _)| self.blocks(&board.progress[*dependency], *dependency));
+            // Checked for each step, just before it would start: a stop asked
+            // for at any moment before means the step never starts.
+            let settled = match (blocking, self.stop.is_requested()) {
                 (_, true) => Some(StepState::Cancelled),
                 (Some((dependency, _)), false) => Some(StepState::Skipped {
                     because: format!("`{}` did not finish", self.plan.steps[*dependency].id),
@@ -185,8 +295,9 @@ impl<D: Directory + Clone + 'static> Runner<D> {
             };
             let step = &self.plan.steps[index];
             if let Some(state) = settled {
-                progress[index] = Progress::Done(state.clone());
-                results[index] = Some(StepResult {
+                self.record(step, &state, 0, None);
+                board.progress[index] = Progress::Done(state.clone());
+                board.results[index] = Some(StepResult {
                     id: step.id.clone(),
                     kind: step.action.kind().key(),
                     state,
@@ -194,13 +305,14 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                     selected: None,
                     jobs: Vec::new(),
                     effects: Vec::new(),
+                    earlier: false,
                 });
                 continue;
             }
             if running.len() >= limit {
                 continue;
             }
-            progress[index] = Progress::Running;
+            board.progress[index] = Progress::Running;
             if self.context.dry_run {
                 tracing::debug!(step = %step.id, kind = step.action.kind().key(), "previewing step");
             } else {
@@ -210,7 +322,12 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 .context
                 .progress
                 .step(&step.id, step.action.kind().key());
-            running.spawn(self.step_task(index, selections.clone(), line));
+            running.spawn(self.step_task(
+                index,
+                board.selections.clone(),
+                board.planned_outputs.clone(),
+                line,
+            ));
         }
     }
 
@@ -227,14 +344,15 @@ impl<D: Directory + Clone + 'static> Runner<D> {
         &self,
         index: usize,
         selections: HashMap<usize, Selection>,
+        planned_outputs: HashMap<PathBuf, String>,
         line: progress::StepProgress,
-    ) -> impl std::future::Future<Output = (usize, u32, Result<StepReport, StepError>)> + Send + 'static
-    {
-        let (plan, context, directory, store) = (
+    ) -> impl std::future::Future<Output = Joined> + Send + 'static {
+        let (plan, context, directory, store, budget) = (
             Arc::clone(&self.plan),
             Arc::clone(&self.context),
             self.directory.clone(),
             Arc::clone(&self.store),
+            self.budget.clone(),
         );
         async move {
             let step = &plan.steps[index];
@@ -246,6 +364,8 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 plan: &plan,
                 step,
                 selections: &selections,
+                budget: budget.as_deref(),
+                planned_outputs: &planned_outputs,
             };
             let attempts = with_retries(&env);
             let (count, outcome) = match step.timeout {
@@ -267,6 +387,14 @@ impl<D: Directory + Clone + 'static> Runner<D> {
     }
 }
 
+/// How many objects a selection holds.
+fn selected_count(selection: &Selection) -> usize {
+    match selection {
+        Selection::Groups(groups) => groups.len(),
+        Selection::Devices(devices) => devices.len(),
+    }
+}
+
 /// The error of a step stopped by its timeout; its unfinished jobs end failed.
 fn timed_out(
     store: &Mutex<JobStore>,
@@ -280,10 +408,14 @@ fn timed_out(
     let store = store
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Err(failure) =
-        store.fail_running_jobs(run_id, step, &error.to_string(), jiff::Timestamp::now())
-    {
-        tracing::error!(step = %step, error = %failure, "could not record the timeout");
+    if let Err(failure) = store.end_running_jobs(
+        run_id,
+        Some(step),
+        Status::Failed,
+        &error.to_string(),
+        jiff::Timestamp::now(),
+    ) {
+        tracing::error!(step = %step, error = %crate::text::chain(&failure), "could not record the timeout");
     }
     error
 }
@@ -299,7 +431,7 @@ async fn with_retries<D: Directory>(env: &StepEnv<'_, D>) -> (u32, Result<StepRe
         match steps::run(env).await {
             Err(error) if error.is_transient() => match delays.next() {
                 Some(delay) => {
-                    tracing::warn!(step = %env.step.id, error = %error, ?delay, "transient failure; retrying");
+                    tracing::warn!(step = %env.step.id, error = %crate::text::chain(&error), ?delay, "transient failure; retrying");
                     tokio::time::sleep(delay).await;
                     attempts += 1;
                 }

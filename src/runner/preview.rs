@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use super::{RunReport, StepState};
 use crate::directory::outcome::RowOutcome;
 use crate::steps::Effect;
+use crate::steps::guard::Limits;
+use crate::text::printable;
 
 /// The changes a preview adds up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,12 +18,15 @@ pub struct Totals {
     pub device_changes: u64,
     pub deleted_devices: u64,
     pub files: u64,
+    /// Effects that cannot be known before the run.
+    pub unknown: u64,
 }
 
 impl Totals {
-    /// Whether the run would change the directory or the job history.
+    /// Whether the run would (or, where the preview cannot know, may)
+    /// change the directory or the job history.
     pub fn changes_anything(self) -> bool {
-        self.additions + self.removals + self.deleted_jobs + self.device_changes > 0
+        self.additions + self.removals + self.deleted_jobs + self.device_changes + self.unknown > 0
     }
 }
 
@@ -40,8 +45,26 @@ pub fn totals(report: &RunReport) -> Totals {
             + effect.count(RowOutcome::Enabled)
             + effect.count(RowOutcome::Deleted);
         totals.files += u64::from(effect.file.is_some());
+        totals.unknown += u64::from(effect.unknown.is_some());
     }
     totals
+}
+
+/// Why `apply` would refuse the run, if its guards would.
+pub fn guard_verdict(totals: Totals, limits: Limits) -> Option<String> {
+    if totals.removals > limits.removals {
+        return Some(format!(
+            "apply would refuse this run: it removes {} members, `guards.maxRemovals` allows {}",
+            totals.removals, limits.removals
+        ));
+    }
+    if totals.deleted_devices > limits.device_deletions {
+        return Some(format!(
+            "apply would refuse this run: it deletes {} devices, `guards.maxDeviceDeletions` allows {}",
+            totals.deleted_devices, limits.device_deletions
+        ));
+    }
+    None
 }
 
 /// The preview as text, one line per step and target.
@@ -66,8 +89,8 @@ pub fn render(report: &RunReport, workflow: &str, directory: &str) -> String {
                     let _ = writeln!(out, "{lead} {}", describe(effect, step.kind));
                 }
             }
-            (StepState::Failed { error }, _) => {
-                let _ = writeln!(out, "{head} cannot be previewed: {error}");
+            (StepState::Failed { error, .. }, _) => {
+                let _ = writeln!(out, "{head} cannot be previewed: {}", printable(error));
             }
             (StepState::Skipped { because }, _) => {
                 let _ = writeln!(out, "{head} not previewed: {because}");
@@ -88,6 +111,13 @@ pub fn render(report: &RunReport, workflow: &str, directory: &str) -> String {
         totals.deleted_jobs,
         totals.files
     );
+    if totals.unknown > 0 {
+        let _ = writeln!(
+            out,
+            "and {} effects cannot be known before the run; apply counts them against the guards before they change anything",
+            totals.unknown
+        );
+    }
     out
 }
 
@@ -95,13 +125,24 @@ fn describe(effect: &Effect, kind: &str) -> String {
     let target = effect
         .target
         .as_deref()
-        .map(|t| format!("{t}: "))
+        .map(|t| format!("{}: ", printable(t)))
         .unwrap_or_default();
+    if let Some(why) = &effect.unknown {
+        return format!("{target}cannot be known before the run: {}", printable(why));
+    }
     if let Some((path, rows)) = &effect.file {
-        return format!("{target}would write {path} ({rows} rows)");
+        return format!("{target}would write {} ({rows} rows)", printable(path));
     }
     if kind == "deleteJobs" {
-        return format!("would delete {} jobs", effect.deleted_jobs);
+        let mut text = format!(
+            "would delete {} jobs and {} files",
+            effect.deleted_jobs,
+            effect.deleted_files.len()
+        );
+        for file in &effect.deleted_files {
+            let _ = write!(text, "\n{:>44}{}", "", printable(file));
+        }
+        return text;
     }
     let words: &[(RowOutcome, &str)] = if kind == "removeMembers" {
         &[

@@ -1,29 +1,120 @@
 //! `deleteJobs`: remove old job records and the files they wrote, as the admin
 //! center's Bulk operations list lets administrators delete finished jobs.
-//! Running jobs and the jobs of the current run are never deleted.
+//!
+//! A job is kept while its run is being executed or can still be resumed, and
+//! the jobs of the current run are never deleted. Only the files a job wrote
+//! are deleted with it, and only while they are still those files, below the
+//! output root of the job's run: a file replaced or edited since, or a path
+//! that is a link now, is kept. `keepFiles: true` keeps every file.
+
+use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp};
 
 use super::{Effect, StepEnv, StepError, StepReport};
+use crate::bulkcsv::output::{OutputRoot, Removal, WrittenIdentity};
 use crate::directory::Directory;
 use crate::manifest::step::{DeleteJobsSpec, JobStatusSpec};
-use crate::store::{JobCounts, JobRecord, Status};
+use crate::store::{JobCounts, JobRecord, JobStore, Status, StoreError};
+
+/// What became of the files of a deleted job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedFiles {
+    /// Files deleted.
+    pub removed: Vec<String>,
+    /// Files kept, with why.
+    pub kept: Vec<(String, &'static str)>,
+}
+
+/// Deletes a job with its journal and, unless `keep_files`, the files it
+/// wrote that are still as it wrote them.
+pub fn delete_job_files(
+    store: &JobStore,
+    job_id: &str,
+    keep_files: bool,
+) -> Result<DeletedFiles, StoreError> {
+    let job = store.job(job_id)?;
+    let run = store.run(&job.run_id)?;
+    let files = store.delete_job(job_id)?;
+    let root = OutputRoot::new(&run.output_root);
+    let mut outcome = DeletedFiles::default();
+    for file in files {
+        let kept = |why| (file.path.clone(), why);
+        if keep_files {
+            outcome.kept.push(kept("kept as asked"));
+            continue;
+        }
+        let Some(identity) = file
+            .identity
+            .as_deref()
+            .and_then(|text| text.parse::<WrittenIdentity>().ok())
+        else {
+            outcome.kept.push(kept(
+                "kept: recorded by an older bulkops without its identity",
+            ));
+            continue;
+        };
+        match root.remove_written(Path::new(&file.path), &identity) {
+            Ok(Removal::Removed) => outcome.removed.push(file.path.clone()),
+            Ok(Removal::Missing) => outcome.kept.push(kept("already gone")),
+            Ok(Removal::Changed) => outcome
+                .kept
+                .push(kept("kept: it changed since the job wrote it")),
+            Ok(Removal::Outside) => outcome
+                .kept
+                .push(kept("kept: it is not below the run's output root")),
+            Err(error) => {
+                tracing::warn!(file = %file.path, error = %crate::text::chain(&error), "a job's file could not be deleted");
+                outcome.kept.push(kept("kept: it could not be deleted"));
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// The jobs a `deleteJobs` step selects: every criterion met, not of this
+/// run, and not kept for a run in progress or one that can be resumed.
+fn doomed<D: Directory>(
+    env: &StepEnv<'_, D>,
+    spec: &DeleteJobsSpec,
+) -> Result<Vec<JobRecord>, StoreError> {
+    let now = env.context.started;
+    env.store(|store| {
+        let mut doomed = Vec::new();
+        for job in store.jobs()? {
+            if job.run_id == env.context.run_id || !selected(spec, &job, now) {
+                continue;
+            }
+            if let Some(why) = store.why_kept(&job)? {
+                tracing::info!(job = %job.id, why = %why, "kept");
+                continue;
+            }
+            doomed.push(job);
+        }
+        Ok(doomed)
+    })
+}
 
 /// Deletes the jobs that meet every criterion.
 pub(super) fn run<D: Directory>(
     env: &StepEnv<'_, D>,
     spec: &DeleteJobsSpec,
 ) -> Result<StepReport, StepError> {
-    let now = env.context.started;
-    let candidates = env.store(crate::store::JobStore::jobs)?;
-    let doomed: Vec<JobRecord> = candidates
-        .into_iter()
-        .filter(|job| job.run_id != env.context.run_id && job.status != Status::Running)
-        .filter(|job| selected(spec, job, now))
-        .collect();
+    let doomed = doomed(env, spec)?;
     if env.context.dry_run {
+        let mut files = Vec::new();
+        if !spec.keep_files {
+            for job in &doomed {
+                files.extend(
+                    env.store(|store| store.files(&job.id))?
+                        .into_iter()
+                        .map(|file| file.path),
+                );
+            }
+        }
         let effect = Effect {
             deleted_jobs: doomed.len() as u64,
+            deleted_files: files,
             ..Effect::default()
         };
         return Ok(StepReport {
@@ -34,17 +125,15 @@ pub(super) fn run<D: Directory>(
     }
     let job = env.start_job("", None, None)?;
     let mut counts = JobCounts::default();
+    let mut removed = 0;
     for old in &doomed {
-        let files = env.store(|store| store.delete_job(&old.id))?;
-        for file in files {
-            // A file deleted by hand is fine; the record goes either way.
-            let _ = std::fs::remove_file(&file.path);
-        }
+        let files = env.store(|store| delete_job_files(store, &old.id, spec.keep_files))?;
+        removed += files.removed.len();
         counts.total += 1;
         counts.succeeded += 1;
         counts.changed += 1;
     }
-    tracing::info!(step = %env.step.id, deleted = counts.changed, "deleted jobs");
+    tracing::info!(step = %env.step.id, deleted = counts.changed, files = removed, "deleted jobs");
     let summary = env.finish_job(&job, None, counts, None, Vec::new())?;
     Ok(StepReport {
         selection: None,

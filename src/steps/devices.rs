@@ -1,21 +1,27 @@
 //! `downloadDevices`, `disableDevices`, `enableDevices` and `deleteDevices`.
 //!
 //! Device changes run as one job per step, with rows in journaled chunks like
-//! membership changes, so they resume the same way. Devices come from a
+//! membership changes, so they resume the same way; deletions are charged
+//! against the run's guards before they are journaled. Devices come from a
 //! `filterDevices` step, a list in the manifest, or a CSV of object ids or
 //! device ids.
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::{Effect, JobSummary, Selection, StepEnv, StepError, StepReport};
+use super::fault::{self, Phase};
+use super::{
+    Effect, InputRead, JobSummary, Selection, StepEnv, StepError, StepReport, count, write_error,
+};
+use crate::bulkcsv::cells::CsvWriter;
 use crate::bulkcsv::members::{MemberKey, MemberList};
 use crate::directory::Directory;
 use crate::directory::model::Device;
 use crate::directory::outcome::RowOutcome;
+use crate::files::input::{FileIdentity, hashing};
 use crate::manifest::step::DownloadDevicesSpec;
 use crate::manifest::target::{DeviceSetSpec, DeviceTargetSpec, SetSpec};
-use crate::store::{Chunk, JobCounts, JobFile};
+use crate::store::{Charged, Chunk, JobCounts};
 
 const DEVICE_COLUMNS: [&str; 14] = [
     "Object ID",
@@ -42,11 +48,12 @@ pub(super) enum DeviceChange {
     Delete { require_disabled: bool },
 }
 
-/// Where a device change's rows come from.
+/// Where a device change's rows come from, and where its results go.
 pub(super) struct DeviceSource<'a> {
     pub(super) devices: Option<&'a DeviceSetSpec>,
     pub(super) input: Option<&'a str>,
     pub(super) results: Option<&'a str>,
+    pub(super) overwrite: bool,
 }
 
 impl<'a> DeviceSource<'a> {
@@ -55,11 +62,13 @@ impl<'a> DeviceSource<'a> {
         devices: Option<&'a DeviceSetSpec>,
         input: Option<&'a str>,
         results: Option<&'a str>,
+        overwrite: bool,
     ) -> Self {
         Self {
             devices,
             input,
             results,
+            overwrite,
         }
     }
 }
@@ -68,6 +77,14 @@ impl<'a> DeviceSource<'a> {
 struct DeviceRow {
     fields: Vec<String>,
     device: Result<Option<Device>, String>,
+}
+
+/// The rows of a change and where they came from.
+struct DeviceRows {
+    header: Vec<String>,
+    rows: Vec<DeviceRow>,
+    /// The input file, when the rows came from one.
+    read: Option<(InputRead, FileIdentity)>,
 }
 
 /// Writes a CSV of devices.
@@ -80,16 +97,17 @@ pub(super) async fn download<D: Directory>(
         None => env.directory.devices().await?,
     };
     let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
+    let formulas = env.context.formulas;
     super::download::single_file(
         env,
         relative,
         spec.overwrite,
         devices.len() as u64,
         |file| {
-            let mut writer = csv::Writer::from_writer(file);
-            writer.write_record(DEVICE_COLUMNS)?;
+            let mut writer = CsvWriter::new(file, formulas);
+            writer.write_row(DEVICE_COLUMNS)?;
             for device in &devices {
-                writer.write_record(device_row(device))?;
+                writer.write_row(device_row(device))?;
             }
             writer.flush()?;
             Ok(())
@@ -103,28 +121,33 @@ pub(super) async fn change<D: Directory>(
     source: &DeviceSource<'_>,
     change: DeviceChange,
 ) -> Result<StepReport, StepError> {
-    let (header, rows) = rows_of(env, source).await?;
-    let outcomes = plan(&rows, change);
     if env.context.dry_run {
-        let mut effect = Effect::default();
-        for outcome in &outcomes {
-            *effect.outcomes.entry(*outcome).or_default() += 1;
-        }
-        return Ok(StepReport {
-            selection: None,
-            jobs: Vec::new(),
-            effects: vec![effect],
-        });
+        return preview(env, source, change).await;
     }
-    let job = env.start_job("", None, source.input)?;
-    let summary = match run_job(env, source, change, &job, &header, &rows, outcomes).await {
+    let rows = rows_of(env, source).await?;
+    if let Some((read, _)) = &rows.read {
+        env.check_input(read)?;
+    }
+    let outcomes = plan(&rows.rows, change);
+    if matches!(change, DeviceChange::Delete { .. })
+        && env.needs_count()
+        && !env.store(|store| store.step_journaled(&env.context.run_id, &env.step.id))?
+    {
+        env.fits(deletions(&outcomes))?;
+    }
+    let job = env.start_job(
+        "",
+        None,
+        rows.read.as_ref().map(|(read, _)| read.path.as_str()),
+    )?;
+    let summary = match run_job(env, source, change, &job, &rows, outcomes).await {
         Ok(summary) => summary,
         Err(error) => {
             env.finish_job(
                 &job,
                 None,
                 JobCounts::default(),
-                Some(error.to_string()),
+                Some(crate::text::chain(&error)),
                 Vec::new(),
             )?;
             return Err(error);
@@ -137,60 +160,134 @@ pub(super) async fn change<D: Directory>(
     })
 }
 
+/// What the change would do.
+async fn preview<D: Directory>(
+    env: &StepEnv<'_, D>,
+    source: &DeviceSource<'_>,
+    change: DeviceChange,
+) -> Result<StepReport, StepError> {
+    let mut effect = Effect::default();
+    if let Some(template) = source.input {
+        let input = env.context.input_path(template, &env.step.id)?;
+        if let Some(why) = env.written_earlier(&input) {
+            effect.unknown = Some(why);
+            return Ok(report_of(effect));
+        }
+    }
+    let light = env.context.check_only && !matches!(change, DeviceChange::Delete { .. });
+    if light && source.input.is_some() {
+        let input = env
+            .context
+            .input_path(source.input.unwrap_or_default(), &env.step.id)?;
+        let (_, _, read) = read_file(&input)?;
+        effect.input = Some(read.0);
+        effect.checked_only = true;
+        return Ok(report_of(effect));
+    }
+    let rows = rows_of(env, source).await?;
+    for outcome in plan(&rows.rows, change) {
+        *effect.outcomes.entry(outcome).or_default() += 1;
+    }
+    effect.input = rows.read.map(|(read, _)| read);
+    Ok(report_of(effect))
+}
+
+fn report_of(effect: Effect) -> StepReport {
+    StepReport {
+        selection: None,
+        jobs: Vec::new(),
+        effects: vec![effect],
+    }
+}
+
+/// The deletions among planned outcomes.
+fn deletions(outcomes: &[RowOutcome]) -> Charged {
+    Charged {
+        removals: 0,
+        device_deletions: outcomes
+            .iter()
+            .filter(|outcome| **outcome == RowOutcome::Deleted)
+            .count() as u64,
+    }
+}
+
 async fn run_job<D: Directory>(
     env: &StepEnv<'_, D>,
     source: &DeviceSource<'_>,
     change: DeviceChange,
     job: &str,
-    header: &[String],
-    rows: &[DeviceRow],
+    rows: &DeviceRows,
     planned: Vec<RowOutcome>,
 ) -> Result<JobSummary, StepError> {
     let journal = env.store(|store| store.chunks(job))?;
-    let chunk_rows = super::membership::chunk_rows();
-    let mut outcomes = Vec::with_capacity(rows.len());
+    let chunk_rows = env.context.chunk_rows;
+    let mut outcomes = Vec::with_capacity(rows.rows.len());
     for (index, (rows, fresh)) in rows
+        .rows
         .chunks(chunk_rows)
         .zip(planned.chunks(chunk_rows))
         .enumerate()
     {
         let index = index as u64;
-        let journaled = journal
-            .iter()
-            .find(|chunk| chunk.index == index && chunk.outcomes.len() == rows.len());
-        let chunk = if let Some(chunk) = journaled {
-            chunk.clone()
-        } else {
-            let first_row = index * chunk_rows as u64;
-            let chunk = Chunk {
-                index,
-                first_row,
-                outcomes: fresh.to_vec(),
-                applied: false,
-            };
-            env.store(|store| store.plan_chunk(job, &chunk))?;
-            chunk
+        let chunk = match journal.iter().find(|chunk| chunk.index == index) {
+            Some(chunk) if chunk.outcomes.len() == rows.len() => chunk.clone(),
+            Some(chunk) => {
+                return Err(StepError::JournalMismatch {
+                    chunk: index,
+                    journaled: chunk.outcomes.len(),
+                    read: rows.len(),
+                });
+            }
+            None => {
+                fault::reached(Phase::BeforeJournal).await;
+                env.charge(deletions(fresh))?;
+                let chunk = Chunk {
+                    index,
+                    first_row: index * chunk_rows as u64,
+                    outcomes: fresh.to_vec(),
+                    applied: false,
+                };
+                env.store(|store| store.plan_chunk(job, &chunk))?;
+                fault::reached(Phase::AfterJournal).await;
+                chunk
+            }
         };
         if !chunk.applied {
             apply(env, change, rows, &chunk.outcomes).await?;
             env.store(|store| store.mark_chunk_applied(job, index))?;
+            fault::reached(Phase::AfterApply).await;
         }
         outcomes.extend(chunk.outcomes);
     }
+    let (path, counts) = write_results(env, source, job, rows, &outcomes)?;
+    Ok(env.finish_job(job, None, counts, None, vec![path])?)
+}
+
+/// Writes the result file: each row with its outcome.
+fn write_results<D: Directory>(
+    env: &StepEnv<'_, D>,
+    source: &DeviceSource<'_>,
+    job: &str,
+    rows: &DeviceRows,
+    outcomes: &[RowOutcome],
+) -> Result<(String, JobCounts), StepError> {
     let template = source
         .results
         .unwrap_or("results/{{run.id}}/{{step.id}}.csv");
     let relative = env.context.output_path(template, &env.step.id, None)?;
-    let mut file = env.context.output.create(&relative, true)?;
+    let protect = rows.read.as_ref().map(|(_, identity)| *identity);
+    let mut file = env
+        .context
+        .output
+        .create_protecting(&relative, source.overwrite, protect)?;
+    let target = file.target();
     let mut counts = JobCounts::default();
     {
-        let mut writer = csv::Writer::from_writer(&mut file);
-        let write_error = |source| StepError::Write {
-            path: env.context.output.path().join(&relative),
-            source,
-        };
-        writer.write_record(header).map_err(write_error)?;
-        for (row, outcome) in rows.iter().zip(&outcomes) {
+        let mut writer = CsvWriter::new(&mut file, env.context.formulas);
+        writer
+            .write_row(&rows.header)
+            .map_err(write_error(&target))?;
+        for (row, outcome) in rows.rows.iter().zip(outcomes) {
             let error = match &row.device {
                 Err(reason) => reason.clone(),
                 Ok(_) if *outcome == RowOutcome::Duplicate => {
@@ -199,30 +296,17 @@ async fn run_job<D: Directory>(
                 Ok(_) => outcome.explanation().to_owned(),
             };
             let mut fields = row.fields.clone();
-            fields.resize(header.len() - 2, String::new());
+            fields.resize(rows.header.len() - 2, String::new());
             fields.extend([outcome.key().to_owned(), error]);
-            writer.write_record(&fields).map_err(write_error)?;
-            counts.total += 1;
-            counts.succeeded += u64::from(outcome.is_success());
-            counts.failed += u64::from(!outcome.is_success());
-            counts.changed += u64::from(outcome.is_change());
+            writer.write_row(&fields).map_err(write_error(&target))?;
+            count(&mut counts, *outcome);
         }
-        writer.flush().map_err(|error| write_error(error.into()))?;
+        writer
+            .flush()
+            .map_err(|error| write_error(&target)(error.into()))?;
     }
-    let path = file.commit()?;
-    let record = JobFile {
-        kind: "results".into(),
-        path: path.display().to_string(),
-        rows: counts.total,
-    };
-    env.store(|store| store.add_file(job, &record))?;
-    Ok(env.finish_job(
-        job,
-        None,
-        counts,
-        None,
-        vec![env.context.output.display(&path)],
-    )?)
+    let path = env.commit_file(job, "results", file, counts.total)?;
+    Ok((path, counts))
 }
 
 /// Each row's outcome if the change were made now; repeated devices once.
@@ -257,28 +341,34 @@ async fn apply<D: Directory>(
     rows: &[DeviceRow],
     outcomes: &[RowOutcome],
 ) -> Result<(), StepError> {
-    let ids = |wanted: RowOutcome| -> Vec<&str> {
-        rows.iter()
-            .zip(outcomes)
-            .filter(|(_, outcome)| **outcome == wanted)
-            .filter_map(|(row, _)| {
-                row.device
-                    .as_ref()
-                    .ok()
-                    .and_then(Option::as_ref)
-                    .map(|device| device.id.as_str())
-            })
-            .collect()
-    };
     let (wanted, enable) = match change {
         DeviceChange::Disable => (RowOutcome::Disabled, Some(false)),
         DeviceChange::Enable => (RowOutcome::Enabled, Some(true)),
         DeviceChange::Delete { .. } => (RowOutcome::Deleted, None),
     };
-    let targets = ids(wanted);
+    let targets: Vec<&str> = rows
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| **outcome == wanted)
+        .filter_map(|(row, _)| {
+            row.device
+                .as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map(|device| device.id.as_str())
+        })
+        .collect();
+    let (now, held) = if fault::due(Phase::MidApply) {
+        (&targets[..targets.len() / 2], true)
+    } else {
+        (&targets[..], false)
+    };
     match enable {
-        Some(enabled) => env.directory.set_devices_enabled(&targets, enabled).await?,
-        None => env.directory.delete_devices(&targets).await?,
+        Some(enabled) => env.directory.set_devices_enabled(now, enabled).await?,
+        None => env.directory.delete_devices(now).await?,
+    }
+    if held {
+        fault::hold(Phase::MidApply).await;
     }
     Ok(())
 }
@@ -287,7 +377,7 @@ async fn apply<D: Directory>(
 async fn rows_of<D: Directory>(
     env: &StepEnv<'_, D>,
     source: &DeviceSource<'_>,
-) -> Result<(Vec<String>, Vec<DeviceRow>), StepError> {
+) -> Result<DeviceRows, StepError> {
     let status = ["status".to_owned(), "error".to_owned()];
     if let Some(set) = source.devices {
         // A selection may predate earlier steps of the run: plan against the
@@ -311,27 +401,15 @@ async fn rows_of<D: Directory>(
                 device: Ok(Some(device)),
             })
             .collect();
-        return Ok((header, rows));
+        return Ok(DeviceRows {
+            header,
+            rows,
+            read: None,
+        });
     }
     let template = source.input.unwrap_or_default();
     let input = env.context.input_path(template, &env.step.id)?;
-    rows_from_file(env, &input, status).await
-}
-
-async fn rows_from_file<D: Directory>(
-    env: &StepEnv<'_, D>,
-    input: &Path,
-    status: [String; 2],
-) -> Result<(Vec<String>, Vec<DeviceRow>), StepError> {
-    let mut list = MemberList::open(input)?;
-    let header: Vec<String> = match list.header() {
-        Some(columns) => columns.iter().map(|c| c.trim().to_owned()).collect(),
-        None => vec!["id".to_owned()],
-    };
-    let mut raw = Vec::new();
-    while let Some(row) = list.next_row()? {
-        raw.push(row);
-    }
+    let (header, raw, read) = read_file(&input)?;
     let ids: Vec<String> = raw
         .iter()
         .map(|row| match &row.key {
@@ -346,7 +424,10 @@ async fn rows_from_file<D: Directory>(
         .map(|(row, device)| {
             let device = match &row.key {
                 Ok(MemberKey::ObjectId(_)) => Ok(device),
-                Ok(MemberKey::Upn(upn)) => Err(format!("`{upn}` is not a device id")),
+                Ok(MemberKey::Upn(upn)) => Err(format!(
+                    "`{}` is not a device id",
+                    crate::bulkcsv::members::quote(upn)
+                )),
                 Err(reason) => Err(reason.clone()),
             };
             DeviceRow {
@@ -355,7 +436,46 @@ async fn rows_from_file<D: Directory>(
             }
         })
         .collect();
-    Ok((header.into_iter().chain(status).collect(), rows))
+    Ok(DeviceRows {
+        header: header.into_iter().chain(status).collect(),
+        rows,
+        read: Some(read),
+    })
+}
+
+type FileRows = (
+    Vec<String>,
+    Vec<crate::bulkcsv::members::MemberRow>,
+    (InputRead, FileIdentity),
+);
+
+/// Reads a device list whole, with its fingerprint.
+fn read_file(input: &Path) -> Result<FileRows, StepError> {
+    let file = MemberList::open_file(input)?;
+    let io = |source| {
+        StepError::Input(crate::bulkcsv::members::MemberListError::Io {
+            path: input.to_path_buf(),
+            source,
+        })
+    };
+    let identity = FileIdentity::of(&file).map_err(io)?;
+    let (reader, digest) = hashing(file);
+    let mut list = MemberList::from_reader(input, Box::new(reader))?;
+    let header: Vec<String> = match list.header() {
+        Some(columns) => columns.iter().map(|c| c.trim().to_owned()).collect(),
+        None => vec!["id".to_owned()],
+    };
+    let mut raw = Vec::new();
+    while let Some(row) = list.next_row()? {
+        raw.push(row);
+    }
+    drop(list);
+    let absolute = std::path::absolute(input).map_err(io)?;
+    let read = InputRead {
+        path: absolute.display().to_string(),
+        sha256: digest.fingerprint().to_string(),
+    };
+    Ok((header, raw, (read, identity)))
 }
 
 /// The devices a set stands for.

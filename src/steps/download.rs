@@ -3,14 +3,15 @@
 
 use std::collections::HashSet;
 
-use super::{Effect, JobSummary, StepEnv, StepError, StepReport};
+use super::{Effect, JobSummary, StepEnv, StepError, StepReport, write_error};
+use crate::bulkcsv::cells::{CsvWriter, Formulas};
 use crate::bulkcsv::output::PendingFile;
 use crate::directory::Directory;
 use crate::directory::model::{Group, Member, MemberType};
 use crate::manifest::step::{
     DownloadGroupsSpec, DownloadMembersSpec, GroupColumnSpec, MemberColumnSpec, MemberTypeSpec,
 };
-use crate::store::{JobCounts, JobFile};
+use crate::store::JobCounts;
 
 const GROUP_COLUMNS: [&str; 5] = [
     "Object ID",
@@ -37,8 +38,9 @@ pub(super) async fn groups<D: Directory>(
         None => env.directory.groups().await?,
     };
     let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
+    let formulas = env.context.formulas;
     single_file(env, relative, spec.overwrite, groups.len() as u64, |file| {
-        write_groups(file, &groups, &spec.columns).map(|_| ())
+        write_groups(file, &groups, &spec.columns, formulas).map(|_| ())
     })
 }
 
@@ -63,7 +65,8 @@ pub(super) fn single_file<D: Directory>(
     }
     let job = env.start_job("", None, None)?;
     let mut file = env.context.output.create(&relative, overwrite)?;
-    write(&mut file).map_err(|source| write_error(&file_path(env, &relative), source))?;
+    let target = file.target();
+    write(&mut file).map_err(write_error(&target))?;
     let summary = commit(env, &job, None, file, rows)?;
     Ok(StepReport {
         selection: None,
@@ -85,11 +88,12 @@ pub(super) async fn members<D: Directory>(
         let job = env.start_job("", None, None)?;
         let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
         let mut file = env.context.output.create(&relative, spec.overwrite)?;
-        let mut writer = member_writer(&mut file, spec, true)
-            .map_err(|source| write_error(&file_path(env, &relative), source))?;
+        let target = file.target();
+        let mut writer = member_writer(&mut file, spec, true, env.context.formulas)
+            .map_err(write_error(&target))?;
         let mut rows = 0;
         for group in &groups {
-            rows += visit_members(env, Some(&mut writer), group, spec, true).await?;
+            rows += visit_members(env, Some((&mut writer, &target)), group, spec, true).await?;
         }
         drop(writer);
         let summary = commit(env, &job, None, file, rows)?;
@@ -106,9 +110,10 @@ pub(super) async fn members<D: Directory>(
             .context
             .output_path(&spec.output, &env.step.id, Some(group))?;
         let mut file = env.context.output.create(&relative, spec.overwrite)?;
-        let mut writer = member_writer(&mut file, spec, false)
-            .map_err(|source| write_error(&file_path(env, &relative), source))?;
-        let rows = visit_members(env, Some(&mut writer), group, spec, false).await?;
+        let target = file.target();
+        let mut writer = member_writer(&mut file, spec, false, env.context.formulas)
+            .map_err(write_error(&target))?;
+        let rows = visit_members(env, Some((&mut writer, &target)), group, spec, false).await?;
         drop(writer);
         jobs.push(commit(env, &job, Some(&group.display_name), file, rows)?);
     }
@@ -156,17 +161,6 @@ async fn preview_members<D: Directory>(
     })
 }
 
-fn file_path<D: Directory>(env: &StepEnv<'_, D>, relative: &str) -> std::path::PathBuf {
-    env.context.output.path().join(relative)
-}
-
-fn write_error(path: &std::path::Path, source: csv::Error) -> StepError {
-    StepError::Write {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 fn commit<D: Directory>(
     env: &StepEnv<'_, D>,
     job: &str,
@@ -174,14 +168,7 @@ fn commit<D: Directory>(
     file: PendingFile,
     rows: u64,
 ) -> Result<JobSummary, StepError> {
-    let path = file.commit()?;
-    let shown = env.context.output.display(&path);
-    let record = JobFile {
-        kind: "output".into(),
-        path: path.display().to_string(),
-        rows,
-    };
-    env.store(|store| store.add_file(job, &record))?;
+    let shown = env.commit_file(job, "output", file, rows)?;
     let counts = JobCounts {
         total: rows,
         succeeded: rows,
@@ -196,14 +183,15 @@ fn write_groups(
     file: &mut PendingFile,
     groups: &[Group],
     columns: &[GroupColumnSpec],
+    formulas: Formulas,
 ) -> Result<u64, csv::Error> {
-    let mut writer = csv::Writer::from_writer(file);
+    let mut writer = CsvWriter::new(file, formulas);
     let header: Vec<&str> = GROUP_COLUMNS
         .iter()
         .copied()
         .chain(columns.iter().map(|c| group_column_name(*c)))
         .collect();
-    writer.write_record(&header)?;
+    writer.write_row(&header)?;
     for group in groups {
         let mut row = vec![
             group.id.clone(),
@@ -217,7 +205,7 @@ fn write_groups(
                 .iter()
                 .map(|column| group_column_value(group, *column)),
         );
-        writer.write_record(&row)?;
+        writer.write_row(&row)?;
     }
     writer.flush()?;
     Ok(groups.len() as u64)
@@ -259,8 +247,9 @@ fn member_writer<'f>(
     file: &'f mut PendingFile,
     spec: &DownloadMembersSpec,
     combined: bool,
-) -> Result<csv::Writer<&'f mut PendingFile>, csv::Error> {
-    let mut writer = csv::Writer::from_writer(file);
+    formulas: Formulas,
+) -> Result<CsvWriter<&'f mut PendingFile>, csv::Error> {
+    let mut writer = CsvWriter::new(file, formulas);
     let prefix: &[&str] = if combined { &COMBINED_COLUMNS } else { &[] };
     let header: Vec<&str> = prefix
         .iter()
@@ -272,7 +261,7 @@ fn member_writer<'f>(
                 .map(|column| member_column_name(*column)),
         )
         .collect();
-    writer.write_record(&header)?;
+    writer.write_row(&header)?;
     Ok(writer)
 }
 
@@ -280,7 +269,7 @@ fn member_writer<'f>(
 /// members of nested groups too, each once, as Graph's `transitiveMembers` lists them.
 async fn visit_members<D: Directory>(
     env: &StepEnv<'_, D>,
-    mut writer: Option<&mut csv::Writer<&mut PendingFile>>,
+    writer: Option<(&mut CsvWriter<&mut PendingFile>, &std::path::Path)>,
     group: &Group,
     spec: &DownloadMembersSpec,
     combined: bool,
@@ -294,6 +283,10 @@ async fn visit_members<D: Directory>(
     let mut pending = vec![group.id.clone()];
     let mut seen_groups = HashSet::from([group.id.clone()]);
     let mut seen_members = HashSet::new();
+    let (mut writer, target) = match writer {
+        Some((writer, target)) => (Some(writer), Some(target)),
+        None => (None, None),
+    };
     while let Some(group_id) = pending.pop() {
         env.directory
             .for_each_member(&group_id, &mut |member: Member| {
@@ -314,24 +307,23 @@ async fn visit_members<D: Directory>(
                 }) {
                     return Ok(());
                 }
-                if let Some(writer) = writer.as_deref_mut() {
-                    if let Err(error) =
-                        writer.write_record(member_row(group, &member, spec, combined))
-                    {
-                        failure.get_or_insert(error);
-                    }
+                if let Some(writer) = writer.as_deref_mut()
+                    && let Err(error) = writer.write_row(member_row(group, &member, spec, combined))
+                {
+                    failure.get_or_insert(error);
                 }
                 rows += 1;
                 Ok(())
             })
             .await?;
     }
-    let flushed = writer.map_or(Ok(()), csv::Writer::flush);
+    let flushed = writer.map_or(Ok(()), CsvWriter::flush);
     if let Some(source) = failure.or_else(|| flushed.err().map(csv::Error::from)) {
-        return Err(StepError::Write {
-            path: env.context.output.path().to_path_buf(),
-            source,
-        });
+        let path = target.map_or_else(
+            || env.context.output.path().to_path_buf(),
+            std::path::Path::to_path_buf,
+        );
+        return Err(StepError::Write { path, source });
     }
     Ok(rows)
 }

@@ -1,39 +1,25 @@
 //! `importMembers` and `removeMembers`: one job per group, rows in chunks.
 //!
 //! Each chunk is planned (resolve ids and names, look up current membership),
-//! journaled, applied, and marked applied; see `store` for why this makes an
-//! interrupted run resumable without applying a row twice. Every row's outcome
-//! goes to a result file: the input row plus `status` and `error`.
+//! charged against the run's guards, journaled, applied, and marked applied;
+//! see `store` for why this makes an interrupted run resumable without
+//! applying a row twice. Every row's outcome goes to a result file: the input
+//! row plus `status` and `error`.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::fault::{self, Phase};
+use super::input::{self, CheckedInput};
 use super::seen::SeenSet;
-use super::{Effect, JobSummary, StepEnv, StepError, StepReport};
+use super::{Effect, JobSummary, StepEnv, StepError, StepReport, count, write_error};
+use crate::bulkcsv::cells::CsvWriter;
 use crate::bulkcsv::members::{MemberKey, MemberList, MemberRow, parse_guid};
-use crate::bulkcsv::output::PendingFile;
 use crate::directory::Directory;
 use crate::directory::local::ResolvedMember;
 use crate::directory::model::Group;
 use crate::directory::outcome::RowOutcome;
 use crate::manifest::step::MemberListSpec;
-use crate::store::{Chunk, JobCounts, JobFile};
-
-/// Rows planned, journaled and applied together.
-///
-/// Large batches let the directory touch each page of its indexes once for
-/// many rows; `BULKOPS_CHUNK_ROWS` sets another size (smaller batches journal
-/// more often).
-const CHUNK_ROWS: usize = 50_000;
-
-/// The batch size in force.
-pub(super) fn chunk_rows() -> usize {
-    std::env::var("BULKOPS_CHUNK_ROWS")
-        .ok()
-        .and_then(|value| value.parse::<usize>().ok())
-        .filter(|rows| *rows > 0)
-        .unwrap_or(CHUNK_ROWS)
-}
+use crate::store::{Charged, Chunk, JobCounts};
 
 /// The default result file of a membership job.
 const DEFAULT_RESULTS: &str = "results/{{run.id}}/{{step.id}}-{{group.displayName}}.csv";
@@ -57,21 +43,28 @@ pub(super) async fn run<D: Directory>(
         (None, None) => Vec::new(),
     };
     let input = env.context.input_path(&spec.input, &env.step.id)?;
-    let rows = check_whole_list(&input)?;
     if env.context.dry_run {
-        let mut effects = Vec::new();
+        return preview(env, change, &groups, &input).await;
+    }
+    let checked = input::check(&input)?;
+    env.check_input(&checked.read)?;
+    if change == Change::Remove && env.needs_count() && !step_journaled(env)? {
+        // The preview could not count this step's removals: count them now,
+        // before the first change, against what the guards still allow.
+        let mut removals = 0;
         for group in &groups {
-            effects.push(preview_job(env, change, group, &input, rows).await?);
+            removals += preview_job(env, change, group, &checked, false)
+                .await?
+                .count(RowOutcome::Removed);
         }
-        return Ok(StepReport {
-            selection: None,
-            jobs: Vec::new(),
-            effects,
-        });
+        env.fits(Charged {
+            removals,
+            device_deletions: 0,
+        })?;
     }
     let mut jobs = Vec::new();
     for group in &groups {
-        jobs.push(run_job(env, spec, change, group, &input, rows).await?);
+        jobs.push(run_job(env, spec, change, group, &checked).await?);
     }
     Ok(StepReport {
         selection: None,
@@ -80,25 +73,64 @@ pub(super) async fn run<D: Directory>(
     })
 }
 
-/// What a job would do: every row planned against the directory as it is now.
+/// Whether this step journaled rows before (in a resumed run).
+fn step_journaled<D: Directory>(env: &StepEnv<'_, D>) -> Result<bool, StepError> {
+    Ok(env.store(|store| store.step_journaled(&env.context.run_id, &env.step.id))?)
+}
+
+/// What the step would do to each group.
+async fn preview<D: Directory>(
+    env: &StepEnv<'_, D>,
+    change: Change,
+    groups: &[Group],
+    input: &Path,
+) -> Result<StepReport, StepError> {
+    let effects = if let Some(why) = env.written_earlier(input) {
+        vec![Effect {
+            unknown: Some(why),
+            ..Effect::default()
+        }]
+    } else {
+        let checked = input::check(input)?;
+        // `apply`'s check before a run counts removals (the guard needs
+        // them) and only reads the list of additions.
+        let light = env.context.check_only && change == Change::Add;
+        let mut effects = Vec::new();
+        for group in groups {
+            let mut effect = preview_job(env, change, group, &checked, light).await?;
+            effect.input = Some(checked.read.clone());
+            effects.push(effect);
+        }
+        effects
+    };
+    Ok(StepReport {
+        selection: None,
+        jobs: Vec::new(),
+        effects,
+    })
+}
+
+/// What a job would do: every row planned against the directory as it is now
+/// (or, `light`, only the list checked).
 async fn preview_job<D: Directory>(
     env: &StepEnv<'_, D>,
     change: Change,
     group: &Group,
-    input: &Path,
-    rows: usize,
+    checked: &CheckedInput,
+    light: bool,
 ) -> Result<Effect, StepError> {
     let mut effect = Effect {
         target: Some(group.display_name.clone()),
+        checked_only: light,
         ..Effect::default()
     };
-    if !group.is_manageable() {
+    if !group.is_manageable() || light {
         return Ok(effect);
     }
-    let mut list = MemberList::open(input)?;
-    let mut progress = Progress::sized(rows);
+    let (mut list, _) = checked.reread()?;
+    let mut progress = Progress::sized(checked.rows);
     loop {
-        let rows = read_chunk(&mut list)?;
+        let rows = read_chunk(&mut list, env.context.chunk_rows)?;
         if rows.is_empty() {
             return Ok(effect);
         }
@@ -107,18 +139,6 @@ async fn preview_job<D: Directory>(
             *effect.outcomes.entry(outcome).or_default() += 1;
         }
     }
-}
-
-/// Reads the whole list once before any change, so that a broken line near
-/// the end of a large file stops the step before its first row is applied.
-/// Returns the number of rows, so that the job can size its memory once.
-fn check_whole_list(input: &Path) -> Result<usize, StepError> {
-    let mut list = MemberList::open(input)?;
-    let mut rows = 0;
-    while list.next_row()?.is_some() {
-        rows += 1;
-    }
-    Ok(rows)
 }
 
 /// What one job has counted so far, and what it must remember across chunks.
@@ -147,19 +167,18 @@ async fn run_job<D: Directory>(
     spec: &MemberListSpec,
     change: Change,
     group: &Group,
-    input: &Path,
-    rows: usize,
+    checked: &CheckedInput,
 ) -> Result<JobSummary, StepError> {
     let job_id = env.start_job(
         &group.id,
         Some(&group.display_name),
-        Some(&input.display().to_string()),
+        Some(&checked.read.path),
     )?;
-    match run_started_job(env, spec, change, group, (input, rows), &job_id).await {
+    match run_started_job(env, spec, change, group, checked, &job_id).await {
         Ok(summary) => Ok(summary),
         Err(error) => {
             // The job ends failed with the error as its reason; the step reports it too.
-            let reason = Some(error.to_string());
+            let reason = Some(crate::text::chain(&error));
             env.finish_job(
                 &job_id,
                 Some(&group.display_name),
@@ -177,7 +196,7 @@ async fn run_started_job<D: Directory>(
     spec: &MemberListSpec,
     change: Change,
     group: &Group,
-    (input, rows): (&Path, usize),
+    checked: &CheckedInput,
     job_id: &str,
 ) -> Result<JobSummary, StepError> {
     if !group.is_manageable() {
@@ -194,51 +213,51 @@ async fn run_started_job<D: Directory>(
         )?);
     }
     let journal = env.store(|store| store.chunks(job_id))?;
-    let mut list = MemberList::open(input)?;
+    let (mut list, digest) = checked.reread()?;
     let template = spec.results.as_deref().unwrap_or(DEFAULT_RESULTS);
     let relative = env
         .context
         .output_path(template, &env.step.id, Some(group))?;
-    let mut file = env.context.output.create(&relative, true)?;
+    let mut file =
+        env.context
+            .output
+            .create_protecting(&relative, spec.overwrite, Some(checked.identity))?;
+    let target = file.target();
     let header = result_header(list.header());
-    let mut writer = csv::Writer::from_writer(&mut file);
-    writer
-        .write_record(&header)
-        .map_err(|source| write_error(env, &relative, source))?;
-    let mut progress = Progress::sized(rows);
-    env.progress.rows(&group.display_name, rows as u64);
+    let mut writer = CsvWriter::new(&mut file, env.context.formulas);
+    writer.write_row(&header).map_err(write_error(&target))?;
+    let mut progress = Progress::sized(checked.rows);
+    env.progress.rows(&group.display_name, checked.rows as u64);
     let mut chunk_index = 0u64;
     loop {
-        let rows = read_chunk(&mut list)?;
+        let rows = read_chunk(&mut list, env.context.chunk_rows)?;
         if rows.is_empty() {
             break;
         }
         let planned = journal.iter().find(|chunk| chunk.index == chunk_index);
-        let outcomes = process_chunk(
-            env,
-            change,
-            group,
+        let chunk = ChunkAt {
             job_id,
-            chunk_index,
-            &rows,
-            planned,
-            &mut progress,
-        )
-        .await?;
+            index: chunk_index,
+            rows: &rows,
+            journaled: planned,
+        };
+        let outcomes = process_chunk(env, change, group, &chunk, &mut progress).await?;
         for (row, outcome) in rows.iter().zip(&outcomes) {
             writer
-                .write_record(result_row(row, *outcome, header.len()))
-                .map_err(|source| write_error(env, &relative, source))?;
+                .write_row(result_row(row, *outcome, header.len()))
+                .map_err(write_error(&target))?;
             count(&mut progress.counts, *outcome);
         }
         env.progress.advance(rows.len() as u64);
         chunk_index += 1;
     }
+    drop(list);
+    checked.verify(&digest)?;
     writer
         .flush()
-        .map_err(|source| write_error(env, &relative, source.into()))?;
+        .map_err(|source| write_error(&target)(source.into()))?;
     drop(writer);
-    let path = commit_results(env, job_id, file, progress.counts.total)?;
+    let path = env.commit_file(job_id, "results", file, progress.counts.total)?;
     tracing::info!(
         step = %env.step.id, group = %group.display_name, rows = progress.counts.total,
         changed = progress.counts.changed, failed = progress.counts.failed, "membership job finished"
@@ -252,9 +271,8 @@ async fn run_started_job<D: Directory>(
     )?)
 }
 
-fn read_chunk(list: &mut MemberList) -> Result<Vec<MemberRow>, StepError> {
-    let limit = chunk_rows();
-    let mut rows = Vec::with_capacity(limit);
+fn read_chunk(list: &mut MemberList, limit: usize) -> Result<Vec<MemberRow>, StepError> {
+    let mut rows = Vec::with_capacity(limit.min(1 << 16));
     while rows.len() < limit {
         match list.next_row()? {
             Some(row) => rows.push(row),
@@ -264,62 +282,63 @@ fn read_chunk(list: &mut MemberList) -> Result<Vec<MemberRow>, StepError> {
     Ok(rows)
 }
 
+/// One chunk of a job: where it is, its rows, and its journal entry if any.
+struct ChunkAt<'a> {
+    job_id: &'a str,
+    index: u64,
+    rows: &'a [MemberRow],
+    journaled: Option<&'a Chunk>,
+}
+
 /// The outcomes of a chunk: from the journal when it was planned before,
-/// otherwise planned now; applied unless the journal says it was.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the chunk's identity and the job's running state belong together here"
-)]
+/// otherwise planned now, charged against the guards and journaled; applied
+/// unless the journal says it was.
 async fn process_chunk<D: Directory>(
     env: &StepEnv<'_, D>,
     change: Change,
     group: &Group,
-    job_id: &str,
-    index: u64,
-    rows: &[MemberRow],
-    journaled: Option<&Chunk>,
+    at: &ChunkAt<'_>,
     progress: &mut Progress,
 ) -> Result<Vec<RowOutcome>, StepError> {
-    let (outcomes, members) = plan_chunk(env, change, group, rows, progress).await?;
-    let chunk = match journaled {
-        Some(chunk) if chunk.outcomes.len() == rows.len() => chunk.clone(),
-        _ => {
+    let (outcomes, members) = plan_chunk(env, change, group, at.rows, progress).await?;
+    let (chunk, fresh) = match at.journaled {
+        Some(chunk) if chunk.outcomes.len() == at.rows.len() => (chunk.clone(), false),
+        Some(chunk) => {
+            return Err(StepError::JournalMismatch {
+                chunk: chunk.index,
+                journaled: chunk.outcomes.len(),
+                read: at.rows.len(),
+            });
+        }
+        None => {
+            fault::reached(Phase::BeforeJournal).await;
+            let removals = outcomes
+                .iter()
+                .filter(|outcome| **outcome == RowOutcome::Removed)
+                .count() as u64;
+            env.charge(Charged {
+                removals,
+                device_deletions: 0,
+            })?;
             let chunk = Chunk {
-                index,
+                index: at.index,
                 first_row: progress.next_row,
                 outcomes,
                 applied: false,
             };
-            env.store(|store| store.plan_chunk(job_id, &chunk))?;
-            chunk
+            env.store(|store| store.plan_chunk(at.job_id, &chunk))?;
+            fault::reached(Phase::AfterJournal).await;
+            (chunk, true)
         }
     };
-    progress.next_row += rows.len() as u64;
+    progress.next_row += at.rows.len() as u64;
     if chunk.applied {
         return Ok(chunk.outcomes);
     }
-    let reported = apply(env, change, group, &chunk.outcomes, &members).await?;
-    env.store(|store| store.mark_chunk_applied_with(job_id, index, &reported))?;
-    hold_if_asked().await;
+    let reported = apply(env, change, group, &chunk.outcomes, &members, fresh).await?;
+    env.store(|store| store.mark_chunk_applied_with(at.job_id, at.index, &reported))?;
+    fault::reached(Phase::AfterApply).await;
     Ok(reported)
-}
-
-/// Fault injection for crash tests: with `BULKOPS_FAULT_HOLD_AFTER_CHUNKS=N`
-/// the process stops making progress once it has applied N chunks, so a test
-/// can kill it at a known point and check that `--resume` finishes the run.
-async fn hold_if_asked() {
-    static APPLIED: AtomicU64 = AtomicU64::new(0);
-    let applied = APPLIED.fetch_add(1, Ordering::SeqCst) + 1;
-    let limit = std::env::var("BULKOPS_FAULT_HOLD_AFTER_CHUNKS")
-        .ok()
-        .and_then(|value| value.parse::<u64>().ok());
-    if limit == Some(applied) {
-        tracing::warn!(
-            chunks = applied,
-            "holding as BULKOPS_FAULT_HOLD_AFTER_CHUNKS asks"
-        );
-        std::future::pending::<()>().await;
-    }
 }
 
 /// Plans a chunk: each row's outcome if it were applied now, and the members to
@@ -354,16 +373,7 @@ async fn plan_chunk<D: Directory>(
         outcomes[*position] = match found {
             None => RowOutcome::NotFound,
             Some((member, is_member)) => {
-                let outcome = match (change, is_member) {
-                    _ if group.is_dynamic() => RowOutcome::DynamicMembership,
-                    (Change::Add, _) if !group.accepts_member(&member.id, member.member_type) => {
-                        RowOutcome::UnsupportedMemberType
-                    }
-                    (Change::Add, false) => RowOutcome::Added,
-                    (Change::Add, true) => RowOutcome::AlreadyMember,
-                    (Change::Remove, true) => RowOutcome::Removed,
-                    (Change::Remove, false) => RowOutcome::NotMember,
-                };
+                let outcome = planned_outcome(change, group, &member, is_member);
                 members[*position] = Some(member);
                 outcome
             }
@@ -373,17 +383,37 @@ async fn plan_chunk<D: Directory>(
     Ok((outcomes, members))
 }
 
-/// Applies the planned changes of a chunk and returns the outcomes to report:
-/// the plan, except rows the directory refused (a member deleted since the
-/// plan, say). Applying twice is harmless: an added member is not added
-/// again, a removed one not removed again, and the second answer ("already
-/// a member") does not replace the first.
+/// A found member's outcome if the change were applied now.
+fn planned_outcome(
+    change: Change,
+    group: &Group,
+    member: &ResolvedMember,
+    is_member: bool,
+) -> RowOutcome {
+    match (change, is_member) {
+        _ if group.is_dynamic() => RowOutcome::DynamicMembership,
+        (Change::Add, _) if !group.accepts(member) => RowOutcome::UnsupportedMemberType,
+        (Change::Add, false) => RowOutcome::Added,
+        (Change::Add, true) => RowOutcome::AlreadyMember,
+        (Change::Remove, true) => RowOutcome::Removed,
+        (Change::Remove, false) => RowOutcome::NotMember,
+    }
+}
+
+/// Applies the planned changes of a chunk and returns the outcomes to report.
+///
+/// A chunk applied for the first time reports what the directory did: a
+/// member another process added in the meantime is `alreadyMember` here, not
+/// `added` twice. A chunk applied again after an interruption reports its
+/// plan, except rows the directory refuses: its first attempt may have made
+/// the changes, so "already a member" now says nothing about this run.
 async fn apply<D: Directory>(
     env: &StepEnv<'_, D>,
     change: Change,
     group: &Group,
     outcomes: &[RowOutcome],
     members: &[Option<ResolvedMember>],
+    fresh: bool,
 ) -> Result<Vec<RowOutcome>, StepError> {
     let wanted = match change {
         Change::Add => RowOutcome::Added,
@@ -400,31 +430,36 @@ async fn apply<D: Directory>(
     if targets.is_empty() {
         return Ok(reported);
     }
-    let answers = match change {
-        Change::Add => env.directory.add_members(group, &targets).await?,
-        Change::Remove => {
-            let ids: Vec<&str> = targets.iter().map(|member| member.id.as_str()).collect();
-            env.directory.remove_members(group, &ids).await?
-        }
+    let answers = if fault::due(Phase::MidApply) {
+        let half = targets.len() / 2;
+        write(env, change, group, &targets[..half]).await?;
+        fault::hold(Phase::MidApply).await;
+        Vec::new()
+    } else {
+        write(env, change, group, &targets).await?
     };
     for (position, answer) in positions.into_iter().zip(answers) {
-        if !answer.is_success() {
+        if fresh || !answer.is_success() {
             reported[position] = answer;
         }
     }
     Ok(reported)
 }
 
-fn count(counts: &mut JobCounts, outcome: RowOutcome) {
-    counts.total += 1;
-    if outcome.is_success() {
-        counts.succeeded += 1;
-    } else {
-        counts.failed += 1;
-    }
-    if outcome.is_change() {
-        counts.changed += 1;
-    }
+/// Sends changes to the directory; one answer per member.
+async fn write<D: Directory>(
+    env: &StepEnv<'_, D>,
+    change: Change,
+    group: &Group,
+    targets: &[ResolvedMember],
+) -> Result<Vec<RowOutcome>, StepError> {
+    Ok(match change {
+        Change::Add => env.directory.add_members(group, targets).await?,
+        Change::Remove => {
+            let ids: Vec<&str> = targets.iter().map(|member| member.id.as_str()).collect();
+            env.directory.remove_members(group, &ids).await?
+        }
+    })
 }
 
 /// The input's header (or the template's column name) plus `status` and `error`.
@@ -454,31 +489,4 @@ fn result_row(row: &MemberRow, outcome: RowOutcome, width: usize) -> Vec<String>
     };
     fields.extend([outcome.key().to_owned(), error]);
     fields
-}
-
-fn write_error<D: Directory>(
-    env: &StepEnv<'_, D>,
-    relative: &str,
-    source: csv::Error,
-) -> StepError {
-    StepError::Write {
-        path: env.context.output.path().join(relative),
-        source,
-    }
-}
-
-fn commit_results<D: Directory>(
-    env: &StepEnv<'_, D>,
-    job_id: &str,
-    file: PendingFile,
-    rows: u64,
-) -> Result<String, StepError> {
-    let path = file.commit()?;
-    let record = JobFile {
-        kind: "results".into(),
-        path: path.display().to_string(),
-        rows,
-    };
-    env.store(|store| store.add_file(job_id, &record))?;
-    Ok(env.context.output.display(&path))
 }

@@ -10,26 +10,33 @@
 mod delete_jobs;
 mod devices;
 mod download;
+mod fault;
 mod filter;
+pub mod guard;
+mod input;
 mod membership;
 mod seen;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bulkcsv::members::MemberListError;
-use crate::bulkcsv::output::OutputError;
+use crate::bulkcsv::output::{OutputError, PendingFile, WrittenFile};
 use crate::directory::model::{Device, Group};
 use crate::directory::outcome::RowOutcome;
 use crate::directory::{Directory, DirectoryError};
 use crate::manifest::target::{GroupSetSpec, GroupTargetSpec, SetSpec};
 use crate::plan::{Action, Plan, Step};
 use crate::runner::context::RunContext;
-use crate::store::{JobCounts, JobStore, NewJob, Status, StoreError};
+use crate::store::{Charged, JobCounts, JobFile, JobStore, NewJob, Status, StoreError};
 use crate::template::RenderError;
+use guard::{Budget, GuardRefusal};
+
+pub use delete_jobs::{DeletedFiles, delete_job_files};
 
 /// Why a step could not do its work.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -49,6 +56,9 @@ pub enum StepError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Render(#[from] RenderError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Guard(#[from] GuardRefusal),
     #[error("no group has the {target}")]
     #[diagnostic(
         code(bulkops::step::no_group),
@@ -80,12 +90,55 @@ pub enum StepError {
     )]
     TimedOut { limit: String },
     #[error("writing `{}` failed", path.display())]
-    #[diagnostic(code(bulkops::step::write), help("check that the disk is not full"))]
+    #[diagnostic(
+        code(bulkops::step::write),
+        help("check the cause above: the disk may be full, or the folder not writable")
+    )]
     Write {
-        path: std::path::PathBuf,
+        path: PathBuf,
         #[source]
         source: csv::Error,
     },
+    #[error(
+        "the journal does not match the input: chunk {chunk} journaled {journaled} rows, the input has {read} there"
+    )]
+    #[diagnostic(
+        code(bulkops::step::journal_mismatch),
+        help("the run cannot continue from this input; start a new run with `bulkops apply`")
+    )]
+    JournalMismatch {
+        chunk: u64,
+        journaled: usize,
+        read: usize,
+    },
+    #[error("`{}` changed since this run read it (SHA-256 {recorded}, now {now})", path.display())]
+    #[diagnostic(
+        code(bulkops::step::input_changed),
+        help(
+            "a run continues only from the inputs it was planned from; put the original file back to resume, or start a new run with `bulkops apply`"
+        )
+    )]
+    InputChanged {
+        path: PathBuf,
+        recorded: String,
+        now: String,
+    },
+}
+
+/// Kinds of step failure, for the exit code of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum FailureClass {
+    /// A directory or store failure, or anything not more specific.
+    #[default]
+    Other,
+    /// An input file is malformed.
+    InputInvalid,
+    /// An input file cannot be read.
+    InputUnreadable,
+    /// A file could not be written.
+    Output,
+    /// A guard refused a change.
+    Guard,
 }
 
 impl StepError {
@@ -93,10 +146,22 @@ impl StepError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Directory(error) if error.is_transient())
     }
+
+    /// What kind of failure this is.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            Self::Guard(_) => FailureClass::Guard,
+            Self::Output(_) | Self::Write { .. } => FailureClass::Output,
+            Self::Input(MemberListError::Io { .. }) => FailureClass::InputUnreadable,
+            Self::Input(_) => FailureClass::InputInvalid,
+            _ => FailureClass::Other,
+        }
+    }
 }
 
 /// What a filter step selected, for the steps that use it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Selection {
     Groups(Vec<Group>),
     Devices(Vec<Device>),
@@ -117,6 +182,15 @@ pub struct JobSummary {
     pub files: Vec<String>,
 }
 
+/// An input a step read, with its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputRead {
+    /// The absolute path.
+    pub path: String,
+    pub sha256: String,
+}
+
 /// What a step would do to one target, in a preview.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -128,6 +202,20 @@ pub struct Effect {
     pub file: Option<(String, u64)>,
     /// Jobs that would be deleted.
     pub deleted_jobs: u64,
+    /// Files that would be deleted with them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deleted_files: Vec<String>,
+    /// Why the effect cannot be known before the run (the input is a file an
+    /// earlier step of the same run writes); it is checked when the step runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
+    /// The input the effect was computed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<InputRead>,
+    /// Whether only the input and the target were checked (the rows were not
+    /// looked up): `apply`'s check before a run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub checked_only: bool,
 }
 
 impl Effect {
@@ -156,6 +244,10 @@ pub struct StepEnv<'a, D> {
     pub selections: &'a HashMap<usize, Selection>,
     /// The step's progress line.
     pub progress: &'a crate::runner::progress::StepProgress,
+    /// In a run: what the guards still allow. `None` in a preview.
+    pub budget: Option<&'a Mutex<Budget>>,
+    /// In a preview: the files earlier steps would write, with their step.
+    pub planned_outputs: &'a HashMap<PathBuf, String>,
 }
 
 impl<D: Directory> StepEnv<'_, D> {
@@ -206,6 +298,57 @@ impl<D: Directory> StepEnv<'_, D> {
         }
     }
 
+    /// In a preview, the step that writes `input` earlier in the same run.
+    fn written_earlier(&self, input: &Path) -> Option<String> {
+        let absolute = std::path::absolute(input).ok()?;
+        self.planned_outputs.get(&absolute).map(|step| {
+            format!(
+                "it reads `{}`, which step `{step}` writes in this run",
+                input.display()
+            )
+        })
+    }
+
+    /// Checks an input against the fingerprint the run recorded for it, and
+    /// records it the first time the run reads it.
+    fn check_input(&self, read: &InputRead) -> Result<(), StepError> {
+        if self.context.dry_run {
+            return Ok(());
+        }
+        match self
+            .store(|store| store.record_input(&self.context.run_id, &read.path, &read.sha256))?
+        {
+            None => Ok(()),
+            Some(recorded) => Err(StepError::InputChanged {
+                path: PathBuf::from(&read.path),
+                recorded,
+                now: read.sha256.clone(),
+            }),
+        }
+    }
+
+    /// Whether this step's destructive effect was not counted by a preview in
+    /// this process, so it must be counted when the step starts.
+    fn needs_count(&self) -> bool {
+        self.budget.is_some() && !self.context.counted_steps.contains(&self.step.id)
+    }
+
+    /// Checks that `extra` fits what the guards still allow.
+    fn fits(&self, extra: Charged) -> Result<(), StepError> {
+        match self.budget {
+            Some(budget) => Ok(lock(budget).fits(extra)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Spends `extra` from what the guards allow, before it is journaled.
+    fn charge(&self, extra: Charged) -> Result<(), StepError> {
+        match self.budget {
+            Some(budget) => Ok(lock(budget).charge(extra)?),
+            None => Ok(()),
+        }
+    }
+
     /// Starts (or, in a resumed run, continues) this step's job for a target;
     /// returns the job id.
     fn start_job(
@@ -227,6 +370,26 @@ impl<D: Directory> StepEnv<'_, D> {
             })
         })?;
         Ok(job.id)
+    }
+
+    /// Gives a finished file its name and records it with its job; returns
+    /// the path as shown to people.
+    fn commit_file(
+        &self,
+        job_id: &str,
+        kind: &str,
+        file: PendingFile,
+        rows: u64,
+    ) -> Result<String, StepError> {
+        let WrittenFile { path, identity } = file.commit()?;
+        let record = JobFile {
+            kind: kind.to_owned(),
+            path: path.display().to_string(),
+            rows,
+            identity: Some(identity.to_string()),
+        };
+        self.store(|store| store.add_file(job_id, &record))?;
+        Ok(self.context.output.display(&path))
     }
 
     /// Records a job's end and returns its summary.
@@ -264,6 +427,33 @@ impl<D: Directory> StepEnv<'_, D> {
     }
 }
 
+fn lock(budget: &Mutex<Budget>) -> std::sync::MutexGuard<'_, Budget> {
+    budget
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The error of a CSV write to `path`.
+fn write_error(path: &Path) -> impl FnOnce(csv::Error) -> StepError + '_ {
+    move |source| StepError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Adds a row's outcome to a job's counts.
+fn count(counts: &mut JobCounts, outcome: RowOutcome) {
+    counts.total += 1;
+    if outcome.is_success() {
+        counts.succeeded += 1;
+    } else {
+        counts.failed += 1;
+    }
+    if outcome.is_change() {
+        counts.changed += 1;
+    }
+}
+
 /// Runs one step.
 pub async fn run<D: Directory>(env: &StepEnv<'_, D>) -> Result<StepReport, StepError> {
     match &env.step.action {
@@ -280,6 +470,7 @@ pub async fn run<D: Directory>(env: &StepEnv<'_, D>) -> Result<StepReport, StepE
                 spec.devices.as_ref(),
                 spec.input.as_deref(),
                 spec.results.as_deref(),
+                spec.overwrite,
             );
             devices::change(env, &source, devices::DeviceChange::Disable).await
         }
@@ -288,6 +479,7 @@ pub async fn run<D: Directory>(env: &StepEnv<'_, D>) -> Result<StepReport, StepE
                 spec.devices.as_ref(),
                 spec.input.as_deref(),
                 spec.results.as_deref(),
+                spec.overwrite,
             );
             devices::change(env, &source, devices::DeviceChange::Enable).await
         }
@@ -296,6 +488,7 @@ pub async fn run<D: Directory>(env: &StepEnv<'_, D>) -> Result<StepReport, StepE
                 spec.devices.as_ref(),
                 spec.input.as_deref(),
                 spec.results.as_deref(),
+                spec.overwrite,
             );
             let change = devices::DeviceChange::Delete {
                 require_disabled: spec.require_disabled,

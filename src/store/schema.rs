@@ -5,7 +5,8 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-const MIGRATIONS: [&str; 1] = [r"
+const MIGRATIONS: [&str; 2] = [
+    r"
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         workflow TEXT NOT NULL,
@@ -55,28 +56,52 @@ const MIGRATIONS: [&str; 1] = [r"
         rows INTEGER NOT NULL,
         PRIMARY KEY (job_id, path)
     ) WITHOUT ROWID;
-"];
+",
+    // What a run was planned from, so that a resume can check it: the batch
+    // size, the guard limits, each input's SHA-256, and which steps finished
+    // (with the selections of filter steps). Temporary files are recorded
+    // while they exist; written files with their identity, so that only the
+    // file a job wrote is ever deleted with it.
+    r"
+    ALTER TABLE runs ADD COLUMN chunk_rows INTEGER;
+    ALTER TABLE runs ADD COLUMN max_removals INTEGER;
+    ALTER TABLE runs ADD COLUMN max_device_deletions INTEGER;
+    ALTER TABLE runs ADD COLUMN closed TEXT;
+    ALTER TABLE runs ADD COLUMN input_base TEXT;
+    CREATE TABLE run_inputs (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (run_id, path)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_steps (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT,
+        selection TEXT,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (run_id, step)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_temp_files (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        PRIMARY KEY (run_id, path)
+    ) WITHOUT ROWID;
+    ALTER TABLE job_files ADD COLUMN identity TEXT;
+",
+];
 
 #[expect(
     clippy::cast_possible_wrap,
     reason = "there are a handful of migrations"
 )]
-const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(super) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the store up to the current version, refusing one from a newer bulkops.
-pub(super) fn migrate(
-    connection: &mut Connection,
-    path: &std::path::Path,
-) -> Result<(), StoreError> {
-    let found: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    if found > CURRENT_VERSION {
-        return Err(StoreError::NewerSchema {
-            path: path.to_path_buf(),
-            found,
-            supported: CURRENT_VERSION,
-        });
-    }
-    let transaction = connection.transaction()?;
+/// Brings the store up to the current version from `found`.
+pub(super) fn migrate(connection: &mut Connection, found: i64) -> Result<(), StoreError> {
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (version, migration) in (1..=CURRENT_VERSION).zip(MIGRATIONS) {
         if version > found {
             transaction.execute_batch(migration)?;

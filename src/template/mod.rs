@@ -197,10 +197,10 @@ impl Walker<'_> {
                     path,
                     range,
                 } => {
-                    if let Some(helper) = helper {
-                        if !HELPERS.contains(helper) {
-                            self.unknown_helper(helper, Some(range));
-                        }
+                    if let Some(helper) = helper
+                        && !HELPERS.contains(helper)
+                    {
+                        self.unknown_helper(helper, Some(range));
                     }
                     self.variable(path, Some(range));
                 }

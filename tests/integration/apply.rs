@@ -399,7 +399,7 @@ fn a_step_past_its_timeout_fails_and_its_dependents_are_skipped() {
     let run = crate::support::bulkops_env(
         dir.path(),
         &["apply", "slow.yaml"],
-        &[("BULKOPS_FAULT_HOLD_AFTER_CHUNKS", "1")],
+        &[("BULKOPS_FAULT_HOLD", "after-apply:1")],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -430,11 +430,13 @@ fn continue_on_error_lets_dependents_run() {
     let manifest = "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: tolerant\nspec:\n  steps:\n    - id: add\n      continueOnError: true\n      importMembers:\n        group: { displayName: eng-web }\n        input: missing.csv\n    - id: after\n      needs: [add]\n      downloadGroups:\n        output: groups.csv\n";
     write(dir.path(), "tolerant.yaml", manifest);
     let run = bulkops_in(dir.path(), &["apply", "tolerant.yaml"]);
-    assert_eq!(run.code, 1, "the run still failed: {}", run.stderr);
+    assert_eq!(run.code, 66, "the run still failed: {}", run.stderr);
     assert!(
-        run.stdout.contains(
-            "add                      importMembers    failed: cannot read `./missing.csv`"
-        ),
+        run.stdout
+            .contains("add                      importMembers    failed: cannot read `")
+            && run
+                .stdout
+                .contains("missing.csv`: No such file or directory (os error 2)"),
         "{}",
         run.stdout
     );

@@ -78,6 +78,12 @@ fn every_yaml_block_in_the_readme_validates_and_plans() {
     let blocks = yaml_blocks(&readme);
     assert!(!blocks.is_empty(), "README.md has no yaml examples");
     let dir = tempfile::tempdir().unwrap();
+    // The inputs README's examples name, so that their previews can read them.
+    std::fs::write(
+        dir.path().join("new-members.csv"),
+        "allan.moreau@contoso.example\n",
+    )
+    .unwrap();
     for (index, block) in blocks.iter().enumerate() {
         if block.starts_with("profiles:") {
             // A directory profiles file, not a manifest.

@@ -66,6 +66,7 @@ fn member(id: &str, member_type: MemberType) -> ResolvedMember {
     ResolvedMember {
         id: id.to_owned(),
         member_type,
+        unified_group: false,
     }
 }
 

@@ -41,7 +41,10 @@ fn jobs_are_listed_shown_downloaded_and_deleted() {
         shown.stdout
     );
     assert!(
-        shown.stdout.contains("results    ./results/"),
+        shown.stdout.contains(&format!(
+            "results    {}/results/",
+            std::fs::canonicalize(dir.path()).unwrap().display()
+        )),
         "{}",
         shown.stdout
     );

@@ -112,7 +112,7 @@ fn spawn_holding_env(
         .args(["apply", "m.yaml"])
         .current_dir(dir)
         .envs(env.iter().copied())
-        .env("BULKOPS_FAULT_HOLD_AFTER_CHUNKS", chunks.to_string())
+        .env("BULKOPS_FAULT_HOLD", format!("after-apply:{chunks}"))
         .env("BULKOPS_CHUNK_ROWS", "5000")
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -222,14 +222,16 @@ fn ctrl_c_twice_stops_at_once_and_resume_finishes_the_run() {
             return line;
         }
     };
-    wait_for("holding as BULKOPS_FAULT_HOLD_AFTER_CHUNKS asks");
+    wait_for("holding as BULKOPS_FAULT_HOLD asks");
     let pid = child.id().to_string();
     let interrupt = || {
         let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
         assert!(sent.success(), "kill -INT works");
     };
     interrupt();
-    wait_for("stopping after the running steps; press Ctrl-C again to stop now");
+    wait_for(
+        "stopping: no step starts from now on, running steps finish; press Ctrl-C again to stop at once",
+    );
     interrupt();
     let resume_hint = wait_for("stopped; finish the run with `bulkops apply --resume ");
     let status = child.wait().unwrap();

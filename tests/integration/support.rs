@@ -23,6 +23,12 @@ pub(crate) struct Run {
 }
 
 impl Run {
+    /// stderr with the diagnostic renderer's line wrapping undone, so a
+    /// message can be matched whole.
+    pub(crate) fn stderr_text(&self) -> String {
+        unwrap_lines(&self.stderr)
+    }
+
     /// Exit code, stdout and stderr in one text, for snapshots.
     pub(crate) fn transcript(&self) -> String {
         format!(
@@ -114,4 +120,41 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// Every membership of a local directory database, as sorted (group, member)
+/// pairs: the end state to compare, not a count that other changes could match.
+pub(crate) fn membership_pairs(db: &Path) -> Vec<(String, String)> {
+    let connection = rusqlite::Connection::open(db).expect("the directory opens");
+    let mut statement = connection
+        .prepare("SELECT group_id, member_id FROM memberships ORDER BY 1, 2")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The text of the one result file a run wrote below `dir/results`.
+pub(crate) fn only_result_file(dir: &Path) -> String {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.join("results")];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).expect("a results folder") {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "one result file: {found:?}");
+    std::fs::read_to_string(&found[0]).unwrap()
+}
+
+/// Text from the diagnostic renderer with its wrapped lines joined again.
+pub(crate) fn unwrap_lines(text: &str) -> String {
+    text.replace("\n  │ ", " ").replace("\n  ╰─▶ ", " ")
 }

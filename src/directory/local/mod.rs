@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::files::database::{self, BuildError, FileState};
+
 pub use generate::{GenerateOptions, user_id};
 pub use seed::TenantSource;
 pub use write::ResolvedMember;
@@ -28,9 +30,27 @@ pub enum LocalError {
     #[error("the local directory database failed")]
     #[diagnostic(
         code(bulkops::directory::sqlite),
-        help("if the file was damaged, recreate it with `bulkops directory init --force`")
+        help(
+            "check the cause above; if the file was damaged, recreate it with `bulkops directory init --force`"
+        )
     )]
     Sqlite(#[from] rusqlite::Error),
+    #[error("`{}` is empty (0 bytes): it is not a directory", path.display())]
+    #[diagnostic(
+        code(bulkops::directory::empty),
+        help(
+            "bulkops never leaves an empty directory database; delete the file to start again with the demo tenant, or recreate it with `bulkops directory init --force` (or `--from DIR`)"
+        )
+    )]
+    Empty { path: PathBuf },
+    #[error("`{}` is not a bulkops directory: {why}", path.display())]
+    #[diagnostic(
+        code(bulkops::directory::foreign),
+        help(
+            "point `--db` at a local directory, or recreate this one with `bulkops directory init --force` (or `--from DIR`)"
+        )
+    )]
+    NotADirectory { path: PathBuf, why: &'static str },
     #[error("cannot use `{}`", path.display())]
     #[diagnostic(
         code(bulkops::directory::io),
@@ -87,6 +107,52 @@ pub struct Stats {
     pub memberships: u64,
 }
 
+/// Builds a directory at `path` whole: tables, then `filling`, under a
+/// temporary name that takes the name `path` at the end.
+fn build(
+    path: &Path,
+    filling: impl FnOnce(&mut Connection) -> Result<(), LocalError>,
+) -> Result<(), LocalError> {
+    database::create_whole(path, |connection| {
+        set_pragmas(connection)?;
+        schema::migrate_checked(connection, path)?;
+        filling(connection)
+    })
+    .map_err(|error| match error {
+        BuildError::Io(path, source) => LocalError::Io { path, source },
+        BuildError::Sqlite(error) => LocalError::Sqlite(error),
+        BuildError::Build(error) => error,
+    })
+}
+
+fn set_pragmas(connection: &Connection) -> Result<(), LocalError> {
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Fills a new directory from tenant files, in one transaction.
+fn fill(connection: &mut Connection, source: &TenantSource) -> Result<(), LocalError> {
+    let transaction = connection.transaction()?;
+    seed::load(&transaction, source)?;
+    transaction.commit()?;
+    let from = match source {
+        TenantSource::Demo => "demo tenant".to_owned(),
+        TenantSource::Folder(folder) => folder.display().to_string(),
+    };
+    mark_filled(connection, &from)
+}
+
+/// Records that the directory was filled, and from what.
+fn mark_filled(connection: &Connection, from: &str) -> Result<(), LocalError> {
+    connection.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('filled', ?1)",
+        [from],
+    )?;
+    Ok(())
+}
+
 /// An open local directory.
 pub struct LocalDirectory {
     connection: Connection,
@@ -95,13 +161,26 @@ pub struct LocalDirectory {
 
 impl LocalDirectory {
     /// Opens the directory at `path`, creating it with the demo tenant when it
-    /// does not exist yet.
+    /// does not exist yet. Creation happens under the database's creation
+    /// lock and appears whole, so processes starting together all see the
+    /// same complete directory; an empty or unfilled file is refused.
     pub fn open(path: &Path) -> Result<Self, LocalError> {
-        let fresh = !path.exists();
-        let mut directory = Self::connect(path)?;
-        if fresh {
-            directory.fill(&TenantSource::Demo)?;
+        let io = |source| LocalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let lock = database::creation_lock(path).map_err(io)?;
+        match database::state(path).map_err(io)? {
+            FileState::Missing => build(path, |connection| fill(connection, &TenantSource::Demo))?,
+            FileState::Empty => {
+                return Err(LocalError::Empty {
+                    path: path.to_path_buf(),
+                });
+            }
+            FileState::Present => {}
         }
+        let directory = Self::connect(path)?;
+        drop(lock);
         Ok(directory)
     }
 
@@ -111,10 +190,7 @@ impl LocalDirectory {
         if let TenantSource::Folder(folder) = source {
             seed::check_folder(folder)?;
         }
-        Self::remove_existing(path, replace)?;
-        let mut directory = Self::connect(path)?;
-        directory.fill(source)?;
-        Ok(directory)
+        Self::replace_with(path, replace, |connection| fill(connection, source))
     }
 
     /// Creates a generated directory of any size at `path`.
@@ -123,62 +199,67 @@ impl LocalDirectory {
         options: &GenerateOptions,
         replace: bool,
     ) -> Result<Self, LocalError> {
-        Self::remove_existing(path, replace)?;
-        let mut directory = Self::connect(path)?;
-        generate::fill(&mut directory.connection, options)?;
-        Ok(directory)
+        Self::replace_with(path, replace, |connection| {
+            generate::fill(connection, options)?;
+            mark_filled(connection, "generated")
+        })
     }
 
-    fn remove_existing(path: &Path, replace: bool) -> Result<(), LocalError> {
-        if !path.exists() {
-            return Ok(());
-        }
-        if !replace {
+    /// Builds a directory whole under the creation lock and gives it the name
+    /// `path`, refusing to replace one unless asked.
+    fn replace_with(
+        path: &Path,
+        replace: bool,
+        filling: impl FnOnce(&mut Connection) -> Result<(), LocalError>,
+    ) -> Result<Self, LocalError> {
+        let io = |source| LocalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let lock = database::creation_lock(path).map_err(io)?;
+        if database::state(path).map_err(io)? != FileState::Missing && !replace {
             return Err(LocalError::Exists {
                 path: path.to_path_buf(),
             });
         }
-        for suffix in ["", "-wal", "-shm"] {
-            let file = PathBuf::from(format!("{}{suffix}", path.display()));
-            if file.exists() {
-                std::fs::remove_file(&file)
-                    .map_err(|source| LocalError::Io { path: file, source })?;
-            }
-        }
-        Ok(())
+        build(path, filling)?;
+        let directory = Self::connect(path)?;
+        drop(lock);
+        Ok(directory)
     }
 
     fn connect(path: &Path) -> Result<Self, LocalError> {
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|source| LocalError::Io {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut connection = Connection::open_with_flags(path, flags)?;
-        connection.busy_timeout(std::time::Duration::from_secs(30))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
-        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.busy_timeout(std::time::Duration::from_secs(60))?;
+        let foreign = |why| LocalError::NotADirectory {
+            path: path.to_path_buf(),
+            why,
+        };
+        let found: i64 = match connection.query_row("PRAGMA user_version", [], |row| row.get(0)) {
+            Ok(found) => found,
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::NotADatabase =>
+            {
+                return Err(foreign("it is not a SQLite database"));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if found == 0 {
+            return Err(foreign("it has no bulkops tables"));
+        }
+        set_pragmas(&connection)?;
         let found = schema::migrate_checked(&mut connection, path)?;
+        if !schema::is_filled(&connection)? {
+            return Err(foreign(
+                "it was never filled (its creation was interrupted)",
+            ));
+        }
         tracing::debug!(path = %path.display(), schema = found, "opened the local directory");
         Ok(Self {
             connection,
             path: path.to_path_buf(),
         })
-    }
-
-    fn fill(&mut self, source: &TenantSource) -> Result<(), LocalError> {
-        let transaction = self.connection.transaction()?;
-        seed::load(&transaction, source)?;
-        transaction.commit()?;
-        Ok(())
     }
 
     /// The file this directory lives in.

@@ -5,7 +5,8 @@ use rusqlite::Connection;
 
 /// Each migration moves the database from the version before it to its own
 /// number (its index plus one). Applied migrations are never edited.
-const MIGRATIONS: [&str; 1] = [r"
+const MIGRATIONS: [&str; 2] = [
+    r"
     CREATE TABLE users (
         id TEXT PRIMARY KEY,
         user_principal_name TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -61,7 +62,19 @@ const MIGRATIONS: [&str; 1] = [r"
         PRIMARY KEY (group_id, member_id)
     ) WITHOUT ROWID;
     CREATE INDEX memberships_member ON memberships (member_id);
-"];
+",
+    // Whether the directory was filled: a file whose creation was interrupted
+    // has tables and no data, and must never pass for an empty tenant.
+    // Directories made before this had data whenever they had users or groups.
+    r"
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO meta (key, value)
+        SELECT 'filled', 'before meta' WHERE EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM groups);
+",
+];
 
 /// The schema version this build of bulkops writes.
 #[expect(
@@ -87,10 +100,23 @@ pub(super) fn migrate_checked(
     Ok(migrate(connection)?)
 }
 
+/// Whether the directory was ever filled.
+pub(super) fn is_filled(connection: &Connection) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'filled')",
+        [],
+        |row| row.get(0),
+    )
+}
+
 /// Brings the database up to [`CURRENT_VERSION`]; returns the version found.
 fn migrate(connection: &mut Connection) -> rusqlite::Result<i64> {
     let found: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    let transaction = connection.transaction()?;
+    if found == CURRENT_VERSION {
+        return Ok(found);
+    }
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (version, migration) in (1..=CURRENT_VERSION).zip(MIGRATIONS) {
         if version > found {
             transaction.execute_batch(migration)?;

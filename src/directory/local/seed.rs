@@ -46,6 +46,9 @@ const DEMO: [(&str, &str); 5] = [
     ),
 ];
 
+/// The largest tenant CSV file read (memberships of a large tenant).
+const TENANT_FILE_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
+
 impl TenantSource {
     /// The file's name for messages, and its text.
     fn read(&self, file: &str) -> Result<(String, String), LocalError> {
@@ -59,10 +62,19 @@ impl TenantSource {
             }
             Self::Folder(folder) => {
                 let path = folder.join(file);
-                let text = std::fs::read_to_string(&path).map_err(|source| LocalError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                let text = crate::files::input::read_limited(&path, TENANT_FILE_LIMIT)
+                    .and_then(|bytes| {
+                        String::from_utf8(bytes).map_err(|_| {
+                            std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                "the text is not UTF-8",
+                            )
+                        })
+                    })
+                    .map_err(|source| LocalError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
                 Ok((path.display().to_string(), text))
             }
         }

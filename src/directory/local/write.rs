@@ -13,6 +13,8 @@ use crate::directory::outcome::RowOutcome;
 pub struct ResolvedMember {
     pub id: String,
     pub member_type: MemberType,
+    /// Whether the member is a Microsoft 365 group (which cannot be nested).
+    pub unified_group: bool,
 }
 
 impl LocalDirectory {
@@ -47,11 +49,11 @@ impl LocalDirectory {
     ) -> Result<Vec<Option<(ResolvedMember, bool)>>, LocalError> {
         let transaction = self.read_transaction()?;
         let mut by_id = self.connection.prepare_cached(
-            "SELECT kind, EXISTS (SELECT 1 FROM memberships WHERE group_id = ?2 AND member_id = ?1) FROM ( \
-               SELECT 'user' AS kind FROM users WHERE id = ?1 \
-               UNION ALL SELECT 'group' FROM groups WHERE id = ?1 \
-               UNION ALL SELECT 'device' FROM devices WHERE id = ?1 \
-               UNION ALL SELECT 'servicePrincipal' FROM service_principals WHERE id = ?1 LIMIT 1)",
+            "SELECT kind, EXISTS (SELECT 1 FROM memberships WHERE group_id = ?2 AND member_id = ?1), unified FROM ( \
+               SELECT 'user' AS kind, 0 AS unified FROM users WHERE id = ?1 \
+               UNION ALL SELECT 'group', instr(lower(group_types), 'unified') > 0 FROM groups WHERE id = ?1 \
+               UNION ALL SELECT 'device', 0 FROM devices WHERE id = ?1 \
+               UNION ALL SELECT 'servicePrincipal', 0 FROM service_principals WHERE id = ?1 LIMIT 1)",
         )?;
         let mut by_upn = self.connection.prepare_cached(
             "SELECT u.id, EXISTS (SELECT 1 FROM memberships WHERE group_id = ?2 AND member_id = u.id) \
@@ -65,20 +67,25 @@ impl LocalDirectory {
             .iter()
             .map(|index| {
                 let key = &keys[*index];
-                let row: Option<(String, bool)> = match key {
+                let row: Option<(String, bool, bool)> = match key {
                     MemberKey::ObjectId(id) => by_id
-                        .query_row(params![id, group_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .query_row(params![id, group_id], |row| {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                        })
                         .optional()?,
                     MemberKey::Upn(upn) => by_upn
-                        .query_row(params![upn, group_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .query_row(params![upn, group_id], |row| {
+                            Ok((row.get(0)?, row.get(1)?, false))
+                        })
                         .optional()?,
                 };
-                Ok(row.and_then(|(found, member)| match key {
+                Ok(row.and_then(|(found, member, unified_group)| match key {
                     MemberKey::ObjectId(id) => MemberType::from_key(&found).map(|member_type| {
                         (
                             ResolvedMember {
                                 id: id.clone(),
                                 member_type,
+                                unified_group,
                             },
                             member,
                         )
@@ -87,6 +94,7 @@ impl LocalDirectory {
                         ResolvedMember {
                             id: found,
                             member_type: MemberType::User,
+                            unified_group: false,
                         },
                         member,
                     )),
@@ -133,7 +141,7 @@ impl LocalDirectory {
             let mut outcomes = vec![RowOutcome::AlreadyMember; members.len()];
             for index in order {
                 let member = &members[index];
-                outcomes[index] = if group.accepts_member(&member.id, member.member_type) {
+                outcomes[index] = if group.accepts(member) {
                     let inserted =
                         insert.execute(params![group.id, member.id, member.member_type.key()])?;
                     if inserted == 1 {

@@ -1,0 +1,501 @@
+//! One run's life, the same for every way a run starts (`apply`, `apply
+//! --resume`, and later watch folders and plan files): open the job store and
+//! the directory, take the run's lock, check every step before anything
+//! changes, record the run with what it was planned from, execute it with
+//! its guards as a budget, and record how it ended. `cli/` only parses
+//! arguments and prints.
+//!
+//! A resume checks first that the run can be resumed, that no other process
+//! executes it, and that every input it recorded is unchanged; it removes the
+//! temporary files the interrupted attempt left, and skips the steps that
+//! finished.
+
+mod check;
+mod ledger;
+pub mod open;
+mod resume;
+mod signals;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+
+use crate::bulkcsv::output::OutputRoot;
+use crate::directory::any::AnyDirectory;
+use crate::directory::local::LocalError;
+use crate::manifest::{LoadError, LoadedManifest};
+use crate::msgraph::client::ClientError;
+use crate::runner::context::{RunContext, chunk_rows_from_environment};
+use crate::runner::progress::Progress;
+use crate::runner::stop::Stop;
+use crate::runner::{RunReport, Runner};
+use crate::steps::FailureClass;
+use crate::steps::guard::{Budget, Limits};
+use crate::store::{Charged, Create, JobStore, NewRun, Status, StoreError};
+
+pub use check::guarded;
+
+/// Why a run could not start or go on.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Directory(#[from] LocalError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Graph(#[from] ClientError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Load(#[from] LoadError),
+    /// The manifest names a directory profile that is not configured.
+    #[error("the directory profile `{name}` is not configured: `{}` does not exist", profiles.display())]
+    #[diagnostic(
+        code(bulkops::directory::profile),
+        help(
+            "describe the profile in bulkops.yaml beside the manifest (or pass --profiles FILE), or use `directory: local` for the embedded directory"
+        )
+    )]
+    UnknownDirectory { name: String, profiles: PathBuf },
+    #[error("cannot use `{}` as the output root", path.display())]
+    #[diagnostic(
+        code(bulkops::output::root),
+        help("check the cause above; the folder must exist or be creatable")
+    )]
+    OutputRoot {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the runtime")]
+    #[diagnostic(code(bulkops::runtime))]
+    Runtime(#[source] std::io::Error),
+    /// A step could not be checked before the run, so the run did not start.
+    #[error("step `{step}` cannot run: {error}")]
+    #[diagnostic(
+        code(bulkops::check),
+        help(
+            "nothing was changed; fix the cause and run again (`bulkops plan` shows every step's check)"
+        )
+    )]
+    CheckFailed {
+        step: String,
+        error: String,
+        class: FailureClass,
+    },
+    #[error("this run would remove {removals} members; the guard allows {limit}")]
+    #[diagnostic(
+        code(bulkops::guard::removals),
+        help(
+            "check the preview with `bulkops plan`; if the removals are intended, raise `guards.maxRemovals` or pass `--allow-removals {removals}`"
+        )
+    )]
+    TooManyRemovals { removals: u64, limit: u64 },
+    #[error("this run would delete {deletions} devices; the guard allows {limit}")]
+    #[diagnostic(
+        code(bulkops::guard::device_deletions),
+        help(
+            "deleted devices cannot be restored; check the preview with `bulkops plan`, and if the deletions are intended, raise `guards.maxDeviceDeletions`"
+        )
+    )]
+    TooManyDeviceDeletions { deletions: u64, limit: u64 },
+    #[error("run `{run_id}` has already completed")]
+    #[diagnostic(
+        code(bulkops::run::completed),
+        help("`bulkops jobs list` shows runs that can be resumed")
+    )]
+    RunAlreadyCompleted { run_id: String },
+    #[error("run `{run_id}` can no longer be resumed: {why}")]
+    #[diagnostic(
+        code(bulkops::run::closed),
+        help("start a new run with `bulkops apply`")
+    )]
+    RunClosed { run_id: String, why: String },
+    #[error("`{}` changed since run `{run_id}` was planned from it (SHA-256 {recorded}, now {now})", path.display())]
+    #[diagnostic(
+        code(bulkops::run::input_changed),
+        help(
+            "a resume continues only from the inputs the run was planned from; put the original file back, or start a new run with `bulkops apply`"
+        )
+    )]
+    InputChanged {
+        run_id: String,
+        path: PathBuf,
+        recorded: String,
+        now: String,
+    },
+    #[error("cannot read `{}`, an input of run `{run_id}`", path.display())]
+    #[diagnostic(
+        code(bulkops::run::input_missing),
+        help("a resume reads the inputs the run was planned from; put the file back where it was")
+    )]
+    InputMissing {
+        run_id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where a run reads and writes.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The folder output paths are relative to.
+    pub output_dir: PathBuf,
+    /// The local directory database.
+    pub db: PathBuf,
+    /// The job store database.
+    pub state: PathBuf,
+    /// The directory profiles file, if not beside the manifest.
+    pub profiles: Option<PathBuf>,
+    /// The file that started the run, for workflows with a watch trigger.
+    pub trigger_file: Option<PathBuf>,
+}
+
+/// Choices for one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Removals allowed instead of `guards.maxRemovals`.
+    pub allow_removals: Option<u64>,
+    /// Whether to draw progress bars on stderr.
+    pub show_progress: bool,
+}
+
+/// How a run starts.
+pub enum Start {
+    New(Box<LoadedManifest>),
+    Resume(String),
+}
+
+/// A run that ended (completed, failed or cancelled).
+pub struct Finished {
+    pub report: RunReport,
+    pub workflow: String,
+}
+
+/// What a run shares while it goes on.
+struct Session {
+    store: Arc<Mutex<JobStore>>,
+    stop: Stop,
+    current: signals::CurrentRun,
+}
+
+/// Runs (or resumes) a workflow to its end.
+pub fn apply(start: Start, paths: &Paths, options: Options) -> Result<Finished, LifecycleError> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let stop = Stop::new();
+        let current = signals::CurrentRun::default();
+        signals::install(&stop, &current);
+        match start {
+            Start::New(loaded) => {
+                let store = JobStore::open(&paths.state)?;
+                let session = Session {
+                    store: Arc::new(Mutex::new(store)),
+                    stop,
+                    current,
+                };
+                new_run(*loaded, paths, options, &session).await
+            }
+            Start::Resume(run_id) => {
+                let store = JobStore::open_with(&paths.state, Create::Never)?;
+                let session = Session {
+                    store: Arc::new(Mutex::new(store)),
+                    stop,
+                    current,
+                };
+                resume::run(&run_id, paths, options, &session).await
+            }
+        }
+    })
+}
+
+/// What a preview found, and the limits `apply` would hold it to.
+pub struct Previewed {
+    pub report: RunReport,
+    pub limits: Limits,
+}
+
+/// Previews a workflow: what a run would do now, changing nothing (not even
+/// the job history, which is read if it exists).
+pub fn preview(loaded: LoadedManifest, paths: &Paths) -> Result<Previewed, LifecycleError> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let store = match JobStore::open_with(&paths.state, Create::Never) {
+            Err(StoreError::Missing { .. }) => JobStore::in_memory()?,
+            other => other?,
+        };
+        let directory = open::directory(&loaded, paths)?;
+        let limits = limits_of(&loaded, None);
+        let plan = Arc::new(loaded.plan);
+        let context = context_for(&plan, paths, new_run_id(Timestamp::now()), false)?;
+        let runner = Runner {
+            plan,
+            context: Arc::new(context),
+            directory,
+            store: Arc::new(Mutex::new(store)),
+            stop: Stop::new(),
+            budget: None,
+            finished: HashMap::new(),
+        };
+        Ok(Previewed {
+            report: runner.run().await,
+            limits,
+        })
+    })
+}
+
+/// The guard limits of a new run.
+fn limits_of(loaded: &LoadedManifest, allow_removals: Option<u64>) -> Limits {
+    Limits {
+        removals: allow_removals.unwrap_or(u64::from(loaded.plan.guards.max_removals)),
+        device_deletions: u64::from(loaded.plan.guards.max_device_deletions),
+    }
+}
+
+/// The context of a preview of a new run (`check_only` for `apply`'s check).
+fn context_for(
+    plan: &crate::plan::Plan,
+    paths: &Paths,
+    run_id: String,
+    check_only: bool,
+) -> Result<RunContext, LifecycleError> {
+    let input_base = open::absolute(std::path::Path::new("."))?;
+    let trigger_file = match &paths.trigger_file {
+        Some(file) => Some(open::absolute(file)?),
+        None => None,
+    };
+    Ok(RunContext {
+        run_id,
+        workflow: plan.workflow.clone(),
+        started: Timestamp::now(),
+        output: OutputRoot::new(open::output_root(&paths.output_dir)?),
+        input_base,
+        vars: plan.vars.clone(),
+        trigger_file,
+        dry_run: true,
+        check_only,
+        counted_steps: HashSet::new(),
+        chunk_rows: chunk_rows_from_environment(),
+        formulas: plan.formulas,
+        progress: Progress::hidden(),
+    })
+}
+
+async fn new_run(
+    loaded: LoadedManifest,
+    paths: &Paths,
+    options: Options,
+    session: &Session,
+) -> Result<Finished, LifecycleError> {
+    let directory = open::directory(&loaded, paths)?;
+    let limits = limits_of(&loaded, options.allow_removals);
+    let LoadedManifest { source, plan, .. } = loaded;
+    let plan = Arc::new(plan);
+    let (run_id, lock) = claim_run_id(&session.store)?;
+    *lock_current(&session.current) = Some(run_id.clone());
+    let mut context = context_for(&plan, paths, run_id.clone(), true)?;
+    let checked = check::before_run(
+        &plan,
+        context.clone(),
+        &directory,
+        &session.store,
+        &session.stop,
+        limits,
+    )
+    .await;
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(error) => {
+            lock.release();
+            return Err(error);
+        }
+    };
+    let (inputs, counted) = checked.map_or((Vec::new(), HashSet::new()), |checked| {
+        (checked.inputs, checked.counted)
+    });
+    let trigger = context
+        .trigger_file
+        .as_ref()
+        .map(|f| f.display().to_string());
+    lock_store(&session.store).start_run(&NewRun {
+        id: &run_id,
+        workflow: &plan.workflow,
+        manifest_path: &source.name,
+        manifest_text: &source.text,
+        directory: &plan.directory,
+        output_root: &context.output.path().display().to_string(),
+        input_base: &context.input_base.display().to_string(),
+        trigger_file: trigger.as_deref(),
+        started_at: context.started,
+        chunk_rows: context.chunk_rows as u64,
+        max_removals: limits.removals,
+        max_device_deletions: limits.device_deletions,
+        inputs: &inputs,
+    })?;
+    tracing::info!(run = %run_id, workflow = %plan.workflow, "run started");
+    context.dry_run = false;
+    context.check_only = false;
+    context.counted_steps = counted;
+    let budget = Budget::new(limits, Charged::default());
+    execute(
+        plan,
+        context,
+        directory,
+        budget,
+        HashMap::new(),
+        options,
+        session,
+        lock,
+    )
+    .await
+}
+
+/// A fresh run id and its lock; ids of runs started in the same second by
+/// other processes are told apart by their random part.
+fn claim_run_id(
+    store: &Arc<Mutex<JobStore>>,
+) -> Result<(String, crate::store::RunLock), LifecycleError> {
+    let store = lock_store(store);
+    loop {
+        let run_id = new_run_id(Timestamp::now());
+        if matches!(store.run(&run_id), Err(StoreError::UnknownRun { .. })) {
+            match store.lock_run(&run_id) {
+                Ok(lock) => return Ok((run_id, lock)),
+                Err(StoreError::RunHeld { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+}
+
+/// Executes a recorded run and records how it ended.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "what a run is made of, handed over once"
+)]
+async fn execute(
+    plan: Arc<crate::plan::Plan>,
+    mut context: RunContext,
+    directory: AnyDirectory,
+    budget: Budget,
+    finished: HashMap<String, crate::runner::FinishedStep>,
+    options: Options,
+    session: &Session,
+    lock: crate::store::RunLock,
+) -> Result<Finished, LifecycleError> {
+    let ledger = ledger::StoreLedger {
+        store: Arc::clone(&session.store),
+        run_id: context.run_id.clone(),
+    };
+    context.output = context.output.clone().with_ledger(Arc::new(ledger));
+    context.progress = if options.show_progress {
+        Progress::on_stderr()
+    } else {
+        Progress::hidden()
+    };
+    let run_id = context.run_id.clone();
+    let workflow = plan.workflow.clone();
+    let runner = Runner {
+        plan,
+        context: Arc::new(context),
+        directory: directory.clone(),
+        store: Arc::clone(&session.store),
+        stop: session.stop.clone(),
+        budget: Some(Arc::new(Mutex::new(budget))),
+        finished,
+    };
+    let report = runner.run().await;
+    drop(runner);
+    log_graph_traffic(&directory);
+    let reason = (report.status != Status::Completed).then(|| describe_failure(&report));
+    let recorded = lock_store(&session.store).finish_run(
+        &run_id,
+        report.status,
+        reason.as_deref(),
+        Timestamp::now(),
+    );
+    lock.release();
+    recorded?;
+    Ok(Finished { report, workflow })
+}
+
+fn lock_store(store: &Mutex<JobStore>) -> std::sync::MutexGuard<'_, JobStore> {
+    store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn lock_current(current: &signals::CurrentRun) -> std::sync::MutexGuard<'_, Option<String>> {
+    current
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The async runtime a run lives on: two workers, timers and I/O.
+pub fn runtime() -> Result<tokio::runtime::Runtime, LifecycleError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(LifecycleError::Runtime)
+}
+
+/// A run id that sorts by start time: `20261127-142300-3f9a`.
+fn new_run_id(started: Timestamp) -> String {
+    use ring::rand::SecureRandom;
+    let utc = started.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let mut noise = [0u8; 2];
+    ring::rand::SystemRandom::new()
+        .fill(&mut noise)
+        .expect("the system random number generator works");
+    format!(
+        "{}-{:02x}{:02x}",
+        utc.strftime("%Y%m%d-%H%M%S"),
+        noise[0],
+        noise[1]
+    )
+}
+
+/// What a run asked of Microsoft Graph, for the log.
+fn log_graph_traffic(directory: &AnyDirectory) {
+    if let AnyDirectory::Graph(graph) = directory {
+        use std::sync::atomic::Ordering;
+        let stats = &graph.client().stats;
+        let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        tracing::info!(
+            http_requests = read(&stats.http_requests),
+            throttled = read(&stats.throttled),
+            retries = read(&stats.retries),
+            "Microsoft Graph traffic"
+        );
+    }
+}
+
+fn describe_failure(report: &RunReport) -> String {
+    use crate::runner::StepState;
+    let cancelled = report
+        .steps
+        .iter()
+        .filter(|step| step.state == StepState::Cancelled)
+        .count();
+    let failed_steps = report
+        .steps
+        .iter()
+        .filter(|step| matches!(step.state, StepState::Failed { .. }))
+        .count();
+    let failed_jobs = report
+        .steps
+        .iter()
+        .flat_map(|step| &step.jobs)
+        .filter(|job| job.status == Status::Failed)
+        .count();
+    if report.status == Status::Cancelled {
+        return format!("stopped before {cancelled} steps started");
+    }
+    format!("{failed_steps} steps failed, {failed_jobs} jobs failed")
+}

@@ -1,0 +1,77 @@
+//! Opening what a run uses: the job store, the directory its manifest names
+//! (the local directory or a Microsoft Graph profile), and its output root.
+
+use std::path::{Path, PathBuf};
+
+use super::{LifecycleError, Paths};
+use crate::directory::SharedLocal;
+use crate::directory::any::AnyDirectory;
+use crate::directory::local::LocalDirectory;
+use crate::manifest::LoadedManifest;
+use crate::msgraph::client::{ClientError, GraphClient};
+use crate::msgraph::directory::GraphDirectory;
+use crate::msgraph::profile;
+
+/// The profiles file of a manifest: `--profiles`, else `bulkops.yaml` beside it.
+pub fn profiles_path(loaded: &LoadedManifest, paths: &Paths) -> PathBuf {
+    paths.profiles.clone().unwrap_or_else(|| {
+        Path::new(&loaded.source.name)
+            .parent()
+            .unwrap_or_else(|| Path::new(""))
+            .join(profile::PROFILES_FILE)
+    })
+}
+
+/// Whether the profiles file describes the manifest's directory profile.
+pub fn profile_configured(loaded: &LoadedManifest, paths: &Paths) -> bool {
+    profile::load(&profiles_path(loaded, paths))
+        .is_ok_and(|profiles| profiles.contains_key(&loaded.plan.directory))
+}
+
+/// The directory the manifest names: `local`, or a profile of the profiles file.
+pub fn directory(loaded: &LoadedManifest, paths: &Paths) -> Result<AnyDirectory, LifecycleError> {
+    let name = &loaded.plan.directory;
+    if name == "local" {
+        return Ok(AnyDirectory::Local(SharedLocal::new(LocalDirectory::open(
+            &paths.db,
+        )?)));
+    }
+    let path = profiles_path(loaded, paths);
+    if !path.exists() {
+        return Err(LifecycleError::UnknownDirectory {
+            name: name.clone(),
+            profiles: path,
+        });
+    }
+    let profiles = profile::load(&path).map_err(ClientError::from)?;
+    let chosen = profile::find(&profiles, name).map_err(ClientError::from)?;
+    tracing::info!(profile = %chosen.name, tenant = %chosen.tenant, graph = %chosen.graph_url, "using Microsoft Graph");
+    Ok(AnyDirectory::Graph(GraphDirectory::new(GraphClient::new(
+        chosen,
+    )?)))
+}
+
+/// The output root as an absolute path, created if missing: every file a
+/// run writes and every file `jobs delete` removes is below it.
+pub fn output_root(path: &Path) -> Result<PathBuf, LifecycleError> {
+    let failed = |source| LifecycleError::OutputRoot {
+        path: path.to_path_buf(),
+        source,
+    };
+    if std::fs::metadata(path).is_ok_and(|metadata| !metadata.is_dir()) {
+        return Err(failed(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "it is a file, not a folder",
+        )));
+    }
+    std::fs::create_dir_all(path).map_err(failed)?;
+    std::fs::canonicalize(path).map_err(failed)
+}
+
+/// What a run with a watch trigger names as its trigger file, made absolute.
+pub fn absolute(path: &Path) -> Result<PathBuf, LifecycleError> {
+    std::path::absolute(path).map_err(|source| LifecycleError::OutputRoot {
+        path: path.to_path_buf(),
+        source,
+    })
+}

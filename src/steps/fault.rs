@@ -1,0 +1,91 @@
+//! Kill points for crash tests: places where a test can stop a run for good
+//! and know exactly how far it got.
+//!
+//! `BULKOPS_FAULT_HOLD=PHASE:N` makes the process stop making progress the
+//! N-th time a chunk reaches PHASE; with `BULKOPS_FAULT_HOLD_FILE=PATH` it
+//! first creates PATH, so a test waits for a file rather than for a time, then
+//! kills the process. The phases of a chunk, in order:
+//!
+//! - `before-journal`: planned, not journaled;
+//! - `after-journal`: journaled, nothing applied;
+//! - `mid-apply`: journaled, half of its changes applied;
+//! - `after-apply`: applied and marked applied.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where a chunk is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    BeforeJournal,
+    AfterJournal,
+    MidApply,
+    AfterApply,
+}
+
+impl Phase {
+    const ALL: [Phase; 4] = [
+        Self::BeforeJournal,
+        Self::AfterJournal,
+        Self::MidApply,
+        Self::AfterApply,
+    ];
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::BeforeJournal => "before-journal",
+            Self::AfterJournal => "after-journal",
+            Self::MidApply => "mid-apply",
+            Self::AfterApply => "after-apply",
+        }
+    }
+}
+
+static REACHED: [AtomicU64; 4] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+];
+
+/// The kill point asked for, if any.
+fn wanted() -> Option<(Phase, u64)> {
+    static WANTED: OnceLock<Option<(Phase, u64)>> = OnceLock::new();
+    *WANTED.get_or_init(|| {
+        let value = std::env::var("BULKOPS_FAULT_HOLD").ok()?;
+        let (phase, count) = value.split_once(':')?;
+        let phase = Phase::ALL.into_iter().find(|known| known.key() == phase)?;
+        Some((phase, count.parse().ok()?))
+    })
+}
+
+/// Counts that a chunk reached `phase`; returns whether this is the time to hold.
+pub(super) fn due(phase: Phase) -> bool {
+    let Some((wanted, count)) = wanted() else {
+        return false;
+    };
+    if wanted != phase {
+        return false;
+    }
+    let index = Phase::ALL
+        .iter()
+        .position(|known| *known == phase)
+        .unwrap_or(0);
+    REACHED[index].fetch_add(1, Ordering::SeqCst) + 1 == count
+}
+
+/// Stops making progress for good, after telling the test where.
+pub(super) async fn hold(phase: Phase) {
+    tracing::warn!(phase = phase.key(), "holding as BULKOPS_FAULT_HOLD asks");
+    if let Some(path) = std::env::var_os("BULKOPS_FAULT_HOLD_FILE") {
+        let _ = std::fs::write(path, phase.key());
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Holds if a chunk reaching `phase` now is the kill point.
+pub(super) async fn reached(phase: Phase) {
+    if due(phase) {
+        hold(phase).await;
+    }
+}

@@ -1,0 +1,287 @@
+//! Bulk jobs: one step's work on one target, with counts, status and the
+//! files it wrote; and which jobs may be deleted.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{JobStore, Status, StoreError, time, to_i64, to_u64};
+
+/// A bulk job: one step's work on one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRecord {
+    pub id: String,
+    pub run_id: String,
+    pub workflow: String,
+    pub step: String,
+    pub operation: String,
+    pub target_id: String,
+    pub target_name: Option<String>,
+    pub input_file: Option<String>,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub changed: u64,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+impl JobRecord {
+    /// The job's name as `deleteJobs` matches it: `WORKFLOW/STEP`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.workflow, self.step)
+    }
+}
+
+/// A new job's identity.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    pub run_id: &'a str,
+    pub workflow: &'a str,
+    pub step: &'a str,
+    pub operation: &'a str,
+    pub target_id: &'a str,
+    pub target_name: Option<&'a str>,
+    pub input_file: Option<&'a str>,
+    pub started_at: Timestamp,
+}
+
+/// A job's final counts and status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JobCounts {
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub changed: u64,
+}
+
+/// A file a job wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobFile {
+    pub kind: String,
+    /// The absolute path.
+    pub path: String,
+    pub rows: u64,
+    /// Device, inode, size and time of the file as written (`None` for files
+    /// recorded by an older bulkops, which are never deleted).
+    #[serde(skip)]
+    pub identity: Option<String>,
+}
+
+const JOB_COLUMNS: &str = "id, run_id, workflow, step, operation, target_id, target_name, input_file, status, reason, \
+     total, succeeded, failed, changed, started_at, finished_at";
+
+fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    Ok(JobRecord {
+        id: row.get(0)?,
+        run_id: row.get(1)?,
+        workflow: row.get(2)?,
+        step: row.get(3)?,
+        operation: row.get(4)?,
+        target_id: row.get(5)?,
+        target_name: row.get(6)?,
+        input_file: row.get(7)?,
+        status: Status::from_key(&row.get::<_, String>(8)?),
+        reason: row.get(9)?,
+        total: to_u64(row.get(10)?),
+        succeeded: to_u64(row.get(11)?),
+        failed: to_u64(row.get(12)?),
+        changed: to_u64(row.get(13)?),
+        started_at: time(row.get(14)?).unwrap_or(Timestamp::UNIX_EPOCH),
+        finished_at: time(row.get(15)?),
+    })
+}
+
+/// Eight hex digits that tell the targets of one step apart in job ids.
+fn short_hash(text: &str) -> String {
+    let hash = text.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    format!("{hash:08x}")
+}
+
+impl JobStore {
+    /// Creates a job, or returns the existing one of the same run, step and
+    /// target (a resumed run continues its jobs).
+    pub fn start_job(&self, job: &NewJob<'_>) -> Result<JobRecord, StoreError> {
+        let id = format!("{}-{}-{}", job.run_id, job.step, short_hash(job.target_id));
+        self.connection.execute(
+            "INSERT INTO jobs (id, run_id, workflow, step, operation, target_id, target_name, input_file, status, started_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9) \
+             ON CONFLICT (run_id, step, target_id) DO UPDATE SET status = 'running', reason = NULL, finished_at = NULL",
+            params![
+                id,
+                job.run_id,
+                job.workflow,
+                job.step,
+                job.operation,
+                job.target_id,
+                job.target_name,
+                job.input_file,
+                job.started_at.to_string()
+            ],
+        )?;
+        self.job(&id)
+    }
+
+    /// Records how a job ended and its counts.
+    pub fn finish_job(
+        &self,
+        id: &str,
+        status: Status,
+        reason: Option<&str>,
+        counts: JobCounts,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE jobs SET status = ?2, reason = ?3, total = ?4, succeeded = ?5, failed = ?6, changed = ?7, finished_at = ?8 \
+             WHERE id = ?1",
+            params![
+                id,
+                status.key(),
+                reason,
+                to_i64(counts.total),
+                to_i64(counts.succeeded),
+                to_i64(counts.failed),
+                to_i64(counts.changed),
+                at.to_string()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Ends a step's jobs that are still running with `status`, for a step
+    /// stopped from outside (a timeout, a cancelled run); returns how many.
+    pub fn end_running_jobs(
+        &self,
+        run_id: &str,
+        step: Option<&str>,
+        status: Status,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<usize, StoreError> {
+        Ok(self.connection.execute(
+            "UPDATE jobs SET status = ?3, reason = ?4, finished_at = ?5 \
+             WHERE run_id = ?1 AND (?2 IS NULL OR step = ?2) AND status = 'running'",
+            params![run_id, step, status.key(), reason, at.to_string()],
+        )?)
+    }
+
+    /// The job with this id, with its status as it is now.
+    pub fn job(&self, id: &str) -> Result<JobRecord, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let mut job = statement
+            .query_row([id], job_from_row)
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownJob { id: id.to_owned() })?;
+        job.status = self.effective_status(&job.run_id, job.status)?;
+        Ok(job)
+    }
+
+    /// Every job, newest first.
+    pub fn jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY started_at DESC, id");
+        self.query_jobs(&sql, [])
+    }
+
+    /// The jobs of one run, in the order they started.
+    pub fn jobs_of_run(&self, run_id: &str) -> Result<Vec<JobRecord>, StoreError> {
+        let sql =
+            format!("SELECT {JOB_COLUMNS} FROM jobs WHERE run_id = ?1 ORDER BY started_at, id");
+        self.query_jobs(&sql, [run_id])
+    }
+
+    fn query_jobs(
+        &self,
+        sql: &str,
+        parameters: impl rusqlite::Params,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        let mut statement = self.connection.prepare_cached(sql)?;
+        let mut jobs: Vec<JobRecord> = statement
+            .query_map(parameters, job_from_row)?
+            .collect::<Result<_, _>>()?;
+        let mut held: HashMap<String, bool> = HashMap::new();
+        for job in jobs.iter_mut().filter(|job| job.status == Status::Running) {
+            let is_held = if let Some(known) = held.get(&job.run_id) {
+                *known
+            } else {
+                let known = self.run_is_held(&job.run_id)?;
+                held.insert(job.run_id.clone(), known);
+                known
+            };
+            if !is_held {
+                job.status = Status::Interrupted;
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Whether a step of a run journaled any rows.
+    pub fn step_journaled(&self, run_id: &str, step: &str) -> Result<bool, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM job_chunks c JOIN jobs j ON j.id = c.job_id \
+             WHERE j.run_id = ?1 AND j.step = ?2)",
+        )?;
+        Ok(statement.query_row(params![run_id, step], |row| row.get(0))?)
+    }
+
+    /// Records a file a job wrote.
+    pub fn add_file(&self, job_id: &str, file: &JobFile) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT OR REPLACE INTO job_files (job_id, kind, path, rows, identity) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![job_id, file.kind, file.path, to_i64(file.rows), file.identity],
+        )?;
+        Ok(())
+    }
+
+    /// The files a job wrote.
+    pub fn files(&self, job_id: &str) -> Result<Vec<JobFile>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT kind, path, rows, identity FROM job_files WHERE job_id = ?1 ORDER BY kind, path",
+        )?;
+        let files = statement
+            .query_map([job_id], |row| {
+                Ok(JobFile {
+                    kind: row.get(0)?,
+                    path: row.get(1)?,
+                    rows: to_u64(row.get(2)?),
+                    identity: row.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(files)
+    }
+
+    /// Why a job must be kept, if it must: its run is being executed, or was
+    /// interrupted or cancelled and can still be resumed (deleting its jobs
+    /// would lose the journal the resume relies on).
+    pub fn why_kept(&self, job: &JobRecord) -> Result<Option<String>, StoreError> {
+        let run = self.run(&job.run_id)?;
+        Ok(match run.status {
+            Status::Running => Some(format!("its run `{}` is being executed right now", run.id)),
+            Status::Interrupted | Status::Cancelled if run.closed.is_none() => Some(format!(
+                "its run `{}` was stopped and can still be resumed with `bulkops apply --resume {}`",
+                run.id, run.id
+            )),
+            _ => None,
+        })
+    }
+
+    /// Deletes a job with its journal and file records; returns the files it
+    /// wrote. A run that loses a job can no longer be resumed.
+    pub fn delete_job(&self, id: &str) -> Result<Vec<JobFile>, StoreError> {
+        let job = self.job(id)?;
+        let files = self.files(id)?;
+        self.connection
+            .execute("DELETE FROM jobs WHERE id = ?1", [id])?;
+        self.close_run(&job.run_id, &format!("job `{id}` of this run was deleted"))?;
+        Ok(files)
+    }
+}

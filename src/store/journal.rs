@@ -1,0 +1,127 @@
+//! The journal: each chunk of a job's rows with its planned outcomes, written
+//! before the chunk changes the directory and marked applied after; and what
+//! a run has charged against its guards so far.
+
+use rusqlite::params;
+
+use super::{JobStore, StoreError, to_i64, to_u64};
+use crate::directory::outcome::RowOutcome;
+
+/// A journaled chunk of row outcomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub index: u64,
+    pub first_row: u64,
+    pub outcomes: Vec<RowOutcome>,
+    pub applied: bool,
+}
+
+/// The destructive changes a run has journaled: each planned chunk counts
+/// once, applied or not (a planned chunk is applied when the run resumes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Charged {
+    pub removals: u64,
+    pub device_deletions: u64,
+}
+
+fn outcome_byte(outcome: RowOutcome) -> u8 {
+    let index = RowOutcome::ALL
+        .iter()
+        .position(|known| *known == outcome)
+        .unwrap_or(0);
+    u8::try_from(index).unwrap_or(0)
+}
+
+fn outcome_from_byte(byte: u8) -> RowOutcome {
+    RowOutcome::ALL
+        .get(usize::from(byte))
+        .copied()
+        .unwrap_or(RowOutcome::NotFound)
+}
+
+fn bytes_of(outcomes: &[RowOutcome]) -> Vec<u8> {
+    outcomes
+        .iter()
+        .map(|outcome| outcome_byte(*outcome))
+        .collect()
+}
+
+impl JobStore {
+    /// Journals a chunk's planned outcomes before it changes the directory.
+    pub fn plan_chunk(&self, job_id: &str, chunk: &Chunk) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT OR REPLACE INTO job_chunks (job_id, chunk, first_row, outcomes, applied) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                job_id,
+                to_i64(chunk.index),
+                to_i64(chunk.first_row),
+                bytes_of(&chunk.outcomes),
+                chunk.applied
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a journaled chunk as applied to the directory.
+    pub fn mark_chunk_applied(&self, job_id: &str, chunk: u64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE job_chunks SET applied = 1 WHERE job_id = ?1 AND chunk = ?2",
+            params![job_id, to_i64(chunk)],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a chunk applied, with the outcomes the directory reported.
+    pub fn mark_chunk_applied_with(
+        &self,
+        job_id: &str,
+        chunk: u64,
+        outcomes: &[RowOutcome],
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE job_chunks SET applied = 1, outcomes = ?3 WHERE job_id = ?1 AND chunk = ?2",
+            params![job_id, to_i64(chunk), bytes_of(outcomes)],
+        )?;
+        Ok(())
+    }
+
+    /// The journaled chunks of a job, in order.
+    pub fn chunks(&self, job_id: &str) -> Result<Vec<Chunk>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT chunk, first_row, outcomes, applied FROM job_chunks WHERE job_id = ?1 ORDER BY chunk",
+        )?;
+        let chunks = statement
+            .query_map([job_id], |row| {
+                let bytes: Vec<u8> = row.get(2)?;
+                Ok(Chunk {
+                    index: to_u64(row.get(0)?),
+                    first_row: to_u64(row.get(1)?),
+                    outcomes: bytes.into_iter().map(outcome_from_byte).collect(),
+                    applied: row.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(chunks)
+    }
+
+    /// What the run's journal holds against its guards.
+    pub fn charged(&self, run_id: &str) -> Result<Charged, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT c.outcomes FROM job_chunks c JOIN jobs j ON j.id = c.job_id WHERE j.run_id = ?1",
+        )?;
+        let mut rows = statement.query([run_id])?;
+        let (removed, deleted) = (
+            outcome_byte(RowOutcome::Removed),
+            outcome_byte(RowOutcome::Deleted),
+        );
+        let mut charged = Charged::default();
+        while let Some(row) = rows.next()? {
+            let bytes: Vec<u8> = row.get(0)?;
+            for byte in bytes {
+                charged.removals += u64::from(byte == removed);
+                charged.device_deletions += u64::from(byte == deleted);
+            }
+        }
+        Ok(charged)
+    }
+}

@@ -1,0 +1,67 @@
+//! Text made safe to show: values from the directory and from files (display
+//! names, CSV cells) with their control characters escaped, so a name with a
+//! line break cannot forge a log line or a terminal escape sequence; and an
+//! error with every cause in its chain, so the real reason (the OS error, the
+//! SQLite message) reaches the person reading it.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`, ...); other text
+/// unchanged.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            let _ = write!(out, "{}", c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// An error and its causes, each once: `cannot write "x": No space left on
+/// device (os error 28)`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("eng-platform"), "eng-platform");
+        assert_eq!(
+            printable("a\nINFO forged\u{1b}[31m"),
+            "a\\nINFO forged\\u{1b}[31m"
+        );
+    }
+
+    #[test]
+    fn chains_name_every_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot write `x.csv`")]
+        struct Outer(#[source] std::io::Error);
+        let error = Outer(std::io::Error::from_raw_os_error(28));
+        assert_eq!(
+            chain(&error),
+            "cannot write `x.csv`: No space left on device (os error 28)"
+        );
+    }
+}
