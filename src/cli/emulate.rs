@@ -64,6 +64,12 @@ pub(super) struct EmulateArgs {
     /// The app's certificate (PEM): client assertions must be signed by its key.
     #[arg(long, value_name = "FILE")]
     client_certificate: Option<PathBuf>,
+    /// The only tenant that may sign in (any when unset).
+    #[arg(long, value_name = "TENANT")]
+    tenant: Option<String>,
+    /// The only client id that may sign in (any when unset).
+    #[arg(long, value_name = "ID")]
+    client_id: Option<String>,
 }
 
 /// Throttling models.
@@ -115,6 +121,8 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
             .as_ref()
             .map(|path| read_certificate(path))
             .transpose()?,
+        tenant: args.tenant.clone(),
+        client_id: args.client_id.clone(),
     };
     let options = Options {
         throttle: args.throttle == Throttling::Graph,

@@ -159,10 +159,28 @@ fn init_logging(format: LogFormat) {
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .with_target(false);
+        .with_target(false)
+        // A closed stderr (`apply … 2>&1 | head`) must not end the run.
+        .log_internal_errors(false);
     if format == LogFormat::Json {
         builder.json().init();
     } else {
-        builder.init();
+        builder.fmt_fields(escaped_fields()).init();
     }
+}
+
+/// Text log fields with control characters escaped: a display name with a
+/// line break cannot forge a log line, nor an escape sequence a terminal.
+fn escaped_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = crate::text::printable(&text);
+        if field.name() == "message" {
+            write!(writer, "{text}")
+        } else {
+            write!(writer, "{field}={text}")
+        }
+    })
+    .delimited(" ")
 }

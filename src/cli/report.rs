@@ -63,9 +63,11 @@ impl Reporter {
         out
     }
 
-    /// Prints one diagnostic to stderr, followed by a blank line.
+    /// Prints one diagnostic to stderr, followed by a blank line; a closed
+    /// stderr loses the message, never the process.
     pub fn emit(&self, diagnostic: &dyn Diagnostic) {
-        eprintln!("{}", self.render(diagnostic));
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{}", self.render(diagnostic));
     }
 }
 

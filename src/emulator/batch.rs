@@ -33,12 +33,7 @@ pub(super) fn answer(
     // directory file is written once instead of once per item.
     let mut directory = state.directory();
     if let Err(error) = directory.begin() {
-        return Answer::error(
-            500,
-            "InternalServerError",
-            &format!("The directory failed: {error}"),
-            &rid,
-        );
+        return super::routes::internal(&rid, &error);
     }
     let mut statuses: Vec<(String, u16)> = Vec::with_capacity(items.len());
     let mut responses = Vec::with_capacity(items.len());
@@ -69,12 +64,8 @@ pub(super) fn answer(
         responses.push(response(&item.id, &answer));
     }
     if let Err(error) = directory.commit() {
-        return Answer::error(
-            500,
-            "InternalServerError",
-            &format!("The directory failed: {error}"),
-            &rid,
-        );
+        directory.rollback();
+        return super::routes::internal(&rid, &error);
     }
     let throttled = statuses.iter().any(|(_, status)| *status == 429);
     let status = if throttled && state.options.faults.throttled_batch_status == 424 {

@@ -4,6 +4,13 @@
 //! directory. Besides the Graph endpoints bulkops uses it has a token
 //! endpoint, throttling by Graph's published quotas, injected faults, and
 //! request counters at `GET /_emulator/stats`.
+//!
+//! As a server it defends itself: the bearer token is checked before a body
+//! is read, bodies above [`MAX_BODY`] are refused with 413, a client that is
+//! slow to send its headers or body is cut off, at most [`MAX_CONNECTIONS`]
+//! connections are served at once, accept errors (no file descriptors left)
+//! back off instead of spinning, and links it hands out are built from its
+//! own address, never from the request's `Host`.
 
 pub mod answer;
 mod batch;
@@ -17,14 +24,14 @@ pub mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::directory::local::{LocalDirectory, LocalError};
@@ -204,25 +211,59 @@ enum Fate {
     DropAfter,
 }
 
+/// The largest request body read, in bytes (SYNTHETIC: Graph documents no
+/// exact limit; a full `$batch` of binds is about 50 KB).
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Connections served at once; more wait in the listen queue.
+pub const MAX_CONNECTIONS: usize = 256;
+/// How long a client may take to send a request's headers (also how long an
+/// idle kept-alive connection stays open).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves until the process ends. Each connection is served on its own task.
-pub async fn serve(
-    listener: TcpListener,
-    state: std::sync::Arc<State>,
-) -> Result<(), EmulatorError> {
+pub async fn serve(listener: TcpListener, state: Arc<State>) -> Result<(), EmulatorError> {
+    let address = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Listen {
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            source,
+        })?;
+    let base: Arc<str> = Arc::from(format!("http://{address}"));
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut pause = Duration::from_millis(10);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let permit = Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                pause = Duration::from_millis(10);
+                stream
+            }
+            Err(error) => {
+                // Out of file descriptors, say: wait for connections to end.
+                tracing::warn!(error = %error, ?pause, "cannot accept a connection");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+                continue;
+            }
         };
-        let state = std::sync::Arc::clone(&state);
+        let (state, base) = (Arc::clone(&state), Arc::clone(&base));
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let state = std::sync::Arc::clone(&state);
-                async move { handle(&state, request).await }
+                let (state, base) = (Arc::clone(&state), Arc::clone(&base));
+                async move { handle(&state, &base, request).await }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            drop(permit);
         });
     }
 }
@@ -241,6 +282,7 @@ impl std::error::Error for Dropped {}
 
 async fn handle(
     state: &State,
+    base: &str,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
     let faults = &state.options.faults;
@@ -263,19 +305,14 @@ async fn handle(
         return Err(Dropped);
     }
     let (parts, body) = request.into_parts();
-    let Ok(body) = body
-        .collect()
-        .await
-        .map(http_body_util::Collected::to_bytes)
-    else {
-        return Err(Dropped);
+    if let Err(answer) = admit_request(state, &parts) {
+        return Ok(to_response(&answer));
+    }
+    let body = match read_body(state, body).await {
+        Ok(body) => body,
+        Err(Some(answer)) => return Ok(to_response(&answer)),
+        Err(None) => return Err(Dropped),
     };
-    let host = parts
-        .headers
-        .get(hyper::header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let base = format!("http://{host}");
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -293,13 +330,78 @@ async fn handle(
         .to_owned();
     let method = parts.method.as_str().to_owned();
     let answer = tokio::task::block_in_place(|| {
-        route(state, &method, &path_and_query, headers, &body, &base)
+        route(state, &method, &path_and_query, headers, &body, base)
     });
     if matches!(fate, Fate::DropAfter) {
         lock(&state.stats).dropped();
         return Err(Dropped);
     }
     Ok(to_response(&answer))
+}
+
+/// Checks a request before its body is read: a Graph call needs a live token,
+/// and no body may be announced larger than [`MAX_BODY`].
+fn admit_request(state: &State, parts: &hyper::http::request::Parts) -> Result<(), Answer> {
+    if graph_path(parts.uri.path()) {
+        let authorization = parts
+            .headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        let rid = state.request_id();
+        if let Err(answer) = lock(&state.tokens).check(authorization, &rid) {
+            lock(&state.stats).record(
+                false,
+                parts.method.as_str(),
+                "(unauthorized)",
+                answer.status,
+            );
+            return Err(answer);
+        }
+    }
+    let announced = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_BODY as u64) {
+        return Err(too_large(state));
+    }
+    Ok(())
+}
+
+/// Whether a path is a Graph call, as [`route`] sees it.
+fn graph_path(path: &str) -> bool {
+    path.split('/').find(|segment| !segment.is_empty()) == Some("v1.0")
+}
+
+fn too_large(state: &State) -> Answer {
+    // SYNTHETIC: the code and text of the emulator's own limit.
+    Answer::error(
+        413,
+        "Request_EntityTooLarge",
+        &format!("The request body is larger than {MAX_BODY} bytes."),
+        &state.request_id(),
+    )
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes within [`BODY_TIMEOUT`]; the
+/// answer to give otherwise (`None`: the connection broke).
+async fn read_body(state: &State, body: Incoming) -> Result<Bytes, Option<Answer>> {
+    let limited = http_body_util::Limited::new(body, MAX_BODY);
+    match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(Some(too_large(state)))
+        }
+        Ok(Err(_)) => Err(None),
+        // SYNTHETIC: the code and text of the emulator's own timeout.
+        Err(_) => Err(Some(Answer::error(
+            408,
+            "Request_Timeout",
+            "The request body did not arrive in time.",
+            &state.request_id(),
+        ))),
+    }
 }
 
 fn to_response(answer: &Answer) -> hyper::Response<Full<Bytes>> {
@@ -357,12 +459,9 @@ fn route(
     }
 }
 
+/// Answers a Graph call whose token was checked.
 fn graph(state: &State, call: &Call) -> Answer {
     let rid = state.request_id();
-    if let Err(answer) = lock(&state.tokens).check(call.header("authorization"), &rid) {
-        lock(&state.stats).record(false, &call.method, "(unauthorized)", answer.status);
-        return answer;
-    }
     if call.segments.first().is_some_and(|first| first == "$batch") && call.segments.len() == 1 {
         if call.method != "POST" {
             return Answer::error(

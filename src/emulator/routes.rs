@@ -235,12 +235,33 @@ fn serve(
     }
 }
 
-fn internal(rid: &str, error: &impl std::fmt::Display) -> Answer {
+/// The answer to a directory failure: another writer holding the database
+/// is Graph's "busy, try again" (503 with Retry-After), anything else a 500.
+pub(super) fn internal(rid: &str, error: &crate::directory::local::LocalError) -> Answer {
+    if is_busy(error) {
+        // SYNTHETIC: Graph's text for a busy service varies.
+        return Answer::error(
+            503,
+            "serviceNotAvailable",
+            "The service is busy; retry after the time in Retry-After.",
+            rid,
+        )
+        .with_header("Retry-After", "1");
+    }
     Answer::error(
         500,
         "InternalServerError",
-        &format!("The directory failed: {error}"),
+        &format!("The directory failed: {}", crate::text::chain(error)),
         rid,
+    )
+}
+
+/// Whether a directory failure is another writer holding the database.
+fn is_busy(error: &crate::directory::local::LocalError) -> bool {
+    matches!(
+        error,
+        crate::directory::local::LocalError::Sqlite(rusqlite::Error::SqliteFailure(failure, _))
+            if matches!(failure.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
     )
 }
 

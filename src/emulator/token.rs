@@ -2,6 +2,10 @@
 //! client credentials grant with a secret or a certificate assertion, and the
 //! check of the bearer tokens it hands out. Error bodies follow the Microsoft
 //! identity platform's shape (`error`, `error_description` with an AADSTS code).
+//!
+//! Tokens are 128 random bits, so one cannot be guessed from another, and
+//! each is bound to the tenant and client it was issued to; with `--tenant`
+//! and `--client-id` only that tenant and client may sign in.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -25,13 +29,24 @@ pub struct Credentials {
     /// The certificate whose key must sign assertions (DER); assertions are
     /// checked for shape, audience and time only when `None`.
     pub certificate: Option<Vec<u8>>,
+    /// The only tenant (in the token URL) that may sign in; any when `None`.
+    pub tenant: Option<String>,
+    /// The only client id that may sign in; any when `None`.
+    pub client_id: Option<String>,
 }
 
-/// Tokens handed out, with when they expire.
+/// A token handed out: until when, and to whom.
+#[derive(Debug, Clone)]
+struct Issued {
+    expires: Instant,
+    tenant: String,
+    client_id: String,
+}
+
+/// Tokens handed out.
 #[derive(Debug, Default)]
 pub struct Tokens {
-    issued: HashMap<String, Instant>,
-    counter: u64,
+    issued: HashMap<String, Issued>,
 }
 
 /// How long a token lives, as Entra's usual `expires_in`.
@@ -57,7 +72,10 @@ impl Tokens {
             ));
         }
         match self.issued.get(token) {
-            Some(expires) if *expires > Instant::now() => Ok(()),
+            Some(issued) if issued.expires > Instant::now() => {
+                tracing::debug!(tenant = %issued.tenant, client = %issued.client_id, "token accepted");
+                Ok(())
+            }
             Some(_) => Err(Answer::error(
                 401,
                 "InvalidAuthenticationToken",
@@ -103,6 +121,9 @@ impl Tokens {
                 "The request body must contain the following parameter: 'client_id'.",
             );
         }
+        if let Err(answer) = check_identity(credentials, tenant, client_id) {
+            return answer;
+        }
         if !field("scope").ends_with("/.default") {
             return oauth_error(
                 400,
@@ -125,18 +146,61 @@ impl Tokens {
         if let Err(answer) = proof {
             return answer;
         }
-        self.counter += 1;
-        let token = format!(
-            "emulated.{tenant}.{}.{:016x}",
-            self.counter,
-            Instant::now().elapsed().as_nanos() ^ u128::from(self.counter) << 40
+        let token = random_token();
+        let now = Instant::now();
+        self.issued.retain(|_, issued| issued.expires > now);
+        self.issued.insert(
+            token.clone(),
+            Issued {
+                expires: now + LIFETIME,
+                tenant: tenant.to_owned(),
+                client_id: client_id.to_owned(),
+            },
         );
-        self.issued.insert(token.clone(), Instant::now() + LIFETIME);
         Answer::json(
             200,
             json!({ "token_type": "Bearer", "expires_in": LIFETIME.as_secs(), "ext_expires_in": LIFETIME.as_secs(), "access_token": token }),
         )
     }
+}
+
+/// 128 random bits, as hex.
+fn random_token() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random number generator works");
+    crate::files::input::hex(&bytes)
+}
+
+/// Refuses a tenant or client other than the ones the emulator was told to accept.
+fn check_identity(credentials: &Credentials, tenant: &str, client_id: &str) -> Result<(), Answer> {
+    if credentials
+        .tenant
+        .as_deref()
+        .is_some_and(|expected| !expected.eq_ignore_ascii_case(tenant))
+    {
+        return Err(oauth_error(
+            400,
+            "invalid_request",
+            90_002,
+            &format!("Tenant '{tenant}' not found."),
+        ));
+    }
+    if credentials
+        .client_id
+        .as_deref()
+        .is_some_and(|expected| !expected.eq_ignore_ascii_case(client_id))
+    {
+        return Err(oauth_error(
+            400,
+            "unauthorized_client",
+            700_016,
+            &format!("Application with identifier '{client_id}' was not found in the directory."),
+        ));
+    }
+    Ok(())
 }
 
 fn oauth_error(status: u16, error: &str, code: u32, text: &str) -> Answer {

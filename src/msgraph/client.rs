@@ -67,6 +67,14 @@ pub enum ClientError {
     #[error("Microsoft Graph answered something unexpected: {0}")]
     #[diagnostic(code(bulkops::graph::unexpected))]
     Unexpected(String),
+    #[error("refused to follow `{link}`: it is not on the configured Graph origin `{origin}`")]
+    #[diagnostic(
+        code(bulkops::graph::foreign_link),
+        help(
+            "bulkops sends its access token only to the profile's `graphUrl`; check what answers at that address"
+        )
+    )]
+    ForeignLink { link: String, origin: String },
 }
 
 impl ClientError {
@@ -412,6 +420,7 @@ impl GraphClient {
 
     /// Sends one request, retrying what may pass, until the deadline.
     pub async fn send(&self, request: &Request) -> Result<Reply, ClientError> {
+        self.check_origin(&request.url)?;
         let first = Instant::now();
         let deadline = self.profile.pacing.deadline;
         let mut refreshed = false;
@@ -540,6 +549,7 @@ impl GraphClient {
     ) -> Result<(), ClientError> {
         let mut next = Some(request.url.clone());
         while let Some(url) = next.take() {
+            self.check_origin(&url)?;
             let page = self
                 .get_json(&Request {
                     url,
@@ -560,6 +570,30 @@ impl GraphClient {
             }
         }
         Ok(())
+    }
+
+    /// Refuses an absolute URL that is not on the configured Graph origin:
+    /// the access token goes to Graph only, whatever a next link says.
+    fn check_origin(&self, url: &str) -> Result<(), ClientError> {
+        if !url.starts_with("http:") && !url.starts_with("https:") && !url.contains("://") {
+            return Ok(());
+        }
+        let origin = |text: &str| {
+            reqwest::Url::parse(text).ok().map(|parsed| {
+                (
+                    parsed.scheme().to_owned(),
+                    parsed.host_str().map(str::to_ascii_lowercase),
+                    parsed.port_or_known_default(),
+                )
+            })
+        };
+        match (origin(url), origin(&self.profile.graph_url)) {
+            (Some(link), Some(graph)) if link == graph => Ok(()),
+            _ => Err(ClientError::ForeignLink {
+                link: url.split('?').next().unwrap_or_default().to_owned(),
+                origin: self.profile.graph_url.clone(),
+            }),
+        }
     }
 
     /// How many `$batch` requests to have in flight.

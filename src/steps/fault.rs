@@ -2,14 +2,17 @@
 //! and know exactly how far it got.
 //!
 //! `BULKOPS_FAULT_HOLD=PHASE:N` makes the process stop making progress the
-//! N-th time a chunk reaches PHASE; with `BULKOPS_FAULT_HOLD_FILE=PATH` it
-//! first creates PATH, so a test waits for a file rather than for a time, then
-//! kills the process. The phases of a chunk, in order:
+//! N-th time it reaches PHASE. With `BULKOPS_FAULT_HOLD_FILE=PATH` it first
+//! creates PATH, so a test waits for a file rather than for a time, then kills
+//! the process, or signals it and removes the file to let it go on. The
+//! phases of a chunk, in order:
 //!
 //! - `before-journal`: planned, not journaled;
 //! - `after-journal`: journaled, nothing applied;
 //! - `mid-apply`: journaled, half of its changes applied;
-//! - `after-apply`: applied and marked applied.
+//! - `after-apply`: applied and marked applied;
+//!
+//! and `check`: a step is being checked before the run starts.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,14 +24,16 @@ pub(super) enum Phase {
     AfterJournal,
     MidApply,
     AfterApply,
+    Check,
 }
 
 impl Phase {
-    const ALL: [Phase; 4] = [
+    const ALL: [Phase; 5] = [
         Self::BeforeJournal,
         Self::AfterJournal,
         Self::MidApply,
         Self::AfterApply,
+        Self::Check,
     ];
 
     fn key(self) -> &'static str {
@@ -37,11 +42,13 @@ impl Phase {
             Self::AfterJournal => "after-journal",
             Self::MidApply => "mid-apply",
             Self::AfterApply => "after-apply",
+            Self::Check => "check",
         }
     }
 }
 
-static REACHED: [AtomicU64; 4] = [
+static REACHED: [AtomicU64; 5] = [
+    AtomicU64::new(0),
     AtomicU64::new(0),
     AtomicU64::new(0),
     AtomicU64::new(0),

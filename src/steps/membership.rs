@@ -85,6 +85,7 @@ async fn preview<D: Directory>(
     groups: &[Group],
     input: &Path,
 ) -> Result<StepReport, StepError> {
+    fault::reached(Phase::Check).await;
     let effects = if let Some(why) = env.written_earlier(input) {
         vec![Effect {
             unknown: Some(why),

@@ -17,6 +17,39 @@ pub struct ResolvedMember {
     pub unified_group: bool,
 }
 
+/// Writes that commit together or not at all.
+struct WriteScope<'c> {
+    connection: &'c rusqlite::Connection,
+    nested: bool,
+    done: bool,
+}
+
+impl WriteScope<'_> {
+    fn commit(mut self) -> Result<(), LocalError> {
+        let end = if self.nested {
+            "RELEASE bulkops_write"
+        } else {
+            "COMMIT"
+        };
+        self.connection.execute_batch(end)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for WriteScope<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let undo = if self.nested {
+                "ROLLBACK TO bulkops_write; RELEASE bulkops_write"
+            } else {
+                "ROLLBACK"
+            };
+            let _ = self.connection.execute_batch(undo);
+        }
+    }
+}
+
 impl LocalDirectory {
     /// A transaction for a group of reads, unless one is open already.
     fn read_transaction(&self) -> Result<Option<rusqlite::Transaction<'_>>, LocalError> {
@@ -28,9 +61,11 @@ impl LocalDirectory {
     }
 
     /// Starts a transaction that the changes until [`Self::commit`] join: the
-    /// emulator makes each `$batch` one transaction.
+    /// emulator makes each `$batch` one transaction. It takes the write lock
+    /// at once, so another writer on the same file makes it wait (and then
+    /// answer busy) rather than fail half-way.
     pub fn begin(&self) -> Result<(), LocalError> {
-        self.connection.execute_batch("BEGIN")?;
+        self.connection.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
 
@@ -38,6 +73,30 @@ impl LocalDirectory {
     pub fn commit(&self) -> Result<(), LocalError> {
         self.connection.execute_batch("COMMIT")?;
         Ok(())
+    }
+
+    /// Undoes what [`Self::begin`] started, if anything is open.
+    pub fn rollback(&self) {
+        if !self.connection.is_autocommit() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// A scope for writes: its own transaction, with the write lock taken up
+    /// front, or a savepoint inside a transaction already open.
+    fn write_scope(&self) -> Result<WriteScope<'_>, LocalError> {
+        let nested = !self.connection.is_autocommit();
+        let begin = if nested {
+            "SAVEPOINT bulkops_write"
+        } else {
+            "BEGIN IMMEDIATE"
+        };
+        self.connection.execute_batch(begin)?;
+        Ok(WriteScope {
+            connection: &self.connection,
+            nested,
+            done: false,
+        })
     }
 
     /// Resolves keys and tells, for each member found, whether it is in the
@@ -130,9 +189,9 @@ impl LocalDirectory {
         if group.is_dynamic() {
             return Ok(vec![RowOutcome::DynamicMembership; members.len()]);
         }
-        let transaction = self.connection.savepoint()?;
+        let transaction = self.write_scope()?;
         let outcomes = {
-            let mut insert = transaction.prepare_cached(
+            let mut insert = self.connection.prepare_cached(
                 "INSERT OR IGNORE INTO memberships (group_id, member_id, member_type) VALUES (?1, ?2, ?3)",
             )?;
             // Inserting in key order touches each B-tree page once per batch.
@@ -168,9 +227,10 @@ impl LocalDirectory {
         if group.is_dynamic() {
             return Ok(vec![RowOutcome::DynamicMembership; member_ids.len()]);
         }
-        let transaction = self.connection.savepoint()?;
+        let transaction = self.write_scope()?;
         let outcomes = {
-            let mut delete = transaction
+            let mut delete = self
+                .connection
                 .prepare_cached("DELETE FROM memberships WHERE group_id = ?1 AND member_id = ?2")?;
             member_ids
                 .iter()
@@ -205,9 +265,10 @@ impl LocalDirectory {
 
     /// Enables or disables devices, in one transaction.
     pub fn set_devices_enabled(&mut self, ids: &[&str], enabled: bool) -> Result<(), LocalError> {
-        let transaction = self.connection.savepoint()?;
+        let transaction = self.write_scope()?;
         {
-            let mut update = transaction
+            let mut update = self
+                .connection
                 .prepare_cached("UPDATE devices SET account_enabled = ?2 WHERE id = ?1")?;
             for id in ids {
                 update.execute(params![id, enabled])?;
@@ -219,11 +280,14 @@ impl LocalDirectory {
 
     /// Deletes devices and their group memberships, in one transaction.
     pub fn delete_devices(&mut self, ids: &[&str]) -> Result<(), LocalError> {
-        let transaction = self.connection.savepoint()?;
+        let transaction = self.write_scope()?;
         {
-            let mut delete = transaction.prepare_cached("DELETE FROM devices WHERE id = ?1")?;
-            let mut memberships =
-                transaction.prepare_cached("DELETE FROM memberships WHERE member_id = ?1")?;
+            let mut delete = self
+                .connection
+                .prepare_cached("DELETE FROM devices WHERE id = ?1")?;
+            let mut memberships = self
+                .connection
+                .prepare_cached("DELETE FROM memberships WHERE member_id = ?1")?;
             for id in ids {
                 delete.execute([id])?;
                 memberships.execute([id])?;
