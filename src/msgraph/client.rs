@@ -662,6 +662,7 @@ impl GraphClient {
             .map(|(request, kind)| (request.id.clone(), *kind))
             .collect();
         let first = Instant::now();
+        let mut resent: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut pending: Vec<BatchRequest> =
             requests.into_iter().map(|(request, _)| request).collect();
         let mut attempt = 0;
@@ -699,10 +700,16 @@ impl GraphClient {
                 .collect()
                 .await;
             for answered in sent {
-                for (request, answer) in answered? {
+                for (request, mut answer) in answered? {
+                    // An attempt whose answer was lost may have been carried
+                    // out, even if the next one is throttled: remember it.
+                    if answer.resent {
+                        resent.insert(request.id.clone());
+                    }
                     if matches!(answer.status, 429 | 503 | 504) {
                         again.push(request);
                     } else {
+                        answer.resent = resent.contains(&request.id);
                         results.insert(request.id.clone(), answer);
                     }
                 }

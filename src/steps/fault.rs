@@ -81,13 +81,21 @@ pub(super) fn due(phase: Phase) -> bool {
     REACHED[index].fetch_add(1, Ordering::SeqCst) + 1 == count
 }
 
-/// Stops making progress for good, after telling the test where.
+/// Stops making progress, after telling the test where, until the hold file
+/// is removed (without a hold file, for good).
 pub(super) async fn hold(phase: Phase) {
     tracing::warn!(phase = phase.key(), "holding as BULKOPS_FAULT_HOLD asks");
-    if let Some(path) = std::env::var_os("BULKOPS_FAULT_HOLD_FILE") {
-        let _ = std::fs::write(path, phase.key());
+    let Some(path) = std::env::var_os("BULKOPS_FAULT_HOLD_FILE") else {
+        return std::future::pending::<()>().await;
+    };
+    let path = std::path::PathBuf::from(path);
+    if std::fs::write(&path, phase.key()).is_err() {
+        return std::future::pending::<()>().await;
     }
-    std::future::pending::<()>().await;
+    while path.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tracing::warn!(phase = phase.key(), "released");
 }
 
 /// Holds if a chunk reaching `phase` now is the kill point.

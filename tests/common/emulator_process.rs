@@ -18,7 +18,13 @@ impl EmulatorProcess {
     /// Serves the directory database `db` with extra `emulate` arguments and
     /// environment variables, once it has printed its address.
     pub(crate) fn spawn(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bulkops"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bulkops"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("BULKOPS_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .envs(env.iter().copied())
             .args(["emulate", "--listen", "127.0.0.1:0", "--directory"])
             .arg(db)

@@ -237,7 +237,7 @@ fn the_emulator_listens_on_loopback_unless_told_otherwise() {
 fn the_emulator_prints_a_profile_that_reaches_it() {
     use std::io::{BufRead, BufReader};
     let dir = folder();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bulkops"))
+    let mut child = crate::support::command()
         .args([
             "emulate",
             "--listen",

@@ -4,12 +4,11 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use bulkops::directory::local::LocalDirectory;
 use bulkops::store::JobStore;
 
-use crate::support::{bulkops_env, bulkops_in};
+use crate::support::{Held, bulkops_env, bulkops_in};
 
 pub(crate) const USERS: u64 = 23_000;
 
@@ -77,62 +76,18 @@ pub(crate) fn job_counts(dir: &Path) -> (u64, u64, u64, u64, String) {
     )
 }
 
-fn applied_chunks(dir: &Path) -> usize {
-    if !dir.join(".bulkops/state.db").exists() {
-        return 0;
-    }
-    let Ok(store) = JobStore::open(&dir.join(".bulkops/state.db")) else {
-        return 0;
-    };
-    let Ok(jobs) = store.jobs() else { return 0 };
-    jobs.first().map_or(0, |job| {
-        store
-            .chunks(&job.id)
-            .unwrap()
-            .iter()
-            .filter(|c| c.applied)
-            .count()
-    })
-}
-
-/// Starts the import in the background, holding once `chunks` batches of
-/// 5,000 rows are applied, so a test can interrupt it at a known point.
-fn spawn_holding(dir: &Path, chunks: u32, stderr: Stdio) -> std::process::Child {
-    spawn_holding_env(dir, chunks, stderr, &[])
-}
-
-/// [`spawn_holding`] with extra environment variables.
-fn spawn_holding_env(
-    dir: &Path,
-    chunks: u32,
-    stderr: Stdio,
-    env: &[(&str, &str)],
-) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_bulkops"))
-        .args(["apply", "m.yaml"])
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .env("BULKOPS_FAULT_HOLD", format!("after-apply:{chunks}"))
-        .env("BULKOPS_CHUNK_ROWS", "5000")
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap()
-}
-
-/// Starts the import and kills it with SIGKILL once `chunks` batches are
-/// journaled as applied: a condition, not a time.
+/// Starts the import and kills it with SIGKILL once `chunks` batches of
+/// 5,000 rows are journaled as applied: at a kill point, not after a time.
 pub(crate) fn kill_after_chunks(dir: &Path, chunks: u32, env: &[(&str, &str)]) {
-    let mut child = spawn_holding_env(dir, chunks, Stdio::null(), env);
-    while applied_chunks(dir) < usize::try_from(chunks).unwrap() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let mut all = env.to_vec();
+    all.push(("BULKOPS_CHUNK_ROWS", "5000"));
+    Held::start(
+        dir,
+        &["apply", "m.yaml"],
+        &all,
+        &format!("after-apply:{chunks}"),
+    )
+    .kill();
 }
 
 #[test]
@@ -201,47 +156,37 @@ fn a_killed_import_resumes_to_the_same_end() {
 
 #[test]
 fn ctrl_c_twice_stops_at_once_and_resume_finishes_the_run() {
-    use std::io::BufRead;
-
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path());
-    let mut child = spawn_holding(dir.path(), 1, Stdio::piped());
-    let (lines, received) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = lines.send(line);
-        }
-    });
-    let wait_for = |text: &str| loop {
-        let line = received.recv().expect("bulkops is still talking");
-        if line.contains(text) {
-            return line;
-        }
-    };
-    wait_for("holding as BULKOPS_FAULT_HOLD asks");
-    let pid = child.id().to_string();
-    let interrupt = || {
-        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-        assert!(sent.success(), "kill -INT works");
-    };
-    interrupt();
-    wait_for(
+    let held = Held::start(
+        dir.path(),
+        &["apply", "m.yaml"],
+        &[("BULKOPS_CHUNK_ROWS", "5000")],
+        "after-apply:1",
+    );
+    held.interrupt();
+    held.wait_for(
         "stopping: no step starts from now on, running steps finish; press Ctrl-C again to stop at once",
     );
-    interrupt();
-    let resume_hint = wait_for("stopped; finish the run with `bulkops apply --resume ");
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    let run_id = resume_hint
+    held.interrupt();
+    let (code, stderr) = held.finish();
+    assert_eq!(code, 130, "{stderr}");
+    let hint = stderr
+        .lines()
+        .find(|line| line.contains("stopped; finish the run with `bulkops apply --resume "))
+        .unwrap_or_else(|| panic!("a resume hint in {stderr}"));
+    let run_id = hint
         .rsplit("--resume ")
         .next()
         .unwrap()
         .trim_end_matches('`')
         .to_owned();
+    let listed = bulkops_in(dir.path(), &["jobs", "list", "--format", "json"]);
+    let jobs: Vec<serde_json::Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(
+        jobs[0]["status"], "interrupted",
+        "a job of a run stopped at once is shown as interrupted, not running"
+    );
 
     let resumed = bulkops_env(
         dir.path(),

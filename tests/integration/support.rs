@@ -43,13 +43,24 @@ pub(crate) fn bulkops_in(dir: &Path, args: &[&str]) -> Run {
     bulkops_env(dir, args, &[])
 }
 
+/// The `bulkops` binary with a clean environment: no `BULKOPS_*` variables
+/// from the shell that runs the tests, no colours.
+pub(crate) fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bulkops"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("BULKOPS_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    command
+}
+
 /// Runs `bulkops ARGS` in `dir` with extra environment variables.
 pub(crate) fn bulkops_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_bulkops"))
+    let output = command()
         .args(args)
         .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE")
         .envs(env.iter().copied())
         .output()
         .expect("the bulkops binary starts");
@@ -157,4 +168,108 @@ pub(crate) fn only_result_file(dir: &Path) -> String {
 /// Text from the diagnostic renderer with its wrapped lines joined again.
 pub(crate) fn unwrap_lines(text: &str) -> String {
     text.replace("\n  │ ", " ").replace("\n  ╰─▶ ", " ")
+}
+
+/// Waits until `condition` holds, checking every 10 ms, for at most `limit`;
+/// fails the test with `what` when it never does.
+pub(crate) fn wait_until(
+    what: &str,
+    limit: std::time::Duration,
+    mut condition: impl FnMut() -> bool,
+) {
+    let start = std::time::Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < limit, "gave up waiting: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A `bulkops` process stopped at a kill point (`BULKOPS_FAULT_HOLD`): a test
+/// waits for its hold file, not for a time, then kills, interrupts or
+/// releases it.
+pub(crate) struct Held {
+    child: std::process::Child,
+    marker: tempfile::TempDir,
+}
+
+impl Held {
+    /// Starts `bulkops ARGS` in `dir`, holding at `point` (`PHASE:N`), and
+    /// returns once it holds. A process that ends before fails the test with
+    /// what it printed.
+    pub(crate) fn start(dir: &Path, args: &[&str], env: &[(&str, &str)], point: &str) -> Self {
+        let marker = tempfile::tempdir().unwrap();
+        let stderr = std::fs::File::create(marker.path().join("stderr")).unwrap();
+        let child = command()
+            .args(args)
+            .current_dir(dir)
+            .envs(env.iter().copied())
+            .env("BULKOPS_FAULT_HOLD", point)
+            .env("BULKOPS_FAULT_HOLD_FILE", marker.path().join("hold"))
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("the bulkops binary starts");
+        let mut held = Self { child, marker };
+        let hold_file = held.marker.path().join("hold");
+        let limit = std::time::Duration::from_secs(300);
+        let start = std::time::Instant::now();
+        while !hold_file.exists() {
+            if let Some(status) = held.child.try_wait().unwrap() {
+                panic!(
+                    "bulkops ended ({status}) before it reached {point}:\n{}",
+                    held.stderr()
+                );
+            }
+            assert!(start.elapsed() < limit, "bulkops never reached {point}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        held
+    }
+
+    /// What the process printed on stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        std::fs::read_to_string(self.marker.path().join("stderr")).unwrap_or_default()
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGINT, as Ctrl-C does.
+    pub(crate) fn interrupt(&self) {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -INT works");
+    }
+
+    /// Lets the process go on from its kill point.
+    pub(crate) fn release(&self) {
+        std::fs::remove_file(self.marker.path().join("hold")).unwrap();
+    }
+
+    /// Waits (at most five minutes) until stderr shows `text`.
+    pub(crate) fn wait_for(&self, text: &str) {
+        wait_until(
+            &format!("`{text}` on stderr"),
+            std::time::Duration::from_secs(300),
+            || self.stderr().contains(text),
+        );
+    }
+
+    /// Waits for the process to end; its exit code and stderr.
+    pub(crate) fn finish(mut self) -> (i32, String) {
+        let status = self.child.wait().unwrap();
+        (status.code().unwrap_or(-1), self.stderr())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
