@@ -301,12 +301,13 @@ impl<D: Directory> StepEnv<'_, D> {
     /// In a preview, the step that writes `input` earlier in the same run.
     fn written_earlier(&self, input: &Path) -> Option<String> {
         let absolute = std::path::absolute(input).ok()?;
-        self.planned_outputs.get(&absolute).map(|step| {
-            format!(
-                "it reads `{}`, which step `{step}` writes in this run",
-                input.display()
-            )
-        })
+        let shown = input
+            .strip_prefix(&self.context.input_base)
+            .unwrap_or(input)
+            .display();
+        self.planned_outputs
+            .get(&absolute)
+            .map(|step| format!("it reads `{shown}`, which step `{step}` writes in this run"))
     }
 
     /// Checks an input against the fingerprint the run recorded for it, and

@@ -456,6 +456,9 @@ pub fn escape_reason(path: &str) -> Option<&'static str> {
     if path.trim().is_empty() {
         return Some("is empty");
     }
+    if path.contains('\0') {
+        return Some("contains a NUL character");
+    }
     None
 }
 

@@ -38,7 +38,7 @@ fn jobs(dir: &Path) -> Vec<bulkops::store::JobRecord> {
     jobs
 }
 
-fn run_id(run: &Run) -> String {
+pub(crate) fn run_id(run: &Run) -> String {
     let line = run
         .stdout
         .lines()
