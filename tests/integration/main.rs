@@ -2,6 +2,7 @@
 
 mod apply;
 mod bad_input;
+mod concurrency;
 mod devices;
 mod directory;
 mod downloads;
