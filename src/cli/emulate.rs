@@ -16,7 +16,7 @@ use crate::directory::local::{self, LocalDirectory};
 use crate::emulator::faults::{FailRate, Faults, parse_rate};
 use crate::emulator::quota::BindWriteCost;
 use crate::emulator::token::Credentials;
-use crate::emulator::{self, EmulatorError, Options, State};
+use crate::emulator::{self, EmulatorError, Options, ServerLimits, State};
 use crate::error::Error;
 
 /// Arguments of `bulkops emulate`.
@@ -70,6 +70,13 @@ pub(super) struct EmulateArgs {
     /// The only client id that may sign in (any when unset).
     #[arg(long, value_name = "ID")]
     client_id: Option<String>,
+    /// How long a client may take to send a request's headers; idle
+    /// connections are closed after it too.
+    #[arg(long, value_name = "DURATION", value_parser = parse_latency, default_value = "10s")]
+    header_timeout: Duration,
+    /// Connections served at once; more wait until one ends.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_connections: u32,
 }
 
 /// Throttling models.
@@ -137,6 +144,11 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
         },
         credentials,
         seed: args.seed,
+        limits: ServerLimits {
+            header_timeout: args.header_timeout,
+            max_connections: usize::try_from(args.max_connections).unwrap_or(1),
+            ..ServerLimits::default()
+        },
     };
     let directory = LocalDirectory::open(&args.directory)?;
     let state = Arc::new(State::new(directory, options).map_err(Error::from)?);

@@ -8,7 +8,7 @@
 //! As a server it defends itself: the bearer token is checked before a body
 //! is read, bodies above [`MAX_BODY`] are refused with 413, a client that is
 //! slow to send its headers or body is cut off, at most [`MAX_CONNECTIONS`]
-//! connections are served at once, accept errors (no file descriptors left)
+//! connections are served at once (both settable), accept errors (no file descriptors left)
 //! back off instead of spinning, and links it hands out are built from its
 //! own address, never from the request's `Host`.
 
@@ -54,6 +54,31 @@ pub struct Options {
     pub credentials: Credentials,
     /// Seeds the dice of injected faults.
     pub seed: u64,
+    /// How the server protects itself.
+    pub limits: ServerLimits,
+}
+
+/// What the server gives a client before it cuts it off.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// How long a client may take to send a request's headers (also how long
+    /// an idle kept-alive connection stays open).
+    pub header_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
+    /// How long a request waits for another writer on the database before it
+    /// is answered 503 with Retry-After.
+    pub busy_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: HEADER_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            busy_timeout: BUSY_TIMEOUT,
+        }
+    }
 }
 
 /// Why the emulator cannot serve.
@@ -101,6 +126,7 @@ impl State {
     pub fn new(directory: LocalDirectory, options: Options) -> Result<Self, EmulatorError> {
         let users = directory.stats()?.users;
         directory.set_cache_mib(256)?;
+        directory.set_busy_timeout(options.limits.busy_timeout)?;
         let scale = options.time_scale.max(1);
         Ok(Self {
             directory: Mutex::new(directory),
@@ -214,11 +240,13 @@ enum Fate {
 /// The largest request body read, in bytes (SYNTHETIC: Graph documents no
 /// exact limit; a full `$batch` of binds is about 50 KB).
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
-/// Connections served at once; more wait in the listen queue.
+/// Connections served at once by default; more wait in the listen queue.
 pub const MAX_CONNECTIONS: usize = 256;
-/// How long a client may take to send a request's headers (also how long an
-/// idle kept-alive connection stays open).
+/// How long a client may take to send a request's headers by default (also
+/// how long an idle kept-alive connection stays open).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for another writer on the database by default.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a client may take to send a request's body.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -231,7 +259,8 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) -> Result<(), Emula
             source,
         })?;
     let base: Arc<str> = Arc::from(format!("http://{address}"));
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let limits = state.options.limits;
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut pause = Duration::from_millis(10);
     loop {
         let permit = Arc::clone(&permits)
@@ -259,7 +288,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) -> Result<(), Emula
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(limits.header_timeout)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;

@@ -8,6 +8,7 @@ mod directory;
 mod downloads;
 #[path = "../common/emulator_process.rs"]
 mod emulator_process;
+mod emulator_server;
 mod emulator_support;
 mod examples;
 mod files;

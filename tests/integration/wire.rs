@@ -20,18 +20,18 @@ pub(crate) struct RawAnswer {
 }
 
 impl RawAnswer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
     }
 
-    fn json(&self) -> Json {
+    pub(crate) fn json(&self) -> Json {
         serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("{error}: {}", self.body))
     }
 
-    fn error(&self) -> (u16, String, String) {
+    pub(crate) fn error(&self) -> (u16, String, String) {
         let body = self.json();
         (
             self.status,
@@ -70,7 +70,7 @@ pub(crate) fn exchange(address: &str, request: &str) -> RawAnswer {
 }
 
 /// A request with the usual headers, and a body when given.
-fn send(
+pub(crate) fn send(
     emulator: &Emulator,
     method: &str,
     target: &str,
@@ -90,19 +90,19 @@ fn send(
 }
 
 /// A Graph call with a fresh token.
-struct Session<'a> {
+pub(crate) struct Session<'a> {
     emulator: &'a Emulator,
-    bearer: String,
+    pub(crate) bearer: String,
 }
 
 impl Session<'_> {
-    fn get(&self, target: &str, extra: &[(&str, &str)]) -> RawAnswer {
+    pub(crate) fn get(&self, target: &str, extra: &[(&str, &str)]) -> RawAnswer {
         let mut headers = vec![("Authorization", self.bearer.as_str())];
         headers.extend_from_slice(extra);
         send(self.emulator, "GET", target, &headers, None)
     }
 
-    fn write(&self, method: &str, target: &str, body: Option<&Json>) -> RawAnswer {
+    pub(crate) fn write(&self, method: &str, target: &str, body: Option<&Json>) -> RawAnswer {
         let text = body.map(Json::to_string);
         send(
             self.emulator,
@@ -117,7 +117,7 @@ impl Session<'_> {
     }
 }
 
-fn sign_in(emulator: &Emulator) -> Session<'_> {
+pub(crate) fn sign_in(emulator: &Emulator) -> Session<'_> {
     let answer = send(
         emulator,
         "POST",
@@ -137,7 +137,7 @@ fn sign_in(emulator: &Emulator) -> Session<'_> {
     }
 }
 
-fn demo_emulator(extra: &[&str]) -> (tempfile::TempDir, Emulator) {
+pub(crate) fn demo_emulator(extra: &[&str]) -> (tempfile::TempDir, Emulator) {
     let dir = tempfile::tempdir().unwrap();
     let emulator = Emulator::start(&demo_database(dir.path()), extra);
     (dir, emulator)

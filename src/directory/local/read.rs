@@ -160,7 +160,13 @@ impl LocalDirectory {
         Ok(found)
     }
 
-    /// Sets the page cache of this connection, for a long-lived server.
+    /// How long a statement waits for another writer before it fails busy.
+    pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<(), LocalError> {
+        self.connection.busy_timeout(wait)?;
+        Ok(())
+    }
+
+    /// Sets the page cache size, in MiB.
     pub fn set_cache_mib(&self, mebibytes: u32) -> Result<(), LocalError> {
         self.connection
             .pragma_update(None, "cache_size", -i64::from(mebibytes) * 1024)?;
