@@ -223,7 +223,9 @@ fn local_code(error: &LocalError) -> i32 {
         LocalError::MissingTenantFile { .. } => exit_code::INPUT_UNREADABLE,
         LocalError::Io { .. } => exit_code::OUTPUT_FAILED,
         LocalError::Exists { .. } => exit_code::USAGE,
-        LocalError::Sqlite(_) | LocalError::NewerSchema { .. } => exit_code::FAILURE,
+        LocalError::Sqlite(_) | LocalError::Database { .. } | LocalError::NewerSchema { .. } => {
+            exit_code::FAILURE
+        }
     }
 }
 

@@ -170,7 +170,8 @@ impl SharedLocal {
                 .inner
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            work(&mut directory).map_err(DirectoryError::from)
+            let path = directory.path().to_path_buf();
+            work(&mut directory).map_err(|error| DirectoryError::from(error.at(&path)))
         })
     }
 }
@@ -198,7 +199,12 @@ impl Directory for SharedLocal {
                 .inner
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            directory.for_each_member(group_id, visit)
+            directory
+                .for_each_member(group_id, visit)
+                .map_err(|error| match error {
+                    DirectoryError::Local(local) => DirectoryError::Local(local.at(directory.path())),
+                    other => other,
+                })
         })
     }
 

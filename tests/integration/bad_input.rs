@@ -343,3 +343,26 @@ fn excel_padded_templates_are_read() {
         "Member object ID or user principal name [memberObjectIdOrUpn] Required,Note,,status,error\nallan.moreau@contoso.example,new hire,,added,\n"
     );
 }
+
+#[test]
+fn a_damaged_directory_database_names_the_file_and_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.yaml"), IMPORT).unwrap();
+    std::fs::write(dir.path().join("members.csv"), "allan.moreau@contoso.example\n").unwrap();
+    bulkops_in(dir.path(), &["directory", "stats"]);
+    let db = dir.path().join(".bulkops/directory.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    // Every page after the schema's first ones, overwritten.
+    for byte in &mut bytes[3 * 4096..] {
+        *byte = 0xA5;
+    }
+    std::fs::write(&db, bytes).unwrap();
+    let run = bulkops_in(dir.path(), &["apply", "m.yaml"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let text = run.stderr_text();
+    assert!(
+        text.contains(".bulkops/directory.db` failed") && text.contains("malformed"),
+        "{}",
+        run.stderr
+    );
+}

@@ -35,6 +35,18 @@ pub enum LocalError {
         )
     )]
     Sqlite(#[from] rusqlite::Error),
+    #[error("the local directory `{}` failed", path.display())]
+    #[diagnostic(
+        code(bulkops::directory::database),
+        help(
+            "check the cause above; if the file was damaged, recreate it with `bulkops directory init --force`"
+        )
+    )]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("`{}` is empty (0 bytes): it is not a directory", path.display())]
     #[diagnostic(
         code(bulkops::directory::empty),
@@ -94,6 +106,20 @@ pub enum LocalError {
         found: i64,
         supported: i64,
     },
+}
+
+impl LocalError {
+    /// The error with the database file named, for a SQLite failure.
+    #[must_use]
+    pub fn at(self, path: &Path) -> Self {
+        match self {
+            Self::Sqlite(source) => Self::Database {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 /// How many objects a local directory holds.
@@ -179,7 +205,7 @@ impl LocalDirectory {
             }
             FileState::Present => {}
         }
-        let directory = Self::connect(path)?;
+        let directory = Self::connect(path).map_err(|error| error.at(path))?;
         drop(lock);
         Ok(directory)
     }
