@@ -53,11 +53,13 @@ impl<W: Write> CsvWriter<W> {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        let policy = self.policy;
-        self.inner.write_record(
-            row.into_iter()
-                .map(|value| cell(value.as_ref(), policy).into_owned()),
-        )
+        // Field by field: a cell that needs no prefix is written as it is,
+        // without a copy.
+        for value in row {
+            self.inner
+                .write_field(cell(value.as_ref(), self.policy).as_bytes())?;
+        }
+        self.inner.write_record(None::<&[u8]>)
     }
 
     /// Flushes what is buffered to the sink.

@@ -202,7 +202,9 @@ impl Directory for SharedLocal {
             directory
                 .for_each_member(group_id, visit)
                 .map_err(|error| match error {
-                    DirectoryError::Local(local) => DirectoryError::Local(local.at(directory.path())),
+                    DirectoryError::Local(local) => {
+                        DirectoryError::Local(local.at(directory.path()))
+                    }
                     other => other,
                 })
         })

@@ -17,10 +17,12 @@ mod batch;
 pub mod call;
 pub mod faults;
 pub mod odata;
+mod paging;
 pub mod quota;
 pub mod routes;
 mod stats;
 pub mod token;
+mod writes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -6,8 +6,6 @@
 //! Choices marked SYNTHETIC are the emulator's own where Graph documents no
 //! exact answer.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value as Json, json};
 
 use super::State;
@@ -19,19 +17,11 @@ use crate::bulkcsv::members::{MemberKey, classify, parse_guid};
 use crate::directory::local::LocalDirectory;
 use crate::directory::model::{Group, Member, MemberType};
 // SYNTHETIC texts, shared with the client that reads them.
-use crate::msgraph::errors::{DYNAMIC_MEMBERSHIP, UNSUPPORTED_MEMBER};
 
 /// Most members one bind PATCH may add.
 pub const MAX_BIND: usize = 20;
 /// Most ids one `getByIds` call may carry.
 pub const MAX_BY_IDS: usize = 1_000;
-/// Page sizes Graph accepts.
-const MAX_TOP: usize = 999;
-const DEFAULT_TOP: usize = 100;
-
-const MAIL_ENABLED_MESSAGE: &str =
-    "Cannot Update a mail-enabled security groups and or distribution list.";
-const ALREADY_MEMBER_MESSAGE: &str = "One or more added object references already exist for the following modified properties: 'members'.";
 
 /// The route a request took, as counted in `/_emulator/stats`, and its answer.
 pub struct Routed {
@@ -186,6 +176,11 @@ fn cost_of(state: &State, route: Route, call: &Call) -> Cost {
     }
 }
 
+use super::paging::{
+    context, envelope, filter_of, list, page_size, project, skip_token, unsupported, with_context,
+};
+use super::writes::{add_reference, patch_group, remove_reference, replicated};
+
 /// An answer, as `Err` when it is an error answer (for `?`).
 pub type Served = Result<Answer, Answer>;
 
@@ -265,7 +260,7 @@ fn is_busy(error: &crate::directory::local::LocalError) -> bool {
     )
 }
 
-fn invalid_id(value: &str, rid: &str) -> Answer {
+pub(super) fn invalid_id(value: &str, rid: &str) -> Answer {
     Answer::error(
         400,
         "Request_BadRequest",
@@ -274,11 +269,11 @@ fn invalid_id(value: &str, rid: &str) -> Answer {
     )
 }
 
-fn not_found(id: &str, rid: &str) -> Answer {
+pub(super) fn not_found(id: &str, rid: &str) -> Answer {
     Answer::error(404, "Request_ResourceNotFound", &not_found_message(id), rid)
 }
 
-fn group(directory: &LocalDirectory, id: &str, rid: &str) -> Result<Group, Answer> {
+pub(super) fn group(directory: &LocalDirectory, id: &str, rid: &str) -> Result<Group, Answer> {
     if parse_guid(id).is_none() {
         return Err(invalid_id(id, rid));
     }
@@ -305,190 +300,6 @@ fn devices_json(directory: &LocalDirectory, rid: &str) -> Result<Vec<Json>, Answ
         .iter()
         .map(|device| serde_json::to_value(device).expect("a device serializes"))
         .collect())
-}
-
-/// `$top` as Graph checks it.
-fn page_size(call: &Call, rid: &str) -> Result<usize, Answer> {
-    let Some(top) = call.option("$top") else {
-        return Ok(DEFAULT_TOP);
-    };
-    match top.parse::<usize>() {
-        Ok(size) if (1..=MAX_TOP).contains(&size) => Ok(size),
-        _ => Err(Answer::error(
-            400,
-            "Request_UnsupportedQuery",
-            &format!("Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."),
-            rid,
-        )),
-    }
-}
-
-/// The filter of a list request, refused when it needs advanced query
-/// parameters the request did not send.
-fn filter_of(
-    call: &Call,
-    rid: &str,
-    always_advanced: bool,
-) -> Result<Option<odata::Filter>, Answer> {
-    if call.option("$search").is_some() {
-        return Err(if call.header("consistencylevel").is_none() {
-            Answer::error(
-                400,
-                "Request_UnsupportedQuery",
-                "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
-                rid,
-            )
-        } else {
-            // SYNTHETIC: the emulator has no search index.
-            Answer::error(
-                400,
-                "Request_UnsupportedQuery",
-                "The emulator does not support $search.",
-                rid,
-            )
-        });
-    }
-    let advanced_needed = call.option("$orderby").is_some() && call.option("$filter").is_some();
-    let Some(text) = call.option("$filter") else {
-        return if advanced_needed && !call.advanced() {
-            Err(unsupported(rid))
-        } else {
-            Ok(None)
-        };
-    };
-    let filter = odata::parse(text)
-        .map_err(|error| Answer::error(400, "BadRequest", &error.to_string(), rid))?;
-    if (always_advanced || advanced_needed || odata::is_advanced(&filter)) && !call.advanced() {
-        return Err(unsupported(rid));
-    }
-    Ok(Some(filter))
-}
-
-fn unsupported(rid: &str) -> Answer {
-    Answer::error(400, "Request_UnsupportedQuery", "Unsupported Query.", rid)
-}
-
-/// Pages through objects in id order. The `$skiptoken` is opaque to clients:
-/// the id of the last object served, encoded.
-fn list(call: &Call, rid: &str, entity: &str, objects: &[Json]) -> Served {
-    let size = page_size(call, rid)?;
-    let filter = filter_of(call, rid, false)?;
-    let after = skip_token(call, rid)?;
-    let matching: Vec<&Json> = objects
-        .iter()
-        .filter(|object| {
-            filter
-                .as_ref()
-                .is_none_or(|filter| odata::matches(filter, object))
-        })
-        .collect();
-    let total = matching.len();
-    let rest: Vec<&Json> = matching
-        .into_iter()
-        .filter(|object| object["id"].as_str().unwrap_or_default() > after.as_str())
-        .collect();
-    let page: Vec<Json> = rest
-        .iter()
-        .take(size)
-        .map(|object| project(call, (*object).clone()))
-        .collect();
-    let next = (rest.len() > size).then(|| {
-        page.last()
-            .and_then(|last| last["id"].as_str())
-            .unwrap_or_default()
-            .to_owned()
-    });
-    Ok(Answer::json(
-        200,
-        envelope(
-            call,
-            entity,
-            page,
-            next.as_deref(),
-            (after.is_empty() && call.advanced()).then_some(total),
-        ),
-    ))
-}
-
-fn skip_token(call: &Call, rid: &str) -> Result<String, Answer> {
-    let Some(token) = call.option("$skiptoken") else {
-        return Ok(String::new());
-    };
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("after:").map(str::to_owned))
-        .ok_or_else(|| {
-            Answer::error(
-                400,
-                "Directory_ExpiredPageToken",
-                "The specified page token value has expired and can no longer be included in your request.",
-                rid,
-            )
-        })
-}
-
-fn envelope(
-    call: &Call,
-    entity: &str,
-    page: Vec<Json>,
-    next_after: Option<&str>,
-    count: Option<usize>,
-) -> Json {
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), Json::String(context(call, entity)));
-    if let Some(count) = count {
-        body.insert("@odata.count".into(), json!(count));
-    }
-    if let Some(after) = next_after {
-        let token = URL_SAFE_NO_PAD.encode(format!("after:{after}"));
-        body.insert(
-            "@odata.nextLink".into(),
-            Json::String(call.next_link(&token)),
-        );
-    }
-    body.insert("value".into(), Json::Array(page));
-    Json::Object(body)
-}
-
-fn context(call: &Call, entity: &str) -> String {
-    match call.option("$select") {
-        Some(select) if !entity.contains('/') => {
-            format!("{}/v1.0/$metadata#{entity}({select})", call.base)
-        }
-        _ => format!("{}/v1.0/$metadata#{entity}", call.base),
-    }
-}
-
-fn with_context(call: &Call, entity: &str, object: Json) -> Json {
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), Json::String(context(call, entity)));
-    if let Json::Object(fields) = object {
-        body.extend(fields);
-    }
-    Json::Object(body)
-}
-
-/// Keeps the `$select`ed properties (and `@odata.type`, and `id`).
-fn project(call: &Call, object: Json) -> Json {
-    let Some(select) = call.option("$select") else {
-        return object;
-    };
-    let wanted: Vec<&str> = select.split(',').map(str::trim).collect();
-    match object {
-        Json::Object(fields) => Json::Object(
-            fields
-                .into_iter()
-                .filter(|(key, _)| {
-                    key == "id"
-                        || key == "@odata.type"
-                        || wanted.iter().any(|want| want.eq_ignore_ascii_case(key))
-                })
-                .collect(),
-        ),
-        other => other,
-    }
 }
 
 fn member_json(member: &Member) -> Json {
@@ -636,225 +447,6 @@ fn count_members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -
         .member_count(id)
         .map_err(|error| internal(rid, &error))?;
     Ok(Answer::text(200, count.to_string()))
-}
-
-/// Refuses writes to a group created less than `lag` ago, as Graph does
-/// before a new group has replicated (`--replication-lag`; the code is
-/// SYNTHETIC, Graph documents only the message).
-fn replicated(
-    directory: &LocalDirectory,
-    id: &str,
-    lag: std::time::Duration,
-    rid: &str,
-) -> Result<(), Answer> {
-    if lag.is_zero() || parse_guid(id).is_none() {
-        return Ok(());
-    }
-    let Some(found) = directory.group(id).map_err(|error| internal(rid, &error))? else {
-        return Ok(());
-    };
-    let age = jiff::Timestamp::now().duration_since(found.created_date_time);
-    if age.is_negative() || std::time::Duration::try_from(age).is_ok_and(|age| age < lag) {
-        return Err(Answer::error(
-            400,
-            "Request_BadRequest",
-            "The source resource object or one of the objects being referenced don't exist.",
-            rid,
-        ));
-    }
-    Ok(())
-}
-
-/// A group whose members Graph lets the app change.
-fn writable_group(directory: &LocalDirectory, id: &str, rid: &str) -> Result<Group, Answer> {
-    let group = group(directory, id, rid)?;
-    if !group.is_manageable() {
-        // The text third-party clients see; the documentation says 403.
-        return Err(Answer::error(
-            400,
-            "Request_BadRequest",
-            MAIL_ENABLED_MESSAGE,
-            rid,
-        ));
-    }
-    if group.is_dynamic() {
-        return Err(Answer::error(
-            400,
-            "Request_BadRequest",
-            DYNAMIC_MEMBERSHIP,
-            rid,
-        ));
-    }
-    Ok(group)
-}
-
-/// The object id at the end of a bind or `@odata.id` URL, with any host and
-/// empty segments: `https://graph.microsoft.com/v1.0//directoryObjects/{id}`.
-fn bound_id(reference: &str) -> Option<String> {
-    let path = reference.split('?').next().unwrap_or_default();
-    let segments: Vec<&str> = path
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .collect();
-    match segments.as_slice() {
-        [.., kind, id]
-            if matches!(
-                kind.to_ascii_lowercase().as_str(),
-                "directoryobjects"
-                    | "users"
-                    | "groups"
-                    | "devices"
-                    | "serviceprincipals"
-                    | "serviceprincipal"
-                    | "orgcontact"
-                    | "contacts"
-            ) =>
-        {
-            Some((*id).to_ascii_lowercase())
-        }
-        _ => None,
-    }
-}
-
-fn patch_group(directory: &mut LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
-    let body = match &call.body {
-        CallBody::None => {
-            return Err(Answer::error(
-                400,
-                "BadRequest",
-                "Empty Payload. JSON content expected.",
-                rid,
-            ));
-        }
-        CallBody::Malformed(error) => {
-            return Err(Answer::error(
-                400,
-                "BadRequest",
-                &format!("Unable to read JSON request payload: {error}"),
-                rid,
-            ));
-        }
-        CallBody::Json(body) => body,
-    };
-    let Some(binds) = body.get("members@odata.bind") else {
-        // SYNTHETIC: the emulator changes memberships only.
-        return Err(Answer::error(
-            400,
-            "Request_BadRequest",
-            "The emulator changes only members@odata.bind of a group.",
-            rid,
-        ));
-    };
-    let references: Vec<&str> = binds
-        .as_array()
-        .map(|items| items.iter().filter_map(Json::as_str).collect())
-        .unwrap_or_default();
-    if references.len() > MAX_BIND {
-        // SYNTHETIC: Graph documents the limit of 20, not the text.
-        return Err(Answer::error(
-            400,
-            "Request_BadRequest",
-            &format!(
-                "A request can add at most {MAX_BIND} members with members@odata.bind; this one has {}.",
-                references.len()
-            ),
-            rid,
-        ));
-    }
-    add(directory, id, &references, rid)
-}
-
-fn add_reference(directory: &mut LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
-    let reference = match &call.body {
-        CallBody::Json(body) => body
-            .get("@odata.id")
-            .and_then(Json::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        _ => String::new(),
-    };
-    if reference.is_empty() {
-        return Err(Answer::error(
-            400,
-            "BadRequest",
-            "Empty Payload. JSON content expected.",
-            rid,
-        ));
-    }
-    add(directory, id, &[reference.as_str()], rid)
-}
-
-/// Adds members, all or nothing, as a bind PATCH does.
-fn add(directory: &mut LocalDirectory, group_id: &str, references: &[&str], rid: &str) -> Served {
-    let group = writable_group(directory, group_id, rid)?;
-    let mut keys = Vec::with_capacity(references.len());
-    for reference in references {
-        let id = bound_id(reference).filter(|id| parse_guid(id).is_some());
-        let Some(id) = id else {
-            return Err(invalid_id(reference, rid));
-        };
-        keys.push(MemberKey::ObjectId(id));
-    }
-    let found = directory
-        .resolve_for_group(&group.id, &keys)
-        .map_err(|error| internal(rid, &error))?;
-    let mut members = Vec::with_capacity(keys.len());
-    let mut seen = std::collections::HashSet::new();
-    for (key, found) in keys.iter().zip(found) {
-        let Some((member, is_member)) = found else {
-            return Err(not_found(key.as_str(), rid));
-        };
-        if is_member || !seen.insert(member.id.clone()) {
-            return Err(Answer::error(
-                400,
-                "Request_BadRequest",
-                ALREADY_MEMBER_MESSAGE,
-                rid,
-            ));
-        }
-        if !group.accepts(&member) {
-            return Err(Answer::error(
-                400,
-                "Request_BadRequest",
-                &format!("{UNSUPPORTED_MEMBER}: '{}'.", member.id),
-                rid,
-            ));
-        }
-        members.push(member);
-    }
-    directory
-        .add_members(&group, &members)
-        .map_err(|error| internal(rid, &error))?;
-    Ok(Answer::no_content())
-}
-
-fn remove_reference(
-    directory: &mut LocalDirectory,
-    group_id: &str,
-    member_id: &str,
-    rid: &str,
-) -> Served {
-    let group = writable_group(directory, group_id, rid)?;
-    let member_id = member_id.to_ascii_lowercase();
-    if parse_guid(&member_id).is_none() {
-        return Err(Answer::error(
-            400,
-            "Request_UnsupportedQuery",
-            "Unsupported referenced-object resource identifier for link property 'members'.",
-            rid,
-        ));
-    }
-    if !directory
-        .is_member(&group.id, &member_id)
-        .map_err(|error| internal(rid, &error))?
-    {
-        return Err(not_found(&member_id, rid));
-    }
-    let outcome = directory
-        .remove_members(&group, &[member_id.as_str()])
-        .map_err(|error| internal(rid, &error))?;
-    debug_assert_eq!(outcome.len(), 1);
-    Ok(Answer::no_content())
 }
 
 /// `users/{id | upn}` or `users('{upn}')` (the form UPNs starting with `$` need).

@@ -276,10 +276,7 @@ fn write_results<D: Directory>(
         .unwrap_or("results/{{run.id}}/{{step.id}}.csv");
     let relative = env.context.output_path(template, &env.step.id, None)?;
     let protect = rows.read.as_ref().map(|(_, identity)| *identity);
-    let mut file = env
-        .context
-        .output
-        .create_protecting(&relative, source.overwrite, protect)?;
+    let mut file = env.create_file(job, &relative, source.overwrite, protect)?;
     let target = file.target();
     let mut counts = JobCounts::default();
     {

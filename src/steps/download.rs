@@ -64,7 +64,7 @@ pub(super) fn single_file<D: Directory>(
         });
     }
     let job = env.start_job("", None, None)?;
-    let mut file = env.context.output.create(&relative, overwrite)?;
+    let mut file = env.create_file(&job, &relative, overwrite, None)?;
     let target = file.target();
     write(&mut file).map_err(write_error(&target))?;
     let summary = commit(env, &job, None, file, rows)?;
@@ -87,7 +87,7 @@ pub(super) async fn members<D: Directory>(
     if spec.combined {
         let job = env.start_job("", None, None)?;
         let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
-        let mut file = env.context.output.create(&relative, spec.overwrite)?;
+        let mut file = env.create_file(&job, &relative, spec.overwrite, None)?;
         let target = file.target();
         let mut writer = member_writer(&mut file, spec, true, env.context.formulas)
             .map_err(write_error(&target))?;
@@ -109,7 +109,7 @@ pub(super) async fn members<D: Directory>(
         let relative = env
             .context
             .output_path(&spec.output, &env.step.id, Some(group))?;
-        let mut file = env.context.output.create(&relative, spec.overwrite)?;
+        let mut file = env.create_file(&job, &relative, spec.overwrite, None)?;
         let target = file.target();
         let mut writer = member_writer(&mut file, spec, false, env.context.formulas)
             .map_err(write_error(&target))?;
@@ -132,8 +132,14 @@ async fn preview_members<D: Directory>(
 ) -> Result<StepReport, StepError> {
     let mut effects = Vec::new();
     let mut combined_rows = 0;
+    // `apply`'s check needs the files, not how many rows they will have.
+    let count = !env.context.check_only;
     for group in groups {
-        let rows = visit_members(env, None, group, spec, spec.combined).await?;
+        let rows = if count {
+            visit_members(env, None, group, spec, spec.combined).await?
+        } else {
+            0
+        };
         if spec.combined {
             combined_rows += rows;
         } else {
@@ -143,6 +149,7 @@ async fn preview_members<D: Directory>(
             effects.push(Effect {
                 target: Some(group.display_name.clone()),
                 file: Some((relative, rows)),
+                checked_only: !count,
                 ..Effect::default()
             });
         }
@@ -151,6 +158,7 @@ async fn preview_members<D: Directory>(
         let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
         effects.push(Effect {
             file: Some((relative, combined_rows)),
+            checked_only: !count,
             ..Effect::default()
         });
     }

@@ -12,7 +12,8 @@
 //! - `mid-apply`: journaled, half of its changes applied;
 //! - `after-apply`: applied and marked applied;
 //!
-//! and `check`: a step is being checked before the run starts.
+//! and `check`: a step is being checked before the run starts; `written`: a
+//! job's file has its name, the job has not ended.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,15 +26,17 @@ pub(super) enum Phase {
     MidApply,
     AfterApply,
     Check,
+    Written,
 }
 
 impl Phase {
-    const ALL: [Phase; 5] = [
+    const ALL: [Phase; 6] = [
         Self::BeforeJournal,
         Self::AfterJournal,
         Self::MidApply,
         Self::AfterApply,
         Self::Check,
+        Self::Written,
     ];
 
     fn key(self) -> &'static str {
@@ -43,11 +46,13 @@ impl Phase {
             Self::MidApply => "mid-apply",
             Self::AfterApply => "after-apply",
             Self::Check => "check",
+            Self::Written => "written",
         }
     }
 }
 
-static REACHED: [AtomicU64; 5] = [
+static REACHED: [AtomicU64; 6] = [
+    AtomicU64::new(0),
     AtomicU64::new(0),
     AtomicU64::new(0),
     AtomicU64::new(0),
@@ -96,6 +101,22 @@ pub(super) async fn hold(phase: Phase) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tracing::warn!(phase = phase.key(), "released");
+}
+
+/// [`hold`] for code that is not async: the thread waits.
+pub(super) fn hold_blocking(phase: Phase) {
+    tracing::warn!(phase = phase.key(), "holding as BULKOPS_FAULT_HOLD asks");
+    let path = std::env::var_os("BULKOPS_FAULT_HOLD_FILE").map(std::path::PathBuf::from);
+    if let Some(path) = &path {
+        let _ = std::fs::write(path, phase.key());
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if path.as_ref().is_some_and(|path| !path.exists()) {
+            tracing::warn!(phase = phase.key(), "released");
+            return;
+        }
+    }
 }
 
 /// Holds if a chunk reaching `phase` now is the kill point.

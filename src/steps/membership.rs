@@ -219,10 +219,7 @@ async fn run_started_job<D: Directory>(
     let relative = env
         .context
         .output_path(template, &env.step.id, Some(group))?;
-    let mut file =
-        env.context
-            .output
-            .create_protecting(&relative, spec.overwrite, Some(checked.identity))?;
+    let mut file = env.create_file(job_id, &relative, spec.overwrite, Some(checked.identity))?;
     let target = file.target();
     let header = result_header(list.header());
     let mut writer = CsvWriter::new(&mut file, env.context.formulas);

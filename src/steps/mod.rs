@@ -373,6 +373,34 @@ impl<D: Directory> StepEnv<'_, D> {
         Ok(job.id)
     }
 
+    /// Starts writing a job's file. A file the same job wrote in an attempt
+    /// of the run that was interrupted before the job ended is removed first
+    /// (if it is still as written), so a resume writes the file once, under
+    /// its own name, instead of beside itself.
+    fn create_file(
+        &self,
+        job_id: &str,
+        relative: &str,
+        overwrite: bool,
+        protect: Option<crate::files::input::FileIdentity>,
+    ) -> Result<PendingFile, StepError> {
+        for earlier in self.store(|store| store.files(job_id))? {
+            let identity = earlier
+                .identity
+                .as_deref()
+                .and_then(|text| text.parse::<crate::bulkcsv::output::WrittenIdentity>().ok());
+            if let Some(identity) = identity {
+                let path = Path::new(&earlier.path);
+                self.context.output.remove_written(path, &identity)?;
+                self.store(|store| store.forget_file(job_id, &earlier.path))?;
+            }
+        }
+        Ok(self
+            .context
+            .output
+            .create_protecting(relative, overwrite, protect)?)
+    }
+
     /// Gives a finished file its name and records it with its job; returns
     /// the path as shown to people.
     fn commit_file(
@@ -390,6 +418,9 @@ impl<D: Directory> StepEnv<'_, D> {
             identity: Some(identity.to_string()),
         };
         self.store(|store| store.add_file(job_id, &record))?;
+        if fault::due(fault::Phase::Written) {
+            fault::hold_blocking(fault::Phase::Written);
+        }
         Ok(self.context.output.display(&path))
     }
 

@@ -241,6 +241,15 @@ impl JobStore {
         Ok(())
     }
 
+    /// Forgets a file a job wrote (replaced by a resumed attempt).
+    pub fn forget_file(&self, job_id: &str, path: &str) -> Result<(), StoreError> {
+        self.connection.execute(
+            "DELETE FROM job_files WHERE job_id = ?1 AND path = ?2",
+            params![job_id, path],
+        )?;
+        Ok(())
+    }
+
     /// The files a job wrote.
     pub fn files(&self, job_id: &str) -> Result<Vec<JobFile>, StoreError> {
         let mut statement = self.connection.prepare_cached(

@@ -348,7 +348,11 @@ fn excel_padded_templates_are_read() {
 fn a_damaged_directory_database_names_the_file_and_the_cause() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("m.yaml"), IMPORT).unwrap();
-    std::fs::write(dir.path().join("members.csv"), "allan.moreau@contoso.example\n").unwrap();
+    std::fs::write(
+        dir.path().join("members.csv"),
+        "allan.moreau@contoso.example\n",
+    )
+    .unwrap();
     bulkops_in(dir.path(), &["directory", "stats"]);
     let db = dir.path().join(".bulkops/directory.db");
     let mut bytes = std::fs::read(&db).unwrap();

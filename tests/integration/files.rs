@@ -550,3 +550,30 @@ fn a_nul_in_an_output_template_fails_validation() {
         run.stderr
     );
 }
+
+#[test]
+fn a_job_killed_after_its_file_was_written_writes_it_once_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: once\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: eng-web }\n        input: add.csv\n        results: out/results.csv\n    - id: groups\n      needs: [add]\n      downloadGroups:\n        output: out/groups.csv\n";
+    std::fs::write(dir.path().join("m.yaml"), manifest).unwrap();
+    std::fs::write(dir.path().join("add.csv"), "allan.moreau@contoso.example\n").unwrap();
+    for point in ["written:1", "written:2"] {
+        let _ = std::fs::remove_dir_all(dir.path().join("out"));
+        Held::start(dir.path(), &["apply", "m.yaml"], &[], point).kill();
+        let list = bulkops_in(dir.path(), &["jobs", "list", "--format", "json"]);
+        let jobs: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
+        let run_id = jobs[0]["runId"].as_str().unwrap().to_owned();
+        let resumed = bulkops_in(dir.path(), &["apply", "--resume", &run_id]);
+        assert_eq!(resumed.code, 0, "{point}: {}", resumed.stderr);
+        assert_eq!(
+            files_below(&dir.path().join("out")),
+            ["groups.csv", "results.csv"],
+            "{point}: each file once"
+        );
+        let results = std::fs::read_to_string(dir.path().join("out/results.csv")).unwrap();
+        assert!(
+            results.contains("allan.moreau@contoso.example,"),
+            "{results}"
+        );
+    }
+}

@@ -116,14 +116,7 @@ struct End {
 
 fn end_of(dir: &Path) -> End {
     let db = dir.join(".bulkops/directory.db");
-    let connection = rusqlite::Connection::open(&db).unwrap();
-    let devices = connection
-        .prepare("SELECT id, account_enabled FROM devices ORDER BY 1")
-        .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let devices = crate::support::device_states(&db);
     let jobs: Vec<_> = JobStore::open(&dir.join(".bulkops/state.db"))
         .unwrap()
         .jobs()

@@ -133,21 +133,8 @@ fn run(scenario: &Scenario, target: Target) -> Outcome {
 }
 
 fn outcome(dir: &Path, db: &Path, code: i32) -> Outcome {
-    let connection = rusqlite::Connection::open(db).unwrap();
-    let memberships = connection
-        .prepare("SELECT group_id, member_id FROM memberships ORDER BY 1, 2")
-        .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let devices = connection
-        .prepare("SELECT id, account_enabled FROM devices ORDER BY 1")
-        .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let memberships = crate::support::membership_pairs(db);
+    let devices = crate::support::device_states(db);
     let mut jobs: Vec<String> = JobStore::open(&dir.join(".bulkops/state.db"))
         .unwrap()
         .jobs()

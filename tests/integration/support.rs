@@ -147,6 +147,19 @@ pub(crate) fn membership_pairs(db: &Path) -> Vec<(String, String)> {
         .unwrap()
 }
 
+/// Every device of a local directory database with whether it is enabled, by id.
+pub(crate) fn device_states(db: &Path) -> Vec<(String, bool)> {
+    let connection = rusqlite::Connection::open(db).expect("the directory opens");
+    let mut statement = connection
+        .prepare("SELECT id, account_enabled FROM devices ORDER BY 1")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// The text of the one result file a run wrote below `dir/results`.
 pub(crate) fn only_result_file(dir: &Path) -> String {
     let mut found = Vec::new();
