@@ -269,11 +269,17 @@ fn context_for(
         Some(file) => Some(open::absolute(file)?),
         None => None,
     };
+    // A plan changes nothing, not even by creating the output folder.
+    let root = if check_only {
+        open::output_root(&paths.output_dir)?
+    } else {
+        open::existing_root(&paths.output_dir)?
+    };
     Ok(RunContext {
         run_id,
         workflow: plan.workflow.clone(),
         started: Timestamp::now(),
-        output: OutputRoot::new(open::output_root(&paths.output_dir)?),
+        output: OutputRoot::new(root),
         input_base,
         vars: plan.vars.clone(),
         trigger_file,
@@ -363,12 +369,16 @@ fn claim_run_id(
     let store = lock_store(store);
     loop {
         let run_id = new_run_id(Timestamp::now());
-        if matches!(store.run(&run_id), Err(StoreError::UnknownRun { .. })) {
-            match store.lock_run(&run_id) {
-                Ok(lock) => return Ok((run_id, lock)),
-                Err(StoreError::RunHeld { .. }) => {}
-                Err(error) => return Err(error.into()),
-            }
+        match store.run(&run_id) {
+            Err(StoreError::UnknownRun { .. }) => {}
+            // Taken by an earlier run: draw again.
+            Ok(_) => continue,
+            Err(error) => return Err(error.into()),
+        }
+        match store.lock_run(&run_id) {
+            Ok(lock) => return Ok((run_id, lock)),
+            Err(StoreError::RunHeld { .. }) => {}
+            Err(error) => return Err(error.into()),
         }
     }
 }

@@ -68,6 +68,18 @@ pub fn output_root(path: &Path) -> Result<PathBuf, LifecycleError> {
     std::fs::canonicalize(path).map_err(failed)
 }
 
+/// The output root as an absolute path without creating it (for a preview).
+pub fn existing_root(path: &Path) -> Result<PathBuf, LifecycleError> {
+    match std::fs::canonicalize(path) {
+        Ok(root) => Ok(root),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => absolute(path),
+        Err(source) => Err(LifecycleError::OutputRoot {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// What a run with a watch trigger names as its trigger file, made absolute.
 pub fn absolute(path: &Path) -> Result<PathBuf, LifecycleError> {
     std::path::absolute(path).map_err(|source| LifecycleError::OutputRoot {
