@@ -87,7 +87,9 @@ pub enum Error {
     #[error("job `{id}` cannot be deleted: {why}")]
     #[diagnostic(
         code(bulkops::jobs::in_use),
-        help("wait until the run has ended, or finish it with `bulkops apply --resume`")
+        help(
+            "wait until the run has ended, or finish it with `bulkops apply --resume`; `--abandon` deletes the jobs of a run that did not finish, which can then no longer be resumed"
+        )
     )]
     JobInUse { id: String, why: String },
     /// A question on the terminal was answered no.
@@ -259,15 +261,16 @@ fn lifecycle_code(error: &LifecycleError) -> i32 {
         LifecycleError::Graph(error) => graph_code(error),
         LifecycleError::Load(error) => load_code(error),
         LifecycleError::UnknownDirectory { .. }
+        | LifecycleError::DirectoryChanged { .. }
         | LifecycleError::RunAlreadyCompleted { .. }
         | LifecycleError::RunClosed { .. }
         | LifecycleError::InputChanged { .. } => exit_code::USAGE,
         LifecycleError::InputMissing { .. } => exit_code::INPUT_UNREADABLE,
-        LifecycleError::OutputRoot { .. } => exit_code::OUTPUT_FAILED,
+        LifecycleError::OutputRoot { .. } | LifecycleError::Io { .. } => exit_code::OUTPUT_FAILED,
         LifecycleError::Runtime(_) => exit_code::FAILURE,
         LifecycleError::CheckFailed { class, .. } => class_code(*class),
-        LifecycleError::TooManyRemovals { .. } | LifecycleError::TooManyDeviceDeletions { .. } => {
-            exit_code::GUARD_REFUSED
-        }
+        LifecycleError::TooManyRemovals { .. }
+        | LifecycleError::TooManyDeviceDeletions { .. }
+        | LifecycleError::JournalAboveLimit { .. } => exit_code::GUARD_REFUSED,
     }
 }

@@ -356,7 +356,17 @@ impl MemberList {
             {
                 continue;
             }
-            let key = classify(value);
+            // An unclosed quote makes the member value run over lines, even
+            // on the last row (where a closing quote is never found).
+            let raw_value = raw.fields.get(self.column).map_or("", String::as_str);
+            let key = if raw_value.contains(['\n', '\r']) {
+                Err(format!(
+                    "`{}` runs over several lines; a closing quote is probably missing",
+                    quote(value)
+                ))
+            } else {
+                classify(value)
+            };
             return Ok(Some(MemberRow {
                 line: raw.line,
                 fields: raw.fields,

@@ -356,6 +356,11 @@ impl OutputRoot {
                 if rustix::fs::FileType::from_raw_mode(stat.st_mode)
                     == rustix::fs::FileType::RegularFile =>
             {
+                // Killed after the file got its name but before it was
+                // recorded with its job: the name is an orphan, and goes too.
+                for twin in confined::twins(&dir, &name).map_err(io)? {
+                    confined::remove(&dir, &twin).map_err(io)?;
+                }
                 confined::remove(&dir, &name).map_err(io)?;
                 Ok(true)
             }
@@ -394,12 +399,36 @@ impl PendingFile {
     }
 
     /// Finishes the file and gives it its name; returns where it went.
-    pub fn commit(mut self) -> Result<WrittenFile, OutputError> {
+    pub fn commit(self) -> Result<WrittenFile, OutputError> {
+        self.commit_with(|_| Ok(()))
+    }
+
+    /// Finishes the file, gives it its name and has `record` note it while
+    /// its temporary name still exists: a process killed in between leaves
+    /// the temporary name (in the ledger) beside the new one, so the new one
+    /// can be found and removed. A file `record` fails for loses its name.
+    pub fn commit_with(
+        mut self,
+        record: impl FnOnce(&WrittenFile) -> std::io::Result<()>,
+    ) -> Result<WrittenFile, OutputError> {
         let writer = self
             .writer
             .take()
             .expect("a pending file is committed once");
-        let placed = self.finish(writer);
+        let placed = self
+            .finish(writer)
+            .and_then(|written| match record(&written) {
+                Ok(()) => Ok(written),
+                Err(source) => {
+                    if let Some(name) = written.path.file_name() {
+                        let _ = confined::remove(&self.dir, name);
+                    }
+                    Err(OutputError::Io {
+                        path: written.path,
+                        source,
+                    })
+                }
+            });
         let _ = confined::remove(&self.dir, OsStr::new(&self.temp));
         if let Some(ledger) = &self.ledger {
             ledger.forget(&self.temp_path());
@@ -594,6 +623,23 @@ mod tests {
             "rows"
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_temporary_file_left_after_its_commit_takes_its_orphan_name_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = OutputRoot::new(dir.path());
+        // As a process killed between naming the file and recording it leaves it.
+        let temp = dir.path().join(confined::temp_name());
+        std::fs::write(&temp, "rows").unwrap();
+        std::fs::hard_link(&temp, dir.path().join("results.csv")).unwrap();
+        std::fs::write(dir.path().join("other.csv"), "rows").unwrap();
+        assert!(root.remove_temp(&temp).unwrap());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["other.csv"]);
     }
 
     #[test]

@@ -11,7 +11,6 @@ use clap::Args;
 
 use super::report::Reporter;
 use super::{Outcome, write_stdout};
-use crate::directory::local;
 use crate::error::Error;
 use crate::lifecycle::{self, Options, Paths, Start};
 use crate::manifest::{self, LoadError, LoadedManifest};
@@ -41,9 +40,10 @@ pub(super) struct RunPaths {
     /// The folder output paths are relative to.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub(super) output_dir: PathBuf,
-    /// The local directory database.
-    #[arg(long, value_name = "FILE", default_value = local::DEFAULT_PATH)]
-    pub(super) db: PathBuf,
+    /// The local directory database (default: `.bulkops/directory.db`; a
+    /// resumed run uses the one it started with).
+    #[arg(long, value_name = "FILE")]
+    pub(super) db: Option<PathBuf>,
     /// The job store database.
     #[arg(long, value_name = "FILE", default_value = store::DEFAULT_PATH)]
     pub(super) state: PathBuf,

@@ -67,6 +67,9 @@ enum JobsCommand {
         /// Keep the files the jobs wrote; delete only the records.
         #[arg(long)]
         keep_files: bool,
+        /// Delete the jobs of a run that did not finish, giving up its resume.
+        #[arg(long)]
+        abandon: bool,
     },
 }
 
@@ -109,17 +112,25 @@ pub(super) fn run(args: &JobsArgs) -> Result<Outcome, Error> {
             ids,
             yes,
             keep_files,
-        } => delete(&store, ids, *yes, *keep_files)?,
+            abandon,
+        } => delete(&store, ids, *yes, *keep_files, *abandon)?,
     }
     Ok(Outcome::Success)
 }
 
 /// Deletes jobs after checking every one may go, and asking on a terminal.
-fn delete(store: &JobStore, ids: &[String], yes: bool, keep_files: bool) -> Result<(), Error> {
+fn delete(
+    store: &JobStore,
+    ids: &[String],
+    yes: bool,
+    keep_files: bool,
+    abandon: bool,
+) -> Result<(), Error> {
     let mut files = Vec::new();
     for id in ids {
         let job = store.job(id)?;
-        if let Some(why) = store.why_kept(&job)? {
+        let executing = store.run_is_held(&job.run_id)?;
+        if let Some(why) = store.why_kept(&job)?.filter(|_| executing || !abandon) {
             return Err(Error::JobInUse {
                 id: id.clone(),
                 why,

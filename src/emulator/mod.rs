@@ -514,7 +514,24 @@ fn graph(state: &State, call: &Call) -> Answer {
         lock(&state.stats).record(false, "POST", "/$batch", answer.status);
         return answer;
     }
-    let routed = routes::operate(state, call, &mut state.directory());
+    // A write is one transaction with the write lock taken first, so what it
+    // checks (already a member?) still holds when it writes, whatever another
+    // process does to the same database.
+    let mut directory = state.directory();
+    let write = call.method != "GET";
+    if write && let Err(error) = directory.begin() {
+        return routes::internal(&rid, &error);
+    }
+    let routed = routes::operate(state, call, &mut directory);
+    if write {
+        if routed.answer.status >= 400 {
+            directory.rollback();
+        } else if let Err(error) = directory.commit() {
+            directory.rollback();
+            return routes::internal(&rid, &error);
+        }
+    }
+    drop(directory);
     tracing::debug!(method = %call.method, route = routed.route, status = routed.answer.status, "answered");
     lock(&state.stats).record(false, &call.method, routed.route, routed.answer.status);
     routed.answer

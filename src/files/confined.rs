@@ -142,6 +142,37 @@ pub fn stat(dir: &OwnedFd, name: &OsStr) -> io::Result<Option<rustix::fs::Stat>>
     }
 }
 
+/// The other names in `dir` of the file `name` (hard links to the same
+/// inode), without following links.
+pub fn twins(dir: &OwnedFd, name: &OsStr) -> io::Result<Vec<std::ffi::OsString>> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(own) = stat(dir, name)? else {
+        return Ok(Vec::new());
+    };
+    if own.st_nlink < 2 {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let other = OsStr::from_bytes(entry.file_name().to_bytes());
+        if other == name || other == "." || other == ".." {
+            continue;
+        }
+        #[expect(
+            clippy::useless_conversion,
+            reason = "inode types differ between platforms"
+        )]
+        if entry.ino() == u64::from(own.st_ino)
+            && stat(dir, other)?
+                .is_some_and(|twin| twin.st_dev == own.st_dev && twin.st_ino == own.st_ino)
+        {
+            found.push(other.to_os_string());
+        }
+    }
+    Ok(found)
+}
+
 /// Makes a folder's entries durable (after a rename or link in it).
 pub fn sync_dir(dir: &OwnedFd) -> io::Result<()> {
     Ok(rustix::fs::fsync(dir)?)

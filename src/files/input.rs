@@ -64,6 +64,56 @@ pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A new file without a name in `dir` (Linux `O_TMPFILE`; elsewhere a file
+/// created under a random name and unlinked at once): it is gone when the
+/// process ends, however it ends, and no other process can open it.
+pub fn anonymous_file(dir: &Path) -> io::Result<File> {
+    let folder = rustix::fs::open(
+        dir,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    if let Ok(fd) = rustix::fs::openat(
+        &folder,
+        ".",
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        return Ok(File::from(fd));
+    }
+    // A file system without unnamed files: name it, and unlink it at once.
+    let name = super::confined::temp_name();
+    let fd = rustix::fs::openat(
+        &folder,
+        name.as_str(),
+        OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    rustix::fs::unlinkat(&folder, name.as_str(), rustix::fs::AtFlags::empty())?;
+    Ok(File::from(fd))
+}
+
+/// A reader that copies what passes through it into a writer.
+pub struct TeeReader<R, W> {
+    inner: R,
+    copy: W,
+}
+
+impl<R: Read, W: io::Write> TeeReader<R, W> {
+    /// Copies everything read from `inner` into `copy`.
+    pub fn new(inner: R, copy: W) -> Self {
+        Self { inner, copy }
+    }
+}
+
+impl<R: Read, W: io::Write> Read for TeeReader<R, W> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.copy.write_all(&buffer[..read])?;
+        Ok(read)
+    }
+}
+
 /// The identity of a file on its file system: device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -249,6 +299,19 @@ mod tests {
             digest.fingerprint().as_str(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn anonymous_files_leave_no_name() {
+        use std::io::{Seek, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = anonymous_file(dir.path()).unwrap();
+        file.write_all(b"rows").unwrap();
+        file.seek(io::SeekFrom::Start(0)).unwrap();
+        let mut text = String::new();
+        file.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "rows");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

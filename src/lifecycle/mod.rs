@@ -71,6 +71,25 @@ pub enum LifecycleError {
         #[source]
         source: std::io::Error,
     },
+    #[error("run `{run_id}` cannot be resumed within this limit")]
+    #[diagnostic(
+        code(bulkops::run::journal_above_limit),
+        help(
+            "its journal already plans more than the limit allows; resume it with a limit at least that high"
+        )
+    )]
+    JournalAboveLimit {
+        run_id: String,
+        #[source]
+        refusal: crate::steps::guard::GuardRefusal,
+    },
+    #[error("cannot use `{}`", path.display())]
+    #[diagnostic(code(bulkops::io), help("check the cause above"))]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start the runtime")]
     #[diagnostic(code(bulkops::runtime))]
     Runtime(#[source] std::io::Error),
@@ -128,6 +147,18 @@ pub enum LifecycleError {
         recorded: String,
         now: String,
     },
+    #[error("run `{run_id}` was planned against {recorded}, not {now}")]
+    #[diagnostic(
+        code(bulkops::run::directory_changed),
+        help(
+            "a resume continues against the directory the run started with; leave out `--db`, or restore the profile"
+        )
+    )]
+    DirectoryChanged {
+        run_id: String,
+        recorded: String,
+        now: String,
+    },
     #[error("cannot read `{}`, an input of run `{run_id}`", path.display())]
     #[diagnostic(
         code(bulkops::run::input_missing),
@@ -146,8 +177,9 @@ pub enum LifecycleError {
 pub struct Paths {
     /// The folder output paths are relative to.
     pub output_dir: PathBuf,
-    /// The local directory database.
-    pub db: PathBuf,
+    /// The local directory database, when named (`.bulkops/directory.db`
+    /// otherwise; a resumed run uses the one it started with).
+    pub db: Option<PathBuf>,
     /// The job store database.
     pub state: PathBuf,
     /// The directory profiles file, if not beside the manifest.
@@ -328,14 +360,18 @@ async fn new_run(
         .trigger_file
         .as_ref()
         .map(|f| f.display().to_string());
+    let location = open::location(&directory, paths)?;
+    // Absolute, so that a resume from another folder finds `bulkops.yaml` beside it.
+    let manifest_path = open::absolute(std::path::Path::new(&source.name))?;
     lock_store(&session.store).start_run(&NewRun {
         id: &run_id,
         workflow: &plan.workflow,
-        manifest_path: &source.name,
+        manifest_path: &manifest_path.display().to_string(),
         manifest_text: &source.text,
         directory: &plan.directory,
         output_root: &context.output.path().display().to_string(),
         input_base: &context.input_base.display().to_string(),
+        directory_location: &location,
         trigger_file: trigger.as_deref(),
         started_at: context.started,
         chunk_rows: context.chunk_rows as u64,

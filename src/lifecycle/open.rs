@@ -33,7 +33,7 @@ pub fn directory(loaded: &LoadedManifest, paths: &Paths) -> Result<AnyDirectory,
     let name = &loaded.plan.directory;
     if name == "local" {
         return Ok(AnyDirectory::Local(SharedLocal::new(LocalDirectory::open(
-            &paths.db,
+            &local_path(paths),
         )?)));
     }
     let path = profiles_path(loaded, paths);
@@ -49,6 +49,33 @@ pub fn directory(loaded: &LoadedManifest, paths: &Paths) -> Result<AnyDirectory,
     Ok(AnyDirectory::Graph(GraphDirectory::new(GraphClient::new(
         chosen,
     )?)))
+}
+
+/// The local directory database a run uses.
+pub fn local_path(paths: &Paths) -> PathBuf {
+    paths
+        .db
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::directory::local::DEFAULT_PATH))
+}
+
+/// What a run records of its directory, so that a resume goes to the same
+/// one: the local database's absolute path, or Graph's tenant and address.
+pub fn location(directory: &AnyDirectory, paths: &Paths) -> Result<String, LifecycleError> {
+    Ok(match directory {
+        AnyDirectory::Local(_) => {
+            let path = local_path(paths);
+            std::fs::canonicalize(&path)
+                .or_else(|_| std::path::absolute(&path))
+                .map_err(|source| LifecycleError::Io { path, source })?
+                .display()
+                .to_string()
+        }
+        AnyDirectory::Graph(graph) => {
+            let profile = graph.client().profile();
+            format!("tenant {} at {}", profile.tenant, profile.graph_url)
+        }
+    })
 }
 
 /// The output root as an absolute path, created if missing: every file a

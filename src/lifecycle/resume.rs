@@ -37,7 +37,7 @@ pub(super) async fn run(
             return Err(error);
         }
     };
-    let directory = match open::directory(&loaded, paths) {
+    let directory = match open_recorded(&record, &loaded, paths) {
         Ok(directory) => directory,
         Err(error) => {
             lock.release();
@@ -51,6 +51,15 @@ pub(super) async fn run(
         let finished = finished_steps(&store, run_id, &loaded.plan, &context.output)?;
         (charged, finished)
     };
+    // The journal holds what the first attempt planned; a limit below it
+    // cannot be kept by a resume that replays it.
+    if let Err(refusal) = Budget::new(limits, charged).fits(crate::store::Charged::default()) {
+        lock.release();
+        return Err(LifecycleError::JournalAboveLimit {
+            run_id: run_id.to_owned(),
+            refusal,
+        });
+    }
     tracing::info!(run = %run_id, workflow = %record.workflow, finished = finished.len(), "run resumed");
     super::execute(
         Arc::new(loaded.plan),
@@ -63,6 +72,50 @@ pub(super) async fn run(
         lock,
     )
     .await
+}
+
+/// The directory the run started with: the recorded local database (a
+/// different `--db` is refused), or a Graph profile that still names the
+/// same tenant and address.
+fn open_recorded(
+    record: &RunRecord,
+    loaded: &LoadedManifest,
+    paths: &Paths,
+) -> Result<crate::directory::any::AnyDirectory, LifecycleError> {
+    let Some(recorded) = &record.directory_location else {
+        // Recorded by an older bulkops: as asked.
+        return open::directory(loaded, paths);
+    };
+    let changed = |now: String| LifecycleError::DirectoryChanged {
+        run_id: record.id.clone(),
+        recorded: recorded.clone(),
+        now,
+    };
+    let mut paths = paths.clone();
+    if loaded.plan.directory == "local" {
+        if let Some(asked) = &paths.db {
+            let asked = std::fs::canonicalize(asked)
+                .or_else(|_| std::path::absolute(asked))
+                .map_err(|source| LifecycleError::Io {
+                    path: asked.clone(),
+                    source,
+                })?;
+            if asked.display().to_string() != *recorded {
+                return Err(changed(asked.display().to_string()));
+            }
+        }
+        if !Path::new(recorded).exists() {
+            // Never a fresh demo tenant in its place.
+            return Err(changed("a path where no database is any more".to_owned()));
+        }
+        paths.db = Some(PathBuf::from(recorded));
+    }
+    let directory = open::directory(loaded, &paths)?;
+    let now = open::location(&directory, &paths)?;
+    if now != *recorded {
+        return Err(changed(now));
+    }
+    Ok(directory)
 }
 
 /// The run's record, if it can be resumed.
@@ -80,6 +133,10 @@ fn resumable(store: &JobStore, run_id: &str) -> Result<RunRecord, LifecycleError
             Some(why) => Err(LifecycleError::RunClosed {
                 run_id: run_id.to_owned(),
                 why: why.clone(),
+            }),
+            None if !store.resumable(&record)? => Err(LifecycleError::RunClosed {
+                run_id: run_id.to_owned(),
+                why: "every step finished; its result files list the rows that failed".to_owned(),
             }),
             None => Ok(record),
         },

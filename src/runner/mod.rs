@@ -132,6 +132,12 @@ pub struct Runner<D> {
     pub finished: HashMap<String, FinishedStep>,
 }
 
+/// What a preview's steps learn from the steps before them.
+#[derive(Default)]
+struct PreviewMemory {
+    overlay: Mutex<steps::Overlay>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Progress {
     Waiting,
@@ -149,6 +155,8 @@ struct Board {
     selections: HashMap<usize, Selection>,
     /// In a preview: the files earlier steps would write, with their step.
     planned_outputs: HashMap<PathBuf, String>,
+    /// In a preview: the membership changes earlier steps would make.
+    memory: Arc<PreviewMemory>,
 }
 
 impl<D: Directory + Clone + 'static> Runner<D> {
@@ -160,6 +168,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
             results: vec![None; count],
             selections: HashMap::new(),
             planned_outputs: HashMap::new(),
+            memory: Arc::new(PreviewMemory::default()),
         };
         self.settle_finished(&mut board);
         let mut running = JoinSet::new();
@@ -226,6 +235,9 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 if matches!(error, StepError::Guard(_)) {
                     // A guard refusal stops the run: nothing else starts.
                     self.stop.request();
+                }
+                if !self.context.dry_run {
+                    self.fail_open_jobs(&step.id, &message);
                 }
                 let class = error.class();
                 let state = StepState::Failed {
@@ -327,6 +339,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 board.selections.clone(),
                 board.planned_outputs.clone(),
                 line,
+                Arc::clone(&board.memory),
             ));
         }
     }
@@ -346,6 +359,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
         selections: HashMap<usize, Selection>,
         planned_outputs: HashMap<PathBuf, String>,
         line: progress::StepProgress,
+        memory: Arc<PreviewMemory>,
     ) -> impl std::future::Future<Output = Joined> + Send + 'static {
         let (plan, context, directory, store, budget) = (
             Arc::clone(&self.plan),
@@ -355,6 +369,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
             self.budget.clone(),
         );
         async move {
+            let overlay = context.dry_run.then_some(&memory.overlay);
             let step = &plan.steps[index];
             let env = StepEnv {
                 progress: &line,
@@ -366,6 +381,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 selections: &selections,
                 budget: budget.as_deref(),
                 planned_outputs: &planned_outputs,
+                overlay,
             };
             let attempts = with_retries(&env);
             let (count, outcome) = match step.timeout {

@@ -53,6 +53,25 @@ impl<D: Directory + Clone + 'static> Runner<D> {
     }
 }
 
+impl<D: Directory + Clone + 'static> Runner<D> {
+    /// Ends the jobs a failed step left running, with the step's error.
+    pub(super) fn fail_open_jobs(&self, step: &str, error: &str) {
+        let store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(failure) = store.end_running_jobs(
+            &self.context.run_id,
+            Some(step),
+            crate::store::Status::Failed,
+            error,
+            jiff::Timestamp::now(),
+        ) {
+            tracing::error!(step = %step, error = %crate::text::chain(&failure), "could not record the step's failure on its jobs");
+        }
+    }
+}
+
 /// The steps of a run that finished before, with their jobs and selections.
 pub fn finished_steps(
     store: &JobStore,

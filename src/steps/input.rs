@@ -1,7 +1,8 @@
-//! A step's input list, read twice from one open file: once whole before any
-//! change (every row checked, the SHA-256 taken, the rows counted), then row by
-//! row while the step works, hashed again so that a file edited in place
-//! during the run is noticed.
+//! A step's input list, read whole before any change (every row checked, the
+//! SHA-256 taken, the rows counted) and, in a run, copied as it is read into
+//! a private file without a name, from which the step then reads its rows:
+//! whatever happens to the input meanwhile (rewritten in place, replaced), the
+//! rows applied are exactly the rows checked and fingerprinted.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::{InputRead, StepError};
 use crate::bulkcsv::members::{MemberList, MemberListError};
-use crate::files::input::{DigestHandle, FileIdentity, hashing};
+use crate::files::input::{DigestHandle, FileIdentity, TeeReader, anonymous_file, hashing};
 
 /// An input list that was read whole and found readable.
 pub(super) struct CheckedInput {
@@ -33,12 +34,26 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StepError + '_ {
 }
 
 /// Reads the list at `path` end to end: a broken line near the end of a large
-/// file stops the step before its first row is applied.
-pub(super) fn check(path: &Path) -> Result<CheckedInput, StepError> {
-    let file = MemberList::open_file(path)?;
-    let identity = FileIdentity::of(&file).map_err(io(path))?;
-    let (reader, digest) = hashing(file.try_clone().map_err(io(path))?);
-    let mut list = MemberList::from_reader(path, Box::new(reader))?;
+/// file stops the step before its first row is applied. With a `snapshot`
+/// folder, the bytes read are kept in a private copy there, which is what
+/// the step's rows come from; without, the rows are read again from the
+/// input itself (a preview).
+pub(super) fn check(path: &Path, snapshot: Option<&Path>) -> Result<CheckedInput, StepError> {
+    let original = MemberList::open_file(path)?;
+    let identity = FileIdentity::of(&original).map_err(io(path))?;
+    let (reader, digest, file): (Box<dyn std::io::Read + Send>, _, _) =
+        if let Some(folder) = snapshot {
+            // The CSV reader reads 64 KiB at a time: the copy is written in
+            // blocks that size, and a failed write fails the read at once.
+            let copy = anonymous_file(folder).map_err(io(folder))?;
+            let writer = copy.try_clone().map_err(io(folder))?;
+            let (reader, digest) = hashing(TeeReader::new(original, writer));
+            (Box::new(reader), digest, copy)
+        } else {
+            let (reader, digest) = hashing(original.try_clone().map_err(io(path))?);
+            (Box::new(reader), digest, original)
+        };
+    let mut list = MemberList::from_reader(path, reader)?;
     let mut rows = 0;
     while list.next_row()?.is_some() {
         rows += 1;

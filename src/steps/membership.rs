@@ -46,7 +46,7 @@ pub(super) async fn run<D: Directory>(
     if env.context.dry_run {
         return preview(env, change, &groups, &input).await;
     }
-    let checked = input::check(&input)?;
+    let checked = input::check(&input, Some(&env.scratch_folder()))?;
     env.check_input(&checked.read)?;
     if change == Change::Remove && env.needs_count() && !step_journaled(env)? {
         // The preview could not count this step's removals: count them now,
@@ -92,10 +92,17 @@ async fn preview<D: Directory>(
             ..Effect::default()
         }]
     } else {
-        let checked = input::check(input)?;
+        let checked = input::check(input, None)?;
         // `apply`'s check before a run counts removals (the guard needs
-        // them) and only reads the list of additions.
-        let light = env.context.check_only && change == Change::Add;
+        // them) and only reads the list of additions, unless the run also
+        // removes members: a removal after an addition to the same group
+        // must count the members the addition brings.
+        let light =
+            env.context.check_only
+                && change == Change::Add
+                && !env.plan.steps.iter().any(|step| {
+                    step.action.kind() == crate::manifest::step::StepKind::RemoveMembers
+                });
         let mut effects = Vec::new();
         for group in groups {
             let mut effect = preview_job(env, change, group, &checked, light).await?;
@@ -357,6 +364,12 @@ async fn plan_chunk<D: Directory>(
         .unzip();
     let resolved = env.directory.resolve_for_group(&group.id, &keys).await?;
     let mut members: Vec<Option<ResolvedMember>> = vec![None; rows.len()];
+    // A preview sees the group as earlier steps of the run would leave it.
+    let mut overlay = env.overlay.map(|overlay| {
+        overlay
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
     // In row order, a member counts once whichever way a row names it: by
     // object id, or by a UPN in any letter case.
     for ((position, key), found) in positions.iter().zip(&keys).zip(resolved) {
@@ -371,7 +384,17 @@ async fn plan_chunk<D: Directory>(
         outcomes[*position] = match found {
             None => RowOutcome::NotFound,
             Some((member, is_member)) => {
+                let is_member = overlay.as_ref().map_or(is_member, |overlay| {
+                    overlay.is_member(&group.id, identity, is_member)
+                });
                 let outcome = planned_outcome(change, group, &member, is_member);
+                if let Some(overlay) = overlay.as_mut() {
+                    match outcome {
+                        RowOutcome::Added => overlay.note(&group.id, identity, true),
+                        RowOutcome::Removed => overlay.note(&group.id, identity, false),
+                        _ => {}
+                    }
+                }
                 members[*position] = Some(member);
                 outcome
             }

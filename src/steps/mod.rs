@@ -248,6 +248,46 @@ pub struct StepEnv<'a, D> {
     pub budget: Option<&'a Mutex<Budget>>,
     /// In a preview: the files earlier steps would write, with their step.
     pub planned_outputs: &'a HashMap<PathBuf, String>,
+    /// In a preview: the membership changes earlier steps would make.
+    pub overlay: Option<&'a Mutex<Overlay>>,
+}
+
+/// The membership changes a preview's earlier steps would make, so that a
+/// later step is previewed against the directory as the run would leave it
+/// (a removal after an addition to the same group counts the added members).
+#[derive(Debug, Default)]
+pub struct Overlay {
+    groups: HashMap<String, GroupOverlay>,
+}
+
+#[derive(Debug, Default)]
+struct GroupOverlay {
+    added: std::collections::HashSet<u128>,
+    removed: std::collections::HashSet<u128>,
+}
+
+impl Overlay {
+    /// Whether `member` would be in `group` by the time a later step runs,
+    /// given whether it is now.
+    pub fn is_member(&self, group: &str, member: u128, now: bool) -> bool {
+        match self.groups.get(group) {
+            Some(changes) if changes.added.contains(&member) => true,
+            Some(changes) if changes.removed.contains(&member) => false,
+            _ => now,
+        }
+    }
+
+    /// Notes that an earlier step adds (or removes) `member` to `group`.
+    pub fn note(&mut self, group: &str, member: u128, added: bool) {
+        let changes = self.groups.entry(group.to_owned()).or_default();
+        if added {
+            changes.removed.remove(&member);
+            changes.added.insert(member);
+        } else {
+            changes.added.remove(&member);
+            changes.removed.insert(member);
+        }
+    }
 }
 
 impl<D: Directory> StepEnv<'_, D> {
@@ -326,6 +366,19 @@ impl<D: Directory> StepEnv<'_, D> {
                 now: read.sha256.clone(),
             }),
         }
+    }
+
+    /// Where a run keeps private copies of its inputs: the job store's folder.
+    fn scratch_folder(&self) -> PathBuf {
+        let store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        store
+            .path()
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
     /// Whether this step's destructive effect was not counted by a preview in
@@ -410,14 +463,16 @@ impl<D: Directory> StepEnv<'_, D> {
         file: PendingFile,
         rows: u64,
     ) -> Result<String, StepError> {
-        let WrittenFile { path, identity } = file.commit()?;
-        let record = JobFile {
-            kind: kind.to_owned(),
-            path: path.display().to_string(),
-            rows,
-            identity: Some(identity.to_string()),
-        };
-        self.store(|store| store.add_file(job_id, &record))?;
+        let WrittenFile { path, .. } = file.commit_with(|written| {
+            let record = JobFile {
+                kind: kind.to_owned(),
+                path: written.path.display().to_string(),
+                rows,
+                identity: Some(written.identity.to_string()),
+            };
+            self.store(|store| store.add_file(job_id, &record))
+                .map_err(|error| std::io::Error::other(crate::text::chain(&error)))
+        })?;
         if fault::due(fault::Phase::Written) {
             fault::hold_blocking(fault::Phase::Written);
         }

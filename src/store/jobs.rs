@@ -273,14 +273,41 @@ impl JobStore {
     /// would lose the journal the resume relies on).
     pub fn why_kept(&self, job: &JobRecord) -> Result<Option<String>, StoreError> {
         let run = self.run(&job.run_id)?;
-        Ok(match run.status {
-            Status::Running => Some(format!("its run `{}` is being executed right now", run.id)),
-            Status::Interrupted | Status::Cancelled if run.closed.is_none() => Some(format!(
-                "its run `{}` was stopped and can still be resumed with `bulkops apply --resume {}`",
+        if run.status == Status::Running {
+            return Ok(Some(format!(
+                "its run `{}` is being executed right now",
+                run.id
+            )));
+        }
+        Ok(self.resumable(&run)?.then(|| {
+            format!(
+                "its run `{}` did not finish and can still be resumed with `bulkops apply --resume {}`",
                 run.id, run.id
-            )),
-            _ => None,
+            )
+        }))
+    }
+
+    /// Whether a run that no process executes has work left that a resume
+    /// would do: it was interrupted or cancelled, or it failed before every
+    /// step finished (a run whose steps all finished, some with failed rows,
+    /// has nothing left to do).
+    pub fn resumable(&self, run: &super::RunRecord) -> Result<bool, StoreError> {
+        if run.closed.is_some() {
+            return Ok(false);
+        }
+        Ok(match run.status {
+            Status::Interrupted | Status::Cancelled => true,
+            Status::Failed => self.has_unfinished_steps(&run.id)?,
+            Status::Running | Status::Completed => false,
         })
+    }
+
+    /// Whether a step of the run ended other than finished.
+    fn has_unfinished_steps(&self, run_id: &str) -> Result<bool, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM run_steps WHERE run_id = ?1 AND state != 'finished')",
+        )?;
+        Ok(statement.query_row([run_id], |row| row.get(0))?)
     }
 
     /// Deletes a job with its journal and file records; returns the files it

@@ -37,6 +37,9 @@ pub struct RunRecord {
     pub closed: Option<String>,
     /// The absolute folder relative input paths are read from.
     pub input_base: Option<String>,
+    /// Which directory the run changes: the local database's path, or Graph's
+    /// tenant and address.
+    pub directory_location: Option<String>,
 }
 
 /// A new run's identity and what it was planned from.
@@ -49,6 +52,7 @@ pub struct NewRun<'a> {
     pub directory: &'a str,
     pub output_root: &'a str,
     pub input_base: &'a str,
+    pub directory_location: &'a str,
     pub trigger_file: Option<&'a str>,
     pub started_at: Timestamp,
     pub chunk_rows: u64,
@@ -91,7 +95,7 @@ fn plausible_id(id: &str) -> bool {
 }
 
 const RUN_COLUMNS: &str = "id, workflow, manifest_path, manifest_text, directory, output_root, trigger_file, \
-     status, reason, started_at, finished_at, chunk_rows, max_removals, max_device_deletions, closed, input_base";
+     status, reason, started_at, finished_at, chunk_rows, max_removals, max_device_deletions, closed, input_base, directory_location";
 
 fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let optional = |value: Option<i64>| value.map(to_u64);
@@ -112,6 +116,7 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         max_device_deletions: optional(row.get(13)?),
         closed: row.get(14)?,
         input_base: row.get(15)?,
+        directory_location: row.get(16)?,
     })
 }
 
@@ -124,8 +129,8 @@ impl JobStore {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         transaction.execute(
             "INSERT INTO runs (id, workflow, manifest_path, manifest_text, directory, output_root, trigger_file, \
-             status, started_at, chunk_rows, max_removals, max_device_deletions, input_base) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11, ?12)",
+             status, started_at, chunk_rows, max_removals, max_device_deletions, input_base, directory_location) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 run.id,
                 run.workflow,
@@ -139,6 +144,7 @@ impl JobStore {
                 to_i64(run.max_removals),
                 to_i64(run.max_device_deletions),
                 run.input_base,
+                run.directory_location,
             ],
         )?;
         for (path, sha256) in run.inputs {

@@ -68,6 +68,7 @@ const MIGRATIONS: [&str; 2] = [
     ALTER TABLE runs ADD COLUMN max_device_deletions INTEGER;
     ALTER TABLE runs ADD COLUMN closed TEXT;
     ALTER TABLE runs ADD COLUMN input_base TEXT;
+    ALTER TABLE runs ADD COLUMN directory_location TEXT;
     CREATE TABLE run_inputs (
         run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
         path TEXT NOT NULL,

@@ -24,6 +24,7 @@ fn run(store: &mut JobStore) {
             directory: "local",
             output_root: "/tmp/out",
             input_base: "/tmp",
+            directory_location: "/tmp/.bulkops/directory.db",
             trigger_file: None,
             started_at: now(),
             chunk_rows: 50_000,

@@ -370,3 +370,19 @@ fn a_damaged_directory_database_names_the_file_and_the_cause() {
         run.stderr
     );
 }
+
+#[test]
+fn an_unclosed_quote_on_the_last_row_fails_that_row() {
+    let (dir, run) =
+        apply_with(b"allan.moreau@contoso.example\n\"pradeep.murphy@contoso.example\n");
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let results = crate::support::only_result_file(dir.path());
+    assert!(
+        results.contains("invalidId,`pradeep.murphy@contoso.example` runs over several lines; a closing quote is probably missing"),
+        "{results}"
+    );
+    assert!(
+        results.contains("allan.moreau@contoso.example,added,"),
+        "{results}"
+    );
+}

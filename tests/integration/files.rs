@@ -140,6 +140,17 @@ fn a_link_planted_in_the_output_root_is_never_followed() {
         0,
         "nothing was written outside the output root"
     );
+    let list = bulkops_in(dir.path(), &["jobs", "list", "--format", "json"]);
+    let jobs: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
+    let download = jobs.iter().find(|job| job["step"] == "members").unwrap();
+    assert_eq!(download["status"], "failed", "{download}");
+    assert!(
+        download["reason"]
+            .as_str()
+            .unwrap()
+            .contains("symbolic link"),
+        "{download}"
+    );
 }
 
 /// The job id and file of the quickstart's `add-new-hires` job.

@@ -165,3 +165,73 @@ fn plan_says_when_apply_would_refuse() {
     assert_eq!(apply.code, 3, "{}", apply.stderr);
     assert_eq!(members_of(dir.path(), ENG_ALL), 70);
 }
+
+#[test]
+fn removals_after_additions_to_the_same_group_are_counted_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // 70 members of eng-all and 30 people who are not.
+    let users: Vec<String> =
+        std::fs::read_to_string(crate::support::repo_path("examples/demo-tenant/users.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|line| line.split(',').nth(1).unwrap().to_owned())
+            .collect();
+    let mut list = String::from("userPrincipalName\n");
+    for upn in users.iter().take(100) {
+        list.push_str(upn);
+        list.push('\n');
+    }
+    std::fs::write(dir.path().join("everyone.csv"), list).unwrap();
+    let manifest = "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: churn\nspec:\n  guards: { maxRemovals: 80 }\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: eng-all }\n        input: everyone.csv\n    - id: rm\n      needs: [add]\n      removeMembers:\n        group: { displayName: eng-all }\n        input: everyone.csv\n";
+    std::fs::write(dir.path().join("m.yaml"), manifest).unwrap();
+    let plan = bulkops_in(dir.path(), &["plan", "m.yaml"]);
+    assert_eq!(plan.code, 3, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("eng-all: would remove 100, not a member 0"),
+        "the removal counts the members the addition brings: {}",
+        plan.stdout
+    );
+    let before = pairs(dir.path());
+    let run = bulkops_in(dir.path(), &["apply", "m.yaml"]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("this run would remove 100 members; the guard allows 80"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(pairs(dir.path()), before, "refused before anything changed");
+}
+
+#[test]
+fn the_jobs_of_a_guard_refused_run_are_kept_until_it_is_resumed_or_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.yaml"), REMOVE_FROM_SNAPSHOT).unwrap();
+    let run = bulkops_in(dir.path(), &["apply", "m.yaml"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let run_id = crate::apply::run_id(&run);
+    let list = bulkops_in(dir.path(), &["jobs", "list", "--format", "json"]);
+    let jobs: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
+    let ids: Vec<&str> = jobs.iter().map(|job| job["id"].as_str().unwrap()).collect();
+    let mut args = vec!["jobs", "delete", "--yes"];
+    args.extend(&ids);
+    let kept = bulkops_in(dir.path(), &args);
+    assert_eq!(kept.code, 64, "{}", kept.stderr);
+    assert!(
+        kept.stderr_text().contains("can still be resumed"),
+        "{}",
+        kept.stderr
+    );
+    args.push("--abandon");
+    let abandoned = bulkops_in(dir.path(), &args);
+    assert_eq!(abandoned.code, 0, "{}", abandoned.stderr);
+    let resumed = bulkops_in(dir.path(), &["apply", "--resume", &run_id]);
+    assert_eq!(resumed.code, 64, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr_text().contains("can no longer be resumed"),
+        "{}",
+        resumed.stderr
+    );
+}

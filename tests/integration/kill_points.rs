@@ -378,3 +378,122 @@ fn runs_killed_at_random_moments_resume_to_the_same_end() {
         );
     }
 }
+
+#[test]
+fn an_input_rewritten_in_place_during_the_run_changes_nothing_it_applies() {
+    let whole = uninterrupted(Work::Add, false);
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), Work::Add, false);
+    let target = Target::open(dir.path(), false);
+    let held = Held::start(
+        dir.path(),
+        &["apply", "m.yaml"],
+        &target.env(CHUNK),
+        "after-apply:1",
+    );
+    // The same file, rewritten where it is: other rows, same name and inode.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(dir.path().join("list.csv"))
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"ObjectId\nsomebody.else@generated.example\n").unwrap();
+    drop(file);
+    held.release();
+    let (code, stderr) = held.finish();
+    assert!(code == 0 || code == 1, "{stderr}");
+    assert!(
+        end_of(dir.path()) == whole,
+        "the rows applied are the rows checked"
+    );
+}
+
+#[test]
+fn a_resume_goes_to_the_directory_the_run_started_with() {
+    let whole = uninterrupted(Work::Add, false);
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), Work::Add, false);
+    let target = Target::open(dir.path(), false);
+    Held::start(
+        dir.path(),
+        &["apply", "m.yaml"],
+        &target.env(CHUNK),
+        "after-apply:1",
+    )
+    .kill();
+    let run_id = killed_run(dir.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let state = dir.path().join(".bulkops/state.db");
+    let other_db = elsewhere.path().join("other.db");
+    let refused = bulkops_in(
+        elsewhere.path(),
+        &[
+            "apply",
+            "--resume",
+            &run_id,
+            "--state",
+            state.to_str().unwrap(),
+            "--db",
+            other_db.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(refused.code, 64, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr_text()
+            .contains(&format!("run `{run_id}` was planned against ")),
+        "{}",
+        refused.stderr
+    );
+    assert!(!other_db.exists(), "no directory was made for it");
+    // From another folder, without `--db`: the recorded directory.
+    let resumed = bulkops_in(
+        elsewhere.path(),
+        &[
+            "apply",
+            "--resume",
+            &run_id,
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert!(resumed.code == 0 || resumed.code == 1, "{}", resumed.stderr);
+    assert!(
+        !elsewhere.path().join(".bulkops").exists(),
+        "nothing made in the other folder"
+    );
+    assert!(end_of(dir.path()) == whole);
+}
+
+#[test]
+fn a_resume_refuses_a_limit_below_what_its_journal_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), Work::Remove, false);
+    let target = Target::open(dir.path(), false);
+    let before = membership_pairs(&dir.path().join(".bulkops/directory.db"));
+    Held::start(
+        dir.path(),
+        &["apply", "m.yaml"],
+        &target.env(CHUNK),
+        "after-journal:1",
+    )
+    .kill();
+    let run_id = killed_run(dir.path());
+    let refused = bulkops_in(
+        dir.path(),
+        &["apply", "--resume", &run_id, "--allow-removals", "10"],
+    );
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr_text()
+            .contains("cannot be resumed within this limit"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        membership_pairs(&dir.path().join(".bulkops/directory.db")),
+        before,
+        "nothing was removed"
+    );
+}

@@ -481,7 +481,7 @@ impl GraphClient {
         request: &Request,
         bearer: &str,
     ) -> Result<(Reply, Option<Duration>), String> {
-        let url = if request.url.starts_with("http") {
+        let url = if request.url.contains("://") {
             request.url.clone()
         } else {
             format!("{}{}", self.root(), request.url)
@@ -574,7 +574,7 @@ impl GraphClient {
     /// Refuses an absolute URL that is not on the configured Graph origin:
     /// the access token goes to Graph only, whatever a next link says.
     fn check_origin(&self, url: &str) -> Result<(), ClientError> {
-        if !url.starts_with("http:") && !url.starts_with("https:") && !url.contains("://") {
+        if !url.contains("://") {
             return Ok(());
         }
         let origin = |text: &str| {
