@@ -79,7 +79,7 @@ pub enum Error {
     #[diagnostic(
         code(bulkops::plan::guard),
         help(
-            "if the changes are intended, raise the guard in the manifest, or pass `--allow-removals N` to apply"
+            "if the changes are intended, raise the guard in the manifest (for removals, `apply --allow-removals N` raises it for one run)"
         )
     )]
     GuardWouldRefuse { verdict: String },
@@ -224,7 +224,7 @@ fn local_code(error: &LocalError) -> i32 {
         }
         LocalError::MissingTenantFile { .. } => exit_code::INPUT_UNREADABLE,
         LocalError::Io { .. } => exit_code::OUTPUT_FAILED,
-        LocalError::Exists { .. } => exit_code::USAGE,
+        LocalError::Exists { .. } | LocalError::InUse { .. } => exit_code::USAGE,
         LocalError::Sqlite(_) | LocalError::Database { .. } | LocalError::NewerSchema { .. } => {
             exit_code::FAILURE
         }
@@ -261,6 +261,8 @@ fn lifecycle_code(error: &LifecycleError) -> i32 {
         LifecycleError::Graph(error) => graph_code(error),
         LifecycleError::Load(error) => load_code(error),
         LifecycleError::UnknownDirectory { .. }
+        | LifecycleError::TriggerFileMissing { .. }
+        | LifecycleError::TriggerFileUnused { .. }
         | LifecycleError::DirectoryChanged { .. }
         | LifecycleError::RunAlreadyCompleted { .. }
         | LifecycleError::RunClosed { .. }

@@ -78,6 +78,18 @@ pub enum MemberListError {
         line: u64,
         found: String,
     },
+    #[error("`{}`, line {line}: the header `{found}` names more than one member column", path.display())]
+    #[diagnostic(
+        code(bulkops::csv::two_columns),
+        help(
+            "keep one member column (the template's, `ObjectId`, `id` or `userPrincipalName`), or rename the others, so it is clear who each row names"
+        )
+    )]
+    TwoMemberColumns {
+        path: PathBuf,
+        line: u64,
+        found: String,
+    },
     #[error("`{}`, line {line}: a row is longer than {} bytes", path.display(), MAX_RECORD)]
     #[diagnostic(
         code(bulkops::csv::too_long),
@@ -260,11 +272,21 @@ impl MemberList {
                     path: self.path.clone(),
                 })?;
         }
-        if let Some(column) = header_column(&first.fields) {
-            self.column = column;
-            self.skip_example = true;
-            self.header = Some(first.fields);
-            return Ok(());
+        match header_columns(&first.fields).as_slice() {
+            [column] => {
+                self.column = *column;
+                self.skip_example = true;
+                self.header = Some(first.fields);
+                return Ok(());
+            }
+            [] => {}
+            _ => {
+                return Err(MemberListError::TwoMemberColumns {
+                    path: self.path.clone(),
+                    line: first.line,
+                    found: quote(&first.fields.join(",")),
+                });
+            }
         }
         if only_first(&first.fields) && classify(&first.fields[0]).is_ok() {
             self.pending = Some(first.record);
@@ -414,21 +436,18 @@ fn decode(
         .collect()
 }
 
-/// The index of the member column in a header row, if it is one.
-fn header_column(fields: &[String]) -> Option<usize> {
-    let normalized: Vec<String> = fields
+/// The indexes of the member columns in a header row: none when it is not
+/// a header, one when it names its member column, more when it is ambiguous.
+fn header_columns(fields: &[String]) -> Vec<usize> {
+    fields
         .iter()
         .map(|field| field.trim().to_ascii_lowercase())
-        .collect();
-    if let Some(index) = normalized
-        .iter()
-        .position(|field| field.contains("[memberobjectidorupn]"))
-    {
-        return Some(index);
-    }
-    ID_COLUMNS
-        .iter()
-        .find_map(|name| normalized.iter().position(|field| field == name))
+        .enumerate()
+        .filter(|(_, field)| {
+            field.contains("[memberobjectidorupn]") || ID_COLUMNS.contains(&field.as_str())
+        })
+        .map(|(index, _)| index)
+        .collect()
 }
 
 /// A value for a message: at most [`QUOTED`] characters, with control
@@ -631,6 +650,17 @@ mod tests {
                 Err("`alain@contoso.com\\nisabella@contoso.com` runs over several lines; a closing quote is probably missing".to_owned())
             )
         );
+    }
+
+    #[test]
+    fn a_header_with_two_member_columns_is_refused() {
+        let error =
+            read(format!("id,memberObjectIdOrUpn\n{GUID},{ALAIN}\n").as_bytes()).unwrap_err();
+        assert!(
+            matches!(error, MemberListError::TwoMemberColumns { line: 1, .. }),
+            "{error}"
+        );
+        assert!(read(format!("ObjectId,id\n{GUID},{GUID}\n").as_bytes()).is_err());
     }
 
     #[test]

@@ -239,6 +239,11 @@ impl OutputRoot {
         let root = confined::open_root(&self.root, true).map_err(io(&self.root))?;
         let borrowed: Vec<&OsStr> = parts.iter().map(OsString::as_os_str).collect();
         let dir = confined::open_below(&root, &borrowed, true).map_err(io(&folder))?;
+        if overwrite {
+            // Refused now, before the step changes anything, not when the
+            // file is done.
+            refuse_input(&dir, &name, protect, &folder)?;
+        }
         let temp = confined::temp_name();
         let temp_path = folder.join(&temp);
         if let Some(ledger) = &self.ledger {
@@ -264,6 +269,32 @@ impl OutputRoot {
             ledger: self.ledger.clone(),
             writer: Some(BufWriter::with_capacity(1 << 16, file)),
         })
+    }
+
+    /// Whether writing `relative` with `overwrite` would replace the file
+    /// `input`: a step that would is refused before it changes anything.
+    pub fn would_replace(
+        &self,
+        relative: &str,
+        overwrite: bool,
+        input: FileIdentity,
+    ) -> Result<bool, OutputError> {
+        if !overwrite {
+            return Ok(false);
+        }
+        let mut parts = Self::components(relative)?;
+        let name = parts.pop().expect("a path names a file");
+        let borrowed: Vec<&OsStr> = parts.iter().map(OsString::as_os_str).collect();
+        let Ok(root) = confined::open_root(&self.root, false) else {
+            return Ok(false);
+        };
+        let Ok(dir) = confined::open_below(&root, &borrowed, false) else {
+            return Ok(false);
+        };
+        let folder = parts
+            .iter()
+            .fold(self.root.clone(), |path, part| path.join(part));
+        Ok(refuse_input(&dir, &name, Some(input), &folder).is_err())
     }
 
     fn forget(&self, path: &Path) {
@@ -333,6 +364,47 @@ impl OutputRoot {
         Ok(Removal::Removed)
     }
 
+    /// Opens a file this root's run wrote, for reading, only if it is still
+    /// that file (no link followed, the same device, inode, size and time);
+    /// `None` when it is gone or changed.
+    pub fn open_written(
+        &self,
+        path: &Path,
+        identity: &WrittenIdentity,
+    ) -> Result<Option<File>, OutputError> {
+        let io = |source| OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let located = match self.locate(path) {
+            Ok(located) => located,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(io(error)),
+        };
+        let Some((dir, name)) = located else {
+            return Ok(None);
+        };
+        let fd = match rustix::fs::openat(
+            &dir,
+            name.as_os_str(),
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::NOFOLLOW
+                | rustix::fs::OFlags::NONBLOCK
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP) => return Ok(None),
+            Err(error) => return Err(io(error.into())),
+        };
+        let file = File::from(fd);
+        let metadata = file.metadata().map_err(io)?;
+        if !metadata.is_file() || WrittenIdentity::of(&metadata) != *identity {
+            return Ok(None);
+        }
+        Ok(Some(file))
+    }
+
     /// Removes a temporary file that an interrupted run left at `path`, if it
     /// is one bulkops made; returns whether there was one.
     pub fn remove_temp(&self, path: &Path) -> Result<bool, OutputError> {
@@ -366,6 +438,35 @@ impl OutputRoot {
             }
             _ => Ok(false),
         }
+    }
+}
+
+/// Refuses a target that is the file `protect`.
+fn refuse_input(
+    dir: &OwnedFd,
+    name: &OsStr,
+    protect: Option<FileIdentity>,
+    folder: &Path,
+) -> Result<(), OutputError> {
+    let Some(protect) = protect else {
+        return Ok(());
+    };
+    let existing = confined::stat(dir, name).map_err(|source| OutputError::Io {
+        path: folder.join(name),
+        source,
+    })?;
+    match existing {
+        Some(stat) => {
+            let existing = WrittenIdentity::of_stat(&stat);
+            if existing.device == protect.device && existing.inode == protect.inode {
+                Err(OutputError::WouldReplaceInput {
+                    path: folder.join(name),
+                })
+            } else {
+                Ok(())
+            }
+        }
+        None => Ok(()),
     }
 }
 
@@ -611,11 +712,13 @@ mod tests {
         let root = OutputRoot::new(dir.path());
         std::fs::write(dir.path().join("in.csv"), "rows").unwrap();
         let input = File::open(dir.path().join("in.csv")).unwrap();
-        let protect = Some(FileIdentity::of(&input).unwrap());
-        let mut file = root.create_protecting("in.csv", true, protect).unwrap();
-        file.write_all(b"results").unwrap();
+        let identity = FileIdentity::of(&input).unwrap();
+        assert!(root.would_replace("in.csv", true, identity).unwrap());
+        assert!(!root.would_replace("in.csv", false, identity).unwrap());
+        assert!(!root.would_replace("other.csv", true, identity).unwrap());
+        // Refused when the file is started, before anything is written.
         assert!(matches!(
-            file.commit(),
+            root.create_protecting("in.csv", true, Some(identity)),
             Err(OutputError::WouldReplaceInput { .. })
         ));
         assert_eq!(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{Outcome, write_stdout};
-use crate::bulkcsv::output::OutputRoot;
+use crate::bulkcsv::output::{OutputRoot, WrittenIdentity};
 use crate::error::Error;
 use crate::steps::delete_job_files;
 use crate::store::{self, Create, JobRecord, JobStore};
@@ -222,8 +222,11 @@ fn show(store: &JobStore, id: &str) -> Result<String, Error> {
     Ok(out)
 }
 
+/// Copies the files a job wrote, each only if it is still the file the job
+/// wrote (a file replaced since, or a link put in its place, is not copied).
 fn download(store: &JobStore, id: &str, to: &Path) -> Result<String, Error> {
-    store.job(id)?;
+    let job = store.job(id)?;
+    let written_below = OutputRoot::new(store.run(&job.run_id)?.output_root);
     let root = OutputRoot::new(to);
     let mut out = String::new();
     for file in store.files(id)? {
@@ -231,13 +234,23 @@ fn download(store: &JobStore, id: &str, to: &Path) -> Result<String, Error> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut original =
-            crate::files::input::open_regular(Path::new(&file.path)).map_err(|source| {
-                Error::Copy {
-                    path: PathBuf::from(&file.path),
-                    source,
-                }
-            })?;
+        let identity = file
+            .identity
+            .as_deref()
+            .and_then(|text| text.parse::<WrittenIdentity>().ok());
+        let opened = match identity {
+            Some(identity) => written_below.open_written(Path::new(&file.path), &identity)?,
+            // Recorded by an older bulkops: copied only as a regular file.
+            None => crate::files::input::open_regular(Path::new(&file.path)).ok(),
+        };
+        let Some(mut original) = opened else {
+            let _ = writeln!(
+                out,
+                "not copied: {} changed or is gone since the job wrote it",
+                printable(&file.path)
+            );
+            continue;
+        };
         let mut copy = root.create(&name, false).map_err(Error::from)?;
         std::io::copy(&mut original, &mut copy).map_err(|source| Error::Copy {
             path: to.join(&name),

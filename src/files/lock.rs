@@ -8,6 +8,22 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// A shared lock on a lock file: many holders at once, none while someone
+/// holds it exclusively; released when dropped.
+#[derive(Debug)]
+pub struct SharedLock {
+    _file: File,
+}
+
+impl SharedLock {
+    /// Waits until no process holds `path` exclusively and takes a share.
+    pub fn take(path: &Path) -> io::Result<Self> {
+        let file = open_creating(path)?;
+        file.lock_shared()?;
+        Ok(Self { _file: file })
+    }
+}
+
 /// An exclusive lock on a lock file; released when dropped.
 #[derive(Debug)]
 pub struct LockFile {

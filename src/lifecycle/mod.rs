@@ -83,6 +83,20 @@ pub enum LifecycleError {
         #[source]
         refusal: crate::steps::guard::GuardRefusal,
     },
+    #[error(
+        "workflow `{workflow}` runs on a file dropped into a watched folder, and no `--trigger-file` names one"
+    )]
+    #[diagnostic(
+        code(bulkops::run::trigger_missing),
+        help("pass `--trigger-file FILE` to run it once on that file")
+    )]
+    TriggerFileMissing { workflow: String },
+    #[error("workflow `{workflow}` has no trigger, so `--trigger-file {}` would not be used", file.display())]
+    #[diagnostic(
+        code(bulkops::run::trigger_unused),
+        help("leave out `--trigger-file`, or add `spec.trigger.watch` to the manifest")
+    )]
+    TriggerFileUnused { workflow: String, file: PathBuf },
     #[error("cannot use `{}`", path.display())]
     #[diagnostic(code(bulkops::io), help("check the cause above"))]
     Io {
@@ -330,6 +344,20 @@ async fn new_run(
     options: Options,
     session: &Session,
 ) -> Result<Finished, LifecycleError> {
+    match (loaded.plan.has_trigger, &paths.trigger_file) {
+        (true, None) => {
+            return Err(LifecycleError::TriggerFileMissing {
+                workflow: loaded.plan.workflow.clone(),
+            });
+        }
+        (false, Some(file)) => {
+            return Err(LifecycleError::TriggerFileUnused {
+                workflow: loaded.plan.workflow.clone(),
+                file: file.clone(),
+            });
+        }
+        _ => {}
+    }
     let directory = open::directory(&loaded, paths)?;
     let limits = limits_of(&loaded, options.allow_removals);
     let LoadedManifest { source, plan, .. } = loaded;

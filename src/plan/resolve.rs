@@ -98,6 +98,7 @@ pub fn resolve(spec: WorkflowSpec) -> Result<Plan, Vec<Problem>> {
         guards: body.guards,
         concurrency: body.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
         vars: body.vars,
+        has_trigger: body.trigger.is_some(),
         formulas: match body.csv.map(|csv| csv.formulas) {
             Some(crate::manifest::spec::FormulasSpec::Keep) => {
                 crate::bulkcsv::cells::Formulas::Keep

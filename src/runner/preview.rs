@@ -37,14 +37,13 @@ pub fn totals(report: &RunReport) -> Totals {
         totals.additions += effect.count(RowOutcome::Added);
         totals.removals += effect.count(RowOutcome::Removed);
         totals.deleted_jobs += effect.deleted_jobs;
-        // Counted whether or not still enabled: an earlier step of the run may
-        // disable them, which a preview cannot see.
-        totals.deleted_devices +=
-            effect.count(RowOutcome::Deleted) + effect.count(RowOutcome::StillEnabled);
+        // Previews see the devices as earlier steps of the run leave them,
+        // so a device a delete step refuses as still enabled is not counted.
+        totals.deleted_devices += effect.count(RowOutcome::Deleted);
         totals.device_changes += effect.count(RowOutcome::Disabled)
             + effect.count(RowOutcome::Enabled)
             + effect.count(RowOutcome::Deleted);
-        totals.files += u64::from(effect.file.is_some());
+        totals.files += u64::from(effect.file.is_some()) + u64::from(effect.writes_results);
         totals.unknown += u64::from(effect.unknown.is_some());
     }
     totals
@@ -144,16 +143,27 @@ fn describe(effect: &Effect, kind: &str) -> String {
         }
         return text;
     }
-    let words: &[(RowOutcome, &str)] = if kind == "removeMembers" {
-        &[
+    let words: &[(RowOutcome, &str)] = match kind {
+        "removeMembers" => &[
             (RowOutcome::Removed, "would remove"),
             (RowOutcome::NotMember, "not a member"),
-        ]
-    } else {
-        &[
+        ],
+        "disableDevices" => &[
+            (RowOutcome::Disabled, "would disable"),
+            (RowOutcome::AlreadyDisabled, "already disabled"),
+        ],
+        "enableDevices" => &[
+            (RowOutcome::Enabled, "would enable"),
+            (RowOutcome::AlreadyEnabled, "already enabled"),
+        ],
+        "deleteDevices" => &[
+            (RowOutcome::Deleted, "would delete"),
+            (RowOutcome::StillEnabled, "still enabled, kept"),
+        ],
+        _ => &[
             (RowOutcome::Added, "would add"),
             (RowOutcome::AlreadyMember, "already"),
-        ]
+        ],
     };
     let always = [
         (RowOutcome::NotFound, "not found"),
@@ -175,7 +185,7 @@ fn describe(effect: &Effect, kind: &str) -> String {
             .filter(|(o, _)| effect.count(*o) > 0)
             .map(|(o, w)| format!("{w} {}", effect.count(*o))),
     );
-    if effect.outcomes.is_empty() {
+    if effect.outcomes.is_empty() && effect.target.is_some() {
         return format!(
             "{target}cannot be changed: a mail-enabled security group or distribution list"
         );

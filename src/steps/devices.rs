@@ -128,6 +128,7 @@ pub(super) async fn change<D: Directory>(
     if let Some((read, _)) = &rows.read {
         env.check_input(read)?;
     }
+    refuse_results_over_input(env, source, &rows)?;
     let outcomes = plan(&rows.rows, change);
     if matches!(change, DeviceChange::Delete { .. })
         && env.needs_count()
@@ -166,7 +167,10 @@ async fn preview<D: Directory>(
     source: &DeviceSource<'_>,
     change: DeviceChange,
 ) -> Result<StepReport, StepError> {
-    let mut effect = Effect::default();
+    let mut effect = Effect {
+        writes_results: true,
+        ..Effect::default()
+    };
     if let Some(template) = source.input {
         let input = env.context.input_path(template, &env.step.id)?;
         if let Some(why) = env.written_earlier(&input) {
@@ -174,19 +178,39 @@ async fn preview<D: Directory>(
             return Ok(report_of(effect));
         }
     }
-    let light = env.context.check_only && !matches!(change, DeviceChange::Delete { .. });
-    if light && source.input.is_some() {
-        let input = env
-            .context
-            .input_path(source.input.unwrap_or_default(), &env.step.id)?;
-        let (_, _, read) = read_file(&input)?;
-        effect.input = Some(read.0);
-        effect.checked_only = true;
-        return Ok(report_of(effect));
+    let mut rows = rows_of(env, source).await?;
+    refuse_results_over_input(env, source, &rows)?;
+    // Previewed against the devices as earlier steps of the run would leave
+    // them, and noted for the steps after it.
+    let mut overlay = env.overlay.map(|overlay| {
+        overlay
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
+    if let Some(overlay) = &overlay {
+        for row in &mut rows.rows {
+            if let Ok(found) = &mut row.device {
+                *found = found.take().and_then(|device| overlay.device(device));
+            }
+        }
     }
-    let rows = rows_of(env, source).await?;
-    for outcome in plan(&rows.rows, change) {
-        *effect.outcomes.entry(outcome).or_default() += 1;
+    let outcomes = plan(&rows.rows, change);
+    for (row, outcome) in rows.rows.iter().zip(&outcomes) {
+        *effect.outcomes.entry(*outcome).or_default() += 1;
+        let id = row
+            .device
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(|device| device.id.as_str());
+        if let (Some(overlay), Some(id)) = (overlay.as_mut(), id) {
+            match outcome {
+                RowOutcome::Disabled => overlay.note_device(id, Some(false)),
+                RowOutcome::Enabled => overlay.note_device(id, Some(true)),
+                RowOutcome::Deleted => overlay.note_device(id, None),
+                _ => {}
+            }
+        }
     }
     effect.input = rows.read.map(|(read, _)| read);
     Ok(report_of(effect))
@@ -264,6 +288,31 @@ async fn run_job<D: Directory>(
 }
 
 /// Writes the result file: each row with its outcome.
+/// The result file's path, relative to the output root.
+fn results_path<D: Directory>(
+    env: &StepEnv<'_, D>,
+    source: &DeviceSource<'_>,
+) -> Result<String, StepError> {
+    let template = source
+        .results
+        .unwrap_or("results/{{run.id}}/{{step.id}}.csv");
+    Ok(env.context.output_path(template, &env.step.id, None)?)
+}
+
+/// Refuses a result file that would replace the step's input list.
+fn refuse_results_over_input<D: Directory>(
+    env: &StepEnv<'_, D>,
+    source: &DeviceSource<'_>,
+    rows: &DeviceRows,
+) -> Result<(), StepError> {
+    match &rows.read {
+        Some((_, identity)) => {
+            env.refuse_results_over_input(&results_path(env, source)?, source.overwrite, *identity)
+        }
+        None => Ok(()),
+    }
+}
+
 fn write_results<D: Directory>(
     env: &StepEnv<'_, D>,
     source: &DeviceSource<'_>,
@@ -271,10 +320,7 @@ fn write_results<D: Directory>(
     rows: &DeviceRows,
     outcomes: &[RowOutcome],
 ) -> Result<(String, JobCounts), StepError> {
-    let template = source
-        .results
-        .unwrap_or("results/{{run.id}}/{{step.id}}.csv");
-    let relative = env.context.output_path(template, &env.step.id, None)?;
+    let relative = results_path(env, source)?;
     let protect = rows.read.as_ref().map(|(_, identity)| *identity);
     let mut file = env.create_file(job, &relative, source.overwrite, protect)?;
     let target = file.target();

@@ -44,10 +44,11 @@ pub(super) async fn run<D: Directory>(
     };
     let input = env.context.input_path(&spec.input, &env.step.id)?;
     if env.context.dry_run {
-        return preview(env, change, &groups, &input).await;
+        return preview(env, spec, change, &groups, &input).await;
     }
     let checked = input::check(&input, Some(&env.scratch_folder()))?;
     env.check_input(&checked.read)?;
+    refuse_results_over_input(env, spec, &groups, &checked)?;
     if change == Change::Remove && env.needs_count() && !step_journaled(env)? {
         // The preview could not count this step's removals: count them now,
         // before the first change, against what the guards still allow.
@@ -78,9 +79,27 @@ fn step_journaled<D: Directory>(env: &StepEnv<'_, D>) -> Result<bool, StepError>
     Ok(env.store(|store| store.step_journaled(&env.context.run_id, &env.step.id))?)
 }
 
+/// Refuses result files that would replace the input, for every group.
+fn refuse_results_over_input<D: Directory>(
+    env: &StepEnv<'_, D>,
+    spec: &MemberListSpec,
+    groups: &[Group],
+    checked: &CheckedInput,
+) -> Result<(), StepError> {
+    let template = spec.results.as_deref().unwrap_or(DEFAULT_RESULTS);
+    for group in groups {
+        let relative = env
+            .context
+            .output_path(template, &env.step.id, Some(group))?;
+        env.refuse_results_over_input(&relative, spec.overwrite, checked.identity)?;
+    }
+    Ok(())
+}
+
 /// What the step would do to each group.
 async fn preview<D: Directory>(
     env: &StepEnv<'_, D>,
+    spec: &MemberListSpec,
     change: Change,
     groups: &[Group],
     input: &Path,
@@ -89,10 +108,12 @@ async fn preview<D: Directory>(
     let effects = if let Some(why) = env.written_earlier(input) {
         vec![Effect {
             unknown: Some(why),
+            writes_results: true,
             ..Effect::default()
         }]
     } else {
         let checked = input::check(input, None)?;
+        refuse_results_over_input(env, spec, groups, &checked)?;
         // `apply`'s check before a run counts removals (the guard needs
         // them) and only reads the list of additions, unless the run also
         // removes members: a removal after an addition to the same group
@@ -130,6 +151,7 @@ async fn preview_job<D: Directory>(
     let mut effect = Effect {
         target: Some(group.display_name.clone()),
         checked_only: light,
+        writes_results: group.is_manageable(),
         ..Effect::default()
     };
     if !group.is_manageable() || light {

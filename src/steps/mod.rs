@@ -216,6 +216,9 @@ pub struct Effect {
     /// looked up): `apply`'s check before a run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub checked_only: bool,
+    /// Whether the job writes a per-row result file.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub writes_results: bool,
 }
 
 impl Effect {
@@ -258,6 +261,9 @@ pub struct StepEnv<'a, D> {
 #[derive(Debug, Default)]
 pub struct Overlay {
     groups: HashMap<String, GroupOverlay>,
+    /// Devices earlier steps enable (`Some(true)`), disable (`Some(false)`)
+    /// or delete (`None`), by object id.
+    devices: HashMap<String, Option<bool>>,
 }
 
 #[derive(Debug, Default)]
@@ -275,6 +281,29 @@ impl Overlay {
             Some(changes) if changes.removed.contains(&member) => false,
             _ => now,
         }
+    }
+
+    /// A device as earlier steps would leave it: `None` once deleted.
+    pub fn device(&self, mut device: Device) -> Option<Device> {
+        match self.devices.get(&device.id) {
+            Some(None) => None,
+            Some(Some(enabled)) => {
+                device.account_enabled = *enabled;
+                Some(device)
+            }
+            None => Some(device),
+        }
+    }
+
+    /// Whether earlier steps change any device.
+    pub fn changes_devices(&self) -> bool {
+        !self.devices.is_empty()
+    }
+
+    /// Notes an earlier step's change to a device: enabled or disabled, or
+    /// deleted (`None`).
+    pub fn note_device(&mut self, id: &str, enabled: Option<bool>) {
+        self.devices.insert(id.to_owned(), enabled);
     }
 
     /// Notes that an earlier step adds (or removes) `member` to `group`.
@@ -366,6 +395,26 @@ impl<D: Directory> StepEnv<'_, D> {
                 now: read.sha256.clone(),
             }),
         }
+    }
+
+    /// Refuses a result file that would replace the step's input, before
+    /// the step changes anything (and in its preview).
+    fn refuse_results_over_input(
+        &self,
+        relative: &str,
+        overwrite: bool,
+        input: crate::files::input::FileIdentity,
+    ) -> Result<(), StepError> {
+        if self
+            .context
+            .output
+            .would_replace(relative, overwrite, input)?
+        {
+            return Err(StepError::Output(OutputError::WouldReplaceInput {
+                path: self.context.output.resolve(relative)?,
+            }));
+        }
+        Ok(())
     }
 
     /// Where a run keeps private copies of its inputs: the job store's folder.

@@ -182,6 +182,9 @@ impl JobStore {
             .optional()?
             .ok_or_else(|| StoreError::UnknownJob { id: id.to_owned() })?;
         job.status = self.effective_status(&job.run_id, job.status)?;
+        if matches!(job.status, Status::Running | Status::Interrupted) {
+            self.fill_progress(&mut job)?;
+        }
         Ok(job)
     }
 
@@ -219,8 +222,20 @@ impl JobStore {
             if !is_held {
                 job.status = Status::Interrupted;
             }
+            self.fill_progress(job)?;
         }
         Ok(jobs)
+    }
+
+    /// The counts of a job that has not ended, from its journal: the rows
+    /// planned so far (a job's counts are written when it ends).
+    fn fill_progress(&self, job: &mut JobRecord) -> Result<(), StoreError> {
+        let counts = self.journal_counts(&job.id)?;
+        job.total = counts.total;
+        job.succeeded = counts.succeeded;
+        job.failed = counts.failed;
+        job.changed = counts.changed;
+        Ok(())
     }
 
     /// Whether a step of a run journaled any rows.

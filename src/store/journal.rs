@@ -104,6 +104,20 @@ impl JobStore {
         Ok(chunks)
     }
 
+    /// The counts of a job's journaled rows.
+    pub fn journal_counts(&self, job_id: &str) -> Result<super::JobCounts, StoreError> {
+        let mut counts = super::JobCounts::default();
+        for chunk in self.chunks(job_id)? {
+            for outcome in chunk.outcomes {
+                counts.total += 1;
+                counts.succeeded += u64::from(outcome.is_success());
+                counts.failed += u64::from(!outcome.is_success());
+                counts.changed += u64::from(outcome.is_change());
+            }
+        }
+        Ok(counts)
+    }
+
     /// What the run's journal holds against its guards.
     pub fn charged(&self, run_id: &str) -> Result<Charged, StoreError> {
         let mut statement = self.connection.prepare_cached(

@@ -298,7 +298,7 @@ fn a_preview_changes_nothing_and_reports_what_a_run_would_do() {
     assert!(
         preview
             .stdout
-            .contains("would add 6 members, remove 6, change 0 devices (0 deleted), delete 0 jobs, and write 9 files\n"),
+            .contains("would add 6 members, remove 6, change 0 devices (0 deleted), delete 0 jobs, and write 18 files\n"),
         "{}",
         preview.stdout
     );

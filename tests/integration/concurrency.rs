@@ -307,3 +307,36 @@ fn two_local_runs_adding_the_same_members_report_each_addition_once() {
 fn a_graph_run_and_a_local_run_adding_the_same_members_report_each_addition_once() {
     assert_each_addition_reported_once("emu");
 }
+
+#[test]
+fn a_directory_in_use_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lists(dir.path());
+    let held = crate::support::Held::start(dir.path(), &["apply", "a.yaml"], &[], "after-apply:1");
+    let replaced = bulkops_in(dir.path(), &["directory", "init", "--force"]);
+    assert_eq!(replaced.code, 64, "{}", replaced.stderr);
+    assert!(
+        replaced
+            .stderr_text()
+            .contains("is in use by another bulkops process"),
+        "{}",
+        replaced.stderr
+    );
+    held.release();
+    let (code, stderr) = held.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let db = dir.path().join(".bulkops/directory.db");
+    let emulator = Emulator::start(&db, &[]);
+    let generated = bulkops_in(
+        dir.path(),
+        &["directory", "generate", "--users", "10", "--force"],
+    );
+    assert_eq!(
+        generated.code, 64,
+        "the emulator has it open: {}",
+        generated.stderr
+    );
+    drop(emulator);
+    let replaced = bulkops_in(dir.path(), &["directory", "init", "--force"]);
+    assert_eq!(replaced.code, 0, "{}", replaced.stderr);
+}

@@ -81,6 +81,25 @@ fn a_result_file_never_replaces_the_steps_input() {
     };
     let list = "allan.moreau@contoso.example\n";
     std::fs::write(dir.path().join("list.csv"), list).unwrap();
+    std::fs::write(dir.path().join("replace.yaml"), manifest(true)).unwrap();
+    bulkops_in(dir.path(), &["directory", "stats"]);
+    let before = crate::support::membership_pairs(&dir.path().join(".bulkops/directory.db"));
+    let plan = bulkops_in(dir.path(), &["plan", "replace.yaml"]);
+    assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
+    let refused = bulkops_in(dir.path(), &["apply", "replace.yaml"]);
+    assert_eq!(refused.code, 74, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr_text()
+            .contains("list.csv` is the step's input; bulkops never writes over an input"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        crate::support::membership_pairs(&dir.path().join(".bulkops/directory.db")),
+        before,
+        "refused before the step changed anything"
+    );
     std::fs::write(dir.path().join("keep.yaml"), manifest(false)).unwrap();
     let kept = bulkops_in(dir.path(), &["apply", "keep.yaml"]);
     assert_eq!(kept.code, 0, "{}", kept.stderr);
@@ -89,20 +108,6 @@ fn a_result_file_never_replaces_the_steps_input() {
         list
     );
     assert!(dir.path().join("list-1.csv").exists());
-    std::fs::write(dir.path().join("replace.yaml"), manifest(true)).unwrap();
-    let refused = bulkops_in(dir.path(), &["apply", "replace.yaml"]);
-    assert_eq!(refused.code, 74, "{}\n{}", refused.stdout, refused.stderr);
-    assert!(
-        refused
-            .stdout
-            .contains("list.csv` is the step's input; bulkops never writes over an input"),
-        "{}",
-        refused.stdout
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("list.csv")).unwrap(),
-        list
-    );
 }
 
 const EXPORT: &str = "apiVersion: bulkops/v1
@@ -587,4 +592,23 @@ fn a_job_killed_after_its_file_was_written_writes_it_once_on_resume() {
             "{results}"
         );
     }
+}
+
+#[test]
+fn jobs_download_copies_only_the_files_the_job_wrote() {
+    let dir = crate::apply::quickstart_dir();
+    let run = bulkops_in(dir.path(), &["apply", "manifests/quickstart.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (id, path) = quickstart_job(dir.path());
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "not for copying").unwrap();
+    std::fs::remove_file(&path).unwrap();
+    symlink(&secret, &path).unwrap();
+    let copied = bulkops_in(dir.path(), &["jobs", "download", &id, "--to", "copies"]);
+    assert_eq!(copied.code, 0, "{}", copied.stderr);
+    assert!(copied.stdout.contains("not copied: "), "{}", copied.stdout);
+    assert!(
+        !dir.path().join("copies").exists() || files_below(&dir.path().join("copies")).is_empty(),
+        "nothing was copied through the link"
+    );
 }

@@ -235,3 +235,32 @@ fn the_jobs_of_a_guard_refused_run_are_kept_until_it_is_resumed_or_abandoned() {
         resumed.stderr
     );
 }
+
+#[test]
+fn device_selections_after_device_changes_are_counted_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: retire\nspec:\n  guards: { maxDeviceDeletions: 5 }\n  steps:\n    - id: kiosks\n      filterDevices:\n        displayName: { startsWith: KIOSK }\n    - id: disable\n      disableDevices:\n        devices: kiosks\n    - id: disabled\n      needs: [disable]\n      filterDevices:\n        enabled: false\n    - id: delete\n      deleteDevices:\n        devices: disabled\n";
+    std::fs::write(dir.path().join("m.yaml"), manifest).unwrap();
+    bulkops_in(dir.path(), &["directory", "stats"]);
+    let plan = bulkops_in(dir.path(), &["plan", "m.yaml"]);
+    assert_eq!(plan.code, 3, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout.contains("would disable 6, already disabled 0"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("apply would refuse this run: it deletes "),
+        "the kiosks the run disables are counted: {}",
+        plan.stdout
+    );
+    let before = crate::support::device_states(&dir.path().join(".bulkops/directory.db"));
+    let run = bulkops_in(dir.path(), &["apply", "m.yaml"]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        crate::support::device_states(&dir.path().join(".bulkops/directory.db")),
+        before,
+        "refused before any device changed"
+    );
+}

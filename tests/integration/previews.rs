@@ -131,3 +131,35 @@ fn a_plan_that_changes_nothing_says_so() {
         run.stdout
     );
 }
+
+#[test]
+fn a_watch_workflow_needs_its_trigger_file_and_others_refuse_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let watch = std::fs::read_to_string(repo_path("manifests/watch-new-hires.yaml")).unwrap();
+    std::fs::write(dir.path().join("watch.yaml"), watch).unwrap();
+    let run = bulkops_in(dir.path(), &["apply", "watch.yaml"]);
+    assert_eq!(run.code, 64, "{}", run.stderr);
+    assert!(
+        run.stderr_text().contains(
+            "runs on a file dropped into a watched folder, and no `--trigger-file` names one"
+        ),
+        "{}",
+        run.stderr
+    );
+    std::fs::write(
+        dir.path().join("list.csv"),
+        "allan.moreau@contoso.example\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("m.yaml"), import("eng-web", "list.csv")).unwrap();
+    let unused = bulkops_in(
+        dir.path(),
+        &["apply", "m.yaml", "--trigger-file", "list.csv"],
+    );
+    assert_eq!(unused.code, 64, "{}", unused.stderr);
+    assert!(
+        unused.stderr_text().contains("has no trigger"),
+        "{}",
+        unused.stderr
+    );
+}

@@ -93,6 +93,14 @@ pub enum LocalError {
         )
     )]
     MissingTenantFile { path: PathBuf },
+    #[error("`{}` is in use by another bulkops process", path.display())]
+    #[diagnostic(
+        code(bulkops::directory::in_use),
+        help(
+            "an apply or an emulator has it open; let it finish (or stop it), then replace the directory"
+        )
+    )]
+    InUse { path: PathBuf },
     #[error("`{}` already exists", path.display())]
     #[diagnostic(code(bulkops::directory::exists), help("add `--force` to replace it"))]
     Exists { path: PathBuf },
@@ -183,6 +191,9 @@ fn mark_filled(connection: &Connection, from: &str) -> Result<(), LocalError> {
 pub struct LocalDirectory {
     connection: Connection,
     path: PathBuf,
+    /// Held while the directory is open, so it is never replaced under a
+    /// process that uses it (`directory init --force` while an apply runs).
+    _in_use: crate::files::lock::SharedLock,
 }
 
 impl LocalDirectory {
@@ -248,7 +259,23 @@ impl LocalDirectory {
                 path: path.to_path_buf(),
             });
         }
+        // No process may have the old directory open: it would go on
+        // writing into a file that is no longer the directory.
+        let in_use = database::sibling(path, ".in-use");
+        let Some(exclusive) =
+            crate::files::lock::LockFile::try_exclusive(&in_use).map_err(|source| {
+                LocalError::Io {
+                    path: in_use.clone(),
+                    source,
+                }
+            })?
+        else {
+            return Err(LocalError::InUse {
+                path: path.to_path_buf(),
+            });
+        };
         build(path, filling)?;
+        drop(exclusive);
         let directory = Self::connect(path)?;
         drop(lock);
         Ok(directory)
@@ -282,9 +309,15 @@ impl LocalDirectory {
             ));
         }
         tracing::debug!(path = %path.display(), schema = found, "opened the local directory");
+        let in_use = crate::files::lock::SharedLock::take(&database::sibling(path, ".in-use"))
+            .map_err(|source| LocalError::Io {
+                path: database::sibling(path, ".in-use"),
+                source,
+            })?;
         Ok(Self {
             connection,
             path: path.to_path_buf(),
+            _in_use: in_use,
         })
     }
 
