@@ -344,20 +344,7 @@ async fn new_run(
     options: Options,
     session: &Session,
 ) -> Result<Finished, LifecycleError> {
-    match (loaded.plan.has_trigger, &paths.trigger_file) {
-        (true, None) => {
-            return Err(LifecycleError::TriggerFileMissing {
-                workflow: loaded.plan.workflow.clone(),
-            });
-        }
-        (false, Some(file)) => {
-            return Err(LifecycleError::TriggerFileUnused {
-                workflow: loaded.plan.workflow.clone(),
-                file: file.clone(),
-            });
-        }
-        _ => {}
-    }
+    check_trigger(&loaded, paths)?;
     let directory = open::directory(&loaded, paths)?;
     let limits = limits_of(&loaded, options.allow_removals);
     let LoadedManifest { source, plan, .. } = loaded;
@@ -384,29 +371,15 @@ async fn new_run(
     let (inputs, counted) = checked.map_or((Vec::new(), HashSet::new()), |checked| {
         (checked.inputs, checked.counted)
     });
-    let trigger = context
-        .trigger_file
-        .as_ref()
-        .map(|f| f.display().to_string());
-    let location = open::location(&directory, paths)?;
-    // Absolute, so that a resume from another folder finds `bulkops.yaml` beside it.
-    let manifest_path = open::absolute(std::path::Path::new(&source.name))?;
-    lock_store(&session.store).start_run(&NewRun {
-        id: &run_id,
-        workflow: &plan.workflow,
-        manifest_path: &manifest_path.display().to_string(),
-        manifest_text: &source.text,
-        directory: &plan.directory,
-        output_root: &context.output.path().display().to_string(),
-        input_base: &context.input_base.display().to_string(),
-        directory_location: &location,
-        trigger_file: trigger.as_deref(),
-        started_at: context.started,
-        chunk_rows: context.chunk_rows as u64,
-        max_removals: limits.removals,
-        max_device_deletions: limits.device_deletions,
+    let planned = Planned {
+        source: &source,
+        plan: &plan,
+        context: &context,
+        location: open::location(&directory, paths)?,
+        limits,
         inputs: &inputs,
-    })?;
+    };
+    record_run(&session.store, &planned)?;
     tracing::info!(run = %run_id, workflow = %plan.workflow, "run started");
     context.dry_run = false;
     context.check_only = false;
@@ -423,6 +396,58 @@ async fn new_run(
         lock,
     )
     .await
+}
+
+/// A workflow with a watch trigger runs on a named file; others take none.
+fn check_trigger(loaded: &LoadedManifest, paths: &Paths) -> Result<(), LifecycleError> {
+    match (loaded.plan.has_trigger, &paths.trigger_file) {
+        (true, None) => Err(LifecycleError::TriggerFileMissing {
+            workflow: loaded.plan.workflow.clone(),
+        }),
+        (false, Some(file)) => Err(LifecycleError::TriggerFileUnused {
+            workflow: loaded.plan.workflow.clone(),
+            file: file.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// What a new run was planned from, as it is recorded.
+struct Planned<'a> {
+    source: &'a crate::manifest::ManifestSource,
+    plan: &'a crate::plan::Plan,
+    context: &'a RunContext,
+    location: String,
+    limits: Limits,
+    inputs: &'a [(String, String)],
+}
+
+/// Records a new run with what it was planned from.
+fn record_run(store: &Mutex<JobStore>, planned: &Planned<'_>) -> Result<(), LifecycleError> {
+    let context = planned.context;
+    let trigger = context
+        .trigger_file
+        .as_ref()
+        .map(|file| file.display().to_string());
+    // Absolute, so that a resume from another folder finds `bulkops.yaml` beside it.
+    let manifest_path = open::absolute(std::path::Path::new(&planned.source.name))?;
+    lock_store(store).start_run(&NewRun {
+        id: &context.run_id,
+        workflow: &planned.plan.workflow,
+        manifest_path: &manifest_path.display().to_string(),
+        manifest_text: &planned.source.text,
+        directory: &planned.plan.directory,
+        output_root: &context.output.path().display().to_string(),
+        input_base: &context.input_base.display().to_string(),
+        directory_location: &planned.location,
+        trigger_file: trigger.as_deref(),
+        started_at: context.started,
+        chunk_rows: context.chunk_rows as u64,
+        max_removals: planned.limits.removals,
+        max_device_deletions: planned.limits.device_deletions,
+        inputs: planned.inputs,
+    })?;
+    Ok(())
 }
 
 /// A fresh run id and its lock; ids of runs started in the same second by
