@@ -235,7 +235,8 @@ fn store_code(error: &StoreError) -> i32 {
     match error {
         StoreError::UnknownJob { .. }
         | StoreError::UnknownRun { .. }
-        | StoreError::RunHeld { .. } => exit_code::USAGE,
+        | StoreError::RunHeld { .. }
+        | StoreError::DuplicateContent { .. } => exit_code::USAGE,
         StoreError::Missing { .. } => exit_code::INPUT_UNREADABLE,
         StoreError::Empty { .. } | StoreError::NotAStore { .. } => exit_code::INVALID_INPUT,
         StoreError::Io { .. } => exit_code::OUTPUT_FAILED,

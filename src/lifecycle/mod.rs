@@ -33,7 +33,7 @@ use crate::runner::stop::Stop;
 use crate::runner::{RunReport, Runner};
 use crate::steps::FailureClass;
 use crate::steps::guard::{Budget, Limits};
-use crate::store::{Charged, Create, JobStore, NewRun, Status, StoreError};
+use crate::store::{Charged, Create, JobStore, LedgerEntry, NewRun, Status, StoreError};
 
 pub use check::guarded;
 
@@ -228,34 +228,53 @@ struct Session {
     store: Arc<Mutex<JobStore>>,
     stop: Stop,
     current: signals::CurrentRun,
+    /// The ledger entry of the watched file that starts the run.
+    ledger: Option<(LedgerEntry, bool)>,
+}
+
+/// What a caller that runs workflows itself (the watch service) adds.
+#[derive(Default)]
+pub struct Hooks {
+    /// The caller's stop request; without one, `apply` handles Ctrl-C.
+    pub stop: Option<Stop>,
+    /// The ledger entry of the watched file that starts a new run, and
+    /// whether content run before makes it a duplicate.
+    pub ledger: Option<(LedgerEntry, bool)>,
 }
 
 /// Runs (or resumes) a workflow to its end.
 pub fn apply(start: Start, paths: &Paths, options: Options) -> Result<Finished, LifecycleError> {
+    apply_with(start, paths, options, Hooks::default())
+}
+
+/// [`apply`], for a caller with its own stop request or a watched file.
+pub fn apply_with(
+    start: Start,
+    paths: &Paths,
+    options: Options,
+    hooks: Hooks,
+) -> Result<Finished, LifecycleError> {
     let runtime = runtime()?;
     runtime.block_on(async {
-        let stop = Stop::new();
         let current = signals::CurrentRun::default();
-        signals::install(&stop, &current);
+        let stop = hooks.stop.unwrap_or_else(|| {
+            let stop = Stop::new();
+            signals::install(&stop, &current);
+            stop
+        });
+        let create = match start {
+            Start::New(_) => Create::IfMissing,
+            Start::Resume(_) => Create::Never,
+        };
+        let session = Session {
+            store: Arc::new(Mutex::new(JobStore::open_with(&paths.state, create)?)),
+            stop,
+            current,
+            ledger: hooks.ledger,
+        };
         match start {
-            Start::New(loaded) => {
-                let store = JobStore::open(&paths.state)?;
-                let session = Session {
-                    store: Arc::new(Mutex::new(store)),
-                    stop,
-                    current,
-                };
-                new_run(*loaded, paths, options, &session).await
-            }
-            Start::Resume(run_id) => {
-                let store = JobStore::open_with(&paths.state, Create::Never)?;
-                let session = Session {
-                    store: Arc::new(Mutex::new(store)),
-                    stop,
-                    current,
-                };
-                resume::run(&run_id, paths, options, &session).await
-            }
+            Start::New(loaded) => new_run(*loaded, paths, options, &session).await,
+            Start::Resume(run_id) => resume::run(&run_id, paths, options, &session).await,
         }
     })
 }
@@ -378,8 +397,12 @@ async fn new_run(
         location: open::location(&directory, paths)?,
         limits,
         inputs: &inputs,
+        ledger: session.ledger.as_ref().map(|(entry, skip)| (entry, *skip)),
     };
-    record_run(&session.store, &planned)?;
+    if let Err(error) = record_run(&session.store, &planned) {
+        lock.release();
+        return Err(error);
+    }
     tracing::info!(run = %run_id, workflow = %plan.workflow, "run started");
     context.dry_run = false;
     context.check_only = false;
@@ -400,7 +423,7 @@ async fn new_run(
 
 /// A workflow with a watch trigger runs on a named file; others take none.
 fn check_trigger(loaded: &LoadedManifest, paths: &Paths) -> Result<(), LifecycleError> {
-    match (loaded.plan.has_trigger, &paths.trigger_file) {
+    match (loaded.plan.watch.is_some(), &paths.trigger_file) {
         (true, None) => Err(LifecycleError::TriggerFileMissing {
             workflow: loaded.plan.workflow.clone(),
         }),
@@ -420,6 +443,7 @@ struct Planned<'a> {
     location: String,
     limits: Limits,
     inputs: &'a [(String, String)],
+    ledger: Option<(&'a LedgerEntry, bool)>,
 }
 
 /// Records a new run with what it was planned from.
@@ -446,6 +470,7 @@ fn record_run(store: &Mutex<JobStore>, planned: &Planned<'_>) -> Result<(), Life
         max_removals: planned.limits.removals,
         max_device_deletions: planned.limits.device_deletions,
         inputs: planned.inputs,
+        ledger: planned.ledger,
     })?;
     Ok(())
 }

@@ -142,12 +142,53 @@ pub struct WatchSpec {
     #[serde(default = "default_watch_pattern")]
     #[schemars(length(min = 1, max = 256))]
     pub pattern: String,
-    /// How long a file must stay unchanged before it counts as complete. Defaults to `3s`.
+    /// How long a file must stay unchanged (size and modification time)
+    /// before it counts as complete. Defaults to `2s`.
     #[serde(default = "default_settle")]
     pub settle: DurationSpec,
+    /// When a file counts as complete: `settled` (unchanged for `settle`, the
+    /// default) or `marker` (`X.csv` once `X.csv.done` exists).
+    #[serde(default)]
+    pub complete: CompleteSpec,
+    /// What to do with a file whose content was run before: `skip` (moved to
+    /// the duplicates folder, the default) or `run` (run again).
+    #[serde(default)]
+    pub duplicates: DuplicatesSpec,
+    /// How many runs of this workflow may go on at once. Defaults to 1, so
+    /// files run one after another, in the order they arrived.
+    #[serde(default = "default_watch_concurrency")]
+    #[schemars(range(min = 1, max = 64))]
+    pub concurrency: u32,
     /// Where finished input files are moved.
     #[serde(default)]
     pub archive: ArchiveSpec,
+}
+
+/// When a dropped file counts as complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CompleteSpec {
+    /// Its size and modification time stayed the same for `settle`.
+    #[default]
+    Settled,
+    /// A marker file `NAME.done` exists beside it (written by the sender when
+    /// it has finished); the marker is archived with it.
+    Marker,
+}
+
+/// What happens to a file whose content was run before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DuplicatesSpec {
+    /// Move it to the duplicates folder without running it.
+    #[default]
+    Skip,
+    /// Run it again.
+    Run,
+}
+
+fn default_watch_concurrency() -> u32 {
+    1
 }
 
 fn default_watch_pattern() -> String {
@@ -155,7 +196,7 @@ fn default_watch_pattern() -> String {
 }
 
 fn default_settle() -> DurationSpec {
-    DurationSpec::seconds(3)
+    DurationSpec::seconds(2)
 }
 
 /// Where a watched folder's input files go once their run has finished.
@@ -172,6 +213,11 @@ pub struct ArchiveSpec {
     #[serde(default = "default_failed")]
     #[schemars(length(min = 1, max = 1024))]
     pub failed: String,
+    /// The folder for inputs skipped because their content was run before,
+    /// relative to the watched folder. Defaults to `duplicates`.
+    #[serde(default = "default_duplicates")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub duplicates: String,
 }
 
 impl Default for ArchiveSpec {
@@ -179,8 +225,13 @@ impl Default for ArchiveSpec {
         Self {
             processed: default_processed(),
             failed: default_failed(),
+            duplicates: default_duplicates(),
         }
     }
+}
+
+fn default_duplicates() -> String {
+    "duplicates".to_owned()
 }
 
 fn default_processed() -> String {

@@ -37,8 +37,8 @@ pub struct Plan {
     pub vars: std::collections::BTreeMap<String, String>,
     /// What CSV files do with cells a spreadsheet would read as formulas.
     pub formulas: crate::bulkcsv::cells::Formulas,
-    /// Whether the workflow runs on a file dropped into a watched folder.
-    pub has_trigger: bool,
+    /// The watched folder the workflow runs on, if it has a watch trigger.
+    pub watch: Option<crate::manifest::spec::WatchSpec>,
 }
 
 impl Plan {

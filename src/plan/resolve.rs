@@ -98,7 +98,7 @@ pub fn resolve(spec: WorkflowSpec) -> Result<Plan, Vec<Problem>> {
         guards: body.guards,
         concurrency: body.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
         vars: body.vars,
-        has_trigger: body.trigger.is_some(),
+        watch: body.trigger.map(|trigger| trigger.watch),
         formulas: match body.csv.map(|csv| csv.formulas) {
             Some(crate::manifest::spec::FormulasSpec::Keep) => {
                 crate::bulkcsv::cells::Formulas::Keep

@@ -16,6 +16,7 @@
 
 mod jobs;
 mod journal;
+mod ledger;
 mod runs;
 mod schema;
 
@@ -28,6 +29,7 @@ use crate::files::database::{self, FileState};
 
 pub use jobs::{JobCounts, JobFile, JobRecord, NewJob};
 pub use journal::{Charged, Chunk};
+pub use ledger::{LedgerEntry, LedgerRow};
 pub use runs::{NewRun, RunLock, RunRecord, StepRecord};
 
 /// Where the job store lives unless told otherwise.
@@ -93,6 +95,12 @@ pub enum StoreError {
         help("`bulkops jobs list` shows the jobs and their ids")
     )]
     UnknownJob { id: String },
+    #[error("the same content was run before by run `{earlier}`")]
+    #[diagnostic(
+        code(bulkops::store::duplicate),
+        help("the watch moves it to the duplicates folder; set `duplicates: run` to run it again")
+    )]
+    DuplicateContent { earlier: String },
     #[error("run `{id}` is being executed by another bulkops process")]
     #[diagnostic(
         code(bulkops::store::run_held),

@@ -60,6 +60,9 @@ pub struct NewRun<'a> {
     pub max_device_deletions: u64,
     /// Each input's absolute path and SHA-256, as checked before the run.
     pub inputs: &'a [(String, String)],
+    /// For a run a watched folder started: the file's ledger entry, and
+    /// whether the same content run before makes this one a duplicate.
+    pub ledger: Option<(&'a super::LedgerEntry, bool)>,
 }
 
 /// How one step of a run ended, as recorded.
@@ -152,6 +155,14 @@ impl JobStore {
                 "INSERT OR REPLACE INTO run_inputs (run_id, path, sha256) VALUES (?1, ?2, ?3)",
                 params![run.id, path, sha256],
             )?;
+        }
+        if let Some((entry, skip_duplicates)) = run.ledger {
+            if let Some(earlier) =
+                super::ledger::insert_for_run(&transaction, entry, run.id, skip_duplicates)?
+            {
+                // Dropping the transaction records nothing.
+                return Err(StoreError::DuplicateContent { earlier });
+            }
         }
         transaction.commit()?;
         Ok(())

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     r"
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
@@ -90,6 +90,25 @@ const MIGRATIONS: [&str; 2] = [
         PRIMARY KEY (run_id, path)
     ) WITHOUT ROWID;
     ALTER TABLE job_files ADD COLUMN identity TEXT;
+",
+    // The watch ledger: each file a watched folder handed over, by its
+    // content's SHA-256, with the run it started. A row is written in the
+    // transaction that records the run, so a file is run once.
+    r"
+    CREATE TABLE watch_files (
+        id INTEGER PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        modified TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        run_id TEXT REFERENCES runs (id) ON DELETE SET NULL,
+        status TEXT NOT NULL,
+        archived_as TEXT
+    );
+    CREATE INDEX watch_files_content ON watch_files (workflow, sha256);
+    CREATE INDEX watch_files_run ON watch_files (run_id);
 ",
 ];
 

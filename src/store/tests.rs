@@ -31,6 +31,7 @@ fn run(store: &mut JobStore) {
             max_removals: 500,
             max_device_deletions: 100,
             inputs: &[("/tmp/in.csv".to_owned(), "ab".repeat(32))],
+            ledger: None,
         })
         .unwrap();
 }
