@@ -156,13 +156,12 @@ impl JobStore {
                 params![run.id, path, sha256],
             )?;
         }
-        if let Some((entry, skip_duplicates)) = run.ledger {
-            if let Some(earlier) =
+        if let Some((entry, skip_duplicates)) = run.ledger
+            && let Some(earlier) =
                 super::ledger::insert_for_run(&transaction, entry, run.id, skip_duplicates)?
-            {
-                // Dropping the transaction records nothing.
-                return Err(StoreError::DuplicateContent { earlier });
-            }
+        {
+            // Dropping the transaction records nothing.
+            return Err(StoreError::DuplicateContent { earlier });
         }
         transaction.commit()?;
         Ok(())
