@@ -136,6 +136,26 @@ pub enum Error {
         help("set it in the environment of bulkops")
     )]
     MissingEnvironment { name: String },
+    /// The watch service could not start or go on.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Watch(#[from] crate::watch::WatchError),
+    /// `watch --once`: some runs failed or files were refused.
+    #[error("{} of the watched files failed", plural(*.failed, "run", "runs"))]
+    #[diagnostic(
+        code(bulkops::watch::failed),
+        help(
+            "the log names each failed run and file; the files are in the failed folder, and `bulkops jobs list` shows the runs"
+        )
+    )]
+    WatchRunsFailed { failed: usize },
+    /// The watch stopped with runs that had not ended.
+    #[error("the watch stopped with {} unfinished", plural(*.left, "run", "runs"))]
+    #[diagnostic(
+        code(bulkops::watch::left),
+        help("their files stay in `.processing/`; the next `bulkops watch` resumes them")
+    )]
+    WatchRunsLeft { left: usize },
     /// The async runtime could not start.
     #[error("cannot start the runtime")]
     #[diagnostic(code(bulkops::runtime))]
@@ -192,8 +212,9 @@ impl Error {
             | Self::JobInUse { .. }
             | Self::NotConfirmed => exit_code::USAGE,
             Self::RunFailed { class, .. } => class.map_or(exit_code::FAILURE, class_code),
-            Self::PreviewFailed { .. } => exit_code::FAILURE,
-            Self::RunCancelled { .. } => exit_code::CANCELLED,
+            Self::PreviewFailed { .. } | Self::WatchRunsFailed { .. } => exit_code::FAILURE,
+            Self::RunCancelled { .. } | Self::WatchRunsLeft { .. } => exit_code::CANCELLED,
+            Self::Watch(error) => watch_code(error),
             Self::GuardWouldRefuse { .. } => exit_code::GUARD_REFUSED,
         }
     }
@@ -207,6 +228,19 @@ fn class_code(class: FailureClass) -> i32 {
         FailureClass::InputUnreadable => exit_code::INPUT_UNREADABLE,
         FailureClass::Output => exit_code::OUTPUT_FAILED,
         FailureClass::Guard => exit_code::GUARD_REFUSED,
+    }
+}
+
+fn watch_code(error: &crate::watch::WatchError) -> i32 {
+    use crate::watch::WatchError;
+    match error {
+        WatchError::Store(error) => store_code(error),
+        WatchError::NothingToWatch { .. } => exit_code::INPUT_UNREADABLE,
+        WatchError::SameName { .. } => exit_code::INVALID_INPUT,
+        WatchError::Folder(crate::watch::claim::ClaimError::Held { .. }) => exit_code::USAGE,
+        WatchError::Folder(_) | WatchError::Events(_) | WatchError::Runtime(_) => {
+            exit_code::FAILURE
+        }
     }
 }
 

@@ -23,3 +23,4 @@ pub mod store;
 pub mod suggest;
 pub mod template;
 pub mod text;
+pub mod watch;

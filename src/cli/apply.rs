@@ -37,6 +37,16 @@ pub(super) struct ApplyArgs {
 /// Where a run reads and writes; shared by `apply` and `plan`.
 #[derive(Debug, Args)]
 pub(super) struct RunPaths {
+    #[command(flatten)]
+    pub(super) stores: StorePaths,
+    /// The file that started the run, for workflows with a watch trigger.
+    #[arg(long, value_name = "FILE")]
+    pub(super) trigger_file: Option<PathBuf>,
+}
+
+/// Where runs write and keep their history; shared by `apply`, `plan` and `watch`.
+#[derive(Debug, Args)]
+pub(super) struct StorePaths {
     /// The folder output paths are relative to.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub(super) output_dir: PathBuf,
@@ -50,20 +60,27 @@ pub(super) struct RunPaths {
     /// The directory profiles file (default: `bulkops.yaml` beside the manifest).
     #[arg(long, value_name = "FILE", env = "BULKOPS_PROFILES")]
     pub(super) profiles: Option<PathBuf>,
-    /// The file that started the run, for workflows with a watch trigger.
-    #[arg(long, value_name = "FILE")]
-    pub(super) trigger_file: Option<PathBuf>,
 }
 
 impl RunPaths {
     /// The paths as the lifecycle takes them.
     pub(super) fn to_paths(&self) -> Paths {
         Paths {
+            trigger_file: self.trigger_file.clone(),
+            ..self.stores.to_paths()
+        }
+    }
+}
+
+impl StorePaths {
+    /// The paths as the lifecycle takes them, without a trigger file.
+    pub(super) fn to_paths(&self) -> Paths {
+        Paths {
             output_dir: self.output_dir.clone(),
             db: self.db.clone(),
             state: self.state.clone(),
             profiles: self.profiles.clone(),
-            trigger_file: self.trigger_file.clone(),
+            trigger_file: None,
         }
     }
 }

@@ -164,13 +164,13 @@ fn delete(
 
 fn table(jobs: &[JobRecord]) -> String {
     let mut out = format!(
-        "{:<44} {:<30} {:<16} {:<10} {:>8} {:>8} {:>8}  {}\n",
-        "job", "name", "operation", "status", "rows", "changed", "failed", "target"
+        "{:<44} {:<30} {:<16} {:<10} {:>8} {:>8} {:>8}  {:<30} {}\n",
+        "job", "name", "operation", "status", "rows", "changed", "failed", "target", "file"
     );
     for job in jobs {
         let _ = writeln!(
             out,
-            "{:<44} {:<30} {:<16} {:<10} {:>8} {:>8} {:>8}  {}",
+            "{:<44} {:<30} {:<16} {:<10} {:>8} {:>8} {:>8}  {:<30} {}",
             job.id,
             job.name(),
             job.operation,
@@ -178,7 +178,8 @@ fn table(jobs: &[JobRecord]) -> String {
             job.total,
             job.changed,
             job.failed,
-            printable(job.target_name.as_deref().unwrap_or(""))
+            printable(job.target_name.as_deref().unwrap_or("")),
+            printable(job.trigger_file.as_deref().unwrap_or(""))
         );
     }
     out
@@ -195,6 +196,11 @@ fn show(store: &JobStore, id: &str) -> Result<String, Error> {
         ("target", job.target_name.clone().unwrap_or_default()),
         ("target id", job.target_id.clone()),
         ("input", job.input_file.clone().unwrap_or_default()),
+        ("file", job.trigger_file.clone().unwrap_or_default()),
+        (
+            "archived",
+            job.trigger_archived_as.clone().unwrap_or_default(),
+        ),
         ("status", job.status.key().to_owned()),
         ("reason", job.reason.clone().unwrap_or_default()),
         ("rows", job.total.to_string()),

@@ -9,6 +9,7 @@ mod plan;
 mod report;
 mod schema;
 mod validate;
+mod watch;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +51,8 @@ enum Command {
     Directory(directory::DirectoryArgs),
     /// List, show, download and delete bulk jobs.
     Jobs(jobs::JobsArgs),
+    /// Run each file dropped into a watched folder through its workflow, once, when it is complete.
+    Watch(watch::WatchArgs),
     /// Serve the local directory as Microsoft Graph v1.0 on loopback, for rehearsals and tests.
     Emulate(emulate::EmulateArgs),
 }
@@ -100,6 +103,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
         Command::Directory(args) => directory::run(&args),
         Command::Jobs(args) => jobs::run(&args),
         Command::Emulate(args) => emulate::run(&args),
+        Command::Watch(args) => watch::run(&args),
     }
 }
 

@@ -61,12 +61,17 @@ pub struct InvalidManifest {
 
 /// Reads and loads a manifest file.
 pub fn load_file(path: &Path) -> Result<LoadedManifest, LoadError> {
-    let name = path.display().to_string();
-    let bytes = read_limited(path).map_err(|source| LoadError::Read {
-        path: name.clone(),
+    let bytes = read_file(path)?;
+    load_bytes(&path.display().to_string(), bytes).map_err(LoadError::Invalid)
+}
+
+/// Reads a manifest file's bytes (at most one byte over the size limit, which
+/// `load_bytes` then refuses).
+pub fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    read_limited(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
         source,
-    })?;
-    load_bytes(&name, bytes).map_err(LoadError::Invalid)
+    })
 }
 
 /// Reads at most one byte more than the limit, so a huge file is refused

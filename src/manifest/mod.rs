@@ -14,4 +14,4 @@ pub mod yaml;
 
 pub use diagnostic::{ManifestDiagnostic, ManifestSource};
 pub use folder::{FolderError, duplicate_names, manifest_files};
-pub use load::{InvalidManifest, LoadError, LoadedManifest, load_bytes, load_file};
+pub use load::{InvalidManifest, LoadError, LoadedManifest, load_bytes, load_file, read_file};

@@ -29,6 +29,11 @@ pub struct JobRecord {
     pub changed: u64,
     pub started_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+    /// The file that started the job's run: the name it was dropped under
+    /// into a watched folder, or the `--trigger-file` given to `apply`.
+    pub trigger_file: Option<String>,
+    /// Where a watched folder's file went after the run.
+    pub trigger_archived_as: Option<String>,
 }
 
 impl JobRecord {
@@ -75,7 +80,10 @@ pub struct JobFile {
 }
 
 const JOB_COLUMNS: &str = "id, run_id, workflow, step, operation, target_id, target_name, input_file, status, reason, \
-     total, succeeded, failed, changed, started_at, finished_at";
+     total, succeeded, failed, changed, started_at, finished_at, \
+     coalesce((SELECT name FROM watch_files WHERE watch_files.run_id = jobs.run_id ORDER BY watch_files.id DESC LIMIT 1), \
+              (SELECT trigger_file FROM runs WHERE runs.id = jobs.run_id)), \
+     (SELECT archived_as FROM watch_files WHERE watch_files.run_id = jobs.run_id ORDER BY watch_files.id DESC LIMIT 1)";
 
 fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     Ok(JobRecord {
@@ -95,6 +103,8 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         changed: to_u64(row.get(13)?),
         started_at: time(row.get(14)?).unwrap_or(Timestamp::UNIX_EPOCH),
         finished_at: time(row.get(15)?),
+        trigger_file: row.get(16)?,
+        trigger_archived_as: row.get(17)?,
     })
 }
 

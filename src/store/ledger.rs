@@ -1,8 +1,12 @@
 //! The watch ledger: every file a watched folder handed over, by workflow and
-//! the SHA-256 of its content, with its name, size and time, the run it
-//! started and where it went. The row of a run is written in the transaction
-//! that records the run, so a file's run is recorded once or not at all, and
-//! the same content dropped again is recognised.
+//! the SHA-256 of its content, with its name, size and time, where it was
+//! claimed, the run it started and where it went. The row of a run is written
+//! in the transaction that records the run, so a file's run is recorded once
+//! or not at all, and the same content dropped again is recognised.
+//!
+//! Statuses: `running` (its run was recorded and has not ended), `processed`
+//! and `failed` (its run ended so), `duplicate` (skipped: the content was run
+//! before), `refused` (no run was recorded: its check or a guard refused it).
 
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -21,6 +25,8 @@ pub struct LedgerEntry {
     pub size: u64,
     pub modified: Timestamp,
     pub claimed_at: Timestamp,
+    /// The absolute path it was claimed to, below `.processing/`.
+    pub claimed_as: String,
 }
 
 /// A ledger row with what became of the file.
@@ -30,10 +36,18 @@ pub struct LedgerRow {
     #[serde(flatten)]
     pub entry: LedgerEntry,
     pub run_id: Option<String>,
-    /// `running`, `processed`, `failed` or `duplicate`.
+    /// `running`, `processed`, `failed`, `duplicate` or `refused`.
     pub status: String,
+    /// Why a file was refused or skipped.
+    pub reason: Option<String>,
+    /// Where the file was (or is being) moved once its run ended.
     pub archived_as: Option<String>,
 }
+
+/// Content that counts as run before: a run that is going on or completed.
+/// Content whose run failed or was refused may be dropped again and runs.
+const SEEN: &str = "SELECT run_id FROM watch_files WHERE workflow = ?1 AND sha256 = ?2 \
+                    AND status IN ('running', 'processed') ORDER BY id LIMIT 1";
 
 /// Inserts the ledger row of a run inside the transaction that records it,
 /// unless (with `skip_duplicates`) the same content was run before; returns
@@ -46,18 +60,15 @@ pub(super) fn insert_for_run(
 ) -> Result<Option<String>, StoreError> {
     if skip_duplicates {
         let earlier: Option<Option<String>> = transaction
-            .query_row(
-                "SELECT run_id FROM watch_files WHERE workflow = ?1 AND sha256 = ?2 AND status != 'duplicate' \
-                 ORDER BY id LIMIT 1",
-                params![entry.workflow, entry.sha256],
-                |row| row.get(0),
-            )
+            .query_row(SEEN, params![entry.workflow, entry.sha256], |row| {
+                row.get(0)
+            })
             .optional()?;
         if let Some(earlier) = earlier {
             return Ok(Some(earlier.unwrap_or_default()));
         }
     }
-    insert(transaction, entry, Some(run_id), "running", None)?;
+    insert(transaction, entry, Some(run_id), "running", None, None)?;
     Ok(None)
 }
 
@@ -66,11 +77,12 @@ fn insert(
     entry: &LedgerEntry,
     run_id: Option<&str>,
     status: &str,
+    reason: Option<&str>,
     archived_as: Option<&str>,
 ) -> Result<(), StoreError> {
     connection.execute(
-        "INSERT INTO watch_files (workflow, sha256, name, size, modified, claimed_at, run_id, status, archived_as) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO watch_files (workflow, sha256, name, size, modified, claimed_at, claimed_as, \
+         run_id, status, reason, archived_as) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             entry.workflow,
             entry.sha256,
@@ -78,16 +90,18 @@ fn insert(
             to_i64(entry.size),
             entry.modified.to_string(),
             entry.claimed_at.to_string(),
+            entry.claimed_as,
             run_id,
             status,
+            reason,
             archived_as
         ],
     )?;
     Ok(())
 }
 
-const COLUMNS: &str =
-    "workflow, sha256, name, size, modified, claimed_at, run_id, status, archived_as";
+const COLUMNS: &str = "workflow, sha256, name, size, modified, claimed_at, claimed_as, run_id, \
+                       status, reason, archived_as";
 
 fn row_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
     Ok(LedgerRow {
@@ -98,62 +112,59 @@ fn row_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
             size: to_u64(row.get(3)?),
             modified: time(row.get(4)?).unwrap_or(Timestamp::UNIX_EPOCH),
             claimed_at: time(row.get(5)?).unwrap_or(Timestamp::UNIX_EPOCH),
+            claimed_as: row.get(6)?,
         },
-        run_id: row.get(6)?,
-        status: row.get(7)?,
-        archived_as: row.get(8)?,
+        run_id: row.get(7)?,
+        status: row.get(8)?,
+        reason: row.get(9)?,
+        archived_as: row.get(10)?,
     })
 }
 
 impl JobStore {
-    /// The run a workflow started for this content, if one did and its file
-    /// was not archived yet: what a restarted watch resumes.
-    pub fn ledger_open_run(
-        &self,
-        workflow: &str,
-        sha256: &str,
-    ) -> Result<Option<String>, StoreError> {
+    /// The latest row of the file claimed to `claimed_as`: what a restarted
+    /// watch finds for a file left in `.processing/`.
+    pub fn ledger_by_claim(&self, claimed_as: &str) -> Result<Option<LedgerRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM watch_files WHERE claimed_as = ?1 ORDER BY id DESC LIMIT 1"
+        );
         Ok(self
             .connection
-            .query_row(
-                "SELECT run_id FROM watch_files WHERE workflow = ?1 AND sha256 = ?2 \
-                 AND status = 'running' AND run_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-                params![workflow, sha256],
-                |row| row.get(0),
-            )
+            .query_row(&sql, params![claimed_as], row_of)
             .optional()?)
     }
 
-    /// Whether this content was run before by the workflow.
+    /// The run of this content, when the workflow ran it before (a run that
+    /// is going on or completed).
     pub fn ledger_seen(&self, workflow: &str, sha256: &str) -> Result<Option<String>, StoreError> {
         let found: Option<Option<String>> = self
             .connection
-            .query_row(
-                "SELECT run_id FROM watch_files WHERE workflow = ?1 AND sha256 = ?2 AND status != 'duplicate' \
-                 ORDER BY id LIMIT 1",
-                params![workflow, sha256],
-                |row| row.get(0),
-            )
+            .query_row(SEEN, params![workflow, sha256], |row| row.get(0))
             .optional()?;
         Ok(found.map(Option::unwrap_or_default))
     }
 
-    /// Records a file skipped because its content was run before.
-    pub fn ledger_duplicate(
+    /// Records a file that started no run: skipped as a duplicate, or
+    /// refused before its run was recorded.
+    pub fn ledger_note(
         &self,
         entry: &LedgerEntry,
+        status: &str,
+        reason: &str,
         archived_as: &str,
     ) -> Result<(), StoreError> {
         insert(
             &self.connection,
             entry,
             None,
-            "duplicate",
+            status,
+            Some(reason),
             Some(archived_as),
         )
     }
 
-    /// Records where a run's file went once its run ended.
+    /// Records how a run's file ended and where it is being moved; written
+    /// before the move, so a restart finishes a move a crash interrupted.
     pub fn ledger_archived(
         &self,
         run_id: &str,
@@ -163,6 +174,17 @@ impl JobStore {
         self.connection.execute(
             "UPDATE watch_files SET status = ?2, archived_as = ?3 WHERE run_id = ?1",
             params![run_id, status, archived_as],
+        )?;
+        Ok(())
+    }
+
+    /// Changes where a file claimed to `claimed_as` is being moved (its first
+    /// choice of name was taken meanwhile).
+    pub fn ledger_rename(&self, claimed_as: &str, archived_as: &str) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE watch_files SET archived_as = ?2 WHERE id = \
+             (SELECT max(id) FROM watch_files WHERE claimed_as = ?1)",
+            params![claimed_as, archived_as],
         )?;
         Ok(())
     }

@@ -1,0 +1,451 @@
+//! Taking a complete file out of a watched folder and putting it away after
+//! its run. A file is claimed by one atomic rename into its own folder below
+//! `<watched>/.processing/<workflow>/`, so no second claimer, sender or
+//! listing ever sees it again under its dropped name; after the run it is
+//! renamed into the archive folders with the run id in its name, never
+//! replacing a file there. Every folder is opened without following links
+//! (a link planted in the watched folder cannot move a file elsewhere), and
+//! all of them must be on the watched folder's file system, which is checked
+//! with a real rename before the watch starts.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, RenameFlags};
+use rustix::io::Errno;
+
+use super::folder::{Look, MARKER_SUFFIX};
+use crate::files::confined;
+use crate::files::lock::LockFile;
+use crate::manifest::spec::ArchiveSpec;
+
+/// The folder below a watched folder that claimed files wait in.
+pub const PROCESSING: &str = ".processing";
+
+/// Why a watched folder cannot be used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ClaimError {
+    #[error("cannot prepare `{}` for workflow `{workflow}`", path.display())]
+    #[diagnostic(
+        code(bulkops::watch::folder),
+        help(
+            "check the cause above; the watched folder and its archive folders must be creatable and writable"
+        )
+    )]
+    Folder {
+        workflow: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("`{}` is on another file system than the watched folder `{}`", folder.display(), watched.display())]
+    #[diagnostic(
+        code(bulkops::watch::other_filesystem),
+        help(
+            "bulkops claims and archives files by renaming them, which cannot cross file systems; put the archive folders inside the watched folder (the default) or on its file system"
+        )
+    )]
+    OtherFilesystem { watched: PathBuf, folder: PathBuf },
+    #[error("another `bulkops watch` serves workflow `{workflow}` on `{}`", watched.display())]
+    #[diagnostic(
+        code(bulkops::watch::held),
+        help("one watch service takes the files of a workflow's folder; stop the other one first")
+    )]
+    Held { workflow: String, watched: PathBuf },
+}
+
+/// Where a file goes after its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Processed,
+    Failed,
+    Duplicates,
+}
+
+impl Destination {
+    /// The ledger status of a file put here.
+    pub fn status(self) -> &'static str {
+        match self {
+            Self::Processed => "processed",
+            Self::Failed => "failed",
+            Self::Duplicates => "duplicate",
+        }
+    }
+
+    /// The destination the ledger status names, for finishing a move.
+    pub fn from_status(status: &str) -> Option<Self> {
+        match status {
+            "processed" => Some(Self::Processed),
+            "failed" | "refused" => Some(Self::Failed),
+            "duplicate" => Some(Self::Duplicates),
+            _ => None,
+        }
+    }
+}
+
+/// An opened folder and how it is shown.
+struct Opened {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// The folders of one workflow's watch, opened and checked.
+pub struct Folders {
+    pub watched: PathBuf,
+    watched_fd: OwnedFd,
+    claims: Opened,
+    processed: Opened,
+    failed: Opened,
+    duplicates: Opened,
+    /// Held while the watch serves the folder.
+    _lock: LockFile,
+}
+
+/// A file claimed for a run: alone in its claim folder, under its dropped name.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The claim folder's name: when it was claimed, and a sequence number.
+    pub id: String,
+    /// The name the file was dropped under.
+    pub name: String,
+    /// The file's absolute path now.
+    pub path: PathBuf,
+    /// Whether its marker file was claimed with it.
+    pub marker: bool,
+}
+
+impl Folders {
+    /// Opens (creating them) the watched folder, its claim folder and its
+    /// archive folders; takes the workflow's watch lock; and checks with a
+    /// real rename that files can move between them.
+    pub fn prepare(
+        watched: &Path,
+        workflow: &str,
+        archive: &ArchiveSpec,
+    ) -> Result<Self, ClaimError> {
+        let folder_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ClaimError::Folder {
+                workflow: workflow.to_owned(),
+                path,
+                source,
+            }
+        };
+        let watched_fd = confined::open_root(watched, true).map_err(folder_error(watched))?;
+        let processing = watched.join(PROCESSING);
+        let claims_parts = [OsStr::new(PROCESSING), OsStr::new(workflow)];
+        let claims = Opened {
+            fd: confined::open_below(&watched_fd, &claims_parts, true)
+                .map_err(folder_error(&processing))?,
+            path: processing.join(workflow),
+        };
+        let lock_path = processing.join(format!("{workflow}.lock"));
+        let lock = match LockFile::try_exclusive(&lock_path) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                return Err(ClaimError::Held {
+                    workflow: workflow.to_owned(),
+                    watched: watched.to_path_buf(),
+                });
+            }
+            Err(source) => return Err(folder_error(&lock_path)(source)),
+        };
+        let open = |relative: &str| -> Result<Opened, ClaimError> {
+            let path = watched.join(relative);
+            open_archive(&watched_fd, watched, relative)
+                .map(|fd| Opened {
+                    fd,
+                    path: path.clone(),
+                })
+                .map_err(folder_error(&path))
+        };
+        let folders = Self {
+            processed: open(&archive.processed)?,
+            failed: open(&archive.failed)?,
+            duplicates: open(&archive.duplicates)?,
+            claims,
+            watched: watched.to_path_buf(),
+            watched_fd,
+            _lock: lock,
+        };
+        folders.check_same_filesystem(workflow)?;
+        Ok(folders)
+    }
+
+    /// Renames a probe file into every folder and back: the only sure test
+    /// that a rename will not fail with `EXDEV` (bind mounts share a device
+    /// number and still refuse).
+    fn check_same_filesystem(&self, workflow: &str) -> Result<(), ClaimError> {
+        let probe = confined::temp_name();
+        let created = confined::create_exclusive(&self.watched_fd, &probe);
+        if let Err(source) = created {
+            return Err(ClaimError::Folder {
+                workflow: workflow.to_owned(),
+                path: self.watched.clone(),
+                source,
+            });
+        }
+        let mut outcome = Ok(());
+        for folder in [
+            &self.claims,
+            &self.processed,
+            &self.failed,
+            &self.duplicates,
+        ] {
+            outcome = match rustix::fs::renameat(&self.watched_fd, &*probe, &folder.fd, &*probe) {
+                Ok(()) => rustix::fs::renameat(&folder.fd, &*probe, &self.watched_fd, &*probe)
+                    .map_err(|errno| self.probe_error(workflow, folder, errno)),
+                Err(errno) => Err(self.probe_error(workflow, folder, errno)),
+            };
+            if outcome.is_err() {
+                break;
+            }
+        }
+        let _ = confined::remove(&self.watched_fd, OsStr::new(&probe));
+        outcome
+    }
+
+    fn probe_error(&self, workflow: &str, folder: &Opened, errno: Errno) -> ClaimError {
+        if errno == Errno::XDEV {
+            ClaimError::OtherFilesystem {
+                watched: self.watched.clone(),
+                folder: folder.path.clone(),
+            }
+        } else {
+            ClaimError::Folder {
+                workflow: workflow.to_owned(),
+                path: folder.path.clone(),
+                source: errno.into(),
+            }
+        }
+    }
+
+    /// The absolute path of a file in the watched folder.
+    pub fn dropped(&self, name: &str) -> PathBuf {
+        self.watched.join(name)
+    }
+
+    /// Claims `name` if it still looks as it did when it was found complete.
+    /// `None` when it is gone (another claimer took it) or changed (it goes
+    /// back, to settle again).
+    pub fn claim(&self, name: &str, look: Look, marker: bool) -> io::Result<Option<Claimed>> {
+        let (id, claim_fd) = self.new_claim_folder()?;
+        match rename_no_replace(&self.watched_fd, name, &claim_fd, name) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                self.remove_claim_folder(&id);
+                return Ok(None);
+            }
+            Err(error) => {
+                self.remove_claim_folder(&id);
+                return Err(error);
+            }
+        }
+        let path = self.claims.path.join(&id).join(name);
+        if Look::at(&path)? != Some(look) {
+            // Written to after it was found complete: not complete after all.
+            rename_no_replace(&claim_fd, name, &self.watched_fd, name)?;
+            self.remove_claim_folder(&id);
+            return Ok(None);
+        }
+        let marker_name = format!("{name}{MARKER_SUFFIX}");
+        let marker = marker
+            && rename_no_replace(&self.watched_fd, &marker_name, &claim_fd, &marker_name).is_ok();
+        let _ = confined::sync_dir(&claim_fd);
+        Ok(Some(Claimed {
+            id,
+            name: name.to_owned(),
+            path,
+            marker,
+        }))
+    }
+
+    /// A new, empty claim folder named by the time and a sequence number.
+    fn new_claim_folder(&self) -> io::Result<(String, OwnedFd)> {
+        let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC);
+        let stamp = now.strftime("%Y%m%dT%H%M%S%.6fZ").to_string();
+        for sequence in 0..10_000u32 {
+            let id = format!("{stamp}-{sequence:04}");
+            match rustix::fs::mkdirat(&self.claims.fd, &*id, Mode::from_raw_mode(0o777)) {
+                Ok(()) => {
+                    let fd = confined::open_below(&self.claims.fd, &[OsStr::new(&id)], false)?;
+                    return Ok((id, fd));
+                }
+                Err(Errno::EXIST) => {}
+                Err(errno) => return Err(errno.into()),
+            }
+        }
+        Err(io::Error::other("no free claim folder name"))
+    }
+
+    fn remove_claim_folder(&self, id: &str) {
+        let _ = rustix::fs::unlinkat(&self.claims.fd, id, AtFlags::REMOVEDIR);
+    }
+
+    fn destination(&self, destination: Destination) -> &Opened {
+        match destination {
+            Destination::Processed => &self.processed,
+            Destination::Failed => &self.failed,
+            Destination::Duplicates => &self.duplicates,
+        }
+    }
+
+    /// The first free name for a claimed file in a destination:
+    /// `<stem>.<tag>.<extension>`, then `<stem>.<tag>-2.<extension>`, …
+    pub fn archive_path(
+        &self,
+        claimed: &Claimed,
+        destination: Destination,
+        tag: &str,
+    ) -> io::Result<PathBuf> {
+        let folder = self.destination(destination);
+        let name = Self::free_name(folder, &claimed.name, tag)?;
+        Ok(folder.path.join(name))
+    }
+
+    fn free_name(folder: &Opened, dropped: &str, tag: &str) -> io::Result<String> {
+        let (stem, extension) = match dropped.rsplit_once('.') {
+            Some((stem, extension)) if !stem.is_empty() => (stem, format!(".{extension}")),
+            _ => (dropped, String::new()),
+        };
+        for attempt in 1..10_000u32 {
+            let suffix = if attempt == 1 {
+                String::new()
+            } else {
+                format!("-{attempt}")
+            };
+            let name = confined::fit_name(&format!("{stem}.{tag}{suffix}{extension}")).into_owned();
+            let marker = format!("{name}{MARKER_SUFFIX}");
+            if confined::stat(&folder.fd, OsStr::new(&name))?.is_none()
+                && confined::stat(&folder.fd, OsStr::new(&marker))?.is_none()
+            {
+                return Ok(name);
+            }
+        }
+        Err(io::Error::other("no free archive name"))
+    }
+
+    /// Moves a claimed file (and its marker) to `target`, a path
+    /// [`Self::archive_path`] chose; when that name was taken meanwhile,
+    /// to the next free one, which is returned.
+    pub fn archive(
+        &self,
+        claimed: &Claimed,
+        destination: Destination,
+        target: &Path,
+        tag: &str,
+    ) -> io::Result<PathBuf> {
+        let folder = self.destination(destination);
+        let claim_fd = confined::open_below(&self.claims.fd, &[OsStr::new(&claimed.id)], false)?;
+        let mut name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // The marker goes first: a claim folder left with the file alone is
+        // still recognised by the file's path after a crash.
+        let marker = format!("{}{MARKER_SUFFIX}", claimed.name);
+        if confined::stat(&claim_fd, OsStr::new(&marker))?.is_some() {
+            let archived_marker = format!("{name}{MARKER_SUFFIX}");
+            rename_no_replace(&claim_fd, &marker, &folder.fd, &archived_marker)?;
+        }
+        loop {
+            match rename_no_replace(&claim_fd, &claimed.name, &folder.fd, &name) {
+                Ok(()) => break,
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                    name = Self::free_name(folder, &claimed.name, tag)?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let _ = confined::sync_dir(&folder.fd);
+        self.remove_claim_folder(&claimed.id);
+        Ok(folder.path.join(name))
+    }
+
+    /// The files left claimed by an earlier watch (it stopped or was killed
+    /// before their runs ended), oldest claim first. Empty claim folders (their
+    /// file was archived) are removed.
+    pub fn leftovers(&self) -> io::Result<Vec<Claimed>> {
+        let mut ids: Vec<String> = std::fs::read_dir(&self.claims.path)?
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        let mut claimed = Vec::new();
+        for id in ids {
+            let folder = self.claims.path.join(&id);
+            let mut names: Vec<String> = std::fs::read_dir(&folder)?
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            let is_marker = |name: &str| {
+                name.strip_suffix(MARKER_SUFFIX)
+                    .is_some_and(|base| names.iter().any(|other| other == base))
+            };
+            let file = names.iter().find(|name| !is_marker(name)).cloned();
+            match file {
+                Some(name) => {
+                    let marker = names.contains(&format!("{name}{MARKER_SUFFIX}"));
+                    claimed.push(Claimed {
+                        path: folder.join(&name),
+                        id,
+                        name,
+                        marker,
+                    });
+                }
+                None => self.remove_claim_folder(&id),
+            }
+        }
+        Ok(claimed)
+    }
+}
+
+/// Opens an archive folder: below the watched folder without following
+/// links, or an absolute folder as the manifest names it.
+fn open_archive(watched_fd: &OwnedFd, watched: &Path, relative: &str) -> io::Result<OwnedFd> {
+    let path = Path::new(relative);
+    if path.is_absolute() {
+        return confined::open_root(path, true);
+    }
+    let parts: Vec<&OsStr> = path
+        .components()
+        .filter_map(|component| match component {
+            std::path::Component::Normal(part) => Some(part),
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty()
+        || path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "`{relative}` must name a folder inside `{}` (no `..`)",
+                watched.display()
+            ),
+        ));
+    }
+    confined::open_below(watched_fd, &parts, true)
+}
+
+/// Renames without ever replacing a file at the target: `RENAME_NOREPLACE`,
+/// or, where the file system lacks it, a look before the rename (one watch
+/// serves a folder, so nobody else renames into it).
+fn rename_no_replace(from_dir: &OwnedFd, from: &str, to_dir: &OwnedFd, to: &str) -> io::Result<()> {
+    match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+            if confined::stat(to_dir, OsStr::new(to))?.is_some() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            Ok(rustix::fs::renameat(from_dir, from, to_dir, to)?)
+        }
+        Err(errno) => Err(errno.into()),
+    }
+}

@@ -1,0 +1,371 @@
+//! The watch service's loop, and what happens around each run: claimed files
+//! start runs within the per-workflow and overall limits, in arrival order;
+//! a finished run's file is archived by what the run's record says, with the
+//! ledger updated first, so a restart finishes a move a crash interrupted.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::Summary;
+use super::WatchError;
+use super::claim::{Claimed, Destination};
+use super::runs::{self, Done, How, Outcome, Request};
+use super::service::Service;
+use crate::lifecycle::LifecycleError;
+use crate::store::{JobStore, LedgerEntry, Status, StoreError};
+use crate::text::chain;
+
+/// How long the loop sleeps when nothing is due (it wakes on any event).
+const IDLE: Duration = Duration::from_secs(3600);
+
+impl Service {
+    /// The loop: until a stop (and the runs' end or the grace period), or,
+    /// with `--once`, until every file there was processed.
+    pub(super) async fn run(&mut self) -> Result<Summary, WatchError> {
+        let mut terminate = signal(SignalKind::terminate()).map_err(WatchError::Runtime)?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(WatchError::Runtime)?;
+        let periodic = !self.settings.once;
+        let every = self.settings.poll.unwrap_or(self.settings.rescan);
+        let mut listing = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        listing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let wake = self
+            .events
+            .as_ref()
+            .map(|events| std::sync::Arc::clone(&events.wake));
+        loop {
+            self.start_runs();
+            if self.finished() {
+                return Ok(self.summary);
+            }
+            let wake_at = [self.next_due(), self.reload_at, self.stopping]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| Instant::now() + IDLE);
+            let lost = async {
+                match &wake {
+                    Some(wake) => wake.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(hint) = self.hints.recv() => self.hint(&hint),
+                Some(done) = self.done.recv() => self.finish(done),
+                () = tokio::time::sleep_until(wake_at.into()) => self.timers(),
+                _ = listing.tick(), if periodic => {
+                    self.reload();
+                    self.list_all();
+                }
+                () = lost => {}
+                _ = terminate.recv() => self.stop_requested("SIGTERM"),
+                _ = interrupt.recv() => self.stop_requested("SIGINT"),
+            }
+            if self
+                .events
+                .as_ref()
+                .is_some_and(super::events::Events::take_rescan)
+            {
+                tracing::info!("file events were lost: listing every watched folder");
+                self.list_all();
+            }
+        }
+    }
+
+    /// Whether the loop is done: stopped with no run left (or the grace
+    /// period over), or with `--once`, nothing left to do.
+    fn finished(&mut self) -> bool {
+        if let Some(deadline) = self.stopping {
+            if self.running == 0 {
+                tracing::info!("stopped: no run is going on");
+                return true;
+            }
+            if Instant::now() >= deadline {
+                self.summary.left += self.running;
+                self.stop.request();
+                tracing::warn!(
+                    runs = self.running,
+                    "grace period over: runs going on are left to resume at the next start"
+                );
+                return true;
+            }
+            return false;
+        }
+        self.settings.once
+            && self.reload_at.is_none()
+            && self.watched.values().all(super::service::Watched::idle)
+    }
+
+    fn timers(&mut self) {
+        if self.reload_at.is_some_and(|at| at <= Instant::now()) {
+            self.reload();
+        }
+        self.observe_due();
+    }
+
+    fn stop_requested(&mut self, signal: &str) {
+        if self.stopping.is_some() {
+            tracing::warn!(
+                signal,
+                "second stop request: stopping now; runs going on are resumed at the next start"
+            );
+            self.stopping = Some(Instant::now());
+            return;
+        }
+        self.stopping = Some(Instant::now() + self.settings.grace);
+        tracing::info!(signal, runs = self.running, grace = ?self.settings.grace, "stopping: no more files are claimed; runs going on may finish");
+    }
+
+    /// Starts the runs of queued files while the limits allow.
+    fn start_runs(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        let manifests: Vec<PathBuf> = self.watched.keys().cloned().collect();
+        for manifest in manifests {
+            while self.running < self.settings.max_runs {
+                let Some(watched) = self.watched.get_mut(&manifest) else {
+                    break;
+                };
+                if watched.running >= watched.concurrency() || watched.queue.is_empty() {
+                    break;
+                }
+                let queued = watched.queue.remove(0);
+                let workflow = watched.workflow.clone();
+                let how = match queued.resume.clone() {
+                    Some(run_id) => How::Resume(run_id),
+                    None => How::New {
+                        loaded: Box::new(workflow.loaded.clone()),
+                        duplicates: workflow.watch.duplicates,
+                    },
+                };
+                let request = Request {
+                    workflow: workflow.name().to_owned(),
+                    claimed: queued.claimed.clone(),
+                    look: queued.look,
+                    how,
+                    paths: self.settings.paths.clone(),
+                    stop: self.stop.clone(),
+                };
+                match runs::spawn(request, self.done_sender.clone()) {
+                    Ok(()) => {
+                        watched.running += 1;
+                        self.running += 1;
+                    }
+                    Err(error) => {
+                        tracing::error!(file = %queued.claimed.name, error = %error, "cannot start a run thread; trying again later");
+                        watched.queue.insert(0, queued);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A run thread ended: the file goes where its run's end says.
+    fn finish(&mut self, done: Done) {
+        let Some(manifest) = self.manifest_of(&done.workflow) else {
+            return;
+        };
+        if let Some(watched) = self.watched.get_mut(&manifest) {
+            watched.running = watched.running.saturating_sub(1);
+        }
+        self.running = self.running.saturating_sub(1);
+        let Done {
+            claimed, outcome, ..
+        } = done;
+        match outcome {
+            Outcome::Duplicate { entry, earlier } => {
+                self.skip_duplicate(&manifest, &claimed, &entry, &earlier);
+            }
+            Outcome::Ran { entry, result } => match *result {
+                Ok(finished) => {
+                    let run_id = finished.report.run_id.clone();
+                    self.archive_run(&manifest, &claimed, &run_id, finished.report.status);
+                }
+                Err(LifecycleError::Store(StoreError::DuplicateContent { earlier })) => {
+                    if let Some(entry) = entry {
+                        self.skip_duplicate(&manifest, &claimed, &entry, &earlier);
+                    }
+                }
+                Err(error) => self.failed_to_run(&manifest, &claimed, entry, &chain(&error)),
+            },
+            Outcome::Broken { entry, why } => self.failed_to_run(&manifest, &claimed, entry, &why),
+        }
+        self.drop_retired();
+    }
+
+    /// The manifest of the (possibly retired) watch of a workflow with
+    /// a run going on.
+    fn manifest_of(&self, workflow: &str) -> Option<PathBuf> {
+        self.watched
+            .iter()
+            .filter(|(_, watched)| watched.workflow.name() == workflow && watched.running > 0)
+            .map(|(manifest, _)| manifest.clone())
+            .next()
+    }
+
+    /// A recorded run's file: archived when the run ended, kept claimed
+    /// (for a resume at the next start) when it did not.
+    pub(super) fn archive_run(
+        &mut self,
+        manifest: &Path,
+        claimed: &Claimed,
+        run_id: &str,
+        status: Status,
+    ) {
+        let destination = match status {
+            Status::Completed => Destination::Processed,
+            Status::Failed => Destination::Failed,
+            Status::Cancelled | Status::Running | Status::Interrupted => {
+                self.summary.left += 1;
+                tracing::warn!(run = %run_id, file = %claimed.name, status = status.key(), "run did not end: its file stays claimed, and the run is resumed at the next start");
+                return;
+            }
+        };
+        if destination == Destination::Processed {
+            self.summary.completed += 1;
+        } else {
+            self.summary.failed += 1;
+        }
+        let recorded = |store: &JobStore, target: &str| {
+            store.ledger_archived(run_id, destination.status(), target)
+        };
+        if let Some(archived) = self.put_away(manifest, claimed, destination, run_id, recorded) {
+            tracing::info!(run = %run_id, file = %claimed.name, status = status.key(), archived = %archived.display(), "run ended");
+        }
+    }
+
+    fn skip_duplicate(
+        &mut self,
+        manifest: &Path,
+        claimed: &Claimed,
+        entry: &LedgerEntry,
+        earlier: &str,
+    ) {
+        self.summary.duplicates += 1;
+        let reason = format!("the same content was run by run {earlier}");
+        let recorded =
+            |store: &JobStore, target: &str| store.ledger_note(entry, "duplicate", &reason, target);
+        if let Some(archived) = self.put_away(
+            manifest,
+            claimed,
+            Destination::Duplicates,
+            &claimed.id.clone(),
+            recorded,
+        ) {
+            tracing::info!(file = %claimed.name, earlier_run = %earlier, archived = %archived.display(), "skipped: the same content was run before");
+        }
+    }
+
+    /// A file whose run was not recorded (its check or a guard refused it, or
+    /// it could not be read), or whose lifecycle ended in an error: what the
+    /// store says decides.
+    fn failed_to_run(
+        &mut self,
+        manifest: &Path,
+        claimed: &Claimed,
+        entry: Option<LedgerEntry>,
+        why: &str,
+    ) {
+        let claimed_as = claimed.path.display().to_string();
+        if let Ok(Some(row)) = self.store.ledger_by_claim(&claimed_as)
+            && row.status == "running"
+            && let Some(run_id) = row.run_id
+        {
+            tracing::error!(run = %run_id, file = %claimed.name, error = %why, "run ended in an error");
+            let status = self
+                .store
+                .run(&run_id)
+                .map_or(Status::Interrupted, |run| run.status);
+            self.archive_run(manifest, claimed, &run_id, status);
+            return;
+        }
+        if self.stop.is_requested() {
+            self.summary.left += 1;
+            return;
+        }
+        self.summary.failed += 1;
+        tracing::error!(file = %claimed.name, error = %why, "refused: no run was recorded, and nothing was changed");
+        let Some(entry) = entry.or_else(|| self.bare_entry(manifest, claimed)) else {
+            return;
+        };
+        let recorded =
+            |store: &JobStore, target: &str| store.ledger_note(&entry, "refused", why, target);
+        self.put_away(
+            manifest,
+            claimed,
+            Destination::Failed,
+            &claimed.id.clone(),
+            recorded,
+        );
+    }
+
+    /// A ledger entry for a file that could not be read.
+    fn bare_entry(&self, manifest: &Path, claimed: &Claimed) -> Option<LedgerEntry> {
+        let watched = self.watched.get(manifest)?;
+        Some(LedgerEntry {
+            workflow: watched.workflow.name().to_owned(),
+            sha256: String::new(),
+            name: claimed.name.clone(),
+            size: 0,
+            modified: jiff::Timestamp::UNIX_EPOCH,
+            claimed_at: jiff::Timestamp::now(),
+            claimed_as: claimed.path.display().to_string(),
+        })
+    }
+
+    /// Records where a file goes, then moves it there: a crash in between
+    /// leaves a ledger row that names the destination, and the next start
+    /// finishes the move.
+    fn put_away(
+        &mut self,
+        manifest: &Path,
+        claimed: &Claimed,
+        destination: Destination,
+        tag: &str,
+        record: impl FnOnce(&JobStore, &str) -> Result<(), StoreError>,
+    ) -> Option<PathBuf> {
+        let watched = self.watched.get(manifest)?;
+        let target = match watched.folders.archive_path(claimed, destination, tag) {
+            Ok(target) => target,
+            Err(error) => {
+                tracing::error!(file = %claimed.name, error = %error, "cannot choose an archive name; the file stays claimed");
+                return None;
+            }
+        };
+        if let Err(error) = record(&self.store, &target.display().to_string()) {
+            tracing::error!(file = %claimed.name, error = %chain(&error), "cannot record the file in the ledger; it stays claimed");
+            return None;
+        }
+        self.move_away(manifest, claimed, destination, &target, tag)
+    }
+
+    /// Moves a claimed file to the destination the ledger names.
+    pub(super) fn move_away(
+        &mut self,
+        manifest: &Path,
+        claimed: &Claimed,
+        destination: Destination,
+        target: &Path,
+        tag: &str,
+    ) -> Option<PathBuf> {
+        let watched = self.watched.get(manifest)?;
+        match watched.folders.archive(claimed, destination, target, tag) {
+            Ok(archived) => {
+                if archived != target {
+                    let _ = self.store.ledger_rename(
+                        &claimed.path.display().to_string(),
+                        &archived.display().to_string(),
+                    );
+                }
+                Some(archived)
+            }
+            Err(error) => {
+                tracing::error!(file = %claimed.name, error = %error, "cannot move the file to its archive folder; it stays claimed");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,543 @@
+//! The watch service: one task owns every watched folder's state and
+//! `select!`s over file-event hints, finished runs, the settle timers, the
+//! periodic listing and stop signals. Runs go on threads of their own and
+//! report back; nothing else is shared.
+//!
+//! At start, and for every manifest added later, the folders are prepared
+//! and checked, the files an earlier watch left in `.processing/` are
+//! recovered (resumed, archived or started, as the ledger and the run
+//! journal say), and the folder is listed. A stop request (SIGINT, SIGTERM)
+//! stops claiming; runs going on may finish within the grace period, and
+//! whatever is left stays claimed for the next start.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::claim::{Claimed, Destination, Folders};
+use super::events::{self, Events, Hint};
+use super::folder::{self, Look, MARKER_SUFFIX, Settling, Verdict};
+use super::runs::Done;
+use super::workflows::{Change, Manifests, Workflow};
+use super::{Settings, Summary, WatchError};
+use crate::manifest::spec::CompleteSpec;
+use crate::runner::stop::Stop;
+use crate::store::{JobStore, Status};
+use crate::text::chain;
+
+/// How long after a manifest event the manifests are read again, so an
+/// editor's burst of writes is read once.
+const RELOAD_DELAY: Duration = Duration::from_millis(250);
+
+/// Runs the watch service until it is stopped (or, with `--once`, until the
+/// files there now are processed).
+pub fn serve(settings: Settings) -> Result<Summary, WatchError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(WatchError::Runtime)?;
+    runtime.block_on(async move {
+        let mut service = Service::start(settings)?;
+        service.run().await
+    })
+}
+
+/// A claimed file waiting for its run.
+pub(super) struct Queued {
+    pub(super) claimed: Claimed,
+    pub(super) look: Look,
+    /// The recorded run to resume, for a file a stopped watch left.
+    pub(super) resume: Option<String>,
+}
+
+impl Queued {
+    /// Arrival order: modification time, then name.
+    fn key(&self) -> (std::time::SystemTime, &str) {
+        (self.look.modified, &self.claimed.name)
+    }
+}
+
+/// A candidate not yet complete, and when to look at it again.
+struct Pending {
+    settling: Settling,
+    due: Instant,
+}
+
+/// One workflow's watched folder.
+pub(super) struct Watched {
+    pub(super) workflow: Workflow,
+    pub(super) folders: Folders,
+    pending: BTreeMap<String, Pending>,
+    pub(super) queue: Vec<Queued>,
+    pub(super) running: usize,
+    /// Its manifest was removed: it claims nothing more and goes once idle.
+    pub(super) retired: bool,
+}
+
+impl Watched {
+    pub(super) fn idle(&self) -> bool {
+        self.pending.is_empty() && self.queue.is_empty() && self.running == 0
+    }
+
+    pub(super) fn concurrency(&self) -> usize {
+        usize::try_from(self.workflow.watch.concurrency).unwrap_or(1)
+    }
+
+    pub(super) fn enqueue(&mut self, queued: Queued) {
+        let at = self
+            .queue
+            .partition_point(|other| other.key() <= queued.key());
+        self.queue.insert(at, queued);
+    }
+}
+
+pub(super) struct Service {
+    pub(super) settings: Settings,
+    pub(super) store: JobStore,
+    pub(super) manifests: Manifests,
+    /// Keyed by manifest path.
+    pub(super) watched: BTreeMap<PathBuf, Watched>,
+    pub(super) events: Option<Events>,
+    pub(super) hints: mpsc::Receiver<Hint>,
+    /// Kept so the hint channel never closes, with or without a watcher.
+    pub(super) _hint_sender: mpsc::Sender<Hint>,
+    pub(super) done_sender: mpsc::UnboundedSender<Done>,
+    pub(super) done: mpsc::UnboundedReceiver<Done>,
+    pub(super) stop: Stop,
+    pub(super) running: usize,
+    pub(super) summary: Summary,
+    /// When a stop was asked for, the end of the grace period.
+    pub(super) stopping: Option<Instant>,
+    pub(super) reload_at: Option<Instant>,
+}
+
+impl Service {
+    fn start(settings: Settings) -> Result<Self, WatchError> {
+        let store = JobStore::open(&settings.paths.state)?;
+        let (hint_sender, hints) = mpsc::channel(events::CAPACITY);
+        let events = if settings.once || settings.poll.is_some() {
+            None
+        } else {
+            Some(Events::start(hint_sender.clone()).map_err(WatchError::Events)?)
+        };
+        let (done_sender, done) = mpsc::unbounded_channel();
+        let mut service = Self {
+            manifests: Manifests::new(settings.manifests.clone()),
+            settings,
+            store,
+            watched: BTreeMap::new(),
+            events,
+            hints,
+            _hint_sender: hint_sender,
+            done_sender,
+            done,
+            stop: Stop::new(),
+            running: 0,
+            summary: Summary::default(),
+            stopping: None,
+            reload_at: None,
+        };
+        service.load_first()?;
+        service.watch_manifest_roots();
+        Ok(service)
+    }
+
+    /// Reads the manifests and prepares every workflow; at start, a folder
+    /// that cannot be used is an error, not a log line.
+    fn load_first(&mut self) -> Result<(), WatchError> {
+        for change in self.manifests.scan() {
+            if let Change::Loaded(workflow) = change {
+                self.add(*workflow)?;
+            }
+        }
+        if self.watched.is_empty() {
+            return Err(WatchError::NothingToWatch {
+                paths: self
+                    .settings
+                    .manifests
+                    .iter()
+                    .map(|path| format!("`{}`", path.display()))
+                    .collect(),
+            });
+        }
+        Ok(())
+    }
+
+    fn watch_manifest_roots(&mut self) {
+        let Some(events) = &mut self.events else {
+            return;
+        };
+        for root in self.manifests.roots() {
+            if root.is_dir() {
+                events.add(root, true);
+            } else if let Some(parent) = root.parent() {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                events.add(parent, false);
+            }
+        }
+    }
+
+    /// Starts watching a workflow's folder: prepares it, recovers what an
+    /// earlier watch left, and lists it.
+    fn add(&mut self, workflow: Workflow) -> Result<(), WatchError> {
+        if let Some(other) = self
+            .watched
+            .values()
+            .find(|other| !other.retired && other.workflow.name() == workflow.name())
+        {
+            return Err(WatchError::SameName {
+                name: workflow.name().to_owned(),
+                first: other.workflow.manifest.clone(),
+                second: workflow.manifest.clone(),
+            });
+        }
+        let folder =
+            crate::lifecycle::open::absolute(Path::new(&workflow.watch.path)).map_err(|error| {
+                super::claim::ClaimError::Folder {
+                    workflow: workflow.name().to_owned(),
+                    path: PathBuf::from(&workflow.watch.path),
+                    source: std::io::Error::other(chain(&error)),
+                }
+            })?;
+        let folders = Folders::prepare(&folder, workflow.name(), &workflow.watch.archive)?;
+        tracing::info!(workflow = %workflow.name(), folder = %folder.display(), pattern = %workflow.watch.pattern, "watching");
+        if let Some(events) = &mut self.events {
+            events.add(&folder, false);
+        }
+        let manifest = workflow.manifest.clone();
+        self.watched.insert(
+            manifest.clone(),
+            Watched {
+                workflow,
+                folders,
+                pending: BTreeMap::new(),
+                queue: Vec::new(),
+                running: 0,
+                retired: false,
+            },
+        );
+        self.recover(&manifest);
+        self.list(&manifest);
+        Ok(())
+    }
+
+    /// Applies what changed in the manifests since they were last read.
+    pub(super) fn reload(&mut self) {
+        self.reload_at = None;
+        for change in self.manifests.scan() {
+            match change {
+                Change::Loaded(workflow) => self.replace(*workflow),
+                Change::Removed(manifest) => self.retire(&manifest),
+            }
+        }
+        self.drop_retired();
+    }
+
+    /// A valid new version of a manifest: the same folder keeps its state and
+    /// takes the new workflow for runs that start from now on.
+    fn replace(&mut self, workflow: Workflow) {
+        if let Some(watched) = self.watched.get_mut(&workflow.manifest)
+            && !watched.retired
+            && watched.workflow.name() == workflow.name()
+            && watched.workflow.watch == workflow.watch
+        {
+            tracing::info!(workflow = %workflow.name(), manifest = %workflow.manifest.display(), "manifest reloaded");
+            watched.workflow = workflow;
+            return;
+        }
+        self.retire(&workflow.manifest.clone());
+        self.drop_retired();
+        let (name, manifest) = (workflow.name().to_owned(), workflow.manifest.clone());
+        if let Err(error) = self.add(workflow) {
+            tracing::error!(workflow = %name, manifest = %manifest.display(), error = %chain(&error), "cannot watch this workflow");
+        }
+    }
+
+    /// Stops claiming for a removed manifest; its claimed files still run.
+    fn retire(&mut self, manifest: &Path) {
+        if let Some(watched) = self.watched.get_mut(manifest) {
+            watched.retired = true;
+            watched.pending.clear();
+            tracing::info!(workflow = %watched.workflow.name(), "watch stopped");
+        }
+    }
+
+    pub(super) fn drop_retired(&mut self) {
+        let done: Vec<PathBuf> = self
+            .watched
+            .iter()
+            .filter(|(_, watched)| watched.retired && watched.idle())
+            .map(|(manifest, _)| manifest.clone())
+            .collect();
+        for manifest in done {
+            if let Some(watched) = self.watched.remove(&manifest)
+                && let Some(events) = &mut self.events
+                && !self
+                    .watched
+                    .values()
+                    .any(|other| other.folders.watched == watched.folders.watched)
+            {
+                events.remove(&watched.folders.watched);
+            }
+        }
+    }
+
+    /// Takes up the files an earlier watch left claimed.
+    fn recover(&mut self, manifest: &Path) {
+        let Some(watched) = self.watched.get(manifest) else {
+            return;
+        };
+        let leftovers = match watched.folders.leftovers() {
+            Ok(leftovers) => leftovers,
+            Err(error) => {
+                tracing::error!(workflow = %watched.workflow.name(), error = %error, "cannot list the claimed files left by an earlier watch");
+                return;
+            }
+        };
+        for claimed in leftovers {
+            self.recover_one(manifest, claimed);
+        }
+    }
+
+    fn recover_one(&mut self, manifest: &Path, claimed: Claimed) {
+        let claimed_as = claimed.path.display().to_string();
+        let row = match self.store.ledger_by_claim(&claimed_as) {
+            Ok(row) => row,
+            Err(error) => {
+                tracing::error!(file = %claimed_as, error = %chain(&error), "cannot read the ledger; the file stays claimed");
+                return;
+            }
+        };
+        let Some(watched) = self.watched.get_mut(manifest) else {
+            return;
+        };
+        let Ok(Some(look)) = Look::at(&claimed.path) else {
+            return;
+        };
+        let workflow = watched.workflow.name().to_owned();
+        match row {
+            None => {
+                tracing::info!(workflow = %workflow, file = %claimed.name, "recovered a claimed file whose run was never recorded: it runs now");
+                watched.enqueue(Queued {
+                    claimed,
+                    look,
+                    resume: None,
+                });
+            }
+            Some(row) if row.status == "running" => {
+                let Some(run_id) = row.run_id else { return };
+                self.recover_run(manifest, claimed, look, run_id);
+            }
+            Some(row) => {
+                let (Some(destination), Some(target)) =
+                    (Destination::from_status(&row.status), row.archived_as)
+                else {
+                    return;
+                };
+                tracing::info!(workflow = %workflow, file = %claimed.name, "finishing the move of a file whose run had ended");
+                self.move_away(
+                    manifest,
+                    &claimed,
+                    destination,
+                    Path::new(&target),
+                    &claimed.id.clone(),
+                );
+            }
+        }
+    }
+
+    /// A claimed file whose run was recorded: archived when the run ended,
+    /// resumed from its journal when it did not.
+    fn recover_run(&mut self, manifest: &Path, claimed: Claimed, look: Look, run_id: String) {
+        let status = match self.store.run(&run_id) {
+            Ok(run) => run.status,
+            Err(error) => {
+                tracing::error!(run = %run_id, error = %chain(&error), "cannot read the run of a claimed file; the file stays claimed");
+                return;
+            }
+        };
+        match status {
+            Status::Completed | Status::Failed => {
+                self.archive_run(manifest, &claimed, &run_id, status);
+            }
+            Status::Interrupted | Status::Cancelled => {
+                tracing::info!(run = %run_id, file = %claimed.name, "resuming the run a stopped watch left");
+                if let Some(watched) = self.watched.get_mut(manifest) {
+                    watched.enqueue(Queued {
+                        claimed,
+                        look,
+                        resume: Some(run_id),
+                    });
+                }
+            }
+            Status::Running => {
+                tracing::warn!(run = %run_id, file = %claimed.name, "another process executes this run; its file stays claimed until the next start");
+            }
+        }
+    }
+
+    /// Lists one watched folder and observes every candidate in it.
+    fn list(&mut self, manifest: &Path) {
+        let Some(watched) = self.watched.get_mut(manifest) else {
+            return;
+        };
+        if watched.retired {
+            return;
+        }
+        let spec = &watched.workflow.watch;
+        let listed = match folder::list(&watched.folders.watched, &spec.pattern, spec.complete) {
+            Ok(listed) => listed,
+            Err(error) => {
+                tracing::warn!(folder = %watched.folders.watched.display(), error = %error, "cannot list the watched folder");
+                return;
+            }
+        };
+        watched.pending.retain(|name, _| listed.contains_key(name));
+        let now = Instant::now();
+        for (name, look) in listed {
+            self.observe_look(manifest, &name, Some(look), now);
+        }
+    }
+
+    pub(super) fn list_all(&mut self) {
+        let manifests: Vec<PathBuf> = self.watched.keys().cloned().collect();
+        for manifest in manifests {
+            self.list(&manifest);
+        }
+    }
+
+    /// A hint about `path`: a manifest may have changed, or a file in a
+    /// watched folder.
+    pub(super) fn hint(&mut self, path: &Path) {
+        let manifest_like = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        if manifest_like && self.reload_at.is_none() {
+            self.reload_at = Some(Instant::now() + RELOAD_DELAY);
+        }
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        let Some(name) = name.to_str() else { return };
+        let manifests: Vec<PathBuf> = self
+            .watched
+            .iter()
+            .filter(|(_, watched)| !watched.retired && watched.folders.watched == parent)
+            .map(|(manifest, _)| manifest.clone())
+            .collect();
+        for manifest in manifests {
+            self.observe(&manifest, name);
+        }
+    }
+
+    /// Looks at one name in a watched folder now.
+    fn observe(&mut self, manifest: &Path, name: &str) {
+        let Some(watched) = self.watched.get(manifest) else {
+            return;
+        };
+        let spec = &watched.workflow.watch;
+        let name = match name.strip_suffix(MARKER_SUFFIX) {
+            Some(base) if spec.complete == CompleteSpec::Marker => base,
+            _ => name,
+        };
+        if !folder::is_candidate(name, &spec.pattern, spec.complete) {
+            return;
+        }
+        match Look::at(&watched.folders.dropped(name)) {
+            Ok(look) => self.observe_look(manifest, name, look, Instant::now()),
+            Err(error) => {
+                tracing::warn!(file = %name, error = %error, "cannot look at a dropped file");
+            }
+        }
+    }
+
+    fn observe_look(&mut self, manifest: &Path, name: &str, look: Option<Look>, now: Instant) {
+        let Some(watched) = self.watched.get_mut(manifest) else {
+            return;
+        };
+        let Some(look) = look else {
+            watched.pending.remove(name);
+            return;
+        };
+        if self.stopping.is_some() || watched.retired {
+            return;
+        }
+        let spec = &watched.workflow.watch;
+        if spec.complete == CompleteSpec::Marker {
+            let marker = watched.folders.dropped(&format!("{name}{MARKER_SUFFIX}"));
+            if matches!(Look::at(&marker), Ok(Some(_))) {
+                self.claim(manifest, name, look, true);
+            }
+            return;
+        }
+        let settle = spec.settle.as_duration();
+        let pending = watched.pending.entry(name.to_owned()).or_insert(Pending {
+            settling: Settling::new(look, now),
+            due: now + settle,
+        });
+        match pending.settling.observe(look, now, settle) {
+            Verdict::Wait(due) => pending.due = due,
+            Verdict::Complete(look) => {
+                watched.pending.remove(name);
+                self.claim(manifest, name, look, false);
+            }
+        }
+    }
+
+    /// When the next candidate's settle time is up.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        self.watched
+            .values()
+            .flat_map(|watched| watched.pending.values().map(|pending| pending.due))
+            .min()
+    }
+
+    /// Looks again at every candidate whose settle time is up.
+    pub(super) fn observe_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(PathBuf, String)> = self
+            .watched
+            .iter()
+            .flat_map(|(manifest, watched)| {
+                watched
+                    .pending
+                    .iter()
+                    .filter(|(_, pending)| pending.due <= now)
+                    .map(|(name, _)| (manifest.clone(), name.clone()))
+            })
+            .collect();
+        for (manifest, name) in due {
+            self.observe(&manifest, &name);
+        }
+    }
+
+    fn claim(&mut self, manifest: &Path, name: &str, look: Look, marker: bool) {
+        let Some(watched) = self.watched.get_mut(manifest) else {
+            return;
+        };
+        let workflow = watched.workflow.name().to_owned();
+        match watched.folders.claim(name, look, marker) {
+            Ok(Some(claimed)) => {
+                tracing::info!(workflow = %workflow, file = %name, size = look.size, claim = %claimed.id, "claimed");
+                watched.enqueue(Queued {
+                    claimed,
+                    look,
+                    resume: None,
+                });
+            }
+            Ok(None) => {
+                tracing::debug!(workflow = %workflow, file = %name, "not claimed: gone or changed");
+            }
+            Err(error) => {
+                tracing::warn!(workflow = %workflow, file = %name, error = %error, "cannot claim a dropped file");
+            }
+        }
+    }
+}
