@@ -13,30 +13,37 @@
 //! - `after-apply`: applied and marked applied;
 //!
 //! and `check`: a step is being checked before the run starts; `written`: a
-//! job's file has its name, the job has not ended.
+//! job's file has its name, the job has not ended. The watch service adds
+//! `claimed`: a dropped file was claimed into `.processing/`, its run not yet
+//! started; `archiving`: the ledger names where a file goes after its run,
+//! and it has not moved yet.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where a chunk is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
+pub(crate) enum Phase {
     BeforeJournal,
     AfterJournal,
     MidApply,
     AfterApply,
     Check,
     Written,
+    Claimed,
+    Archiving,
 }
 
 impl Phase {
-    const ALL: [Phase; 6] = [
+    const ALL: [Phase; 8] = [
         Self::BeforeJournal,
         Self::AfterJournal,
         Self::MidApply,
         Self::AfterApply,
         Self::Check,
         Self::Written,
+        Self::Claimed,
+        Self::Archiving,
     ];
 
     fn key(self) -> &'static str {
@@ -47,11 +54,15 @@ impl Phase {
             Self::AfterApply => "after-apply",
             Self::Check => "check",
             Self::Written => "written",
+            Self::Claimed => "claimed",
+            Self::Archiving => "archiving",
         }
     }
 }
 
-static REACHED: [AtomicU64; 6] = [
+static REACHED: [AtomicU64; 8] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
     AtomicU64::new(0),
     AtomicU64::new(0),
     AtomicU64::new(0),
@@ -72,7 +83,7 @@ fn wanted() -> Option<(Phase, u64)> {
 }
 
 /// Counts that a chunk reached `phase`; returns whether this is the time to hold.
-pub(super) fn due(phase: Phase) -> bool {
+pub(crate) fn due(phase: Phase) -> bool {
     let Some((wanted, count)) = wanted() else {
         return false;
     };
@@ -104,7 +115,7 @@ pub(super) async fn hold(phase: Phase) {
 }
 
 /// [`hold`] for code that is not async: the thread waits.
-pub(super) fn hold_blocking(phase: Phase) {
+pub(crate) fn hold_blocking(phase: Phase) {
     tracing::warn!(phase = phase.key(), "holding as BULKOPS_FAULT_HOLD asks");
     let path = std::env::var_os("BULKOPS_FAULT_HOLD_FILE").map(std::path::PathBuf::from);
     if let Some(path) = &path {

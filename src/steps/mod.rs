@@ -10,7 +10,7 @@
 mod delete_jobs;
 mod devices;
 mod download;
-mod fault;
+pub(crate) mod fault;
 mod filter;
 pub mod guard;
 mod input;

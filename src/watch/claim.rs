@@ -152,19 +152,12 @@ impl Folders {
             }
             Err(source) => return Err(folder_error(&lock_path)(source)),
         };
-        let open = |relative: &str| -> Result<Opened, ClaimError> {
-            let path = watched.join(relative);
-            open_archive(&watched_fd, watched, relative)
-                .map(|fd| Opened {
-                    fd,
-                    path: path.clone(),
-                })
-                .map_err(folder_error(&path))
-        };
+        let [processed, failed, duplicates] =
+            open_archives(&watched_fd, watched, workflow, archive)?;
         let folders = Self {
-            processed: open(&archive.processed)?,
-            failed: open(&archive.failed)?,
-            duplicates: open(&archive.duplicates)?,
+            processed,
+            failed,
+            duplicates,
             claims,
             watched: watched.to_path_buf(),
             watched_fd,
@@ -172,6 +165,24 @@ impl Folders {
         };
         folders.check_same_filesystem(workflow)?;
         Ok(folders)
+    }
+
+    /// Takes the archive folders an edited manifest names, checked as at
+    /// start; the claim folder, its lock and the claimed files stay.
+    pub fn rearchive(&mut self, workflow: &str, archive: &ArchiveSpec) -> Result<(), ClaimError> {
+        let [processed, failed, duplicates] =
+            open_archives(&self.watched_fd, &self.watched, workflow, archive)?;
+        let old = [
+            std::mem::replace(&mut self.processed, processed),
+            std::mem::replace(&mut self.failed, failed),
+            std::mem::replace(&mut self.duplicates, duplicates),
+        ];
+        if let Err(error) = self.check_same_filesystem(workflow) {
+            let [processed, failed, duplicates] = old;
+            (self.processed, self.failed, self.duplicates) = (processed, failed, duplicates);
+            return Err(error);
+        }
+        Ok(())
     }
 
     /// Renames a probe file into every folder and back: the only sure test
@@ -265,7 +276,7 @@ impl Folders {
     /// A new, empty claim folder named by the time and a sequence number.
     fn new_claim_folder(&self) -> io::Result<(String, OwnedFd)> {
         let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC);
-        let stamp = now.strftime("%Y%m%dT%H%M%S%.6fZ").to_string();
+        let stamp = now.strftime("%Y%m%d-%H%M%S-%6f").to_string();
         for sequence in 0..10_000u32 {
             let id = format!("{stamp}-{sequence:04}");
             match rustix::fs::mkdirat(&self.claims.fd, &*id, Mode::from_raw_mode(0o777)) {
@@ -402,6 +413,31 @@ impl Folders {
         }
         Ok(claimed)
     }
+}
+
+/// Opens (creating them) the processed, failed and duplicates folders.
+fn open_archives(
+    watched_fd: &OwnedFd,
+    watched: &Path,
+    workflow: &str,
+    archive: &ArchiveSpec,
+) -> Result<[Opened; 3], ClaimError> {
+    let open = |relative: &str| -> Result<Opened, ClaimError> {
+        let path = watched.join(relative);
+        match open_archive(watched_fd, watched, relative) {
+            Ok(fd) => Ok(Opened { fd, path }),
+            Err(source) => Err(ClaimError::Folder {
+                workflow: workflow.to_owned(),
+                path,
+                source,
+            }),
+        }
+    };
+    Ok([
+        open(&archive.processed)?,
+        open(&archive.failed)?,
+        open(&archive.duplicates)?,
+    ])
 }
 
 /// Opens an archive folder: below the watched folder without following

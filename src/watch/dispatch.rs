@@ -14,6 +14,7 @@ use super::claim::{Claimed, Destination};
 use super::runs::{self, Done, How, Outcome, Request};
 use super::service::Service;
 use crate::lifecycle::LifecycleError;
+use crate::steps::fault::{self, Phase};
 use crate::store::{JobStore, LedgerEntry, Status, StoreError};
 use crate::text::chain;
 
@@ -338,6 +339,9 @@ impl Service {
         if let Err(error) = record(&self.store, &target.display().to_string()) {
             tracing::error!(file = %claimed.name, error = %chain(&error), "cannot record the file in the ledger; it stays claimed");
             return None;
+        }
+        if fault::due(Phase::Archiving) {
+            fault::hold_blocking(Phase::Archiving);
         }
         self.move_away(manifest, claimed, destination, &target, tag)
     }

@@ -24,6 +24,7 @@ use super::workflows::{Change, Manifests, Workflow};
 use super::{Settings, Summary, WatchError};
 use crate::manifest::spec::CompleteSpec;
 use crate::runner::stop::Stop;
+use crate::steps::fault::{self, Phase};
 use crate::store::{JobStore, Status};
 use crate::text::chain;
 
@@ -239,14 +240,24 @@ impl Service {
         self.drop_retired();
     }
 
-    /// A valid new version of a manifest: the same folder keeps its state and
-    /// takes the new workflow for runs that start from now on.
+    /// A valid new version of a manifest. The same workflow on the same
+    /// folder keeps its state (claimed files, runs going on, the lock) and
+    /// takes the new version for runs that start from now on; another name
+    /// or folder is a new watch.
     fn replace(&mut self, workflow: Workflow) {
         if let Some(watched) = self.watched.get_mut(&workflow.manifest)
             && !watched.retired
             && watched.workflow.name() == workflow.name()
-            && watched.workflow.watch == workflow.watch
+            && watched.workflow.watch.path == workflow.watch.path
         {
+            if watched.workflow.watch.archive != workflow.watch.archive
+                && let Err(error) = watched
+                    .folders
+                    .rearchive(workflow.name(), &workflow.watch.archive)
+            {
+                tracing::error!(workflow = %workflow.name(), error = %chain(&error), "the edited archive folders cannot be used: the manifest is not reloaded");
+                return;
+            }
             tracing::info!(workflow = %workflow.name(), manifest = %workflow.manifest.display(), "manifest reloaded");
             watched.workflow = workflow;
             return;
@@ -398,6 +409,7 @@ impl Service {
                 return;
             }
         };
+        tracing::debug!(folder = %watched.folders.watched.display(), candidates = listed.len(), "listed");
         watched.pending.retain(|name, _| listed.contains_key(name));
         let now = Instant::now();
         for (name, look) in listed {
@@ -439,7 +451,7 @@ impl Service {
 
     /// Looks at one name in a watched folder now.
     fn observe(&mut self, manifest: &Path, name: &str) {
-        let Some(watched) = self.watched.get(manifest) else {
+        let Some(watched) = self.watched.get_mut(manifest) else {
             return;
         };
         let spec = &watched.workflow.watch;
@@ -448,11 +460,15 @@ impl Service {
             _ => name,
         };
         if !folder::is_candidate(name, &spec.pattern, spec.complete) {
+            // Its pattern may have changed since it was first seen.
+            watched.pending.remove(name);
             return;
         }
         match Look::at(&watched.folders.dropped(name)) {
             Ok(look) => self.observe_look(manifest, name, look, Instant::now()),
             Err(error) => {
+                // The next listing looks again.
+                watched.pending.remove(name);
                 tracing::warn!(file = %name, error = %error, "cannot look at a dropped file");
             }
         }
@@ -526,6 +542,9 @@ impl Service {
         match watched.folders.claim(name, look, marker) {
             Ok(Some(claimed)) => {
                 tracing::info!(workflow = %workflow, file = %name, size = look.size, claim = %claimed.id, "claimed");
+                if fault::due(Phase::Claimed) {
+                    fault::hold_blocking(Phase::Claimed);
+                }
                 watched.enqueue(Queued {
                     claimed,
                     look,

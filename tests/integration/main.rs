@@ -30,4 +30,7 @@ mod runner;
 mod schema_file;
 mod signals;
 mod support;
+mod watch;
+mod watch_recovery;
+mod watch_support;
 mod wire;
