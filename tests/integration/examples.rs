@@ -94,7 +94,12 @@ fn every_yaml_block_in_the_readme_validates_and_plans() {
         }
         let file = format!("readme-{index}.yaml");
         std::fs::write(dir.path().join(&file), block).unwrap();
-        let run = bulkops_in(dir.path(), &["plan", &file]);
+        let mut args = vec!["plan", file.as_str()];
+        // A watch-folder workflow is previewed on a file as if it was dropped.
+        if block.contains("trigger:") {
+            args.extend(["--trigger-file", "new-members.csv"]);
+        }
+        let run = bulkops_in(dir.path(), &args);
         assert_eq!(
             run.code, 0,
             "README yaml block {index}:\n{block}\n{}",

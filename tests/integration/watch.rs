@@ -455,3 +455,49 @@ fn assert_single_run_at_a_time(log: &str) {
         }
     }
 }
+
+#[test]
+fn the_readme_watch_example_works_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_tree(
+        &crate::support::repo_path("manifests"),
+        &dir.path().join("manifests"),
+    );
+    crate::support::copy_tree(
+        &crate::support::repo_path("examples"),
+        &dir.path().join("examples"),
+    );
+    let drop = dir.path().join("drop/new-hires");
+    std::fs::create_dir_all(&drop).unwrap();
+    std::fs::copy(
+        dir.path()
+            .join("examples/new-hires/new-hires-2026-11-30.csv"),
+        drop.join("new-hires-2026-11-30.csv"),
+    )
+    .unwrap();
+    let run = bulkops_in(
+        dir.path(),
+        &["watch", "manifests/watch-new-hires.yaml", "--once"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let processed = names_in(&drop.join("processed"));
+    assert_eq!(dropped_names(&processed), ["new-hires-2026-11-30.csv"]);
+    assert_eq!(
+        names_in(&dir.path().join("results/new-hires-2026-11-30")),
+        ["all-staff.csv", "onboarding.csv"]
+    );
+    assert_eq!(
+        names_in(&dir.path().join("reports")),
+        ["new-hires-2026-11-30-onboarding-members.csv"]
+    );
+    let results = std::fs::read_to_string(
+        dir.path()
+            .join("results/new-hires-2026-11-30/onboarding.csv"),
+    )
+    .unwrap();
+    assert!(
+        results.contains("omar.murphy@contoso.example,"),
+        "{results}"
+    );
+    assert_eq!(job_trigger_files(dir.path()).len(), 3);
+}
