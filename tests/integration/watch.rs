@@ -501,3 +501,65 @@ fn the_readme_watch_example_works_as_documented() {
     );
     assert_eq!(job_trigger_files(dir.path()).len(), 3);
 }
+
+#[test]
+fn max_runs_limits_the_runs_of_every_workflow_together() {
+    let dir = project("      concurrency: 4\n");
+    std::fs::create_dir_all(dir.path().join("drop2")).unwrap();
+    std::fs::write(
+        dir.path().join("m/other.yaml"),
+        crate::watch_support::manifest("other", "drop2", "      concurrency: 4\n"),
+    )
+    .unwrap();
+    for number in 1..=12 {
+        drop_file(
+            dir.path(),
+            &format!("drop/a{number:02}.csv"),
+            &member_file(number),
+        );
+        drop_file(
+            dir.path(),
+            &format!("drop2/b{number:02}.csv"),
+            &member_file(number),
+        );
+    }
+    let (code, log) = once(dir.path(), &["m", "--max-runs", "1"], &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(log.matches("run ended").count(), 24, "{log}");
+    assert_single_run_at_a_time(&log);
+}
+
+#[test]
+fn json_log_lines_name_the_file_and_run_of_every_claim_run_and_archive() {
+    let dir = project("");
+    drop_file(dir.path(), "drop/a.csv", &member_file(1));
+    let run = bulkops_in(
+        dir.path(),
+        &["--log-format", "json", "watch", "--once", "m"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let find = |message: &str| {
+        lines
+            .iter()
+            .find(|line| line["fields"]["message"] == message)
+            .unwrap_or_else(|| panic!("no `{message}` line: {}", run.stderr))
+    };
+    assert_eq!(find("claimed")["fields"]["file"], "a.csv");
+    let started = find("run started");
+    assert_eq!(started["span"]["file"], "a.csv");
+    let run_id = started["fields"]["run"].as_str().unwrap();
+    let ended = find("run ended");
+    assert_eq!(ended["fields"]["run"], run_id);
+    assert_eq!(ended["fields"]["status"], "completed");
+    assert!(
+        ended["fields"]["archived"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/drop/processed/a.{run_id}.csv"))
+    );
+}
