@@ -181,7 +181,14 @@ pub fn sync_dir(dir: &OwnedFd) -> io::Result<()> {
 /// `name` shortened to fit [`NAME_MAX`] bytes, deterministically: the start of
 /// the name, `~` and eight hex digits of its hash, and the extension.
 pub fn fit_name(name: &str) -> std::borrow::Cow<'_, str> {
-    if name.len() <= NAME_MAX {
+    fit_name_within(name, NAME_MAX)
+}
+
+/// [`fit_name`] within `max` bytes (at least 32), for a name that gets a
+/// suffix later.
+pub fn fit_name_within(name: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let max = max.clamp(32, NAME_MAX);
+    if name.len() <= max {
         return name.into();
     }
     let (stem, extension) = match name.rfind('.') {
@@ -190,7 +197,7 @@ pub fn fit_name(name: &str) -> std::borrow::Cow<'_, str> {
     };
     let digest = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
     let hash = super::input::hex(&digest.as_ref()[..4]);
-    let room = NAME_MAX - extension.len() - 1 - hash.len();
+    let room = max - extension.len() - 1 - hash.len();
     let mut cut = room.min(stem.len());
     while !stem.is_char_boundary(cut) {
         cut -= 1;

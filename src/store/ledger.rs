@@ -27,6 +27,9 @@ pub struct LedgerEntry {
     pub claimed_at: Timestamp,
     /// The absolute path it was claimed to, below `.processing/`.
     pub claimed_as: String,
+    /// The claim folder and the name, `CLAIM/NAME`: how a restarted watch
+    /// finds the row of a claimed file, even after the folders moved.
+    pub claim: String,
 }
 
 /// A ledger row with what became of the file.
@@ -82,7 +85,8 @@ fn insert(
 ) -> Result<(), StoreError> {
     connection.execute(
         "INSERT INTO watch_files (workflow, sha256, name, size, modified, claimed_at, claimed_as, \
-         run_id, status, reason, archived_as) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         claim, run_id, status, reason, archived_as) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             entry.workflow,
             entry.sha256,
@@ -91,6 +95,7 @@ fn insert(
             entry.modified.to_string(),
             entry.claimed_at.to_string(),
             entry.claimed_as,
+            entry.claim,
             run_id,
             status,
             reason,
@@ -100,8 +105,8 @@ fn insert(
     Ok(())
 }
 
-const COLUMNS: &str = "workflow, sha256, name, size, modified, claimed_at, claimed_as, run_id, \
-                       status, reason, archived_as";
+const COLUMNS: &str = "workflow, sha256, name, size, modified, claimed_at, claimed_as, claim, \
+                       run_id, status, reason, archived_as";
 
 fn row_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
     Ok(LedgerRow {
@@ -113,24 +118,30 @@ fn row_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
             modified: time(row.get(4)?).unwrap_or(Timestamp::UNIX_EPOCH),
             claimed_at: time(row.get(5)?).unwrap_or(Timestamp::UNIX_EPOCH),
             claimed_as: row.get(6)?,
+            claim: row.get(7)?,
         },
-        run_id: row.get(7)?,
-        status: row.get(8)?,
-        reason: row.get(9)?,
-        archived_as: row.get(10)?,
+        run_id: row.get(8)?,
+        status: row.get(9)?,
+        reason: row.get(10)?,
+        archived_as: row.get(11)?,
     })
 }
 
 impl JobStore {
-    /// The latest row of the file claimed to `claimed_as`: what a restarted
-    /// watch finds for a file left in `.processing/`.
-    pub fn ledger_by_claim(&self, claimed_as: &str) -> Result<Option<LedgerRow>, StoreError> {
+    /// The latest row of a workflow's claim (`CLAIM/NAME`): what a
+    /// restarted watch finds for a file left in `.processing/`.
+    pub fn ledger_by_claim(
+        &self,
+        workflow: &str,
+        claim: &str,
+    ) -> Result<Option<LedgerRow>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM watch_files WHERE claimed_as = ?1 ORDER BY id DESC LIMIT 1"
+            "SELECT {COLUMNS} FROM watch_files WHERE workflow = ?1 AND claim = ?2 \
+             ORDER BY id DESC LIMIT 1"
         );
         Ok(self
             .connection
-            .query_row(&sql, params![claimed_as], row_of)
+            .query_row(&sql, params![workflow, claim], row_of)
             .optional()?)
     }
 
@@ -178,13 +189,18 @@ impl JobStore {
         Ok(())
     }
 
-    /// Changes where a file claimed to `claimed_as` is being moved (its first
-    /// choice of name was taken meanwhile).
-    pub fn ledger_rename(&self, claimed_as: &str, archived_as: &str) -> Result<(), StoreError> {
+    /// Changes where a claimed file is being moved (its first choice of
+    /// name was taken meanwhile).
+    pub fn ledger_rename(
+        &self,
+        workflow: &str,
+        claim: &str,
+        archived_as: &str,
+    ) -> Result<(), StoreError> {
         self.connection.execute(
-            "UPDATE watch_files SET archived_as = ?2 WHERE id = \
-             (SELECT max(id) FROM watch_files WHERE claimed_as = ?1)",
-            params![claimed_as, archived_as],
+            "UPDATE watch_files SET archived_as = ?3 WHERE id = \
+             (SELECT max(id) FROM watch_files WHERE workflow = ?1 AND claim = ?2)",
+            params![workflow, claim, archived_as],
         )?;
         Ok(())
     }

@@ -104,12 +104,13 @@ const MIGRATIONS: [&str; 3] = [
         modified TEXT NOT NULL,
         claimed_at TEXT NOT NULL,
         claimed_as TEXT NOT NULL,
+        claim TEXT NOT NULL,
         run_id TEXT REFERENCES runs (id) ON DELETE SET NULL,
         status TEXT NOT NULL,
         reason TEXT,
         archived_as TEXT
     );
-    CREATE INDEX watch_files_claim ON watch_files (claimed_as);
+    CREATE INDEX watch_files_claim ON watch_files (workflow, claim);
     CREATE INDEX watch_files_content ON watch_files (workflow, sha256);
     CREATE INDEX watch_files_run ON watch_files (run_id);
 ",

@@ -91,14 +91,14 @@ struct Opened {
     path: PathBuf,
 }
 
-/// The folders of one workflow's watch, opened and checked.
+/// The folders of one workflow's watch. They are opened again for every
+/// claim and move (never through a link below the watched folder), so a
+/// folder an administrator rotates or recreates is the one used, and the
+/// ledger names where a file really went.
 pub struct Folders {
     pub watched: PathBuf,
-    watched_fd: OwnedFd,
-    claims: Opened,
-    processed: Opened,
-    failed: Opened,
-    duplicates: Opened,
+    workflow: String,
+    archive: ArchiveSpec,
     /// Held while the watch serves the folder.
     _lock: LockFile,
 }
@@ -116,6 +116,13 @@ pub struct Claimed {
     pub marker: bool,
 }
 
+impl Claimed {
+    /// How the ledger knows the claim: `CLAIM/NAME`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.id, self.name)
+    }
+}
+
 impl Folders {
     /// Opens (creating them) the watched folder, its claim folder and its
     /// archive folders; takes the workflow's watch lock; and checks with a
@@ -125,23 +132,16 @@ impl Folders {
         workflow: &str,
         archive: &ArchiveSpec,
     ) -> Result<Self, ClaimError> {
-        let folder_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ClaimError::Folder {
-                workflow: workflow.to_owned(),
-                path,
-                source,
-            }
-        };
-        let watched_fd = confined::open_root(watched, true).map_err(folder_error(watched))?;
         let processing = watched.join(PROCESSING);
-        let claims_parts = [OsStr::new(PROCESSING), OsStr::new(workflow)];
-        let claims = Opened {
-            fd: confined::open_below(&watched_fd, &claims_parts, true)
-                .map_err(folder_error(&processing))?,
-            path: processing.join(workflow),
-        };
         let lock_path = processing.join(format!("{workflow}.lock"));
+        let folder_error = |path: &Path, source| ClaimError::Folder {
+            workflow: workflow.to_owned(),
+            path: path.to_path_buf(),
+            source,
+        };
+        let root = confined::open_root(watched, true).map_err(|e| folder_error(watched, e))?;
+        confined::open_below(&root, &[OsStr::new(PROCESSING)], true)
+            .map_err(|e| folder_error(&processing, e))?;
         let lock = match LockFile::try_exclusive(&lock_path) {
             Ok(Some(lock)) => lock,
             Ok(None) => {
@@ -150,86 +150,116 @@ impl Folders {
                     watched: watched.to_path_buf(),
                 });
             }
-            Err(source) => return Err(folder_error(&lock_path)(source)),
+            Err(source) => return Err(folder_error(&lock_path, source)),
         };
-        let [processed, failed, duplicates] =
-            open_archives(&watched_fd, watched, workflow, archive)?;
         let folders = Self {
-            processed,
-            failed,
-            duplicates,
-            claims,
             watched: watched.to_path_buf(),
-            watched_fd,
+            workflow: workflow.to_owned(),
+            archive: archive.clone(),
             _lock: lock,
         };
-        folders.check_same_filesystem(workflow)?;
+        folders.check_same_filesystem()?;
         Ok(folders)
     }
 
     /// Takes the archive folders an edited manifest names, checked as at
     /// start; the claim folder, its lock and the claimed files stay.
-    pub fn rearchive(&mut self, workflow: &str, archive: &ArchiveSpec) -> Result<(), ClaimError> {
-        let [processed, failed, duplicates] =
-            open_archives(&self.watched_fd, &self.watched, workflow, archive)?;
-        let old = [
-            std::mem::replace(&mut self.processed, processed),
-            std::mem::replace(&mut self.failed, failed),
-            std::mem::replace(&mut self.duplicates, duplicates),
-        ];
-        if let Err(error) = self.check_same_filesystem(workflow) {
-            let [processed, failed, duplicates] = old;
-            (self.processed, self.failed, self.duplicates) = (processed, failed, duplicates);
+    pub fn rearchive(&mut self, archive: &ArchiveSpec) -> Result<(), ClaimError> {
+        let old = std::mem::replace(&mut self.archive, archive.clone());
+        if let Err(error) = self.check_same_filesystem() {
+            self.archive = old;
             return Err(error);
         }
         Ok(())
     }
 
+    fn folder_error(&self, path: &Path, source: io::Error) -> ClaimError {
+        ClaimError::Folder {
+            workflow: self.workflow.clone(),
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The watched folder, opened now.
+    fn root(&self) -> io::Result<OwnedFd> {
+        confined::open_root(&self.watched, true)
+    }
+
+    /// The workflow's claim folder, `.processing/<workflow>`, opened now.
+    fn claims(&self, root: &OwnedFd) -> io::Result<Opened> {
+        let parts = [OsStr::new(PROCESSING), OsStr::new(&self.workflow)];
+        Ok(Opened {
+            fd: confined::open_below(root, &parts, true)?,
+            path: self.watched.join(PROCESSING).join(&self.workflow),
+        })
+    }
+
+    /// An archive folder, opened (created) now.
+    fn destination(&self, root: &OwnedFd, destination: Destination) -> io::Result<Opened> {
+        let relative = match destination {
+            Destination::Processed => &self.archive.processed,
+            Destination::Failed => &self.archive.failed,
+            Destination::Duplicates => &self.archive.duplicates,
+        };
+        Ok(Opened {
+            fd: open_archive(root, &self.watched, relative)?,
+            path: self.watched.join(relative),
+        })
+    }
+
     /// Renames a probe file into every folder and back: the only sure test
     /// that a rename will not fail with `EXDEV` (bind mounts share a device
     /// number and still refuse).
-    fn check_same_filesystem(&self, workflow: &str) -> Result<(), ClaimError> {
+    fn check_same_filesystem(&self) -> Result<(), ClaimError> {
+        let root = self
+            .root()
+            .map_err(|e| self.folder_error(&self.watched, e))?;
+        let mut folders = vec![self.claims(&root).map_err(|e| {
+            self.folder_error(&self.watched.join(PROCESSING).join(&self.workflow), e)
+        })?];
+        for destination in [
+            Destination::Processed,
+            Destination::Failed,
+            Destination::Duplicates,
+        ] {
+            let opened = self.destination(&root, destination).map_err(|e| {
+                let relative = match destination {
+                    Destination::Processed => &self.archive.processed,
+                    Destination::Failed => &self.archive.failed,
+                    Destination::Duplicates => &self.archive.duplicates,
+                };
+                self.folder_error(&self.watched.join(relative), e)
+            })?;
+            folders.push(opened);
+        }
         let probe = confined::temp_name();
-        let created = confined::create_exclusive(&self.watched_fd, &probe);
-        if let Err(source) = created {
-            return Err(ClaimError::Folder {
-                workflow: workflow.to_owned(),
-                path: self.watched.clone(),
-                source,
-            });
+        if let Err(source) = confined::create_exclusive(&root, &probe) {
+            return Err(self.folder_error(&self.watched, source));
         }
         let mut outcome = Ok(());
-        for folder in [
-            &self.claims,
-            &self.processed,
-            &self.failed,
-            &self.duplicates,
-        ] {
-            outcome = match rustix::fs::renameat(&self.watched_fd, &*probe, &folder.fd, &*probe) {
-                Ok(()) => rustix::fs::renameat(&folder.fd, &*probe, &self.watched_fd, &*probe)
-                    .map_err(|errno| self.probe_error(workflow, folder, errno)),
-                Err(errno) => Err(self.probe_error(workflow, folder, errno)),
+        for folder in &folders {
+            outcome = match rustix::fs::renameat(&root, &*probe, &folder.fd, &*probe) {
+                Ok(()) => rustix::fs::renameat(&folder.fd, &*probe, &root, &*probe)
+                    .map_err(|errno| self.probe_error(folder, errno)),
+                Err(errno) => Err(self.probe_error(folder, errno)),
             };
             if outcome.is_err() {
                 break;
             }
         }
-        let _ = confined::remove(&self.watched_fd, OsStr::new(&probe));
+        let _ = confined::remove(&root, OsStr::new(&probe));
         outcome
     }
 
-    fn probe_error(&self, workflow: &str, folder: &Opened, errno: Errno) -> ClaimError {
+    fn probe_error(&self, folder: &Opened, errno: Errno) -> ClaimError {
         if errno == Errno::XDEV {
             ClaimError::OtherFilesystem {
                 watched: self.watched.clone(),
                 folder: folder.path.clone(),
             }
         } else {
-            ClaimError::Folder {
-                workflow: workflow.to_owned(),
-                path: folder.path.clone(),
-                source: errno.into(),
-            }
+            self.folder_error(&folder.path, errno.into())
         }
     }
 
@@ -240,30 +270,39 @@ impl Folders {
 
     /// Claims `name` if it still looks as it did when it was found complete.
     /// `None` when it is gone (another claimer took it) or changed (it goes
-    /// back, to settle again).
+    /// back, to settle again). In marker mode the marker is claimed first, so
+    /// a crash in between never leaves a marker that would vouch for the
+    /// next file of the same name.
     pub fn claim(&self, name: &str, look: Look, marker: bool) -> io::Result<Option<Claimed>> {
-        let (id, claim_fd) = self.new_claim_folder()?;
-        match rename_no_replace(&self.watched_fd, name, &claim_fd, name) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                self.remove_claim_folder(&id);
-                return Ok(None);
+        let root = self.root()?;
+        let claims = self.claims(&root)?;
+        let (id, claim_fd) = new_claim_folder(&claims.fd)?;
+        let marker_name = format!("{name}{MARKER_SUFFIX}");
+        let give_up = |error: Option<io::Error>| {
+            if marker {
+                let _ = rename_no_replace(&claim_fd, &marker_name, &root, &marker_name);
             }
-            Err(error) => {
-                self.remove_claim_folder(&id);
-                return Err(error);
+            let _ = rustix::fs::unlinkat(&claims.fd, &*id, AtFlags::REMOVEDIR);
+            error.map_or(Ok(None), Err)
+        };
+        if marker {
+            match rename_no_replace(&root, &marker_name, &claim_fd, &marker_name) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => return give_up(None),
+                Err(error) => return give_up(Some(error)),
             }
         }
-        let path = self.claims.path.join(&id).join(name);
+        match rename_no_replace(&root, name, &claim_fd, name) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return give_up(None),
+            Err(error) => return give_up(Some(error)),
+        }
+        let path = claims.path.join(&id).join(name);
         if Look::at(&path)? != Some(look) {
             // Written to after it was found complete: not complete after all.
-            rename_no_replace(&claim_fd, name, &self.watched_fd, name)?;
-            self.remove_claim_folder(&id);
-            return Ok(None);
+            rename_no_replace(&claim_fd, name, &root, name)?;
+            return give_up(None);
         }
-        let marker_name = format!("{name}{MARKER_SUFFIX}");
-        let marker = marker
-            && rename_no_replace(&self.watched_fd, &marker_name, &claim_fd, &marker_name).is_ok();
         let _ = confined::sync_dir(&claim_fd);
         Ok(Some(Claimed {
             id,
@@ -271,36 +310,6 @@ impl Folders {
             path,
             marker,
         }))
-    }
-
-    /// A new, empty claim folder named by the time and a sequence number.
-    fn new_claim_folder(&self) -> io::Result<(String, OwnedFd)> {
-        let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC);
-        let stamp = now.strftime("%Y%m%d-%H%M%S-%6f").to_string();
-        for sequence in 0..10_000u32 {
-            let id = format!("{stamp}-{sequence:04}");
-            match rustix::fs::mkdirat(&self.claims.fd, &*id, Mode::from_raw_mode(0o777)) {
-                Ok(()) => {
-                    let fd = confined::open_below(&self.claims.fd, &[OsStr::new(&id)], false)?;
-                    return Ok((id, fd));
-                }
-                Err(Errno::EXIST) => {}
-                Err(errno) => return Err(errno.into()),
-            }
-        }
-        Err(io::Error::other("no free claim folder name"))
-    }
-
-    fn remove_claim_folder(&self, id: &str) {
-        let _ = rustix::fs::unlinkat(&self.claims.fd, id, AtFlags::REMOVEDIR);
-    }
-
-    fn destination(&self, destination: Destination) -> &Opened {
-        match destination {
-            Destination::Processed => &self.processed,
-            Destination::Failed => &self.failed,
-            Destination::Duplicates => &self.duplicates,
-        }
     }
 
     /// The first free name for a claimed file in a destination:
@@ -311,31 +320,10 @@ impl Folders {
         destination: Destination,
         tag: &str,
     ) -> io::Result<PathBuf> {
-        let folder = self.destination(destination);
-        let name = Self::free_name(folder, &claimed.name, tag)?;
+        let root = self.root()?;
+        let folder = self.destination(&root, destination)?;
+        let name = free_name(&folder, &claimed.name, tag)?;
         Ok(folder.path.join(name))
-    }
-
-    fn free_name(folder: &Opened, dropped: &str, tag: &str) -> io::Result<String> {
-        let (stem, extension) = match dropped.rsplit_once('.') {
-            Some((stem, extension)) if !stem.is_empty() => (stem, format!(".{extension}")),
-            _ => (dropped, String::new()),
-        };
-        for attempt in 1..10_000u32 {
-            let suffix = if attempt == 1 {
-                String::new()
-            } else {
-                format!("-{attempt}")
-            };
-            let name = confined::fit_name(&format!("{stem}.{tag}{suffix}{extension}")).into_owned();
-            let marker = format!("{name}{MARKER_SUFFIX}");
-            if confined::stat(&folder.fd, OsStr::new(&name))?.is_none()
-                && confined::stat(&folder.fd, OsStr::new(&marker))?.is_none()
-            {
-                return Ok(name);
-            }
-        }
-        Err(io::Error::other("no free archive name"))
     }
 
     /// Moves a claimed file (and its marker) to `target`, a path
@@ -348,16 +336,18 @@ impl Folders {
         target: &Path,
         tag: &str,
     ) -> io::Result<PathBuf> {
-        let folder = self.destination(destination);
-        let claim_fd = confined::open_below(&self.claims.fd, &[OsStr::new(&claimed.id)], false)?;
+        let root = self.root()?;
+        let folder = self.destination(&root, destination)?;
+        let claims = self.claims(&root)?;
+        let claim_fd = confined::open_below(&claims.fd, &[OsStr::new(&claimed.id)], false)?;
         let mut name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         // The marker goes first: a claim folder left with the file alone is
-        // still recognised by the file's path after a crash.
+        // still recognised by the file's claim after a crash.
         let marker = format!("{}{MARKER_SUFFIX}", claimed.name);
-        if confined::stat(&claim_fd, OsStr::new(&marker))?.is_some() {
+        if claimed.marker && confined::stat(&claim_fd, OsStr::new(&marker))?.is_some() {
             let archived_marker = format!("{name}{MARKER_SUFFIX}");
             rename_no_replace(&claim_fd, &marker, &folder.fd, &archived_marker)?;
         }
@@ -365,21 +355,24 @@ impl Folders {
             match rename_no_replace(&claim_fd, &claimed.name, &folder.fd, &name) {
                 Ok(()) => break,
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-                    name = Self::free_name(folder, &claimed.name, tag)?;
+                    name = free_name(&folder, &claimed.name, tag)?;
                 }
                 Err(error) => return Err(error),
             }
         }
         let _ = confined::sync_dir(&folder.fd);
-        self.remove_claim_folder(&claimed.id);
+        let _ = rustix::fs::unlinkat(&claims.fd, &*claimed.id, AtFlags::REMOVEDIR);
         Ok(folder.path.join(name))
     }
 
     /// The files left claimed by an earlier watch (it stopped or was killed
     /// before their runs ended), oldest claim first. Empty claim folders (their
-    /// file was archived) are removed.
-    pub fn leftovers(&self) -> io::Result<Vec<Claimed>> {
-        let mut ids: Vec<String> = std::fs::read_dir(&self.claims.path)?
+    /// file was archived) are removed; in marker mode, a marker whose file was
+    /// never claimed goes back to the watched folder.
+    pub fn leftovers(&self, marker_mode: bool) -> io::Result<Vec<Claimed>> {
+        let root = self.root()?;
+        let claims = self.claims(&root)?;
+        let mut ids: Vec<String> = std::fs::read_dir(&claims.path)?
             .filter_map(Result::ok)
             .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|entry| entry.file_name().into_string().ok())
@@ -387,7 +380,7 @@ impl Folders {
         ids.sort();
         let mut claimed = Vec::new();
         for id in ids {
-            let folder = self.claims.path.join(&id);
+            let folder = claims.path.join(&id);
             let mut names: Vec<String> = std::fs::read_dir(&folder)?
                 .filter_map(Result::ok)
                 .filter_map(|entry| entry.file_name().into_string().ok())
@@ -395,49 +388,71 @@ impl Folders {
             names.sort();
             let is_marker = |name: &str| {
                 name.strip_suffix(MARKER_SUFFIX)
-                    .is_some_and(|base| names.iter().any(|other| other == base))
+                    .is_some_and(|base| marker_mode || names.iter().any(|other| other == base))
             };
-            let file = names.iter().find(|name| !is_marker(name)).cloned();
-            match file {
-                Some(name) => {
-                    let marker = names.contains(&format!("{name}{MARKER_SUFFIX}"));
-                    claimed.push(Claimed {
-                        path: folder.join(&name),
-                        id,
-                        name,
-                        marker,
-                    });
+            if let Some(name) = names.iter().find(|name| !is_marker(name)).cloned() {
+                let marker = names.contains(&format!("{name}{MARKER_SUFFIX}"));
+                claimed.push(Claimed {
+                    path: folder.join(&name),
+                    id,
+                    name,
+                    marker,
+                });
+            } else {
+                // Empty, or a marker whose file was never claimed: it goes back.
+                let claim_fd = confined::open_below(&claims.fd, &[OsStr::new(&id)], false)?;
+                for marker in &names {
+                    let _ = rename_no_replace(&claim_fd, marker, &root, marker);
                 }
-                None => self.remove_claim_folder(&id),
+                let _ = rustix::fs::unlinkat(&claims.fd, &*id, AtFlags::REMOVEDIR);
             }
         }
         Ok(claimed)
     }
 }
 
-/// Opens (creating them) the processed, failed and duplicates folders.
-fn open_archives(
-    watched_fd: &OwnedFd,
-    watched: &Path,
-    workflow: &str,
-    archive: &ArchiveSpec,
-) -> Result<[Opened; 3], ClaimError> {
-    let open = |relative: &str| -> Result<Opened, ClaimError> {
-        let path = watched.join(relative);
-        match open_archive(watched_fd, watched, relative) {
-            Ok(fd) => Ok(Opened { fd, path }),
-            Err(source) => Err(ClaimError::Folder {
-                workflow: workflow.to_owned(),
-                path,
-                source,
-            }),
+/// A new, empty claim folder named by the time and a sequence number.
+fn new_claim_folder(claims: &OwnedFd) -> io::Result<(String, OwnedFd)> {
+    let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let stamp = now.strftime("%Y%m%d-%H%M%S-%6f").to_string();
+    for sequence in 0..10_000u32 {
+        let id = format!("{stamp}-{sequence:04}");
+        match rustix::fs::mkdirat(claims, &*id, Mode::from_raw_mode(0o777)) {
+            Ok(()) => {
+                let fd = confined::open_below(claims, &[OsStr::new(&id)], false)?;
+                return Ok((id, fd));
+            }
+            Err(Errno::EXIST) => {}
+            Err(errno) => return Err(errno.into()),
         }
+    }
+    Err(io::Error::other("no free claim folder name"))
+}
+
+/// The first free `<stem>.<tag>[-N].<extension>` in a folder, with room for
+/// its marker's `.done`.
+fn free_name(folder: &Opened, dropped: &str, tag: &str) -> io::Result<String> {
+    let (stem, extension) = match dropped.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() => (stem, format!(".{extension}")),
+        _ => (dropped, String::new()),
     };
-    Ok([
-        open(&archive.processed)?,
-        open(&archive.failed)?,
-        open(&archive.duplicates)?,
-    ])
+    let room = confined::NAME_MAX - MARKER_SUFFIX.len();
+    for attempt in 1..10_000u32 {
+        let suffix = if attempt == 1 {
+            String::new()
+        } else {
+            format!("-{attempt}")
+        };
+        let name = confined::fit_name_within(&format!("{stem}.{tag}{suffix}{extension}"), room)
+            .into_owned();
+        let marker = format!("{name}{MARKER_SUFFIX}");
+        if confined::stat(&folder.fd, OsStr::new(&name))?.is_none()
+            && confined::stat(&folder.fd, OsStr::new(&marker))?.is_none()
+        {
+            return Ok(name);
+        }
+    }
+    Err(io::Error::other("no free archive name"))
 }
 
 /// Opens an archive folder: below the watched folder without following

@@ -12,7 +12,7 @@ use super::Summary;
 use super::WatchError;
 use super::claim::{Claimed, Destination};
 use super::runs::{self, Done, How, Outcome, Request};
-use super::service::Service;
+use super::service::{Service, WatchId};
 use crate::lifecycle::LifecycleError;
 use crate::steps::fault::{self, Phase};
 use crate::store::{JobStore, LedgerEntry, Status, StoreError};
@@ -79,11 +79,15 @@ impl Service {
     fn finished(&mut self) -> bool {
         if let Some(deadline) = self.stopping {
             if self.running == 0 {
-                tracing::info!("stopped: no run is going on");
+                self.summary.left += self.queued();
+                tracing::info!(
+                    claimed = self.queued(),
+                    "stopped: no run is going on; files claimed and not run yet are run at the next start"
+                );
                 return true;
             }
             if Instant::now() >= deadline {
-                self.summary.left += self.running;
+                self.summary.left += self.running + self.queued();
                 self.stop.request();
                 tracing::warn!(
                     runs = self.running,
@@ -96,6 +100,14 @@ impl Service {
         self.settings.once
             && self.reload_at.is_none()
             && self.watched.values().all(super::service::Watched::idle)
+    }
+
+    /// Files claimed and waiting for their runs.
+    fn queued(&self) -> usize {
+        self.watched
+            .values()
+            .map(|watched| watched.queue.len())
+            .sum()
     }
 
     fn timers(&mut self) {
@@ -123,10 +135,10 @@ impl Service {
         if self.stopping.is_some() {
             return;
         }
-        let manifests: Vec<PathBuf> = self.watched.keys().cloned().collect();
-        for manifest in manifests {
+        let ids: Vec<WatchId> = self.watched.keys().copied().collect();
+        for id in ids {
             while self.running < self.settings.max_runs {
-                let Some(watched) = self.watched.get_mut(&manifest) else {
+                let Some(watched) = self.watched.get_mut(&id) else {
                     break;
                 };
                 if watched.running >= watched.concurrency() || watched.queue.is_empty() {
@@ -142,6 +154,7 @@ impl Service {
                     },
                 };
                 let request = Request {
+                    watch: id,
                     workflow: workflow.name().to_owned(),
                     claimed: queued.claimed.clone(),
                     look: queued.look,
@@ -166,10 +179,8 @@ impl Service {
 
     /// A run thread ended: the file goes where its run's end says.
     fn finish(&mut self, done: Done) {
-        let Some(manifest) = self.manifest_of(&done.workflow) else {
-            return;
-        };
-        if let Some(watched) = self.watched.get_mut(&manifest) {
+        let id = done.watch;
+        if let Some(watched) = self.watched.get_mut(&id) {
             watched.running = watched.running.saturating_sub(1);
         }
         self.running = self.running.saturating_sub(1);
@@ -178,40 +189,30 @@ impl Service {
         } = done;
         match outcome {
             Outcome::Duplicate { entry, earlier } => {
-                self.skip_duplicate(&manifest, &claimed, &entry, &earlier);
+                self.skip_duplicate(id, &claimed, &entry, &earlier);
             }
             Outcome::Ran { entry, result } => match *result {
                 Ok(finished) => {
                     let run_id = finished.report.run_id.clone();
-                    self.archive_run(&manifest, &claimed, &run_id, finished.report.status);
+                    self.archive_run(id, &claimed, &run_id, finished.report.status);
                 }
                 Err(LifecycleError::Store(StoreError::DuplicateContent { earlier })) => {
                     if let Some(entry) = entry {
-                        self.skip_duplicate(&manifest, &claimed, &entry, &earlier);
+                        self.skip_duplicate(id, &claimed, &entry, &earlier);
                     }
                 }
-                Err(error) => self.failed_to_run(&manifest, &claimed, entry, &chain(&error)),
+                Err(error) => self.failed_to_run(id, &claimed, entry, &chain(&error)),
             },
-            Outcome::Broken { entry, why } => self.failed_to_run(&manifest, &claimed, entry, &why),
+            Outcome::Broken { entry, why } => self.failed_to_run(id, &claimed, entry, &why),
         }
         self.drop_retired();
-    }
-
-    /// The manifest of the (possibly retired) watch of a workflow with
-    /// a run going on.
-    fn manifest_of(&self, workflow: &str) -> Option<PathBuf> {
-        self.watched
-            .iter()
-            .filter(|(_, watched)| watched.workflow.name() == workflow && watched.running > 0)
-            .map(|(manifest, _)| manifest.clone())
-            .next()
     }
 
     /// A recorded run's file: archived when the run ended, kept claimed
     /// (for a resume at the next start) when it did not.
     pub(super) fn archive_run(
         &mut self,
-        manifest: &Path,
+        id: WatchId,
         claimed: &Claimed,
         run_id: &str,
         status: Status,
@@ -225,22 +226,26 @@ impl Service {
                 return;
             }
         };
-        if destination == Destination::Processed {
-            self.summary.completed += 1;
-        } else {
-            self.summary.failed += 1;
-        }
         let recorded = |store: &JobStore, target: &str| {
             store.ledger_archived(run_id, destination.status(), target)
         };
-        if let Some(archived) = self.put_away(manifest, claimed, destination, run_id, recorded) {
-            tracing::info!(run = %run_id, file = %claimed.name, status = status.key(), archived = %archived.display(), "run ended");
+        match self.put_away(id, claimed, destination, run_id, recorded) {
+            Some(archived) => {
+                if destination == Destination::Processed {
+                    self.summary.completed += 1;
+                } else {
+                    self.summary.failed += 1;
+                }
+                tracing::info!(run = %run_id, file = %claimed.name, status = status.key(), archived = %archived.display(), "run ended");
+            }
+            // Not archived: it needs an administrator's look.
+            None => self.summary.failed += 1,
         }
     }
 
     fn skip_duplicate(
         &mut self,
-        manifest: &Path,
+        id: WatchId,
         claimed: &Claimed,
         entry: &LedgerEntry,
         earlier: &str,
@@ -250,7 +255,7 @@ impl Service {
         let recorded =
             |store: &JobStore, target: &str| store.ledger_note(entry, "duplicate", &reason, target);
         if let Some(archived) = self.put_away(
-            manifest,
+            id,
             claimed,
             Destination::Duplicates,
             &claimed.id.clone(),
@@ -265,13 +270,17 @@ impl Service {
     /// store says decides.
     fn failed_to_run(
         &mut self,
-        manifest: &Path,
+        id: WatchId,
         claimed: &Claimed,
         entry: Option<LedgerEntry>,
         why: &str,
     ) {
-        let claimed_as = claimed.path.display().to_string();
-        if let Ok(Some(row)) = self.store.ledger_by_claim(&claimed_as)
+        let workflow = self
+            .watched
+            .get(&id)
+            .map(|watched| watched.workflow.name().to_owned())
+            .unwrap_or_default();
+        if let Ok(Some(row)) = self.store.ledger_by_claim(&workflow, &claimed.key())
             && row.status == "running"
             && let Some(run_id) = row.run_id
         {
@@ -280,7 +289,7 @@ impl Service {
                 .store
                 .run(&run_id)
                 .map_or(Status::Interrupted, |run| run.status);
-            self.archive_run(manifest, claimed, &run_id, status);
+            self.archive_run(id, claimed, &run_id, status);
             return;
         }
         if self.stop.is_requested() {
@@ -289,13 +298,13 @@ impl Service {
         }
         self.summary.failed += 1;
         tracing::error!(file = %claimed.name, error = %why, "refused: no run was recorded, and nothing was changed");
-        let Some(entry) = entry.or_else(|| self.bare_entry(manifest, claimed)) else {
+        let Some(entry) = entry.or_else(|| self.bare_entry(id, claimed)) else {
             return;
         };
         let recorded =
             |store: &JobStore, target: &str| store.ledger_note(&entry, "refused", why, target);
         self.put_away(
-            manifest,
+            id,
             claimed,
             Destination::Failed,
             &claimed.id.clone(),
@@ -304,8 +313,8 @@ impl Service {
     }
 
     /// A ledger entry for a file that could not be read.
-    fn bare_entry(&self, manifest: &Path, claimed: &Claimed) -> Option<LedgerEntry> {
-        let watched = self.watched.get(manifest)?;
+    fn bare_entry(&self, id: WatchId, claimed: &Claimed) -> Option<LedgerEntry> {
+        let watched = self.watched.get(&id)?;
         Some(LedgerEntry {
             workflow: watched.workflow.name().to_owned(),
             sha256: String::new(),
@@ -314,6 +323,7 @@ impl Service {
             modified: jiff::Timestamp::UNIX_EPOCH,
             claimed_at: jiff::Timestamp::now(),
             claimed_as: claimed.path.display().to_string(),
+            claim: claimed.key(),
         })
     }
 
@@ -322,13 +332,13 @@ impl Service {
     /// finishes the move.
     fn put_away(
         &mut self,
-        manifest: &Path,
+        id: WatchId,
         claimed: &Claimed,
         destination: Destination,
         tag: &str,
         record: impl FnOnce(&JobStore, &str) -> Result<(), StoreError>,
     ) -> Option<PathBuf> {
-        let watched = self.watched.get(manifest)?;
+        let watched = self.watched.get(&id)?;
         let target = match watched.folders.archive_path(claimed, destination, tag) {
             Ok(target) => target,
             Err(error) => {
@@ -343,24 +353,25 @@ impl Service {
         if fault::due(Phase::Archiving) {
             fault::hold_blocking(Phase::Archiving);
         }
-        self.move_away(manifest, claimed, destination, &target, tag)
+        self.move_away(id, claimed, destination, &target, tag)
     }
 
     /// Moves a claimed file to the destination the ledger names.
     pub(super) fn move_away(
         &mut self,
-        manifest: &Path,
+        id: WatchId,
         claimed: &Claimed,
         destination: Destination,
         target: &Path,
         tag: &str,
     ) -> Option<PathBuf> {
-        let watched = self.watched.get(manifest)?;
+        let watched = self.watched.get(&id)?;
         match watched.folders.archive(claimed, destination, target, tag) {
             Ok(archived) => {
                 if archived != target {
                     let _ = self.store.ledger_rename(
-                        &claimed.path.display().to_string(),
+                        watched.workflow.name(),
+                        &claimed.key(),
                         &archived.display().to_string(),
                     );
                 }

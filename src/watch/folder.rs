@@ -112,6 +112,7 @@ pub fn list(
     for entry in std::fs::read_dir(folder)? {
         let entry = entry?;
         let Ok(name) = entry.file_name().into_string() else {
+            tracing::warn!(file = ?entry.file_name(), "skipped: its name is not UTF-8");
             continue;
         };
         if !is_candidate(&name, pattern, complete) {

@@ -15,6 +15,7 @@ pub mod claim;
 mod dispatch;
 mod events;
 pub mod folder;
+mod recovery;
 mod runs;
 mod service;
 pub mod workflows;

@@ -21,6 +21,7 @@ use crate::store::{Create, JobStore, LedgerEntry};
 
 /// What a run thread is asked to do.
 pub(super) struct Request {
+    pub(super) watch: super::service::WatchId,
     pub(super) workflow: String,
     pub(super) claimed: Claimed,
     pub(super) look: Look,
@@ -56,7 +57,8 @@ pub(super) enum Outcome {
 
 /// A finished run thread's report.
 pub(super) struct Done {
-    pub(super) workflow: String,
+    /// The watch that started the run.
+    pub(super) watch: super::service::WatchId,
     pub(super) claimed: Claimed,
     pub(super) outcome: Outcome,
 }
@@ -69,7 +71,7 @@ pub(super) fn spawn(request: Request, done: UnboundedSender<Done>) -> std::io::R
         .name(format!("run {}", request.claimed.name))
         .spawn(move || {
             let _entered = span.enter();
-            let workflow = request.workflow.clone();
+            let watch = request.watch;
             let claimed = request.claimed.clone();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(request)))
                 .unwrap_or_else(|panic| Outcome::Broken {
@@ -77,7 +79,7 @@ pub(super) fn spawn(request: Request, done: UnboundedSender<Done>) -> std::io::R
                     why: format!("the run stopped unexpectedly: {}", panic_text(&*panic)),
                 });
             let _ = done.send(Done {
-                workflow,
+                watch,
                 claimed,
                 outcome,
             });
@@ -143,6 +145,7 @@ fn entry_of(request: &Request) -> std::io::Result<LedgerEntry> {
         modified: Timestamp::try_from(request.look.modified).unwrap_or(Timestamp::UNIX_EPOCH),
         claimed_at: Timestamp::now(),
         claimed_as: request.claimed.path.display().to_string(),
+        claim: request.claimed.key(),
     })
 }
 

@@ -11,12 +11,12 @@
 //! whatever is left stays claimed for the next start.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::claim::{Claimed, Destination, Folders};
+use super::claim::{Claimed, Folders};
 use super::events::{self, Events, Hint};
 use super::folder::{self, Look, MARKER_SUFFIX, Settling, Verdict};
 use super::runs::Done;
@@ -25,7 +25,7 @@ use super::{Settings, Summary, WatchError};
 use crate::manifest::spec::CompleteSpec;
 use crate::runner::stop::Stop;
 use crate::steps::fault::{self, Phase};
-use crate::store::{JobStore, Status};
+use crate::store::JobStore;
 use crate::text::chain;
 
 /// How long after a manifest event the manifests are read again, so an
@@ -59,6 +59,9 @@ impl Queued {
         (self.look.modified, &self.claimed.name)
     }
 }
+
+/// Which watch a run belongs to: a number given when the watch started.
+pub(super) type WatchId = u64;
 
 /// A candidate not yet complete, and when to look at it again.
 struct Pending {
@@ -98,8 +101,9 @@ pub(super) struct Service {
     pub(super) settings: Settings,
     pub(super) store: JobStore,
     pub(super) manifests: Manifests,
-    /// Keyed by manifest path.
-    pub(super) watched: BTreeMap<PathBuf, Watched>,
+    /// Every watch, by the id it got when it started.
+    pub(super) watched: BTreeMap<WatchId, Watched>,
+    next_id: WatchId,
     pub(super) events: Option<Events>,
     pub(super) hints: mpsc::Receiver<Hint>,
     /// Kept so the hint channel never closes, with or without a watcher.
@@ -129,6 +133,7 @@ impl Service {
             settings,
             store,
             watched: BTreeMap::new(),
+            next_id: 0,
             events,
             hints,
             _hint_sender: hint_sender,
@@ -184,9 +189,28 @@ impl Service {
         }
     }
 
+    /// The watch that serves a manifest now.
+    fn serving(&self, manifest: &Path) -> Option<WatchId> {
+        self.watched
+            .iter()
+            .find(|(_, watched)| !watched.retired && watched.workflow.manifest == manifest)
+            .map(|(id, _)| *id)
+    }
+
     /// Starts watching a workflow's folder: prepares it, recovers what an
-    /// earlier watch left, and lists it.
+    /// earlier watch left, and lists it. A watch of the same workflow and
+    /// folder that was stopped in this process but still has runs going on
+    /// (its manifest was removed and put back, or renamed) is taken up again.
     fn add(&mut self, workflow: Workflow) -> Result<(), WatchError> {
+        let folder = workflow.folder();
+        if let Some((&id, _)) = self.watched.iter().find(|(_, other)| {
+            other.retired
+                && other.workflow.name() == workflow.name()
+                && other.folders.watched == folder
+        }) {
+            self.revive(id, workflow);
+            return Ok(());
+        }
         if let Some(other) = self
             .watched
             .values()
@@ -198,22 +222,15 @@ impl Service {
                 second: workflow.manifest.clone(),
             });
         }
-        let folder =
-            crate::lifecycle::open::absolute(Path::new(&workflow.watch.path)).map_err(|error| {
-                super::claim::ClaimError::Folder {
-                    workflow: workflow.name().to_owned(),
-                    path: PathBuf::from(&workflow.watch.path),
-                    source: std::io::Error::other(chain(&error)),
-                }
-            })?;
         let folders = Folders::prepare(&folder, workflow.name(), &workflow.watch.archive)?;
         tracing::info!(workflow = %workflow.name(), folder = %folder.display(), pattern = %workflow.watch.pattern, "watching");
         if let Some(events) = &mut self.events {
             events.add(&folder, false);
         }
-        let manifest = workflow.manifest.clone();
+        let id = self.next_id;
+        self.next_id += 1;
         self.watched.insert(
-            manifest.clone(),
+            id,
             Watched {
                 workflow,
                 folders,
@@ -223,9 +240,36 @@ impl Service {
                 retired: false,
             },
         );
-        self.recover(&manifest);
-        self.list(&manifest);
+        self.recover(id);
+        self.list(id);
         Ok(())
+    }
+
+    /// Takes up a stopped watch again with a new version of its workflow.
+    fn revive(&mut self, id: WatchId, workflow: Workflow) {
+        let Some(watched) = self.watched.get_mut(&id) else {
+            return;
+        };
+        if !Self::take_version(watched, workflow) {
+            return;
+        }
+        watched.retired = false;
+        tracing::info!(workflow = %watched.workflow.name(), "watching again");
+        self.list(id);
+    }
+
+    /// Gives a watch a new version of its workflow (same name and folder);
+    /// false when its new archive folders cannot be used.
+    fn take_version(watched: &mut Watched, workflow: Workflow) -> bool {
+        if watched.workflow.watch.archive != workflow.watch.archive
+            && let Err(error) = watched.folders.rearchive(&workflow.watch.archive)
+        {
+            tracing::error!(workflow = %workflow.name(), error = %chain(&error), "the edited archive folders cannot be used: the manifest is not reloaded");
+            return false;
+        }
+        tracing::info!(workflow = %workflow.name(), manifest = %workflow.manifest.display(), "manifest reloaded");
+        watched.workflow = workflow;
+        true
     }
 
     /// Applies what changed in the manifests since they were last read.
@@ -234,7 +278,11 @@ impl Service {
         for change in self.manifests.scan() {
             match change {
                 Change::Loaded(workflow) => self.replace(*workflow),
-                Change::Removed(manifest) => self.retire(&manifest),
+                Change::Removed(manifest) => {
+                    if let Some(id) = self.serving(&manifest) {
+                        self.retire(id);
+                    }
+                }
             }
         }
         self.drop_retired();
@@ -243,27 +291,21 @@ impl Service {
     /// A valid new version of a manifest. The same workflow on the same
     /// folder keeps its state (claimed files, runs going on, the lock) and
     /// takes the new version for runs that start from now on; another name
-    /// or folder is a new watch.
+    /// or folder is a new watch, and the old one finishes what it claimed.
     fn replace(&mut self, workflow: Workflow) {
-        if let Some(watched) = self.watched.get_mut(&workflow.manifest)
-            && !watched.retired
-            && watched.workflow.name() == workflow.name()
-            && watched.workflow.watch.path == workflow.watch.path
-        {
-            if watched.workflow.watch.archive != workflow.watch.archive
-                && let Err(error) = watched
-                    .folders
-                    .rearchive(workflow.name(), &workflow.watch.archive)
+        if let Some(id) = self.serving(&workflow.manifest) {
+            let watched = self.watched.get_mut(&id).expect("the watch serving it");
+            if watched.workflow.name() == workflow.name()
+                && watched.folders.watched == workflow.folder()
             {
-                tracing::error!(workflow = %workflow.name(), error = %chain(&error), "the edited archive folders cannot be used: the manifest is not reloaded");
+                if Self::take_version(watched, workflow) {
+                    self.list(id);
+                }
                 return;
             }
-            tracing::info!(workflow = %workflow.name(), manifest = %workflow.manifest.display(), "manifest reloaded");
-            watched.workflow = workflow;
-            return;
+            self.retire(id);
+            self.drop_retired();
         }
-        self.retire(&workflow.manifest.clone());
-        self.drop_retired();
         let (name, manifest) = (workflow.name().to_owned(), workflow.manifest.clone());
         if let Err(error) = self.add(workflow) {
             tracing::error!(workflow = %name, manifest = %manifest.display(), error = %chain(&error), "cannot watch this workflow");
@@ -271,23 +313,24 @@ impl Service {
     }
 
     /// Stops claiming for a removed manifest; its claimed files still run.
-    fn retire(&mut self, manifest: &Path) {
-        if let Some(watched) = self.watched.get_mut(manifest) {
+    fn retire(&mut self, id: WatchId) {
+        if let Some(watched) = self.watched.get_mut(&id) {
             watched.retired = true;
             watched.pending.clear();
             tracing::info!(workflow = %watched.workflow.name(), "watch stopped");
         }
     }
 
+    /// Forgets stopped watches with nothing left to do.
     pub(super) fn drop_retired(&mut self) {
-        let done: Vec<PathBuf> = self
+        let done: Vec<WatchId> = self
             .watched
             .iter()
             .filter(|(_, watched)| watched.retired && watched.idle())
-            .map(|(manifest, _)| manifest.clone())
+            .map(|(id, _)| *id)
             .collect();
-        for manifest in done {
-            if let Some(watched) = self.watched.remove(&manifest)
+        for id in done {
+            if let Some(watched) = self.watched.remove(&id)
                 && let Some(events) = &mut self.events
                 && !self
                     .watched
@@ -299,103 +342,9 @@ impl Service {
         }
     }
 
-    /// Takes up the files an earlier watch left claimed.
-    fn recover(&mut self, manifest: &Path) {
-        let Some(watched) = self.watched.get(manifest) else {
-            return;
-        };
-        let leftovers = match watched.folders.leftovers() {
-            Ok(leftovers) => leftovers,
-            Err(error) => {
-                tracing::error!(workflow = %watched.workflow.name(), error = %error, "cannot list the claimed files left by an earlier watch");
-                return;
-            }
-        };
-        for claimed in leftovers {
-            self.recover_one(manifest, claimed);
-        }
-    }
-
-    fn recover_one(&mut self, manifest: &Path, claimed: Claimed) {
-        let claimed_as = claimed.path.display().to_string();
-        let row = match self.store.ledger_by_claim(&claimed_as) {
-            Ok(row) => row,
-            Err(error) => {
-                tracing::error!(file = %claimed_as, error = %chain(&error), "cannot read the ledger; the file stays claimed");
-                return;
-            }
-        };
-        let Some(watched) = self.watched.get_mut(manifest) else {
-            return;
-        };
-        let Ok(Some(look)) = Look::at(&claimed.path) else {
-            return;
-        };
-        let workflow = watched.workflow.name().to_owned();
-        match row {
-            None => {
-                tracing::info!(workflow = %workflow, file = %claimed.name, "recovered a claimed file whose run was never recorded: it runs now");
-                watched.enqueue(Queued {
-                    claimed,
-                    look,
-                    resume: None,
-                });
-            }
-            Some(row) if row.status == "running" => {
-                let Some(run_id) = row.run_id else { return };
-                self.recover_run(manifest, claimed, look, run_id);
-            }
-            Some(row) => {
-                let (Some(destination), Some(target)) =
-                    (Destination::from_status(&row.status), row.archived_as)
-                else {
-                    return;
-                };
-                tracing::info!(workflow = %workflow, file = %claimed.name, "finishing the move of a file whose run had ended");
-                self.move_away(
-                    manifest,
-                    &claimed,
-                    destination,
-                    Path::new(&target),
-                    &claimed.id.clone(),
-                );
-            }
-        }
-    }
-
-    /// A claimed file whose run was recorded: archived when the run ended,
-    /// resumed from its journal when it did not.
-    fn recover_run(&mut self, manifest: &Path, claimed: Claimed, look: Look, run_id: String) {
-        let status = match self.store.run(&run_id) {
-            Ok(run) => run.status,
-            Err(error) => {
-                tracing::error!(run = %run_id, error = %chain(&error), "cannot read the run of a claimed file; the file stays claimed");
-                return;
-            }
-        };
-        match status {
-            Status::Completed | Status::Failed => {
-                self.archive_run(manifest, &claimed, &run_id, status);
-            }
-            Status::Interrupted | Status::Cancelled => {
-                tracing::info!(run = %run_id, file = %claimed.name, "resuming the run a stopped watch left");
-                if let Some(watched) = self.watched.get_mut(manifest) {
-                    watched.enqueue(Queued {
-                        claimed,
-                        look,
-                        resume: Some(run_id),
-                    });
-                }
-            }
-            Status::Running => {
-                tracing::warn!(run = %run_id, file = %claimed.name, "another process executes this run; its file stays claimed until the next start");
-            }
-        }
-    }
-
     /// Lists one watched folder and observes every candidate in it.
-    fn list(&mut self, manifest: &Path) {
-        let Some(watched) = self.watched.get_mut(manifest) else {
+    fn list(&mut self, id: WatchId) {
+        let Some(watched) = self.watched.get_mut(&id) else {
             return;
         };
         if watched.retired {
@@ -413,14 +362,14 @@ impl Service {
         watched.pending.retain(|name, _| listed.contains_key(name));
         let now = Instant::now();
         for (name, look) in listed {
-            self.observe_look(manifest, &name, Some(look), now);
+            self.observe_look(id, &name, Some(look), now);
         }
     }
 
     pub(super) fn list_all(&mut self) {
-        let manifests: Vec<PathBuf> = self.watched.keys().cloned().collect();
-        for manifest in manifests {
-            self.list(&manifest);
+        let ids: Vec<WatchId> = self.watched.keys().copied().collect();
+        for id in ids {
+            self.list(id);
         }
     }
 
@@ -438,20 +387,20 @@ impl Service {
             return;
         };
         let Some(name) = name.to_str() else { return };
-        let manifests: Vec<PathBuf> = self
+        let ids: Vec<WatchId> = self
             .watched
             .iter()
             .filter(|(_, watched)| !watched.retired && watched.folders.watched == parent)
-            .map(|(manifest, _)| manifest.clone())
+            .map(|(id, _)| *id)
             .collect();
-        for manifest in manifests {
-            self.observe(&manifest, name);
+        for id in ids {
+            self.observe(id, name);
         }
     }
 
     /// Looks at one name in a watched folder now.
-    fn observe(&mut self, manifest: &Path, name: &str) {
-        let Some(watched) = self.watched.get_mut(manifest) else {
+    fn observe(&mut self, id: WatchId, name: &str) {
+        let Some(watched) = self.watched.get_mut(&id) else {
             return;
         };
         let spec = &watched.workflow.watch;
@@ -465,7 +414,7 @@ impl Service {
             return;
         }
         match Look::at(&watched.folders.dropped(name)) {
-            Ok(look) => self.observe_look(manifest, name, look, Instant::now()),
+            Ok(look) => self.observe_look(id, name, look, Instant::now()),
             Err(error) => {
                 // The next listing looks again.
                 watched.pending.remove(name);
@@ -474,22 +423,26 @@ impl Service {
         }
     }
 
-    fn observe_look(&mut self, manifest: &Path, name: &str, look: Option<Look>, now: Instant) {
-        let Some(watched) = self.watched.get_mut(manifest) else {
+    fn observe_look(&mut self, id: WatchId, name: &str, look: Option<Look>, now: Instant) {
+        let Some(watched) = self.watched.get_mut(&id) else {
             return;
         };
         let Some(look) = look else {
             watched.pending.remove(name);
             return;
         };
+        let spec = &watched.workflow.watch;
+        if self.stopping.is_some() || watched.retired || spec.complete == CompleteSpec::Marker {
+            // Nothing to wait for: no claims now, or a marker says when.
+            watched.pending.remove(name);
+        }
         if self.stopping.is_some() || watched.retired {
             return;
         }
-        let spec = &watched.workflow.watch;
         if spec.complete == CompleteSpec::Marker {
             let marker = watched.folders.dropped(&format!("{name}{MARKER_SUFFIX}"));
             if matches!(Look::at(&marker), Ok(Some(_))) {
-                self.claim(manifest, name, look, true);
+                self.claim(id, name, look, true);
             }
             return;
         }
@@ -502,7 +455,7 @@ impl Service {
             Verdict::Wait(due) => pending.due = due,
             Verdict::Complete(look) => {
                 watched.pending.remove(name);
-                self.claim(manifest, name, look, false);
+                self.claim(id, name, look, false);
             }
         }
     }
@@ -518,24 +471,24 @@ impl Service {
     /// Looks again at every candidate whose settle time is up.
     pub(super) fn observe_due(&mut self) {
         let now = Instant::now();
-        let due: Vec<(PathBuf, String)> = self
+        let due: Vec<(WatchId, String)> = self
             .watched
             .iter()
-            .flat_map(|(manifest, watched)| {
+            .flat_map(|(id, watched)| {
                 watched
                     .pending
                     .iter()
                     .filter(|(_, pending)| pending.due <= now)
-                    .map(|(name, _)| (manifest.clone(), name.clone()))
+                    .map(|(name, _)| (*id, name.clone()))
             })
             .collect();
-        for (manifest, name) in due {
-            self.observe(&manifest, &name);
+        for (id, name) in due {
+            self.observe(id, &name);
         }
     }
 
-    fn claim(&mut self, manifest: &Path, name: &str, look: Look, marker: bool) {
-        let Some(watched) = self.watched.get_mut(manifest) else {
+    fn claim(&mut self, id: WatchId, name: &str, look: Look, marker: bool) {
+        let Some(watched) = self.watched.get_mut(&id) else {
             return;
         };
         let workflow = watched.workflow.name().to_owned();

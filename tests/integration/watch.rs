@@ -563,3 +563,72 @@ fn json_log_lines_name_the_file_and_run_of_every_claim_run_and_archive() {
             .ends_with(&format!("/drop/processed/a.{run_id}.csv"))
     );
 }
+
+#[test]
+fn a_manifest_dropped_into_a_watched_folder_is_never_served() {
+    let dir = project("");
+    // Served from the project folder itself, as `bulkops watch` does by default.
+    std::fs::create_dir_all(dir.path().join("drop/evil")).unwrap();
+    let evil = crate::watch_support::manifest("evil", "drop/evil", "")
+        .replace("eng-contractors", "Global Admins");
+    std::fs::write(dir.path().join("drop/evil.yaml"), evil).unwrap();
+    drop_file(dir.path(), "drop/evil/x.csv", &member_file(1));
+    drop_file(dir.path(), "drop/a.csv", &member_file(2));
+    let (code, log) = once(dir.path(), &["."], &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("manifest ignored: it is inside a watched folder"),
+        "{log}"
+    );
+    assert!(!log.contains("workflow=evil"), "{log}");
+    assert!(dir.path().join("drop/evil/x.csv").exists());
+    assert_eq!(job_trigger_files(dir.path()), ["a.csv"]);
+    // Once the folder has been watched, its tree is not even searched.
+    drop_file(dir.path(), "drop/b.csv", &member_file(4));
+    let (code, log) = once(dir.path(), &["."], &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains("evil"), "{log}");
+    assert_eq!(job_trigger_files(dir.path()), ["a.csv", "b.csv"]);
+}
+
+#[test]
+fn a_file_with_a_name_as_long_as_the_system_allows_is_archived() {
+    let dir = project("");
+    let name = format!("{}.csv", "n".repeat(251));
+    std::fs::write(dir.path().join("drop").join(&name), member_file(1)).unwrap();
+    let (code, log) = once(dir.path(), &["m"], &[]);
+    assert_eq!(code, 0, "{log}");
+    let archived = names_in(&dir.path().join("drop/processed"));
+    assert_eq!(archived.len(), 1, "{log}");
+    assert!(archived[0].len() <= 250, "room for a marker's .done");
+    assert!(claimed_names(&dir.path().join("drop"), "hires").is_empty());
+    let rows = ledger(dir.path());
+    assert_eq!(rows[0].status, "processed");
+    assert!(std::path::Path::new(rows[0].archived_as.as_ref().unwrap()).exists());
+}
+
+#[test]
+fn a_rotated_archive_folder_is_the_one_the_next_file_goes_to() {
+    let dir = project("");
+    let drop = dir.path().join("drop");
+    let mut service = Service::start(dir.path(), &["m"], &[]);
+    drop_file(dir.path(), "drop/a.csv", &member_file(1));
+    service.wait_for_count("run ended", 1);
+    std::fs::rename(drop.join("processed"), drop.join("processed-2026-11")).unwrap();
+    drop_file(dir.path(), "drop/b.csv", &member_file(2));
+    service.wait_for_count("run ended", 2);
+    service.kill();
+    assert_eq!(dropped_names(&names_in(&drop.join("processed"))), ["b.csv"]);
+    assert_eq!(
+        dropped_names(&names_in(&drop.join("processed-2026-11"))),
+        ["a.csv"]
+    );
+    let b = ledger(dir.path())
+        .into_iter()
+        .find(|row| row.entry.name == "b.csv")
+        .unwrap();
+    assert!(
+        std::path::Path::new(&b.archived_as.unwrap()).exists(),
+        "the ledger says where it is"
+    );
+}

@@ -283,3 +283,133 @@ fn manifests_are_reloaded_an_invalid_edit_keeps_the_last_valid_one_and_a_removed
         ["e.csv"]
     );
 }
+
+#[test]
+fn a_manifest_pointed_at_another_folder_during_a_run_still_archives_the_run_and_serves_the_new_folder()
+ {
+    let dir = project("");
+    std::fs::create_dir_all(dir.path().join("drop2")).unwrap();
+    drop_file(dir.path(), "drop/a.csv", &many_members(40));
+    let (_hold_dir, hold, env) = hold_at("mid-apply:1");
+    let mut env = pairs(&env);
+    env.push(("BULKOPS_CHUNK_ROWS", "20"));
+    let mut service = Service::start(dir.path(), &["m", "--max-runs", "1"], &env);
+    wait_for_hold(&service, &hold);
+    std::fs::write(
+        dir.path().join("m/hires.yaml"),
+        manifest("hires", "drop2", ""),
+    )
+    .unwrap();
+    service.wait_for("watch stopped");
+    service.wait_for_count("watching", 2);
+    std::fs::remove_file(&hold).unwrap();
+    drop_file(dir.path(), "drop2/b.csv", &member_file(5));
+    service.wait_for_count("run ended", 2);
+    let log = service.kill();
+    assert_eq!(
+        dropped_names(&names_in(&dir.path().join("drop/processed"))),
+        ["a.csv"],
+        "{log}"
+    );
+    assert_eq!(
+        dropped_names(&names_in(&dir.path().join("drop2/processed"))),
+        ["b.csv"],
+        "{log}"
+    );
+    assert!(
+        ledger(dir.path())
+            .iter()
+            .all(|row| row.status == "processed")
+    );
+}
+
+#[test]
+fn a_manifest_removed_and_put_back_during_a_run_keeps_its_watch() {
+    let dir = project("");
+    let path = dir.path().join("m/hires.yaml");
+    drop_file(dir.path(), "drop/a.csv", &many_members(40));
+    let (_hold_dir, hold, env) = hold_at("mid-apply:1");
+    let mut env = pairs(&env);
+    env.push(("BULKOPS_CHUNK_ROWS", "20"));
+    let mut service = Service::start(dir.path(), &["m"], &env);
+    wait_for_hold(&service, &hold);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    service.wait_for("watch stopped");
+    std::fs::write(&path, text).unwrap();
+    service.wait_for("watching again");
+    std::fs::remove_file(&hold).unwrap();
+    drop_file(dir.path(), "drop/b.csv", &member_file(5));
+    service.wait_for_count("run ended", 2);
+    let log = service.kill();
+    assert!(!log.contains("cannot watch this workflow"), "{log}");
+    assert_eq!(
+        dropped_names(&names_in(&dir.path().join("drop/processed"))),
+        ["a.csv", "b.csv"]
+    );
+}
+
+#[test]
+fn a_claimed_file_of_a_moved_project_is_never_run_again() {
+    let parent = tempfile::tempdir().unwrap();
+    let before = parent.path().join("before");
+    let after = parent.path().join("after");
+    let dir = project("");
+    crate::support::copy_tree(dir.path(), &before);
+    drop_file(&before, "drop/a.csv", &many_members(60));
+    let (_hold_dir, hold, env) = hold_at("mid-apply:2");
+    let mut env = pairs(&env);
+    env.push(("BULKOPS_CHUNK_ROWS", "20"));
+    let service = Service::start(&before, &["m"], &env);
+    wait_for_hold(&service, &hold);
+    service.kill();
+    std::fs::rename(&before, &after).unwrap();
+
+    let (code, log) = once(&after, &["m"], &[]);
+    assert_eq!(
+        code, 130,
+        "left for an administrator, never run twice:\n{log}"
+    );
+    assert!(!log.contains("run started"), "{log}");
+    assert!(!log.contains("skipped: the same content"), "{log}");
+    let rows = ledger(&after);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, "running");
+    assert_eq!(claimed_names(&after.join("drop"), "hires"), ["a.csv"]);
+    assert!(names_in(&after.join("drop/duplicates")).is_empty());
+}
+
+#[test]
+fn files_claimed_and_not_run_when_the_watch_stops_make_it_exit_130_and_run_at_the_next_start() {
+    let dir = project("");
+    drop_file(dir.path(), "drop/a.csv", &many_members(40));
+    let (_hold_dir, hold, env) = hold_at("mid-apply:1");
+    let mut env = pairs(&env);
+    env.push(("BULKOPS_CHUNK_ROWS", "20"));
+    let mut service = Service::start(dir.path(), &["m"], &env);
+    wait_for_hold(&service, &hold);
+    for number in 1..=3 {
+        drop_file(
+            dir.path(),
+            &format!("drop/q{number}.csv"),
+            &member_file(number),
+        );
+    }
+    service.wait_for_count("claimed", 4);
+    service.signal("INT");
+    service.wait_for("stopping");
+    std::fs::remove_file(&hold).unwrap();
+    let (code, log) = service.finish();
+    assert_eq!(code, 130, "{log}");
+    let drop = dir.path().join("drop");
+    assert_eq!(
+        claimed_names(&drop, "hires"),
+        ["q1.csv", "q2.csv", "q3.csv"]
+    );
+    let (code, log) = once(dir.path(), &["m"], &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        dropped_names(&names_in(&drop.join("processed"))),
+        ["a.csv", "q1.csv", "q2.csv", "q3.csv"]
+    );
+}

@@ -1,0 +1,112 @@
+//! What a starting watch does with the files an earlier one left in
+//! `.processing/`: each is found in the ledger by its workflow and claim
+//! (not by path, so a moved project folder is still recognised). A file
+//! whose run was never recorded runs; a run that did not end is resumed
+//! from its journal; a file whose run ended is archived; a file whose
+//! destination the ledger already names is moved there.
+
+use std::path::Path;
+
+use super::claim::{Claimed, Destination};
+use super::folder::Look;
+use super::service::{Queued, Service, WatchId};
+use crate::store::Status;
+use crate::text::chain;
+
+impl Service {
+    /// Takes up the files an earlier watch left claimed.
+    pub(super) fn recover(&mut self, id: WatchId) {
+        let Some(watched) = self.watched.get(&id) else {
+            return;
+        };
+        let marker_mode =
+            watched.workflow.watch.complete == crate::manifest::spec::CompleteSpec::Marker;
+        let leftovers = match watched.folders.leftovers(marker_mode) {
+            Ok(leftovers) => leftovers,
+            Err(error) => {
+                tracing::error!(workflow = %watched.workflow.name(), error = %error, "cannot list the claimed files left by an earlier watch");
+                return;
+            }
+        };
+        for claimed in leftovers {
+            self.recover_one(id, claimed);
+        }
+    }
+
+    fn recover_one(&mut self, id: WatchId, claimed: Claimed) {
+        let Some(watched) = self.watched.get(&id) else {
+            return;
+        };
+        let workflow = watched.workflow.name().to_owned();
+        let row = match self.store.ledger_by_claim(&workflow, &claimed.key()) {
+            Ok(row) => row,
+            Err(error) => {
+                tracing::error!(file = %claimed.name, error = %chain(&error), "cannot read the ledger; the file stays claimed");
+                return;
+            }
+        };
+        let Ok(Some(look)) = Look::at(&claimed.path) else {
+            return;
+        };
+        match row {
+            None => {
+                tracing::info!(workflow = %workflow, file = %claimed.name, "recovered a claimed file whose run was never recorded: it runs now");
+                self.enqueue(id, claimed, look, None);
+            }
+            Some(row) if row.status == "running" => {
+                let Some(run_id) = row.run_id else { return };
+                self.recover_run(id, claimed, look, run_id);
+            }
+            Some(row) => {
+                let (Some(destination), Some(target)) =
+                    (Destination::from_status(&row.status), row.archived_as)
+                else {
+                    return;
+                };
+                tracing::info!(workflow = %workflow, file = %claimed.name, status = %row.status, "finishing the move of a file whose run had ended");
+                match row.status.as_str() {
+                    "processed" => self.summary.completed += 1,
+                    "duplicate" => self.summary.duplicates += 1,
+                    _ => self.summary.failed += 1,
+                }
+                let tag = claimed.id.clone();
+                self.move_away(id, &claimed, destination, Path::new(&target), &tag);
+            }
+        }
+    }
+
+    /// A claimed file whose run was recorded: archived when the run ended,
+    /// resumed from its journal when it did not.
+    fn recover_run(&mut self, id: WatchId, claimed: Claimed, look: Look, run_id: String) {
+        let status = match self.store.run(&run_id) {
+            Ok(run) => run.status,
+            Err(error) => {
+                tracing::error!(run = %run_id, error = %chain(&error), "cannot read the run of a claimed file; the file stays claimed");
+                return;
+            }
+        };
+        match status {
+            Status::Completed | Status::Failed => {
+                self.archive_run(id, &claimed, &run_id, status);
+            }
+            Status::Interrupted | Status::Cancelled => {
+                tracing::info!(run = %run_id, file = %claimed.name, "resuming the run a stopped watch left");
+                self.enqueue(id, claimed, look, Some(run_id));
+            }
+            Status::Running => {
+                self.summary.left += 1;
+                tracing::warn!(run = %run_id, file = %claimed.name, "another process executes this run; its file stays claimed until the next start");
+            }
+        }
+    }
+
+    fn enqueue(&mut self, id: WatchId, claimed: Claimed, look: Look, resume: Option<String>) {
+        if let Some(watched) = self.watched.get_mut(&id) {
+            watched.enqueue(Queued {
+                claimed,
+                look,
+                resume,
+            });
+        }
+    }
+}
