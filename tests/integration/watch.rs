@@ -315,13 +315,7 @@ fn in_marker_mode_a_file_runs_only_once_its_marker_exists() {
 #[test]
 fn archive_folders_on_another_file_system_are_refused_at_start() {
     let dir = project("");
-    let elsewhere = tempfile::tempdir_in("/dev/shm").unwrap();
-    let here = std::fs::metadata(dir.path()).unwrap().dev();
-    let there = std::fs::metadata(elsewhere.path()).unwrap().dev();
-    assert_ne!(
-        here, there,
-        "/dev/shm is its own file system on the test machine"
-    );
+    let elsewhere = folder_on_another_file_system(dir.path());
     let manifest = std::fs::read_to_string(dir.path().join("m/hires.yaml")).unwrap();
     std::fs::write(
         dir.path().join("m/hires.yaml"),
@@ -342,6 +336,17 @@ fn archive_folders_on_another_file_system_are_refused_at_start() {
         "{text}"
     );
     assert!(text.contains("cannot cross file systems"), "{text}");
+}
+
+/// A fresh folder on another file system than `here`: the first writable candidate among
+/// the usual memory and spool mounts. Linux test machines always have one (`/dev/shm`).
+fn folder_on_another_file_system(here: &std::path::Path) -> tempfile::TempDir {
+    let here = std::fs::metadata(here).unwrap().dev();
+    ["/dev/shm", "/run/shm", "/run/user", "/var/tmp", "/run", "/home", "/mnt"]
+        .iter()
+        .filter(|candidate| std::fs::metadata(candidate).is_ok_and(|meta| meta.dev() != here))
+        .find_map(|candidate| tempfile::tempdir_in(candidate).ok())
+        .expect("a writable folder on another file system than the temp folder (/dev/shm, /var/tmp, /run …)")
 }
 
 #[test]
