@@ -301,13 +301,29 @@ fn lifecycle_code(error: &LifecycleError) -> i32 {
         | LifecycleError::DirectoryChanged { .. }
         | LifecycleError::RunAlreadyCompleted { .. }
         | LifecycleError::RunClosed { .. }
-        | LifecycleError::InputChanged { .. } => exit_code::USAGE,
+        | LifecycleError::InputChanged { .. }
+        | LifecycleError::NotSaveable { .. } => exit_code::USAGE,
         LifecycleError::InputMissing { .. } => exit_code::INPUT_UNREADABLE,
         LifecycleError::OutputRoot { .. } | LifecycleError::Io { .. } => exit_code::OUTPUT_FAILED,
-        LifecycleError::Runtime(_) => exit_code::FAILURE,
+        LifecycleError::Runtime(_)
+        | LifecycleError::RecordedPlan { .. }
+        | LifecycleError::Identity { .. } => exit_code::FAILURE,
         LifecycleError::CheckFailed { class, .. } => class_code(*class),
         LifecycleError::TooManyRemovals { .. }
         | LifecycleError::TooManyDeviceDeletions { .. }
         | LifecycleError::JournalAboveLimit { .. } => exit_code::GUARD_REFUSED,
+        LifecycleError::StalePlan { .. } | LifecycleError::PlanApplied { .. } => {
+            exit_code::STALE_PLAN
+        }
+        LifecycleError::PlanFile(error) => match **error {
+            crate::lifecycle::saved::format::PlanFileError::Read { .. } => {
+                exit_code::INPUT_UNREADABLE
+            }
+            crate::lifecycle::saved::format::PlanFileError::Write { .. } => {
+                exit_code::OUTPUT_FAILED
+            }
+            _ => exit_code::INVALID_INPUT,
+        },
+        LifecycleError::StoppedBeforeRun => exit_code::CANCELLED,
     }
 }

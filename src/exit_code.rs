@@ -30,5 +30,10 @@ pub const CHANGES_PENDING: i32 = 2;
 /// than `guards.maxRemovals`).
 pub const GUARD_REFUSED: i32 = 3;
 
+/// A saved plan cannot be applied: something it was made from changed (a
+/// manifest, an input, a group's members, a device's state, the directory),
+/// or it was applied before. Nothing was changed; plan again.
+pub const STALE_PLAN: i32 = 4;
+
 /// A run was stopped with Ctrl-C; `bulkops apply --resume RUN_ID` finishes it.
 pub const CANCELLED: i32 = 130;

@@ -21,7 +21,7 @@ use crate::text::printable;
 /// Arguments of `bulkops apply`.
 #[derive(Debug, Args)]
 pub(super) struct ApplyArgs {
-    /// The workflow manifest.
+    /// The workflow manifest, or a plan file saved by `bulkops plan --out`.
     #[arg(value_name = "FILE", required_unless_present = "resume")]
     file: Option<PathBuf>,
     /// Finish an interrupted run, with the manifest and inputs it started with.
@@ -87,6 +87,11 @@ impl StorePaths {
 
 /// Runs (or resumes) a workflow.
 pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Error> {
+    if let (None, Some(file)) = (&args.resume, &args.file)
+        && lifecycle::saved::format::looks_like_plan_file(file)
+    {
+        return apply_saved(file, args);
+    }
     let start = match (&args.resume, &args.file) {
         (Some(run_id), _) => Start::Resume(run_id.clone()),
         (None, Some(file)) => Start::New(Box::new(load(manifest::load_file(file), reporter)?)),
@@ -109,6 +114,34 @@ pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Erro
             class: report.worst_failure(),
         }),
     }
+}
+
+/// Applies a saved plan: each of its runs, in order.
+fn apply_saved(file: &std::path::Path, args: &ApplyArgs) -> Result<Outcome, Error> {
+    let options = Options {
+        allow_removals: args.allow_removals,
+        show_progress: std::io::stderr().is_terminal(),
+    };
+    let finished = lifecycle::saved::apply(file, &args.paths.to_paths(), options)?;
+    let text: String = finished
+        .iter()
+        .map(|done| summary(&done.report, &done.workflow))
+        .collect();
+    let printed = write_stdout(&text);
+    for done in &finished {
+        let run_id = done.report.run_id.clone();
+        match done.report.status {
+            Status::Completed => {}
+            Status::Cancelled => return Err(Error::RunCancelled { run_id }),
+            _ => {
+                return Err(Error::RunFailed {
+                    run_id,
+                    class: done.report.worst_failure(),
+                });
+            }
+        }
+    }
+    printed.map(|()| Outcome::Success)
 }
 
 pub(super) fn load(

@@ -39,6 +39,10 @@ pub(super) struct PlanArgs {
     /// any error, including a step that cannot be previewed.
     #[arg(long, conflicts_with = "no_preview")]
     detailed_exitcode: bool,
+    /// Save the plan: every change it makes, and what it was made from, for
+    /// `bulkops apply FILE` to carry out exactly (or refuse once stale).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_preview")]
+    out: Option<PathBuf>,
     #[command(flatten)]
     paths: RunPaths,
 }
@@ -58,7 +62,10 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
     let loaded = load(manifest::load_file(&args.file), reporter)?;
     let graph = render(&loaded.plan, args.format);
     let previewable = matches!(args.format, PlanFormat::Text | PlanFormat::Json);
-    let wanted = args.preview || args.detailed_exitcode || (previewable && !args.no_preview);
+    let wanted = args.preview
+        || args.detailed_exitcode
+        || args.out.is_some()
+        || (previewable && !args.no_preview);
     if !wanted {
         write_stdout(&graph)?;
         return Ok(Outcome::Success);
@@ -68,6 +75,7 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
         && !open::profile_configured(&loaded, &paths)
         && !args.preview
         && !args.detailed_exitcode
+        && args.out.is_none()
     {
         // A profile that is not configured here: the steps can still be reviewed.
         let note = format!(
@@ -84,7 +92,11 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
     }
     let workflow = loaded.plan.workflow.clone();
     let directory = loaded.plan.directory.clone();
-    let previewed = lifecycle::preview(loaded, &paths)?;
+    let previewed = if args.out.is_some() {
+        lifecycle::preview_for_saving(&loaded, &paths)?
+    } else {
+        lifecycle::preview(&loaded, &paths)?
+    };
     let report = &previewed.report;
     let totals = preview::totals(report);
     let verdict = preview::guard_verdict(totals, previewed.limits);
@@ -115,9 +127,36 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
     if let Some(verdict) = verdict {
         return Err(Error::GuardWouldRefuse { verdict });
     }
+    if let (Some(out), Some(saved)) = (&args.out, previewed.saved) {
+        save(out, saved, args.format)?;
+    }
     Ok(if args.detailed_exitcode && totals.changes_anything() {
         Outcome::ChangesPending
     } else {
         Outcome::Success
     })
+}
+
+/// Writes the saved plan and says where, with its id and run.
+fn save(
+    out: &std::path::Path,
+    saved: lifecycle::saved::format::SavedWorkflow,
+    format: PlanFormat,
+) -> Result<(), Error> {
+    let run_id = saved.run_id.clone();
+    let file = lifecycle::saved::format::PlanFile::new(vec![saved]);
+    file.write(out)
+        .map_err(|error| lifecycle::LifecycleError::PlanFile(Box::new(error)))?;
+    let line = format!(
+        "saved plan {} to {} (it runs as run {run_id}); apply exactly this with `bulkops apply {}`\n",
+        file.plan_id,
+        out.display(),
+        out.display()
+    );
+    if format == PlanFormat::Text {
+        write_stdout(&format!("\n{line}"))?;
+    } else {
+        eprint!("{line}");
+    }
+    Ok(())
 }

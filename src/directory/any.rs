@@ -66,6 +66,10 @@ impl Directory for AnyDirectory {
         either!(self, directory => directory.for_each_member(group_id, visit))
     }
 
+    async fn member_count(&self, group_id: &str) -> Result<u64, DirectoryError> {
+        either!(self, directory => directory.member_count(group_id))
+    }
+
     async fn resolve_for_group(
         &self,
         group_id: &str,

@@ -104,6 +104,12 @@ pub trait Directory: Send + Sync {
         visit: &mut MemberVisitor<'_>,
     ) -> impl Future<Output = Result<(), DirectoryError>> + Send;
 
+    /// How many direct members a group has, from a complete read.
+    fn member_count(
+        &self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<u64, DirectoryError>> + Send;
+
     /// The object each key names, and whether it is a direct member of the group.
     fn resolve_for_group(
         &self,
@@ -161,6 +167,22 @@ impl SharedLocal {
         }
     }
 
+    /// The directory's id.
+    pub fn id(&self) -> Result<String, DirectoryError> {
+        self.with_blocking(LocalDirectory::id)
+    }
+
+    fn with_blocking<T>(
+        &self,
+        work: impl FnOnce(&LocalDirectory) -> Result<T, LocalError>,
+    ) -> Result<T, DirectoryError> {
+        let directory = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        work(&directory).map_err(|error| DirectoryError::from(error.at(directory.path())))
+    }
+
     fn with<T>(
         &self,
         work: impl FnOnce(&mut LocalDirectory) -> Result<T, LocalError>,
@@ -208,6 +230,10 @@ impl Directory for SharedLocal {
                     other => other,
                 })
         })
+    }
+
+    async fn member_count(&self, group_id: &str) -> Result<u64, DirectoryError> {
+        self.with(|directory| directory.member_count(group_id))
     }
 
     async fn resolve_for_group(

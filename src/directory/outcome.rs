@@ -9,7 +9,9 @@
 use serde::Serialize;
 
 /// The outcome of one member row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum RowOutcome {
     /// Added to the group.

@@ -147,6 +147,12 @@ impl Fingerprint {
         Self(hex)
     }
 
+    /// The fingerprint of bytes in memory.
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+        Self(hex(digest.as_ref()))
+    }
+
     /// The fingerprint of a whole file, read once.
     pub fn of_file(path: &Path) -> io::Result<Self> {
         let mut reader = HashingReader::new(open_regular(path)?);

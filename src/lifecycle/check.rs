@@ -24,6 +24,8 @@ pub(super) struct Checked {
     pub(super) inputs: Vec<(String, String)>,
     /// The destructive steps whose effects were counted.
     pub(super) counted: HashSet<String>,
+    /// The preview itself.
+    pub(super) report: RunReport,
 }
 
 /// The steps whose effects guards limit.
@@ -70,6 +72,7 @@ pub(super) async fn before_run(
     Ok(Some(Checked {
         inputs: inputs_of(&report),
         counted: counted_steps(plan, &report),
+        report,
     }))
 }
 

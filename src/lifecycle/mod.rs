@@ -14,6 +14,7 @@ mod check;
 mod ledger;
 pub mod open;
 mod resume;
+pub mod saved;
 mod signals;
 
 use std::collections::{HashMap, HashSet};
@@ -173,6 +174,64 @@ pub enum LifecycleError {
         recorded: String,
         now: String,
     },
+    #[error("the saved plan {plan_id} is stale: {} changed since it was made", if changes.len() == 1 { "one thing".to_owned() } else { format!("{} things", changes.len()) })]
+    #[diagnostic(
+        code(bulkops::plan::stale),
+        help(
+            "nothing was changed. What changed for workflow `{workflow}`:\n  - {}\nPlan again and review the new plan: `bulkops plan {manifest} --out {plan_file}`",
+            changes.iter().map(|change| crate::text::printable(change)).collect::<Vec<_>>().join("\n  - ")
+        )
+    )]
+    StalePlan {
+        plan_id: String,
+        workflow: String,
+        changes: Vec<String>,
+        manifest: String,
+        plan_file: String,
+    },
+    #[error("the saved plan {plan_id} was applied before, as run `{run_id}` ({})", status.key())]
+    #[diagnostic(code(bulkops::plan::applied), help("a plan is applied once; {next}"))]
+    PlanApplied {
+        plan_id: String,
+        run_id: String,
+        status: Status,
+        /// What to do instead.
+        next: String,
+    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    PlanFile(Box<saved::format::PlanFileError>),
+    #[error(
+        "the plan cannot be saved: the effect of step `{step}` cannot be known before the run ({why})"
+    )]
+    #[diagnostic(
+        code(bulkops::plan::not_saveable),
+        help(
+            "a saved plan lists every change; split the workflow so that the step that writes the file runs first (`bulkops apply`), then plan the rest"
+        )
+    )]
+    NotSaveable { step: String, why: String },
+    #[error(
+        "run `{run_id}` applies saved plan {plan_id}, whose recorded copy cannot be read: {reason}"
+    )]
+    #[diagnostic(
+        code(bulkops::run::recorded_plan),
+        help("the job store was changed by hand; start over with a new plan")
+    )]
+    RecordedPlan {
+        run_id: String,
+        plan_id: String,
+        reason: String,
+    },
+    #[error("cannot tell which directory this is")]
+    #[diagnostic(code(bulkops::directory::identity), help("check the cause above"))]
+    Identity {
+        #[source]
+        source: Box<crate::directory::DirectoryError>,
+    },
+    #[error("stopped before the run started; nothing was changed")]
+    #[diagnostic(code(bulkops::run::stopped))]
+    StoppedBeforeRun,
     #[error("cannot read `{}`, an input of run `{run_id}`", path.display())]
     #[diagnostic(
         code(bulkops::run::input_missing),
@@ -256,22 +315,11 @@ pub fn apply_with(
 ) -> Result<Finished, LifecycleError> {
     let runtime = runtime()?;
     runtime.block_on(async {
-        let current = signals::CurrentRun::default();
-        let stop = hooks.stop.unwrap_or_else(|| {
-            let stop = Stop::new();
-            signals::install(&stop, &current);
-            stop
-        });
         let create = match start {
             Start::New(_) => Create::IfMissing,
             Start::Resume(_) => Create::Never,
         };
-        let session = Session {
-            store: Arc::new(Mutex::new(JobStore::open_with(&paths.state, create)?)),
-            stop,
-            current,
-            ledger: hooks.ledger,
-        };
+        let session = session(JobStore::open_with(&paths.state, create)?, hooks);
         match start {
             Start::New(loaded) => new_run(*loaded, paths, options, &session).await,
             Start::Resume(run_id) => resume::run(&run_id, paths, options, &session).await,
@@ -279,37 +327,89 @@ pub fn apply_with(
     })
 }
 
+/// A session for a caller that runs workflows one after another (a saved
+/// plan): Ctrl-C handled here unless the caller brings its own stop request.
+fn session(store: JobStore, hooks: Hooks) -> Session {
+    let current = signals::CurrentRun::default();
+    let stop = hooks.stop.unwrap_or_else(|| {
+        let stop = Stop::new();
+        signals::install(&stop, &current);
+        stop
+    });
+    Session {
+        store: Arc::new(Mutex::new(store)),
+        stop,
+        current,
+        ledger: hooks.ledger,
+    }
+}
+
 /// What a preview found, and the limits `apply` would hold it to.
 pub struct Previewed {
     pub report: RunReport,
     pub limits: Limits,
+    /// For `plan --out`: the workflow's part of a saved plan, unless a step
+    /// could not be previewed.
+    pub saved: Option<saved::format::SavedWorkflow>,
 }
 
 /// Previews a workflow: what a run would do now, changing nothing (not even
 /// the job history, which is read if it exists).
-pub fn preview(loaded: LoadedManifest, paths: &Paths) -> Result<Previewed, LifecycleError> {
+pub fn preview(loaded: &LoadedManifest, paths: &Paths) -> Result<Previewed, LifecycleError> {
+    preview_with(loaded, paths, false)
+}
+
+/// [`preview`], recording every change for a saved plan.
+pub fn preview_for_saving(
+    loaded: &LoadedManifest,
+    paths: &Paths,
+) -> Result<Previewed, LifecycleError> {
+    preview_with(loaded, paths, true)
+}
+
+fn preview_with(
+    loaded: &LoadedManifest,
+    paths: &Paths,
+    record: bool,
+) -> Result<Previewed, LifecycleError> {
     let runtime = runtime()?;
     runtime.block_on(async {
         let store = match JobStore::open_with(&paths.state, Create::Never) {
             Err(StoreError::Missing { .. }) => JobStore::in_memory()?,
             other => other?,
         };
-        let directory = open::directory(&loaded, paths)?;
-        let limits = limits_of(&loaded, None);
-        let plan = Arc::new(loaded.plan);
-        let context = context_for(&plan, paths, new_run_id(Timestamp::now()), false)?;
+        let directory = open::directory(loaded, paths)?;
+        let limits = limits_of(loaded, None);
+        let plan = Arc::new(loaded.plan.clone());
+        let mut context = context_for(&plan, paths, new_run_id(Timestamp::now()), false)?;
+        context.record = record;
         let runner = Runner {
             plan,
-            context: Arc::new(context),
-            directory,
+            context: Arc::new(context.clone()),
+            directory: directory.clone(),
             store: Arc::new(Mutex::new(store)),
             stop: Stop::new(),
             budget: None,
             finished: HashMap::new(),
         };
+        let report = runner.run().await;
+        let saved = if record {
+            let made = saved::Made {
+                loaded,
+                run_id: &context.run_id,
+                identity: open::identity(&directory)?,
+                limits,
+                input_base: &context.input_base,
+                trigger_file: context.trigger_file.as_deref(),
+            };
+            saved::from_report(&report, &made)?
+        } else {
+            None
+        };
         Ok(Previewed {
-            report: runner.run().await,
+            report,
             limits,
+            saved,
         })
     })
 }
@@ -354,6 +454,8 @@ fn context_for(
         chunk_rows: chunk_rows_from_environment(),
         formulas: plan.formulas,
         progress: Progress::hidden(),
+        record: false,
+        pins: None,
     })
 }
 
@@ -398,6 +500,7 @@ async fn new_run(
         limits,
         inputs: &inputs,
         ledger: session.ledger.as_ref().map(|(entry, skip)| (entry, *skip)),
+        saved: None,
     };
     if let Err(error) = record_run(&session.store, &planned) {
         lock.release();
@@ -444,6 +547,8 @@ struct Planned<'a> {
     limits: Limits,
     inputs: &'a [(String, String)],
     ledger: Option<(&'a LedgerEntry, bool)>,
+    /// For a run of a saved plan: the plan's id and the run's part of it.
+    saved: Option<crate::store::SavedRun<'a>>,
 }
 
 /// Records a new run with what it was planned from.
@@ -471,6 +576,7 @@ fn record_run(store: &Mutex<JobStore>, planned: &Planned<'_>) -> Result<(), Life
         max_device_deletions: planned.limits.device_deletions,
         inputs: planned.inputs,
         ledger: planned.ledger,
+        saved: planned.saved,
     })?;
     Ok(())
 }

@@ -78,6 +78,27 @@ pub fn location(directory: &AnyDirectory, paths: &Paths) -> Result<String, Lifec
     })
 }
 
+/// Which directory this is, for a saved plan: the local database's own id
+/// (a copy of the file is the same directory, a fresh one is not), or the
+/// Graph profile with its tenant and address.
+pub fn identity(directory: &AnyDirectory) -> Result<String, LifecycleError> {
+    Ok(match directory {
+        AnyDirectory::Local(local) => format!(
+            "local directory {}",
+            local.id().map_err(|error| LifecycleError::Identity {
+                source: Box::new(error)
+            })?
+        ),
+        AnyDirectory::Graph(graph) => {
+            let profile = graph.client().profile();
+            format!(
+                "profile `{}`: tenant {} at {}",
+                profile.name, profile.tenant, profile.graph_url
+            )
+        }
+    })
+}
+
 /// The output root as an absolute path, created if missing: every file a
 /// run writes and every file `jobs delete` removes is below it.
 pub fn output_root(path: &Path) -> Result<PathBuf, LifecycleError> {

@@ -30,6 +30,12 @@ pub(super) async fn run(
     let lock = lock_store(&session.store).lock_run(run_id)?;
     *lock_current(&session.current) = Some(run_id.to_owned());
     let prepared = prepare(&record, options, session);
+    let prepared = prepared.and_then(|(loaded, mut context, limits)| {
+        // A run of a saved plan stays held to it.
+        let pins = super::saved::pins_of_run(&lock_store(&session.store), run_id)?;
+        context.pins = pins.map(Arc::new);
+        Ok((loaded, context, limits))
+    });
     let (loaded, context, limits) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -194,6 +200,8 @@ fn prepare(
         chunk_rows,
         formulas: loaded.plan.formulas,
         progress: Progress::hidden(),
+        record: false,
+        pins: None,
     };
     Ok((loaded, context, limits))
 }

@@ -590,6 +590,10 @@ impl Directory for GraphDirectory {
         members.into_iter().try_for_each(visit)
     }
 
+    async fn member_count(&self, group_id: &str) -> Result<u64, DirectoryError> {
+        Ok(self.member_ids(group_id).await?.len() as u64)
+    }
+
     async fn resolve_for_group(
         &self,
         group_id: &str,

@@ -41,6 +41,11 @@ pub struct RunContext {
     pub formulas: Formulas,
     /// Where progress is shown.
     pub progress: super::progress::Progress,
+    /// In a preview: record each job's rows, changed objects and the state of
+    /// its target, for a saved plan (`bulkops plan --out`).
+    pub record: bool,
+    /// In a run of a saved plan: the selections and changes it is held to.
+    pub pins: Option<std::sync::Arc<crate::steps::pinned::Pins>>,
 }
 
 /// Rows planned, journaled and applied together unless `BULKOPS_CHUNK_ROWS`

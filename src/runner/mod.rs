@@ -74,6 +74,9 @@ pub struct StepResult {
     pub state: StepState,
     pub attempts: u32,
     pub selected: Option<usize>,
+    /// In a preview: what a filter step selected.
+    #[serde(skip)]
+    pub selection: Option<Selection>,
     pub jobs: Vec<JobSummary>,
     /// In a preview: what the step would do.
     pub effects: Vec<Effect>,
@@ -209,6 +212,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 state: StepState::Finished,
                 attempts: finished.attempts,
                 selected: finished.selection.as_ref().map(selected_count),
+                selection: None,
                 jobs: finished.jobs.clone(),
                 effects: Vec::new(),
                 earlier: true,
@@ -252,6 +256,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
         }
         let selected = report.selection.as_ref().map(selected_count);
         self.record(step, &state, attempts, report.selection.as_ref());
+        let kept = report.selection.clone().filter(|_| self.context.dry_run);
         if let Some(selection) = report.selection {
             board.selections.insert(index, selection);
         }
@@ -262,6 +267,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
             state,
             attempts,
             selected,
+            selection: kept,
             jobs: report.jobs,
             effects: report.effects,
             earlier: false,
@@ -315,6 +321,7 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                     state,
                     attempts: 0,
                     selected: None,
+                    selection: None,
                     jobs: Vec::new(),
                     effects: Vec::new(),
                     earlier: false,

@@ -100,7 +100,13 @@ pub(super) fn run<D: Directory>(
     env: &StepEnv<'_, D>,
     spec: &DeleteJobsSpec,
 ) -> Result<StepReport, StepError> {
-    let doomed = doomed(env, spec)?;
+    let mut doomed = doomed(env, spec)?;
+    if let Some(pins) = env.pins() {
+        // A saved plan deletes the jobs it listed that still qualify; jobs
+        // that came to qualify since wait for the next plan.
+        let planned = pins.deleted_jobs.clone().unwrap_or_default();
+        doomed.retain(|job| planned.contains(&job.id));
+    }
     if env.context.dry_run {
         let mut files = Vec::new();
         if !spec.keep_files {
@@ -115,6 +121,7 @@ pub(super) fn run<D: Directory>(
         let effect = Effect {
             deleted_jobs: doomed.len() as u64,
             deleted_files: files,
+            deleted_job_ids: doomed.iter().map(|job| job.id.clone()).collect(),
             ..Effect::default()
         };
         return Ok(StepReport {

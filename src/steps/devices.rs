@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::fault::{self, Phase};
+use super::pinned::{DeviceState, JobOps, ObjectRef, Precondition};
 use super::{
     Effect, InputRead, JobSummary, Selection, StepEnv, StepError, StepReport, count, write_error,
 };
@@ -77,6 +78,17 @@ impl<'a> DeviceSource<'a> {
 struct DeviceRow {
     fields: Vec<String>,
     device: Result<Option<Device>, String>,
+}
+
+impl DeviceRow {
+    /// The object id of the device the row names, when found.
+    fn found_id(&self) -> Option<&str> {
+        self.device
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(|device| device.id.as_str())
+    }
 }
 
 /// The rows of a change and where they came from.
@@ -180,6 +192,7 @@ async fn preview<D: Directory>(
     }
     let mut rows = rows_of(env, source).await?;
     refuse_results_over_input(env, source, &rows)?;
+    let states = env.context.record.then(|| states_of(&rows.rows));
     // Previewed against the devices as earlier steps of the run would leave
     // them, and noted for the steps after it.
     let mut overlay = env.overlay.map(|overlay| {
@@ -212,8 +225,66 @@ async fn preview<D: Directory>(
             }
         }
     }
+    if let Some(states) = states {
+        effect.ops = Some(record(&rows.rows, &outcomes, states));
+    }
     effect.input = rows.read.map(|(read, _)| read);
     Ok(report_of(effect))
+}
+
+/// The state of each device the rows name, as found.
+fn states_of(rows: &[DeviceRow]) -> Vec<DeviceState> {
+    let mut states: Vec<DeviceState> = found_devices(rows)
+        .map(|device| DeviceState {
+            id: device.id.clone(),
+            name: device.display_name.clone(),
+            enabled: device.account_enabled,
+        })
+        .collect();
+    states.sort();
+    states.dedup();
+    states
+}
+
+/// The devices the rows name that were found.
+fn found_devices(rows: &[DeviceRow]) -> impl Iterator<Item = &Device> {
+    rows.iter()
+        .filter_map(|row| row.device.as_ref().ok().and_then(Option::as_ref))
+}
+
+/// A device job's rows and changes, for a saved plan.
+fn record(rows: &[DeviceRow], outcomes: &[RowOutcome], states: Vec<DeviceState>) -> JobOps {
+    let mut ops = JobOps {
+        precondition: Some(Precondition::Devices { devices: states }),
+        ..JobOps::default()
+    };
+    for (row, outcome) in rows.iter().zip(outcomes) {
+        ops.push_row(*outcome);
+        if let (true, Ok(Some(device))) = (outcome.is_change(), &row.device) {
+            ops.changes.push(ObjectRef::device(device));
+        }
+    }
+    ops
+}
+
+/// In a run of a saved plan, refuses a chunk whose planned outcomes or
+/// devices differ from the plan's, before it is journaled.
+fn hold_to_plan<D: Directory>(
+    env: &StepEnv<'_, D>,
+    first_row: usize,
+    rows: &[DeviceRow],
+    outcomes: &[RowOutcome],
+) -> Result<(), StepError> {
+    let Some(pins) = env.pins() else {
+        return Ok(());
+    };
+    let target = format!("the devices of step `{}`", env.step.id);
+    let Some(job) = pins.job_for("") else {
+        return Err(StepError::NotPlanned { what: target });
+    };
+    let changed: Vec<Option<&str>> = rows.iter().map(DeviceRow::found_id).collect();
+    job.check(first_row, outcomes, &changed)
+        .map_err(|difference| StepError::PlanDiffers { target, difference })
 }
 
 fn report_of(effect: Effect) -> StepReport {
@@ -263,6 +334,8 @@ async fn run_job<D: Directory>(
                 });
             }
             None => {
+                let first = usize::try_from(index).unwrap_or(usize::MAX) * chunk_rows;
+                hold_to_plan(env, first, rows, fresh)?;
                 fault::reached(Phase::BeforeJournal).await;
                 env.charge(deletions(fresh))?;
                 let chunk = Chunk {
@@ -393,13 +466,7 @@ async fn apply<D: Directory>(
         .iter()
         .zip(outcomes)
         .filter(|(_, outcome)| **outcome == wanted)
-        .filter_map(|(row, _)| {
-            row.device
-                .as_ref()
-                .ok()
-                .and_then(Option::as_ref)
-                .map(|device| device.id.as_str())
-        })
+        .filter_map(|(row, _)| row.found_id())
         .collect();
     let (now, held) = if fault::due(Phase::MidApply) {
         (&targets[..targets.len() / 2], true)

@@ -1,8 +1,11 @@
-//! `filterGroups` and `filterDevices`: select objects for later steps.
+//! `filterGroups` and `filterDevices`: select objects for later steps. In a
+//! run of a saved plan, the objects the plan selected, found again by id.
 
 use super::{Selection, StepEnv, StepError, StepReport};
 use crate::directory::Directory;
+use crate::directory::model::{Device, Group};
 use crate::manifest::filter::{FilterDevicesSpec, FilterGroupsSpec};
+use crate::manifest::target::GroupTargetSpec;
 
 /// Selects the groups that meet every criterion.
 pub(super) async fn groups<D: Directory>(
@@ -10,7 +13,10 @@ pub(super) async fn groups<D: Directory>(
     spec: &FilterGroupsSpec,
 ) -> Result<StepReport, StepError> {
     let now = env.context.started;
-    let groups = env.directory.filter_groups(spec, now).await?;
+    let groups = match env.pins() {
+        Some(pins) => planned_groups(env, pins.selection.as_deref().unwrap_or_default()).await?,
+        None => env.directory.filter_groups(spec, now).await?,
+    };
     if !env.context.dry_run {
         tracing::info!(step = %env.step.id, groups = groups.len(), "selected groups");
     }
@@ -33,7 +39,9 @@ pub(super) async fn devices<D: Directory>(
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .changes_devices()
     });
-    let devices = if changed_earlier {
+    let devices = if let Some(pins) = env.pins() {
+        planned_devices(env, pins.selection.as_deref().unwrap_or_default()).await?
+    } else if changed_earlier {
         // A preview selects from the devices as earlier steps of the run
         // would leave them (a filter on `enabled` after a disable step).
         let all = env.directory.devices().await?;
@@ -57,4 +65,45 @@ pub(super) async fn devices<D: Directory>(
         jobs: Vec::new(),
         effects: Vec::new(),
     })
+}
+
+/// The groups a saved plan selected, as they are now.
+async fn planned_groups<D: Directory>(
+    env: &StepEnv<'_, D>,
+    ids: &[String],
+) -> Result<Vec<Group>, StepError> {
+    let mut groups = Vec::with_capacity(ids.len());
+    for id in ids {
+        let found = env
+            .directory
+            .find_groups(&GroupTargetSpec::Id(id.clone()))
+            .await?;
+        match found.into_iter().next() {
+            Some(group) => groups.push(group),
+            None => {
+                return Err(StepError::PlannedObjectGone {
+                    what: "a group",
+                    planned: id.clone(),
+                });
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// The devices a saved plan selected, as they are now.
+async fn planned_devices<D: Directory>(
+    env: &StepEnv<'_, D>,
+    ids: &[String],
+) -> Result<Vec<Device>, StepError> {
+    let found = env.directory.find_devices(ids).await?;
+    ids.iter()
+        .zip(found)
+        .map(|(id, device)| {
+            device.ok_or_else(|| StepError::PlannedObjectGone {
+                what: "a device",
+                planned: id.clone(),
+            })
+        })
+        .collect()
 }

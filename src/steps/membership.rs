@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::fault::{self, Phase};
 use super::input::{self, CheckedInput};
+use super::pinned::{JobOps, ObjectRef, Precondition, ids_sha256};
 use super::seen::SeenSet;
 use super::{Effect, JobSummary, StepEnv, StepError, StepReport, count, write_error};
 use crate::bulkcsv::cells::CsvWriter;
@@ -46,6 +47,7 @@ pub(super) async fn run<D: Directory>(
     if env.context.dry_run {
         return preview(env, spec, change, &groups, &input).await;
     }
+    refuse_unplanned_groups(env, &groups)?;
     let checked = input::check(&input, Some(&env.scratch_folder()))?;
     env.check_input(&checked.read)?;
     refuse_results_over_input(env, spec, &groups, &checked)?;
@@ -72,6 +74,29 @@ pub(super) async fn run<D: Directory>(
         jobs,
         effects: Vec::new(),
     })
+}
+
+/// In a run of a saved plan, refuses a group the plan has no job for (a
+/// group named by display name that now names another group).
+fn refuse_unplanned_groups<D: Directory>(
+    env: &StepEnv<'_, D>,
+    groups: &[Group],
+) -> Result<(), StepError> {
+    let Some(pins) = env.pins() else {
+        return Ok(());
+    };
+    match groups
+        .iter()
+        .find(|group| pins.job_for(&group.id).is_none())
+    {
+        Some(group) => Err(StepError::NotPlanned {
+            what: format!(
+                "group `{}` ({}) of step `{}`",
+                group.display_name, group.id, env.step.id
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Whether this step journaled rows before (in a resumed run).
@@ -154,7 +179,11 @@ async fn preview_job<D: Directory>(
         writes_results: group.is_manageable(),
         ..Effect::default()
     };
+    let mut recording = env.context.record.then(|| Recording::new(group));
     if !group.is_manageable() || light {
+        if let Some(recording) = recording {
+            effect.ops = Some(recording.finish(env, group).await?);
+        }
         return Ok(effect);
     }
     let (mut list, _) = checked.reread()?;
@@ -162,12 +191,72 @@ async fn preview_job<D: Directory>(
     loop {
         let rows = read_chunk(&mut list, env.context.chunk_rows)?;
         if rows.is_empty() {
-            return Ok(effect);
+            break;
         }
-        let (outcomes, _) = plan_chunk(env, change, group, &rows, &mut progress).await?;
-        for outcome in outcomes {
+        let planned = plan_chunk(env, change, group, &rows, &mut progress).await?;
+        if let Some(recording) = recording.as_mut() {
+            recording.note(&rows, &planned);
+        }
+        for outcome in planned.outcomes {
             *effect.outcomes.entry(outcome).or_default() += 1;
         }
+    }
+    if let Some(recording) = recording {
+        effect.ops = Some(recording.finish(env, group).await?);
+    }
+    Ok(effect)
+}
+
+/// A job's rows and changes as a preview plans them, for a saved plan.
+struct Recording {
+    ops: JobOps,
+    /// The ids the rows name that were members when planned.
+    were_members: Vec<String>,
+}
+
+impl Recording {
+    fn new(group: &Group) -> Self {
+        Self {
+            ops: JobOps {
+                target: Some(ObjectRef::group(group)),
+                ..JobOps::default()
+            },
+            were_members: Vec::new(),
+        }
+    }
+
+    fn note(&mut self, rows: &[MemberRow], planned: &PlannedChunk) {
+        for ((row, outcome), member) in rows.iter().zip(&planned.outcomes).zip(&planned.members) {
+            self.ops.push_row(*outcome);
+            if let (true, Some(member)) = (outcome.is_change(), member) {
+                let name = match &row.key {
+                    Ok(MemberKey::Upn(upn)) => Some(upn.clone()),
+                    _ => None,
+                };
+                self.ops.changes.push(ObjectRef {
+                    id: member.id.clone(),
+                    name,
+                    kind: Some(member.member_type),
+                });
+            }
+        }
+        self.were_members
+            .extend(planned.were_members.iter().cloned());
+    }
+
+    /// The job's ops with the group's state: its member count and which of
+    /// the members its rows name were members.
+    async fn finish<D: Directory>(
+        mut self,
+        env: &StepEnv<'_, D>,
+        group: &Group,
+    ) -> Result<JobOps, StepError> {
+        let members = env.directory.member_count(&group.id).await?;
+        self.ops.precondition = Some(Precondition::Group {
+            members,
+            sha256: ids_sha256(self.were_members.iter().map(String::as_str)),
+        });
+        Ok(self.ops)
     }
 }
 
@@ -327,7 +416,9 @@ async fn process_chunk<D: Directory>(
     at: &ChunkAt<'_>,
     progress: &mut Progress,
 ) -> Result<Vec<RowOutcome>, StepError> {
-    let (outcomes, members) = plan_chunk(env, change, group, at.rows, progress).await?;
+    let PlannedChunk {
+        outcomes, members, ..
+    } = plan_chunk(env, change, group, at.rows, progress).await?;
     let (chunk, fresh) = match at.journaled {
         Some(chunk) if chunk.outcomes.len() == at.rows.len() => (chunk.clone(), false),
         Some(chunk) => {
@@ -338,6 +429,7 @@ async fn process_chunk<D: Directory>(
             });
         }
         None => {
+            hold_to_plan(env, group, progress.next_row, &outcomes, &members)?;
             fault::reached(Phase::BeforeJournal).await;
             let removals = outcomes
                 .iter()
@@ -368,6 +460,42 @@ async fn process_chunk<D: Directory>(
     Ok(reported)
 }
 
+/// In a run of a saved plan, refuses a chunk whose planned outcomes or
+/// changed members differ from the plan's, before it is journaled.
+fn hold_to_plan<D: Directory>(
+    env: &StepEnv<'_, D>,
+    group: &Group,
+    first_row: u64,
+    outcomes: &[RowOutcome],
+    members: &[Option<ResolvedMember>],
+) -> Result<(), StepError> {
+    let Some(pins) = env.pins() else {
+        return Ok(());
+    };
+    let target = format!("group `{}` in step `{}`", group.display_name, env.step.id);
+    let Some(job) = pins.job_for(&group.id) else {
+        return Err(StepError::NotPlanned { what: target });
+    };
+    let changed: Vec<Option<&str>> = members
+        .iter()
+        .map(|member| member.as_ref().map(|member| member.id.as_str()))
+        .collect();
+    let first = usize::try_from(first_row).unwrap_or(usize::MAX);
+    job.check(first, outcomes, &changed)
+        .map_err(|difference| StepError::PlanDiffers { target, difference })
+}
+
+/// A chunk as planned against the directory.
+struct PlannedChunk {
+    /// Each row's outcome if it were applied now.
+    outcomes: Vec<RowOutcome>,
+    /// The member each row names, when found.
+    members: Vec<Option<ResolvedMember>>,
+    /// The ids of found members that are members now (before earlier steps
+    /// of a previewed run), for a saved plan's precondition.
+    were_members: Vec<String>,
+}
+
 /// Plans a chunk: each row's outcome if it were applied now, and the members to
 /// change. Repeated members are noted whether or not the chunk was journaled,
 /// so later chunks plan as they did the first time.
@@ -377,7 +505,8 @@ async fn plan_chunk<D: Directory>(
     group: &Group,
     rows: &[MemberRow],
     progress: &mut Progress,
-) -> Result<(Vec<RowOutcome>, Vec<Option<ResolvedMember>>), StepError> {
+) -> Result<PlannedChunk, StepError> {
+    let mut were_members = Vec::new();
     let mut outcomes = vec![RowOutcome::InvalidId; rows.len()];
     let (positions, keys): (Vec<usize>, Vec<MemberKey>) = rows
         .iter()
@@ -406,6 +535,9 @@ async fn plan_chunk<D: Directory>(
         outcomes[*position] = match found {
             None => RowOutcome::NotFound,
             Some((member, is_member)) => {
+                if is_member && env.context.record {
+                    were_members.push(member.id.clone());
+                }
                 let is_member = overlay.as_ref().map_or(is_member, |overlay| {
                     overlay.is_member(&group.id, identity, is_member)
                 });
@@ -423,7 +555,11 @@ async fn plan_chunk<D: Directory>(
         };
     }
     progress.seen.end_batch();
-    Ok((outcomes, members))
+    Ok(PlannedChunk {
+        outcomes,
+        members,
+        were_members,
+    })
 }
 
 /// A found member's outcome if the change were applied now.

@@ -15,6 +15,7 @@ mod filter;
 pub mod guard;
 mod input;
 mod membership;
+pub mod pinned;
 mod seen;
 
 use std::collections::{BTreeMap, HashMap};
@@ -111,6 +112,30 @@ pub enum StepError {
         journaled: usize,
         read: usize,
     },
+    #[error("{what} is not in the saved plan this run applies")]
+    #[diagnostic(
+        code(bulkops::step::not_planned),
+        help(
+            "the directory changed since the plan was made; run `bulkops plan --out` again and review the new plan"
+        )
+    )]
+    NotPlanned { what: String },
+    #[error("{what}, planned {planned}, is no longer in the directory")]
+    #[diagnostic(
+        code(bulkops::step::planned_object_gone),
+        help(
+            "the directory changed since the plan was made; run `bulkops plan --out` again and review the new plan"
+        )
+    )]
+    PlannedObjectGone { what: &'static str, planned: String },
+    #[error("{target} no longer matches the saved plan: {difference}")]
+    #[diagnostic(
+        code(bulkops::step::plan_differs),
+        help(
+            "the directory changed while the run went on; nothing of this chunk was changed. Run `bulkops plan --out` again and review the new plan"
+        )
+    )]
+    PlanDiffers { target: String, difference: String },
     #[error("`{}` changed since this run read it (SHA-256 {recorded}, now {now})", path.display())]
     #[diagnostic(
         code(bulkops::step::input_changed),
@@ -219,6 +244,12 @@ pub struct Effect {
     /// Whether the job writes a per-row result file.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub writes_results: bool,
+    /// In a recording preview: the job's rows, changes and precondition.
+    #[serde(skip)]
+    pub ops: Option<pinned::JobOps>,
+    /// In a recording preview: the ids of the jobs that would be deleted.
+    #[serde(skip)]
+    pub deleted_job_ids: Vec<String>,
 }
 
 impl Effect {
@@ -430,6 +461,12 @@ impl<D: Directory> StepEnv<'_, D> {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
+    /// The work a saved plan holds this step to, in a run of a saved plan.
+    fn pins(&self) -> Option<&pinned::StepPins> {
+        let pins = self.context.pins.as_ref()?;
+        Some(pins.step(&self.step.id).unwrap_or(&NO_PINS))
+    }
+
     /// Whether this step's destructive effect was not counted by a preview in
     /// this process, so it must be counted when the step starts.
     fn needs_count(&self) -> bool {
@@ -562,6 +599,10 @@ impl<D: Directory> StepEnv<'_, D> {
         })
     }
 }
+
+/// The pins of a step a saved plan has no work for: nothing may change.
+static NO_PINS: std::sync::LazyLock<pinned::StepPins> =
+    std::sync::LazyLock::new(pinned::StepPins::default);
 
 fn lock(budget: &Mutex<Budget>) -> std::sync::MutexGuard<'_, Budget> {
     budget

@@ -18,6 +18,7 @@ mod jobs;
 mod journal;
 mod ledger;
 mod runs;
+mod saved;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use jobs::{JobCounts, JobFile, JobRecord, NewJob};
 pub use journal::{Charged, Chunk};
 pub use ledger::{LedgerEntry, LedgerRow};
 pub use runs::{NewRun, RunLock, RunRecord, StepRecord};
+pub use saved::SavedRun;
 
 /// Where the job store lives unless told otherwise.
 pub const DEFAULT_PATH: &str = ".bulkops/state.db";

@@ -63,6 +63,8 @@ pub struct NewRun<'a> {
     /// For a run a watched folder started: the file's ledger entry, and
     /// whether the same content run before makes this one a duplicate.
     pub ledger: Option<(&'a super::LedgerEntry, bool)>,
+    /// For a run of a saved plan: the plan's id and the run's part of it.
+    pub saved: Option<super::SavedRun<'a>>,
 }
 
 /// How one step of a run ended, as recorded.
@@ -162,6 +164,9 @@ impl JobStore {
         {
             // Dropping the transaction records nothing.
             return Err(StoreError::DuplicateContent { earlier });
+        }
+        if let Some(saved) = &run.saved {
+            super::saved::insert_for_run(&transaction, run.id, saved)?;
         }
         transaction.commit()?;
         Ok(())

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     r"
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
@@ -113,6 +113,17 @@ const MIGRATIONS: [&str; 3] = [
     CREATE INDEX watch_files_claim ON watch_files (workflow, claim);
     CREATE INDEX watch_files_content ON watch_files (workflow, sha256);
     CREATE INDEX watch_files_run ON watch_files (run_id);
+",
+    // Runs of saved plans: the plan's id and the workflow's part of it (what
+    // the run is held to), written in the transaction that records the run,
+    // so a plan's run is recorded once and resumes against the same plan.
+    r"
+    CREATE TABLE saved_plan_runs (
+        run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+        plan_id TEXT NOT NULL,
+        body TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX saved_plan_runs_plan ON saved_plan_runs (plan_id);
 ",
 ];
 

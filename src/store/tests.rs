@@ -32,6 +32,7 @@ fn run(store: &mut JobStore) {
             max_device_deletions: 100,
             inputs: &[("/tmp/in.csv".to_owned(), "ab".repeat(32))],
             ledger: None,
+            saved: None,
         })
         .unwrap();
 }

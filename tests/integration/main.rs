@@ -27,6 +27,7 @@ mod previews;
 mod resume;
 mod robustness;
 mod runner;
+mod saved_plans;
 mod schema_file;
 mod signals;
 mod support;

@@ -322,6 +322,15 @@ impl LocalDirectory {
     }
 
     /// The file this directory lives in.
+    /// The directory's id, made when the database was created.
+    pub fn id(&self) -> Result<String, LocalError> {
+        Ok(self
+            .connection
+            .query_row("SELECT value FROM meta WHERE key = 'id'", [], |row| {
+                row.get(0)
+            })?)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

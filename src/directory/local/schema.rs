@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 /// Each migration moves the database from the version before it to its own
 /// number (its index plus one). Applied migrations are never edited.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     r"
     CREATE TABLE users (
         id TEXT PRIMARY KEY,
@@ -73,6 +73,12 @@ const MIGRATIONS: [&str; 2] = [
     ) WITHOUT ROWID;
     INSERT INTO meta (key, value)
         SELECT 'filled', 'before meta' WHERE EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM groups);
+",
+    // The directory's own id: saved plans name the directory they were made
+    // against by it, so a copy of the file elsewhere is the same directory and
+    // a fresh one is not.
+    r"
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('id', lower(hex(randomblob(16))));
 ",
 ];
 

@@ -1,0 +1,54 @@
+//! Runs of saved plans: each run records the id of the plan it applies and
+//! its workflow's part of the plan, in the transaction that records the run.
+//! A plan's runs are named when the plan is made, so a plan applied once
+//! cannot start again, and a resumed run is held to the same plan.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{JobStore, StoreError};
+
+/// The saved plan a new run applies.
+#[derive(Debug, Clone, Copy)]
+pub struct SavedRun<'a> {
+    pub plan_id: &'a str,
+    /// The workflow's part of the plan, as JSON.
+    pub body: &'a str,
+}
+
+/// Records that a run applies a saved plan.
+pub(super) fn insert_for_run(
+    transaction: &Transaction<'_>,
+    run_id: &str,
+    saved: &SavedRun<'_>,
+) -> Result<(), StoreError> {
+    transaction.execute(
+        "INSERT INTO saved_plan_runs (run_id, plan_id, body) VALUES (?1, ?2, ?3)",
+        params![run_id, saved.plan_id, saved.body],
+    )?;
+    Ok(())
+}
+
+impl JobStore {
+    /// The saved plan a run applies, as its id and the run's part of it.
+    pub fn saved_plan_of(&self, run_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT plan_id, body FROM saved_plan_runs WHERE run_id = ?1",
+                [run_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The runs recorded for a saved plan, oldest first.
+    pub fn runs_of_plan(&self, plan_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT run_id FROM saved_plan_runs WHERE plan_id = ?1 ORDER BY run_id",
+        )?;
+        let ids = statement
+            .query_map([plan_id], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+}
