@@ -65,6 +65,13 @@ impl LockFile {
         }
     }
 
+    /// Whether the locked file is still the one at its path: a lock file
+    /// removed or replaced (by a clean-up job) no longer keeps another
+    /// process out.
+    pub fn still_in_place(&self) -> io::Result<bool> {
+        still_linked(&self.file, &self.path)
+    }
+
     /// Whether some process holds the lock on `path` now. A missing file is a
     /// lock nobody holds.
     pub fn is_held(path: &Path) -> io::Result<bool> {

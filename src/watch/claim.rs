@@ -54,6 +54,14 @@ pub enum ClaimError {
         help("one watch service takes the files of a workflow's folder; stop the other one first")
     )]
     Held { workflow: String, watched: PathBuf },
+    #[error("an archive folder of workflow `{workflow}`, `{}`, is the watched folder", folder.display())]
+    #[diagnostic(
+        code(bulkops::watch::archive_is_watched),
+        help(
+            "archived files would be claimed and run again; name archive folders below the watched folder (the defaults are `processed`, `failed` and `duplicates`)"
+        )
+    )]
+    ArchiveIsWatched { workflow: String, folder: PathBuf },
 }
 
 /// Where a file goes after its run.
@@ -100,7 +108,7 @@ pub struct Folders {
     workflow: String,
     archive: ArchiveSpec,
     /// Held while the watch serves the folder.
-    _lock: LockFile,
+    lock: LockFile,
 }
 
 /// A file claimed for a run: alone in its claim folder, under its dropped name.
@@ -156,7 +164,7 @@ impl Folders {
             watched: watched.to_path_buf(),
             workflow: workflow.to_owned(),
             archive: archive.clone(),
-            _lock: lock,
+            lock,
         };
         folders.check_same_filesystem()?;
         Ok(folders)
@@ -233,6 +241,7 @@ impl Folders {
             })?;
             folders.push(opened);
         }
+        self.refuse_archiving_into_the_watched_folder(&root, &folders)?;
         let probe = confined::temp_name();
         if let Err(source) = confined::create_exclusive(&root, &probe) {
             return Err(self.folder_error(&self.watched, source));
@@ -250,6 +259,30 @@ impl Folders {
         }
         let _ = confined::remove(&root, OsStr::new(&probe));
         outcome
+    }
+
+    /// An archive folder that is the watched folder (or its claim folder)
+    /// would hand every archived file back to be claimed again.
+    fn refuse_archiving_into_the_watched_folder(
+        &self,
+        root: &OwnedFd,
+        folders: &[Opened],
+    ) -> Result<(), ClaimError> {
+        let identity = |fd: &OwnedFd| rustix::fs::fstat(fd).map(|stat| (stat.st_dev, stat.st_ino));
+        let watched =
+            identity(root).map_err(|errno| self.folder_error(&self.watched, errno.into()))?;
+        let claims = folders.first().map(|claims| identity(&claims.fd));
+        for folder in folders.iter().skip(1) {
+            let found = identity(&folder.fd)
+                .map_err(|errno| self.folder_error(&folder.path, errno.into()))?;
+            if found == watched || claims.is_some_and(|claims| claims == Ok(found)) {
+                return Err(ClaimError::ArchiveIsWatched {
+                    workflow: self.workflow.clone(),
+                    folder: folder.path.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn probe_error(&self, folder: &Opened, errno: Errno) -> ClaimError {
@@ -274,6 +307,15 @@ impl Folders {
     /// a crash in between never leaves a marker that would vouch for the
     /// next file of the same name.
     pub fn claim(&self, name: &str, look: Look, marker: bool) -> io::Result<Option<Claimed>> {
+        if !self.lock.still_in_place()? {
+            return Err(io::Error::other(format!(
+                "the watch lock `{}` was removed or replaced while this watch ran, so another watch may serve the folder; no more files are claimed from it: stop the other watch and restart this one",
+                self.watched
+                    .join(PROCESSING)
+                    .join(format!("{}.lock", self.workflow))
+                    .display()
+            )));
+        }
         let root = self.root()?;
         let claims = self.claims(&root)?;
         let (id, claim_fd) = new_claim_folder(&claims.fd)?;

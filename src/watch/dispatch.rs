@@ -80,6 +80,10 @@ impl Service {
         if let Some(deadline) = self.stopping {
             if self.running == 0 {
                 self.summary.left += self.queued();
+                if self.settings.once {
+                    // `--once` was to process these: stopped first, they are left.
+                    self.summary.left += self.unsettled();
+                }
                 tracing::info!(
                     claimed = self.queued(),
                     "stopped: no run is going on; files claimed and not run yet are run at the next start"
@@ -100,6 +104,14 @@ impl Service {
         self.settings.once
             && self.reload_at.is_none()
             && self.watched.values().all(super::service::Watched::idle)
+    }
+
+    /// Files found and still settling, not claimed.
+    fn unsettled(&self) -> usize {
+        self.watched
+            .values()
+            .map(super::service::Watched::unsettled)
+            .sum()
     }
 
     /// Files claimed and waiting for their runs.
@@ -201,6 +213,9 @@ impl Service {
                         self.skip_duplicate(id, &claimed, &entry, &earlier);
                     }
                 }
+                Err(error @ LifecycleError::InputChanged { .. }) => {
+                    self.close_unresumable(id, &claimed, &error);
+                }
                 Err(error) => self.failed_to_run(id, &claimed, entry, &chain(&error)),
             },
             Outcome::Broken { entry, why } => self.failed_to_run(id, &claimed, entry, &why),
@@ -241,6 +256,33 @@ impl Service {
             // Not archived: it needs an administrator's look.
             None => self.summary.failed += 1,
         }
+    }
+
+    /// A run whose input changed after it started (the claimed file was
+    /// written to in `.processing/`) can never be resumed: it is closed as
+    /// failed, with its jobs, and its file goes to `failed/`, so the same
+    /// content dropped again runs anew.
+    fn close_unresumable(&mut self, id: WatchId, claimed: &Claimed, error: &LifecycleError) {
+        let LifecycleError::InputChanged { run_id, .. } = error else {
+            return;
+        };
+        let why = chain(error);
+        tracing::error!(run = %run_id, file = %claimed.name, error = %why, "the run cannot be resumed: it is closed as failed and its file goes to the failed folder; drop the file again to run it anew");
+        let reason = format!("closed: it cannot be resumed, {why}");
+        let now = jiff::Timestamp::now();
+        let closed = self
+            .store
+            .end_running_jobs(run_id, None, Status::Failed, &reason, now)
+            .and_then(|_| {
+                self.store
+                    .finish_run(run_id, Status::Failed, Some(&reason), now)
+            });
+        if let Err(failure) = closed {
+            self.summary.left += 1;
+            tracing::error!(run = %run_id, error = %chain(&failure), "cannot close the run; its file stays claimed");
+            return;
+        }
+        self.archive_run(id, claimed, run_id, Status::Failed);
     }
 
     fn skip_duplicate(

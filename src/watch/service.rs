@@ -85,6 +85,11 @@ impl Watched {
         self.pending.is_empty() && self.queue.is_empty() && self.running == 0
     }
 
+    /// How many files are found and still settling.
+    pub(super) fn unsettled(&self) -> usize {
+        self.pending.len()
+    }
+
     pub(super) fn concurrency(&self) -> usize {
         usize::try_from(self.workflow.watch.concurrency).unwrap_or(1)
     }
@@ -488,8 +493,16 @@ impl Service {
     }
 
     fn claim(&mut self, id: WatchId, name: &str, look: Look, marker: bool) {
+        if self.claim_once(id, name, look, marker) && !marker {
+            // Changed between its last look and the claim: it settles again.
+            self.observe(id, name);
+        }
+    }
+
+    /// Claims a complete file; whether it changed and must be looked at again.
+    fn claim_once(&mut self, id: WatchId, name: &str, look: Look, marker: bool) -> bool {
         let Some(watched) = self.watched.get_mut(&id) else {
-            return;
+            return false;
         };
         let workflow = watched.workflow.name().to_owned();
         match watched.folders.claim(name, look, marker) {
@@ -506,10 +519,12 @@ impl Service {
             }
             Ok(None) => {
                 tracing::debug!(workflow = %workflow, file = %name, "not claimed: gone or changed");
+                return true;
             }
             Err(error) => {
                 tracing::warn!(workflow = %workflow, file = %name, error = %error, "cannot claim a dropped file");
             }
         }
+        false
     }
 }

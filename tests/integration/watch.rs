@@ -637,3 +637,41 @@ fn a_rotated_archive_folder_is_the_one_the_next_file_goes_to() {
         "the ledger says where it is"
     );
 }
+
+#[test]
+fn an_archive_folder_that_is_the_watched_folder_is_refused_at_start() {
+    let dir = project("");
+    let drop = dir.path().join("drop");
+    let manifest = std::fs::read_to_string(dir.path().join("m/hires.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("m/hires.yaml"),
+        manifest.replace(
+            "      settle: 300ms\n",
+            &format!(
+                "      settle: 300ms\n      duplicates: run\n      archive: {{ processed: {} }}\n",
+                drop.display()
+            ),
+        ),
+    )
+    .unwrap();
+    drop_file(dir.path(), "drop/a.csv", &member_file(1));
+    let run = bulkops_in(dir.path(), &["watch", "--once", "m"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let text = run.stderr_text();
+    assert!(text.contains("is the watched folder"), "{text}");
+    assert!(drop.join("a.csv").exists(), "nothing ran");
+    assert!(ledger(dir.path()).is_empty());
+}
+
+#[test]
+fn a_watch_whose_lock_file_was_removed_stops_claiming() {
+    let dir = project("");
+    let service = Service::start(dir.path(), &["m"], &[]);
+    std::fs::remove_file(dir.path().join("drop/.processing/hires.lock")).unwrap();
+    drop_file(dir.path(), "drop/a.csv", &member_file(1));
+    service.wait_for("no more files are claimed from it");
+    let log = service.kill();
+    assert!(!log.contains("claimed workflow"), "{log}");
+    assert!(dir.path().join("drop/a.csv").exists());
+    assert!(ledger(dir.path()).is_empty());
+}

@@ -413,3 +413,70 @@ fn files_claimed_and_not_run_when_the_watch_stops_make_it_exit_130_and_run_at_th
         ["a.csv", "q1.csv", "q2.csv", "q3.csv"]
     );
 }
+
+#[test]
+fn a_claimed_file_changed_before_its_run_resumes_closes_the_run_and_the_same_content_runs_again() {
+    let big = many_members(60);
+    let dir = project("");
+    drop_file(dir.path(), "drop/big.csv", &big);
+    let (_hold_dir, hold, env) = hold_at("mid-apply:1");
+    let mut env = pairs(&env);
+    env.push(("BULKOPS_CHUNK_ROWS", "20"));
+    let service = Service::start(dir.path(), &["m"], &env);
+    wait_for_hold(&service, &hold);
+    let killed_log = service.kill();
+    let interrupted = run_of(&killed_log, "big.csv");
+    // Somebody writes to the claimed file before the watch starts again.
+    let claimed = claimed_names(&dir.path().join("drop"), "hires");
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    let claim_folder = dir.path().join("drop/.processing/hires");
+    let claim = names_in(&claim_folder)
+        .into_iter()
+        .find(|name| claim_folder.join(name).is_dir())
+        .unwrap();
+    let claimed_path = claim_folder.join(claim).join("big.csv");
+    std::fs::write(&claimed_path, format!("{big}{}\n", "extra@contoso.example")).unwrap();
+
+    let (code, log) = once(dir.path(), &["m"], &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("the run cannot be resumed"), "{log}");
+    let failed = names_in(&dir.path().join("drop/failed"));
+    assert_eq!(dropped_names(&failed), ["big.csv"], "{log}");
+    assert!(claimed_names(&dir.path().join("drop"), "hires").is_empty());
+    let rows = ledger(dir.path());
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, "failed");
+    let status: String = rusqlite::Connection::open(dir.path().join(".bulkops/state.db"))
+        .unwrap()
+        .query_row(
+            "SELECT status FROM runs WHERE id = ?1",
+            [&interrupted],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "failed");
+
+    // The original content dropped again runs anew, to the end.
+    drop_file(dir.path(), "drop/big.csv", &big);
+    let (code, log) = once(dir.path(), &["m"], &[]);
+    assert_eq!(code, 0, "{log}");
+    let processed = names_in(&dir.path().join("drop/processed"));
+    assert_eq!(dropped_names(&processed), ["big.csv"], "{log}");
+    assert_eq!(contractors(dir.path()).len(), 60);
+}
+
+#[test]
+fn once_stopped_before_its_files_settle_exits_130_and_leaves_them() {
+    let dir = project("");
+    let manifest_path = dir.path().join("m/hires.yaml");
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(&manifest_path, text.replace("settle: 300ms", "settle: 10m")).unwrap();
+    drop_file(dir.path(), "drop/a.csv", &member_file(1));
+    let service = Service::start(dir.path(), &["m", "--once"], &[]);
+    service.wait_for("candidates=1");
+    service.signal("TERM");
+    let (code, log) = service.finish();
+    assert_eq!(code, 130, "{log}");
+    assert!(dir.path().join("drop/a.csv").exists(), "{log}");
+    assert!(ledger(dir.path()).is_empty());
+}
