@@ -7,12 +7,15 @@
 //! effect depends on an earlier step of the run counts as a change, and a
 //! run that `apply`'s guards would refuse is said so (exit 3).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::apply::{RunPaths, load};
 use super::report::Reporter;
 use super::{Outcome, write_stdout};
 use crate::error::Error;
+use crate::lifecycle::saved::format::PlanFile;
+use crate::lifecycle::saved::review::{self, FullPlan};
 use crate::lifecycle::{self, open};
 use crate::manifest;
 use crate::plan::{PlanFormat, render};
@@ -43,6 +46,9 @@ pub(super) struct PlanArgs {
     /// `bulkops apply FILE` to carry out exactly (or refuse once stale).
     #[arg(long, value_name = "FILE", conflicts_with = "no_preview")]
     out: Option<PathBuf>,
+    /// How many members, devices and jobs of each list the text shows.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    detail: usize,
     #[command(flatten)]
     paths: RunPaths,
 }
@@ -61,7 +67,10 @@ pub(super) fn run(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error
 fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
     let loaded = load(manifest::load_file(&args.file), reporter)?;
     let graph = render(&loaded.plan, args.format);
-    let previewable = matches!(args.format, PlanFormat::Text | PlanFormat::Json);
+    let previewable = matches!(
+        args.format,
+        PlanFormat::Text | PlanFormat::Json | PlanFormat::Markdown
+    );
     let wanted = args.preview
         || args.detailed_exitcode
         || args.out.is_some()
@@ -90,45 +99,45 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
         write_stdout(&(graph + &note))?;
         return Ok(Outcome::Success);
     }
-    let workflow = loaded.plan.workflow.clone();
-    let directory = loaded.plan.directory.clone();
-    let previewed = if args.out.is_some() {
-        lifecycle::preview_for_saving(&loaded, &paths)?
-    } else {
-        lifecycle::preview(&loaded, &paths)?
-    };
-    let report = &previewed.report;
-    let totals = preview::totals(report);
+    let previewed = lifecycle::preview_for_saving(&loaded, &paths)?;
+    let totals = preview::totals(&previewed.report);
     let verdict = preview::guard_verdict(totals, previewed.limits);
-    let text = if args.format == PlanFormat::Json {
-        let mut document: serde_json::Value =
-            serde_json::from_str(&graph).expect("the plan is JSON");
-        document["preview"] = serde_json::to_value(&report.steps).expect("a preview serializes");
-        document["guards"] = serde_json::json!({ "refusal": verdict });
-        serde_json::to_string_pretty(&document).expect("JSON serializes") + "\n"
-    } else {
-        let mut text = graph + &preview::render(report, &workflow, &directory);
-        if let Some(verdict) = &verdict {
-            text.push_str(verdict);
-            text.push('\n');
-        }
-        text
-    };
-    write_stdout(&text)?;
-    let failed: Vec<String> = report
+    let failed: Vec<String> = previewed
+        .report
         .steps
         .iter()
         .filter(|step| matches!(step.state, StepState::Failed { .. }))
         .map(|step| step.id.clone())
         .collect();
+    let file = previewed
+        .saved
+        .clone()
+        .map(|saved| lifecycle::saved::format::PlanFile::new(vec![saved]));
+    let saving = match (&args.out, &file) {
+        (Some(out), Some(_)) if failed.is_empty() && verdict.is_none() => Some(out.as_path()),
+        _ => None,
+    };
+    let shown = Shown {
+        loaded: &loaded,
+        previewed: &previewed,
+        verdict: verdict.as_deref(),
+        file: file.as_ref(),
+        saving,
+        detail: args.detail,
+    };
+    write_stdout(&shown.render(args.format, graph))?;
     if !failed.is_empty() {
         return Err(Error::PreviewFailed { steps: failed });
     }
     if let Some(verdict) = verdict {
         return Err(Error::GuardWouldRefuse { verdict });
     }
-    if let (Some(out), Some(saved)) = (&args.out, previewed.saved) {
-        save(out, saved, args.format)?;
+    if let Some(out) = &args.out {
+        match (file, previewed.unsaveable) {
+            (_, Some(unsaveable)) => return Err(unsaveable.into()),
+            (Some(file), None) => save(out, &file, args.format)?,
+            (None, None) => {}
+        }
     }
     Ok(if args.detailed_exitcode && totals.changes_anything() {
         Outcome::ChangesPending
@@ -137,14 +146,89 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
     })
 }
 
-/// Writes the saved plan and says where, with its id and run.
-fn save(
-    out: &std::path::Path,
-    saved: lifecycle::saved::format::SavedWorkflow,
-    format: PlanFormat,
-) -> Result<(), Error> {
-    let run_id = saved.run_id.clone();
-    let file = lifecycle::saved::format::PlanFile::new(vec![saved]);
+/// What a previewed plan shows.
+struct Shown<'a> {
+    loaded: &'a manifest::LoadedManifest,
+    previewed: &'a lifecycle::Previewed,
+    verdict: Option<&'a str>,
+    file: Option<&'a PlanFile>,
+    /// Where the plan is being saved, if it is.
+    saving: Option<&'a std::path::Path>,
+    detail: usize,
+}
+
+impl Shown<'_> {
+    fn render(&self, format: PlanFormat, graph: String) -> String {
+        let report = &self.previewed.report;
+        match format {
+            PlanFormat::Json => {
+                let mut document: serde_json::Value =
+                    serde_json::from_str(&graph).expect("the plan is JSON");
+                document["preview"] =
+                    serde_json::to_value(&report.steps).expect("a preview serializes");
+                document["guards"] = serde_json::json!({ "refusal": self.verdict });
+                if let Some(file) = self.file {
+                    document["changes"] =
+                        serde_json::to_value(&file.body.workflows[0]).expect("a plan serializes");
+                }
+                serde_json::to_string_pretty(&document).expect("JSON serializes") + "\n"
+            }
+            PlanFormat::Markdown => self.markdown(),
+            _ => {
+                let plan = &self.loaded.plan;
+                let mut text = graph + &preview::render(report, &plan.workflow, &plan.directory);
+                if let Some(file) = self.file {
+                    text.push_str(&review::text(&file.body.workflows[0], self.detail));
+                }
+                if let Some(verdict) = self.verdict {
+                    text.push_str(verdict);
+                    text.push('\n');
+                }
+                text
+            }
+        }
+    }
+
+    fn markdown(&self) -> String {
+        let mut problems = String::new();
+        for step in &self.previewed.report.steps {
+            if let StepState::Failed { error, .. } = &step.state {
+                let _ = writeln!(
+                    problems,
+                    "\n**Error: step {} cannot be previewed: {}**",
+                    review::md(&step.id),
+                    review::md(error)
+                );
+            }
+        }
+        if let Some(verdict) = self.verdict {
+            let _ = writeln!(problems, "\n**Error: {}**", review::md(verdict));
+        }
+        let Some(file) = self.file else {
+            return format!("## bulkops plan\n{problems}");
+        };
+        let full = match self.saving {
+            Some(path) => FullPlan::Saved(path.to_str().unwrap_or("the plan file")),
+            None => FullPlan::NotSaved,
+        };
+        let text = review::markdown(file, &full);
+        if problems.is_empty() {
+            text
+        } else {
+            format!("## bulkops plan\n{problems}")
+        }
+    }
+}
+
+/// Writes the saved plan and says where, with its id and runs.
+fn save(out: &std::path::Path, file: &PlanFile, format: PlanFormat) -> Result<(), Error> {
+    let run_id = file
+        .body
+        .workflows
+        .iter()
+        .map(|workflow| workflow.run_id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     file.write(out)
         .map_err(|error| lifecycle::LifecycleError::PlanFile(Box::new(error)))?;
     let line = format!(

@@ -66,6 +66,13 @@ impl Directory for AnyDirectory {
         either!(self, directory => directory.for_each_member(group_id, visit))
     }
 
+    async fn names_of(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, DirectoryError> {
+        either!(self, directory => directory.names_of(ids))
+    }
+
     async fn member_count(&self, group_id: &str) -> Result<u64, DirectoryError> {
         either!(self, directory => directory.member_count(group_id))
     }

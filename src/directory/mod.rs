@@ -11,6 +11,7 @@ pub mod local;
 pub mod model;
 pub mod outcome;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -103,6 +104,13 @@ pub trait Directory: Send + Sync {
         group_id: &str,
         visit: &mut MemberVisitor<'_>,
     ) -> impl Future<Output = Result<(), DirectoryError>> + Send;
+
+    /// Names people recognise for objects, by lowercased id: a user's
+    /// principal name, any other object's display name. Unknown ids are left out.
+    fn names_of(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, String>, DirectoryError>> + Send;
 
     /// How many direct members a group has, from a complete read.
     fn member_count(
@@ -234,6 +242,10 @@ impl Directory for SharedLocal {
 
     async fn member_count(&self, group_id: &str) -> Result<u64, DirectoryError> {
         self.with(|directory| directory.member_count(group_id))
+    }
+
+    async fn names_of(&self, ids: &[String]) -> Result<HashMap<String, String>, DirectoryError> {
+        self.with(|directory| directory.names_of(ids))
     }
 
     async fn resolve_for_group(

@@ -351,6 +351,8 @@ pub struct Previewed {
     /// For `plan --out`: the workflow's part of a saved plan, unless a step
     /// could not be previewed.
     pub saved: Option<saved::format::SavedWorkflow>,
+    /// Why the preview cannot be saved as a plan, when it cannot.
+    pub unsaveable: Option<LifecycleError>,
 }
 
 /// Previews a workflow: what a run would do now, changing nothing (not even
@@ -359,7 +361,8 @@ pub fn preview(loaded: &LoadedManifest, paths: &Paths) -> Result<Previewed, Life
     preview_with(loaded, paths, false)
 }
 
-/// [`preview`], recording every change for a saved plan.
+/// [`preview`], recording every change: who is added and removed, for
+/// reviewers and for a saved plan.
 pub fn preview_for_saving(
     loaded: &LoadedManifest,
     paths: &Paths,
@@ -393,7 +396,7 @@ fn preview_with(
             finished: HashMap::new(),
         };
         let report = runner.run().await;
-        let saved = if record {
+        let (saved, unsaveable) = if record {
             let made = saved::Made {
                 loaded,
                 run_id: &context.run_id,
@@ -402,14 +405,19 @@ fn preview_with(
                 input_base: &context.input_base,
                 trigger_file: context.trigger_file.as_deref(),
             };
-            saved::from_report(&report, &made)?
+            match saved::from_report(&report, &made) {
+                Ok(saved) => (saved, None),
+                Err(error @ LifecycleError::NotSaveable { .. }) => (None, Some(error)),
+                Err(error) => return Err(error),
+            }
         } else {
-            None
+            (None, None)
         };
         Ok(Previewed {
             report,
             limits,
             saved,
+            unsaveable,
         })
     })
 }

@@ -590,6 +590,27 @@ impl Directory for GraphDirectory {
         members.into_iter().try_for_each(visit)
     }
 
+    async fn names_of(&self, ids: &[String]) -> Result<HashMap<String, String>, DirectoryError> {
+        let mut names = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(BY_IDS_MAX) {
+            let body = by_ids(&self.client, chunk.to_vec()).await?;
+            for item in body
+                .get("value")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let member = member_of(item);
+                let name = member
+                    .user_principal_name
+                    .clone()
+                    .unwrap_or(member.display_name);
+                names.insert(member.id.to_ascii_lowercase(), name);
+            }
+        }
+        Ok(names)
+    }
+
     async fn member_count(&self, group_id: &str) -> Result<u64, DirectoryError> {
         Ok(self.member_ids(group_id).await?.len() as u64)
     }

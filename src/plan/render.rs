@@ -19,6 +19,8 @@ pub enum PlanFormat {
     Dot,
     /// A Mermaid `flowchart`, which GitHub and GitLab render in Markdown.
     Mermaid,
+    /// A pull-request comment: what the run would change, as tables and lists.
+    Markdown,
 }
 
 /// Renders the plan's step graph and order in the given format.
@@ -28,6 +30,8 @@ pub fn render(plan: &Plan, format: PlanFormat) -> String {
         PlanFormat::Json => json(plan),
         PlanFormat::Dot => dot(plan),
         PlanFormat::Mermaid => mermaid(plan),
+        // The comment is made from the preview, not from the graph.
+        PlanFormat::Markdown => String::new(),
     }
 }
 

@@ -252,6 +252,21 @@ impl Recording {
         group: &Group,
     ) -> Result<JobOps, StepError> {
         let members = env.directory.member_count(&group.id).await?;
+        let unnamed: Vec<String> = self
+            .ops
+            .changes
+            .iter()
+            .filter(|change| change.name.is_none())
+            .map(|change| change.id.clone())
+            .collect();
+        if !unnamed.is_empty() {
+            let names = env.directory.names_of(&unnamed).await?;
+            for change in &mut self.ops.changes {
+                if change.name.is_none() {
+                    change.name = names.get(&change.id.to_ascii_lowercase()).cloned();
+                }
+            }
+        }
         self.ops.precondition = Some(Precondition::Group {
             members,
             sha256: ids_sha256(self.were_members.iter().map(String::as_str)),

@@ -431,3 +431,88 @@ fn a_change_during_the_run_is_refused_before_that_chunk_is_journaled() {
         "{stderr}"
     );
 }
+
+const REVIEWED: &str = "apiVersion: bulkops/v1
+kind: Workflow
+metadata:
+  name: reviewed
+spec:
+  guards: { maxRemovals: 5 }
+  steps:
+    - id: eng-s
+      filterGroups:
+        displayName: { startsWith: eng-s }
+    - id: grant
+      importMembers:
+        groups: eng-s
+        input: add.csv
+    - id: revoke
+      removeMembers:
+        group: { displayName: eng-all }
+        input: leavers.csv
+    - id: disable
+      disableDevices:
+        devices: [ { id: 0191d9b1-658d-4434-a9e2-1557c7c4dd78 } ]
+";
+
+/// The plan id, run ids and dates in a plan's output, made stable.
+fn redacted(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("sha256:") {
+        out.push_str(&rest[..at]);
+        out.push_str("sha256:PLAN_ID");
+        rest = &rest[(at + 7 + 64).min(rest.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn reviewed_project() -> tempfile::TempDir {
+    let dir = project(REVIEWED);
+    std::fs::write(
+        dir.path().join("leavers.csv"),
+        "memberObjectIdOrUpn\nben.patel@contoso.example\ngrace.silva@contoso.example\n",
+    )
+    .unwrap();
+    // Display names are the directory's, and anyone may have set them.
+    sql(
+        dir.path(),
+        &format!(
+            "UPDATE groups SET display_name = 'eng-sre <img src=x onerror=alert(1)> | **@admins**' WHERE id = '{ENG_SRE}'"
+        ),
+    );
+    dir
+}
+
+#[test]
+fn the_markdown_comment_names_who_with_removals_first_and_names_made_inert() {
+    let dir = reviewed_project();
+    let plan = bulkops_in(
+        dir.path(),
+        &[
+            "plan",
+            "m.yaml",
+            "--format",
+            "markdown",
+            "--out",
+            "plan.json",
+        ],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(!plan.stdout.contains("<img"), "{}", plan.stdout);
+    insta::assert_snapshot!(redacted(&plan.stdout));
+}
+
+#[test]
+fn the_text_plan_names_who_and_caps_each_list() {
+    let dir = reviewed_project();
+    let plan = bulkops_in(dir.path(), &["plan", "m.yaml", "--detail", "1"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let who = plan
+        .stdout
+        .split("who and what, by step")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}", plan.stdout));
+    insta::assert_snapshot!(who);
+}

@@ -2,6 +2,8 @@
 //! directory model. Members are streamed to a callback, so a million-member
 //! group never sits in memory at once.
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -174,6 +176,27 @@ impl LocalDirectory {
     }
 
     /// How many direct members a group has.
+    /// A user's principal name or another object's display name, by id.
+    pub fn names_of(&self, ids: &[String]) -> Result<HashMap<String, String>, LocalError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT user_principal_name FROM users WHERE id = ?1 \
+             UNION ALL SELECT display_name FROM groups WHERE id = ?1 \
+             UNION ALL SELECT display_name FROM devices WHERE id = ?1 \
+             UNION ALL SELECT display_name FROM service_principals WHERE id = ?1 LIMIT 1",
+        )?;
+        let mut names = HashMap::with_capacity(ids.len());
+        for id in ids {
+            let id = id.to_ascii_lowercase();
+            if let Some(name) = statement
+                .query_row([&id], |row| row.get::<_, String>(0))
+                .optional()?
+            {
+                names.insert(id, name);
+            }
+        }
+        Ok(names)
+    }
+
     pub fn member_count(&self, group_id: &str) -> Result<u64, LocalError> {
         let mut statement = self
             .connection

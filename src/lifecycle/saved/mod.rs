@@ -13,6 +13,7 @@
 
 pub mod compare;
 pub mod format;
+pub mod review;
 
 use std::path::Path;
 use std::sync::Arc;
