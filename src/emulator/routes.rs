@@ -388,6 +388,11 @@ fn members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Serv
             if cast.is_some_and(|(kind, _)| kind != member.member_type) {
                 continue;
             }
+            // v1.0's member list leaves service principals out (a known
+            // issue); only the type-cast segment lists them.
+            if cast.is_none() && member.member_type == MemberType::ServicePrincipal {
+                continue;
+            }
             let object = member_json(&member);
             if filter
                 .as_ref()

@@ -175,8 +175,40 @@ impl GraphDirectory {
                 },
             )
             .await?;
+        for principal in self.service_principal_members(group_id).await? {
+            ids.insert(principal.id.to_ascii_lowercase());
+        }
         self.lock_members().insert(group_id.to_owned(), ids.clone());
         Ok(ids)
+    }
+
+    /// The service principals among a group's direct members: v1.0's
+    /// plain member list leaves them out, its type-cast segment lists them.
+    /// Without options, the cast is not an advanced (eventually consistent)
+    /// query. Microsoft 365 groups hold users only, and Graph refuses the
+    /// cast there (400).
+    async fn service_principal_members(
+        &self,
+        group_id: &str,
+    ) -> Result<Vec<Member>, DirectoryError> {
+        let mut found = Vec::new();
+        let read = self
+            .client
+            .collect(
+                Request::get(format!(
+                    "/groups/{group_id}/members/microsoft.graph.servicePrincipal"
+                )),
+                |item| {
+                    found.push(member_of(&item));
+                    Ok(())
+                },
+            )
+            .await;
+        match read {
+            Ok(()) => Ok(found),
+            Err(ClientError::Answer { status: 400, .. }) => Ok(Vec::new()),
+            Err(error) => Err(error.into()),
+        }
     }
 
     fn lock_members(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<String>>> {
@@ -579,6 +611,14 @@ impl Directory for GraphDirectory {
                 },
             )
             .await?;
+        for principal in self.service_principal_members(group_id).await? {
+            if !members
+                .iter()
+                .any(|member| member.id.eq_ignore_ascii_case(&principal.id))
+            {
+                members.push(principal);
+            }
+        }
         // Graph gives no order; downloads list members by type, then name.
         members.sort_by(|a, b| {
             (a.member_type.key(), nocase(&a.display_name), &a.id).cmp(&(

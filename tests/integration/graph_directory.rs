@@ -195,8 +195,61 @@ fn members_resolve_in_few_requests() {
         assert_eq!(found[2].as_ref().unwrap().0.id, ALLAN);
     });
     let stats = emulator.stats();
-    // A token, one getByIds, one member read, one $batch of user lookups.
-    assert_eq!(stats["httpRequests"], 4, "{stats}");
+    // A token, one getByIds, two member reads (the list, and the service
+    // principals it leaves out), one $batch of user lookups.
+    assert_eq!(stats["httpRequests"], 5, "{stats}");
+}
+
+#[test]
+fn service_principals_the_member_list_leaves_out_are_read_through_the_type_cast() {
+    const PLATFORM_APP: &str = "dcdce45a-5c7a-42fb-acdc-4867a90c69c2";
+    let (_dir, emulator, directory) = directory();
+    // As v1.0 does, the plain list leaves the service principal out.
+    let answer = crate::wire::sign_in(&emulator).get(
+        &format!("/v1.0/groups/{ENG_PLATFORM}/members?$select=id&$top=999"),
+        &[],
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let plain: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    let listed: Vec<&str> = plain["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| item["id"].as_str())
+        .collect();
+    assert!(!listed.contains(&PLATFORM_APP), "{plain}");
+    runtime().block_on(async {
+        let mut seen = Vec::new();
+        directory
+            .for_each_member(ENG_PLATFORM, &mut |member| {
+                seen.push((member.id, member.member_type));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(
+            seen.contains(&(PLATFORM_APP.to_owned(), MemberType::ServicePrincipal)),
+            "{seen:?}"
+        );
+        assert_eq!(
+            directory.member_count(ENG_PLATFORM).await.unwrap(),
+            u64::try_from(listed.len() + 1).unwrap()
+        );
+        let keys = [bulkops::bulkcsv::members::MemberKey::ObjectId(
+            PLATFORM_APP.to_owned(),
+        )];
+        let found = directory
+            .resolve_for_group(ENG_PLATFORM, &keys)
+            .await
+            .unwrap();
+        assert_eq!(
+            found[0]
+                .as_ref()
+                .map(|(member, is_member)| (member.member_type, *is_member)),
+            Some((MemberType::ServicePrincipal, true)),
+            "an authoritative sync neither removes nor adds it again"
+        );
+    });
 }
 
 #[test]
