@@ -30,7 +30,10 @@ pub(super) struct Checked {
 
 /// The steps whose effects guards limit.
 pub fn guarded(kind: StepKind) -> bool {
-    matches!(kind, StepKind::RemoveMembers | StepKind::DeleteDevices)
+    matches!(
+        kind,
+        StepKind::RemoveMembers | StepKind::SyncMembers | StepKind::DeleteDevices
+    )
 }
 
 /// Previews the plan in check mode; `None` when a stop was asked for meanwhile.

@@ -425,7 +425,7 @@ fn preview_with(
 /// The guard limits of a new run.
 fn limits_of(loaded: &LoadedManifest, allow_removals: Option<u64>) -> Limits {
     Limits {
-        removals: allow_removals.unwrap_or(u64::from(loaded.plan.guards.max_removals)),
+        removals: allow_removals.unwrap_or(loaded.plan.guards.max_removals.count()),
         device_deletions: u64::from(loaded.plan.guards.max_device_deletions),
     }
 }

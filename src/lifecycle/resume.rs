@@ -172,7 +172,7 @@ fn prepare(
         removals: options
             .allow_removals
             .or(record.max_removals)
-            .unwrap_or(u64::from(loaded.plan.guards.max_removals)),
+            .unwrap_or(loaded.plan.guards.max_removals.count()),
         device_deletions: record
             .max_device_deletions
             .unwrap_or(u64::from(loaded.plan.guards.max_device_deletions)),

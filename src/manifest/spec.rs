@@ -297,12 +297,13 @@ pub enum BackoffKind {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GuardsSpec {
-    /// Refuse to apply a plan that removes more group members than this, in all
-    /// steps together. Defaults to 500, like Entra Connect's accidental-delete
-    /// threshold; `bulkops apply --allow-removals N` overrides it for one run.
+    /// Refuse to apply a plan that removes more group members than this: a
+    /// count for all steps together (defaults to 500, like Entra Connect's
+    /// accidental-delete threshold), or a percentage such as `10%` of each
+    /// group's current size. `bulkops apply --allow-removals N` sets a count
+    /// for one run.
     #[serde(default = "default_max_removals")]
-    #[schemars(range(max = 10_000_000))]
-    pub max_removals: u32,
+    pub max_removals: MaxRemovalsSpec,
     /// Refuse to apply a plan that deletes more devices than this. Defaults to 100:
     /// a deleted device cannot be restored and loses its disk recovery keys.
     #[serde(default = "default_max_device_deletions")]
@@ -319,8 +320,62 @@ impl Default for GuardsSpec {
     }
 }
 
-fn default_max_removals() -> u32 {
-    500
+fn default_max_removals() -> MaxRemovalsSpec {
+    MaxRemovalsSpec::Count(500)
+}
+
+/// A removal limit: a count for the whole run, or a share of each group.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MaxRemovalsSpec {
+    /// At most this many removals in all steps together.
+    Count(#[schemars(range(max = 10_000_000))] u32),
+    /// At most this share of each group's current members, such as `10%`.
+    Percent(#[schemars(regex(pattern = r"^(100|[0-9]{1,2})(\.[0-9]{1,2})?%$"))] String),
+}
+
+impl MaxRemovalsSpec {
+    /// The run's removal budget: the count, or no run-wide limit for a share.
+    pub fn count(&self) -> u64 {
+        match self {
+            Self::Count(count) => u64::from(*count),
+            Self::Percent(_) => u64::MAX,
+        }
+    }
+
+    /// The share of each group that may be removed (`0.1` for `10%`), if a
+    /// percentage is set.
+    pub fn share(&self) -> Option<f64> {
+        match self {
+            Self::Count(_) => None,
+            Self::Percent(text) => text
+                .trim_end_matches('%')
+                .parse::<f64>()
+                .ok()
+                .map(|percent| percent / 100.0),
+        }
+    }
+
+    /// How many of a group of `size` members may be removed under a share.
+    pub fn allowed_in(&self, size: u64) -> Option<u64> {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "group sizes are far below 2^52, and a share rounds down"
+        )]
+        self.share()
+            .map(|share| (size as f64 * share).floor() as u64)
+    }
+}
+
+impl std::fmt::Display for MaxRemovalsSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Count(count) => write!(f, "{count}"),
+            Self::Percent(text) => f.write_str(text),
+        }
+    }
 }
 
 fn default_max_device_deletions() -> u32 {

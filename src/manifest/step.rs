@@ -56,6 +56,10 @@ pub struct StepSpec {
     /// Remove the members listed in a CSV file from groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remove_members: Option<Box<MemberListSpec>>,
+    /// Make groups' membership match a list: add who is missing, remove who
+    /// is not on it, or both (`mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_members: Option<Box<SyncMembersSpec>>,
     /// Delete bulkops job records and their result files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_jobs: Option<Box<DeleteJobsSpec>>,
@@ -85,6 +89,7 @@ pub enum StepKind {
     DownloadMembers,
     ImportMembers,
     RemoveMembers,
+    SyncMembers,
     DeleteJobs,
     FilterDevices,
     DownloadDevices,
@@ -95,12 +100,13 @@ pub enum StepKind {
 
 impl StepKind {
     /// Every kind, in the order the manifest language documents them.
-    pub const ALL: [StepKind; 11] = [
+    pub const ALL: [StepKind; 12] = [
         Self::FilterGroups,
         Self::DownloadGroups,
         Self::DownloadMembers,
         Self::ImportMembers,
         Self::RemoveMembers,
+        Self::SyncMembers,
         Self::DeleteJobs,
         Self::FilterDevices,
         Self::DownloadDevices,
@@ -117,6 +123,7 @@ impl StepKind {
             Self::DownloadMembers => "downloadMembers",
             Self::ImportMembers => "importMembers",
             Self::RemoveMembers => "removeMembers",
+            Self::SyncMembers => "syncMembers",
             Self::DeleteJobs => "deleteJobs",
             Self::FilterDevices => "filterDevices",
             Self::DownloadDevices => "downloadDevices",
@@ -147,6 +154,7 @@ impl StepSpec {
             self.download_members.is_some(),
             self.import_members.is_some(),
             self.remove_members.is_some(),
+            self.sync_members.is_some(),
             self.delete_jobs.is_some(),
             self.filter_devices.is_some(),
             self.download_devices.is_some(),
@@ -292,6 +300,77 @@ pub struct MemberListSpec {
     /// Defaults to `false`: a numeric suffix is added instead.
     #[serde(default)]
     pub overwrite: bool,
+}
+
+/// Options of `syncMembers`: which groups, the list they must match, and how.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = sync_shape)]
+pub struct SyncMembersSpec {
+    /// The one group to make match the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupTargetSpec>,
+    /// The groups to make match the list, each the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupSetSpec>,
+    /// The CSV of the members the groups must have, as a template; any shape
+    /// `importMembers` accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub input: Option<String>,
+    /// The members the groups must have, by object id or user principal name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 10000), inner(length(min = 1, max = 1024)))]
+    pub members: Option<Vec<String>>,
+    /// `additive` adds who is missing and removes nobody; `removeOnly` removes
+    /// who is not on the list and adds nobody; `authoritative` does both.
+    /// Required: no default removes anyone.
+    pub mode: SyncModeSpec,
+    /// Where to write the per-row result file, as a template relative to the
+    /// output root. Defaults to `results/{{run.id}}/{{step.id}}-{{group.displayName}}.csv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub results: Option<String>,
+    /// Whether the result file may replace an existing file (never the input).
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+/// How `syncMembers` makes a group match its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SyncModeSpec {
+    /// Add who is on the list and not in the group; remove nobody.
+    Additive,
+    /// Remove who is in the group and not on the list; add nobody.
+    RemoveOnly,
+    /// Add who is missing and remove who is not on the list.
+    Authoritative,
+}
+
+impl SyncModeSpec {
+    /// Whether the mode adds members.
+    pub fn adds(self) -> bool {
+        matches!(self, Self::Additive | Self::Authoritative)
+    }
+
+    /// Whether the mode removes members.
+    pub fn removes(self) -> bool {
+        matches!(self, Self::RemoveOnly | Self::Authoritative)
+    }
+}
+
+fn sync_shape(schema: &mut Schema) {
+    exactly_one_of(schema, &["group", "groups"]);
+    let groups = schema.remove("oneOf");
+    exactly_one_of(schema, &["input", "members"]);
+    let lists = schema.remove("oneOf");
+    if let (Some(groups), Some(lists)) = (groups, lists) {
+        schema.insert(
+            "allOf".to_owned(),
+            json!([{ "oneOf": groups }, { "oneOf": lists }]),
+        );
+    }
 }
 
 fn one_group_or_groups(schema: &mut Schema) {

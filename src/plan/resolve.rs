@@ -139,6 +139,7 @@ fn action_of(step: StepSpec) -> Action {
         .or(step.download_members.map(Action::DownloadMembers))
         .or(step.import_members.map(Action::ImportMembers))
         .or(step.remove_members.map(Action::RemoveMembers))
+        .or(step.sync_members.map(Action::SyncMembers))
         .or(step.delete_jobs.map(Action::DeleteJobs))
         .or(step.filter_devices.map(Action::FilterDevices))
         .or(step.download_devices.map(Action::DownloadDevices))
@@ -299,6 +300,9 @@ impl<'a> Checker<'a> {
                 self.check_member_list(index, list, &pointer.key(key));
             }
         }
+        if let Some(sync) = &step.sync_members {
+            self.check_sync(index, sync, &pointer.key("syncMembers"));
+        }
         self.check_device_steps(index, step, pointer, self.scope(false));
         if let Some(older_than) = step
             .delete_jobs
@@ -355,6 +359,25 @@ impl<'a> Checker<'a> {
         let input_scope = self.scope(false);
         self.check_template(&list.input, &at.key("input"), input_scope, Usage::Input);
         if let Some(results) = &list.results {
+            let results_scope = self.scope(true);
+            self.check_template(results, &at.key("results"), results_scope, Usage::Output);
+        }
+    }
+
+    fn check_sync(
+        &mut self,
+        index: usize,
+        sync: &crate::manifest::step::SyncMembersSpec,
+        at: &Pointer,
+    ) {
+        if let Some(groups) = &sync.groups {
+            self.check_set(index, groups, &at.key("groups"), StepKind::FilterGroups);
+        }
+        if let Some(input) = &sync.input {
+            let input_scope = self.scope(false);
+            self.check_template(input, &at.key("input"), input_scope, Usage::Input);
+        }
+        if let Some(results) = &sync.results {
             let results_scope = self.scope(true);
             self.check_template(results, &at.key("results"), results_scope, Usage::Output);
         }

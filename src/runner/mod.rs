@@ -236,8 +236,10 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 if !self.context.dry_run {
                     tracing::error!(step = %step.id, error = %message, "step failed");
                 }
-                if matches!(error, StepError::Guard(_)) {
-                    // A guard refusal stops the run: nothing else starts.
+                if matches!(error, StepError::Guard(_)) && !self.context.dry_run {
+                    // A guard refusal stops the run: nothing else starts. (A
+                    // preview reports it as the step's failure; the stop
+                    // request is the process's, so a check must not set it.)
                     self.stop.request();
                 }
                 if !self.context.dry_run {

@@ -148,6 +148,11 @@ fn describe(effect: &Effect, kind: &str) -> String {
             (RowOutcome::Removed, "would remove"),
             (RowOutcome::NotMember, "not a member"),
         ],
+        "syncMembers" => &[
+            (RowOutcome::Added, "would add"),
+            (RowOutcome::Removed, "would remove"),
+            (RowOutcome::AlreadyMember, "already"),
+        ],
         "disableDevices" => &[
             (RowOutcome::Disabled, "would disable"),
             (RowOutcome::AlreadyDisabled, "already disabled"),

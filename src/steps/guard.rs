@@ -51,6 +51,22 @@ pub enum GuardRefusal {
         charged: u64,
         limit: u64,
     },
+    #[error(
+        "removing {planned} of the {size} members of `{group}` would exceed the guard: `guards.maxRemovals: {share}` allows {allowed}"
+    )]
+    #[diagnostic(
+        code(bulkops::guard::group_share),
+        help(
+            "check the list; if the removals are intended, raise `guards.maxRemovals` (a percentage of each group, or a count for the run)"
+        )
+    )]
+    GroupShare {
+        group: String,
+        planned: u64,
+        size: u64,
+        share: String,
+        allowed: u64,
+    },
 }
 
 impl Budget {

@@ -30,6 +30,8 @@ const DEFAULT_RESULTS: &str = "results/{{run.id}}/{{step.id}}-{{group.displayNam
 pub(super) enum Change {
     Add,
     Remove,
+    /// Nothing: a listed member is only looked up (a `removeOnly` sync).
+    Keep,
 }
 
 /// Runs the step: the same member list against every target group.
@@ -65,6 +67,17 @@ pub(super) async fn run<D: Directory>(
             device_deletions: 0,
         })?;
     }
+    if change == Change::Remove
+        && env.plan.guards.max_removals.share().is_some()
+        && !step_journaled(env)?
+    {
+        for group in &groups {
+            let removals = preview_job(env, change, group, &checked, false)
+                .await?
+                .count(RowOutcome::Removed);
+            refuse_over_share(env, group, removals).await?;
+        }
+    }
     let mut jobs = Vec::new();
     for group in &groups {
         jobs.push(run_job(env, spec, change, group, &checked).await?);
@@ -96,6 +109,32 @@ fn refuse_unplanned_groups<D: Directory>(
             ),
         }),
         None => Ok(()),
+    }
+}
+
+/// Refuses more removals from `group` than a percentage `guards.maxRemovals`
+/// allows of its current size.
+async fn refuse_over_share<D: Directory>(
+    env: &StepEnv<'_, D>,
+    group: &Group,
+    removals: u64,
+) -> Result<(), StepError> {
+    let limit = &env.plan.guards.max_removals;
+    if limit.share().is_none() || removals == 0 {
+        return Ok(());
+    }
+    let size = env.directory.member_count(&group.id).await?;
+    match limit.allowed_in(size) {
+        Some(allowed) if removals > allowed => {
+            Err(StepError::Guard(super::guard::GuardRefusal::GroupShare {
+                group: group.display_name.clone(),
+                planned: removals,
+                size,
+                share: limit.to_string(),
+                allowed,
+            }))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -152,6 +191,9 @@ async fn preview<D: Directory>(
         let mut effects = Vec::new();
         for group in groups {
             let mut effect = preview_job(env, change, group, &checked, light).await?;
+            if change == Change::Remove {
+                refuse_over_share(env, group, effect.count(RowOutcome::Removed)).await?;
+            }
             effect.input = Some(checked.read.clone());
             effects.push(effect);
         }
@@ -276,7 +318,7 @@ impl Recording {
 }
 
 /// What one job has counted so far, and what it must remember across chunks.
-struct Progress {
+pub(super) struct Progress {
     counts: JobCounts,
     /// Members seen, to report repeated ones once: by object id, and for
     /// rows that name a user by UPN also by that UPN. An object id names
@@ -287,7 +329,7 @@ struct Progress {
 
 impl Progress {
     /// Room for a list of `rows` rows, allocated once.
-    fn sized(rows: usize) -> Self {
+    pub(super) fn sized(rows: usize) -> Self {
         Self {
             counts: JobCounts::default(),
             seen: SeenSet::with_capacity(rows),
@@ -477,7 +519,7 @@ async fn process_chunk<D: Directory>(
 
 /// In a run of a saved plan, refuses a chunk whose planned outcomes or
 /// changed members differ from the plan's, before it is journaled.
-fn hold_to_plan<D: Directory>(
+pub(super) fn hold_to_plan<D: Directory>(
     env: &StepEnv<'_, D>,
     group: &Group,
     first_row: u64,
@@ -501,20 +543,20 @@ fn hold_to_plan<D: Directory>(
 }
 
 /// A chunk as planned against the directory.
-struct PlannedChunk {
+pub(super) struct PlannedChunk {
     /// Each row's outcome if it were applied now.
-    outcomes: Vec<RowOutcome>,
+    pub(super) outcomes: Vec<RowOutcome>,
     /// The member each row names, when found.
-    members: Vec<Option<ResolvedMember>>,
+    pub(super) members: Vec<Option<ResolvedMember>>,
     /// The ids of found members that are members now (before earlier steps
     /// of a previewed run), for a saved plan's precondition.
-    were_members: Vec<String>,
+    pub(super) were_members: Vec<String>,
 }
 
 /// Plans a chunk: each row's outcome if it were applied now, and the members to
 /// change. Repeated members are noted whether or not the chunk was journaled,
 /// so later chunks plan as they did the first time.
-async fn plan_chunk<D: Directory>(
+pub(super) async fn plan_chunk<D: Directory>(
     env: &StepEnv<'_, D>,
     change: Change,
     group: &Group,
@@ -588,9 +630,9 @@ fn planned_outcome(
         _ if group.is_dynamic() => RowOutcome::DynamicMembership,
         (Change::Add, _) if !group.accepts(member) => RowOutcome::UnsupportedMemberType,
         (Change::Add, false) => RowOutcome::Added,
-        (Change::Add, true) => RowOutcome::AlreadyMember,
+        (Change::Add | Change::Keep, true) => RowOutcome::AlreadyMember,
         (Change::Remove, true) => RowOutcome::Removed,
-        (Change::Remove, false) => RowOutcome::NotMember,
+        (Change::Remove | Change::Keep, false) => RowOutcome::NotMember,
     }
 }
 
@@ -601,7 +643,7 @@ fn planned_outcome(
 /// `added` twice. A chunk applied again after an interruption reports its
 /// plan, except rows the directory refuses: its first attempt may have made
 /// the changes, so "already a member" now says nothing about this run.
-async fn apply<D: Directory>(
+pub(super) async fn apply<D: Directory>(
     env: &StepEnv<'_, D>,
     change: Change,
     group: &Group,
@@ -612,6 +654,7 @@ async fn apply<D: Directory>(
     let wanted = match change {
         Change::Add => RowOutcome::Added,
         Change::Remove => RowOutcome::Removed,
+        Change::Keep => return Ok(outcomes.to_vec()),
     };
     let (positions, targets): (Vec<usize>, Vec<ResolvedMember>) = outcomes
         .iter()
@@ -653,11 +696,12 @@ async fn write<D: Directory>(
             let ids: Vec<&str> = targets.iter().map(|member| member.id.as_str()).collect();
             env.directory.remove_members(group, &ids).await?
         }
+        Change::Keep => Vec::new(),
     })
 }
 
 /// The input's header (or the template's column name) plus `status` and `error`.
-fn result_header(input: Option<&[String]>) -> Vec<String> {
+pub(super) fn result_header(input: Option<&[String]>) -> Vec<String> {
     let mut header: Vec<String> = match input {
         Some(columns) => columns
             .iter()
@@ -669,7 +713,7 @@ fn result_header(input: Option<&[String]>) -> Vec<String> {
     header
 }
 
-fn result_row(row: &MemberRow, outcome: RowOutcome, width: usize) -> Vec<String> {
+pub(super) fn result_row(row: &MemberRow, outcome: RowOutcome, width: usize) -> Vec<String> {
     let mut fields: Vec<String> = row
         .fields
         .iter()

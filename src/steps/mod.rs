@@ -17,6 +17,7 @@ mod input;
 mod membership;
 pub mod pinned;
 mod seen;
+mod sync;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -112,6 +113,36 @@ pub enum StepError {
         journaled: usize,
         read: usize,
     },
+    #[error(
+        "the members this sync job removes, recorded before its first change, cannot be read: {reason}"
+    )]
+    #[diagnostic(
+        code(bulkops::step::recorded_removals),
+        help("the job store was changed by hand; start a new run with `bulkops apply`")
+    )]
+    RecordedRemovals { reason: String },
+    #[error("the list of {list} is empty")]
+    #[diagnostic(
+        code(bulkops::step::empty_sync_list),
+        help(
+            "a sync makes groups match its list, and an empty list would remove everyone; bulkops never does that. Check the file, or remove members with `removeMembers`"
+        )
+    )]
+    EmptySyncList { list: String },
+    #[error(
+        "{count} rows of the list name nobody in the directory ({first}), so `{group}` is not synced"
+    )]
+    #[diagnostic(
+        code(bulkops::step::sync_list_unresolved),
+        help(
+            "a removing sync removes everyone the list does not name, so a mistyped row would remove the person it meant to keep; fix those rows, or use `mode: additive`"
+        )
+    )]
+    SyncListUnresolved {
+        group: String,
+        count: usize,
+        first: String,
+    },
     #[error("{what} is not in the saved plan this run applies")]
     #[diagnostic(
         code(bulkops::step::not_planned),
@@ -178,7 +209,9 @@ impl StepError {
             Self::Guard(_) => FailureClass::Guard,
             Self::Output(_) | Self::Write { .. } => FailureClass::Output,
             Self::Input(MemberListError::Io { .. }) => FailureClass::InputUnreadable,
-            Self::Input(_) => FailureClass::InputInvalid,
+            Self::Input(_) | Self::EmptySyncList { .. } | Self::SyncListUnresolved { .. } => {
+                FailureClass::InputInvalid
+            }
             _ => FailureClass::Other,
         }
     }
@@ -640,6 +673,7 @@ pub async fn run<D: Directory>(env: &StepEnv<'_, D>) -> Result<StepReport, StepE
         Action::DownloadMembers(spec) => download::members(env, spec).await,
         Action::ImportMembers(spec) => membership::run(env, spec, membership::Change::Add).await,
         Action::RemoveMembers(spec) => membership::run(env, spec, membership::Change::Remove).await,
+        Action::SyncMembers(spec) => sync::run(env, spec).await,
         Action::DeleteJobs(spec) => delete_jobs::run(env, spec),
         Action::DownloadDevices(spec) => devices::download(env, spec).await,
         Action::DisableDevices(spec) => {

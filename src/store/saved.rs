@@ -1,4 +1,4 @@
-//! Runs of saved plans: each run records the id of the plan it applies and
+//! Runs of saved plans, and the fixed removals of sync jobs. Each run of a saved plan records the id of the plan it applies and
 //! its workflow's part of the plan, in the transaction that records the run.
 //! A plan's runs are named when the plan is made, so a plan applied once
 //! cannot start again, and a resumed run is held to the same plan.
@@ -39,6 +39,28 @@ impl JobStore {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?)
+    }
+
+    /// The members a sync job removes, as recorded before its first change.
+    /// As JSON, written by the step.
+    pub fn sync_removals(&self, job_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT removals FROM sync_removals WHERE job_id = ?1",
+                [job_id],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Records the members a sync job removes (once: a resumed job keeps the first).
+    pub fn record_sync_removals(&self, job_id: &str, removals: &str) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO sync_removals (job_id, removals) VALUES (?1, ?2)",
+            params![job_id, removals],
+        )?;
+        Ok(())
     }
 
     /// The runs recorded for a saved plan, oldest first.

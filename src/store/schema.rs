@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     r"
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
@@ -124,6 +124,14 @@ const MIGRATIONS: [&str; 4] = [
         body TEXT NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX saved_plan_runs_plan ON saved_plan_runs (plan_id);
+",
+    // The members a `syncMembers` job removes, fixed before its first change
+    // so that a resumed job removes exactly those.
+    r"
+    CREATE TABLE sync_removals (
+        job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+        removals TEXT NOT NULL
+    ) WITHOUT ROWID;
 ",
 ];
 

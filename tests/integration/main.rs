@@ -31,6 +31,7 @@ mod saved_plans;
 mod schema_file;
 mod signals;
 mod support;
+mod sync;
 mod watch;
 mod watch_recovery;
 mod watch_support;
