@@ -325,5 +325,6 @@ fn lifecycle_code(error: &LifecycleError) -> i32 {
             _ => exit_code::INVALID_INPUT,
         },
         LifecycleError::StoppedBeforeRun => exit_code::CANCELLED,
+        LifecycleError::DirectoryBusy { .. } => exit_code::BUSY,
     }
 }

@@ -35,5 +35,9 @@ pub const GUARD_REFUSED: i32 = 3;
 /// or it was applied before. Nothing was changed; plan again.
 pub const STALE_PLAN: i32 = 4;
 
+/// Another process's run kept the directory busy past `--lock-timeout`;
+/// nothing was changed (`EX_TEMPFAIL`: try again later).
+pub const BUSY: i32 = 75;
+
 /// A run was stopped with Ctrl-C; `bulkops apply --resume RUN_ID` finishes it.
 pub const CANCELLED: i32 = 130;

@@ -30,6 +30,10 @@ pub(super) struct ApplyArgs {
     /// Allow this many member removals in all, instead of the manifest's `guards.maxRemovals`.
     #[arg(long, value_name = "N")]
     allow_removals: Option<u64>,
+    /// How long to wait while another process applies to the same directory
+    /// (runs on one directory go one at a time).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::watch::duration)]
+    lock_timeout: std::time::Duration,
     #[command(flatten)]
     paths: RunPaths,
 }
@@ -100,6 +104,7 @@ pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Erro
     let options = Options {
         allow_removals: args.allow_removals,
         show_progress: std::io::stderr().is_terminal(),
+        lock_timeout: Some(args.lock_timeout),
     };
     let finished = lifecycle::apply(start, &args.paths.to_paths(), options)?;
     let report = &finished.report;
@@ -121,6 +126,7 @@ fn apply_saved(file: &std::path::Path, args: &ApplyArgs) -> Result<Outcome, Erro
     let options = Options {
         allow_removals: args.allow_removals,
         show_progress: std::io::stderr().is_terminal(),
+        lock_timeout: Some(args.lock_timeout),
     };
     let finished = lifecycle::saved::apply(file, &args.paths.to_paths(), options)?;
     let text: String = finished

@@ -41,7 +41,7 @@ pub(super) struct WatchArgs {
 }
 
 /// A duration as manifests write it (`500ms`, `30s`, `5m`), above zero.
-fn duration(text: &str) -> Result<Duration, String> {
+pub(super) fn duration(text: &str) -> Result<Duration, String> {
     let parsed = DurationSpec::parse(text)
         .map_err(|_| format!("`{text}` is not a duration such as `500ms`, `30s` or `5m`"))?
         .as_duration();

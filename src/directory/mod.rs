@@ -175,6 +175,15 @@ impl SharedLocal {
         }
     }
 
+    /// The database's path, as opened.
+    pub fn path(&self) -> std::path::PathBuf {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .path()
+            .to_path_buf()
+    }
+
     /// The directory's id.
     pub fn id(&self) -> Result<String, DirectoryError> {
         self.with_blocking(LocalDirectory::id)

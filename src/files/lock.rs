@@ -87,6 +87,16 @@ impl LockFile {
         }
     }
 
+    /// Replaces the lock file's content with `note` (who holds it, for
+    /// processes that wait).
+    pub fn write_note(&self, note: &str) -> io::Result<()> {
+        use std::io::{Seek as _, Write as _};
+        let mut file = &self.file;
+        file.set_len(0)?;
+        file.seek(io::SeekFrom::Start(0))?;
+        file.write_all(note.as_bytes())
+    }
+
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -11,6 +11,7 @@
 //! finished.
 
 mod check;
+pub mod directory_lock;
 mod ledger;
 pub mod open;
 mod resume;
@@ -232,6 +233,18 @@ pub enum LifecycleError {
     #[error("stopped before the run started; nothing was changed")]
     #[diagnostic(code(bulkops::run::stopped))]
     StoppedBeforeRun,
+    #[error("another apply kept directory `{directory}` busy for {waited}: {holder}")]
+    #[diagnostic(
+        code(bulkops::directory::busy),
+        help(
+            "runs on one directory go one at a time; wait for that run (`bulkops jobs list`), or raise `--lock-timeout`"
+        )
+    )]
+    DirectoryBusy {
+        directory: String,
+        holder: String,
+        waited: String,
+    },
     #[error("cannot read `{}`, an input of run `{run_id}`", path.display())]
     #[diagnostic(
         code(bulkops::run::input_missing),
@@ -268,6 +281,40 @@ pub struct Options {
     pub allow_removals: Option<u64>,
     /// Whether to draw progress bars on stderr.
     pub show_progress: bool,
+    /// How long to wait for another process's run on the same directory
+    /// (default [`LOCK_TIMEOUT`]).
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+/// How long a run waits for another process's run on its directory.
+pub const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Takes the run's directory lock: one apply at a time per directory.
+fn lock_directory(
+    directory: &AnyDirectory,
+    paths: &Paths,
+    run_id: &str,
+    options: Options,
+    stop: &Stop,
+) -> Result<directory_lock::DirectoryLock, LifecycleError> {
+    // The database the run opened (a resumed run's recorded one), not the
+    // one the arguments would name.
+    let (location, local) = match directory {
+        AnyDirectory::Local(local) => {
+            let path = local.path();
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            (path.display().to_string(), Some(path))
+        }
+        AnyDirectory::Graph(_) => (open::location(directory, paths)?, None),
+    };
+    let path = directory_lock::lock_path(&location, local.as_deref(), &paths.state);
+    directory_lock::acquire(
+        &path,
+        &location,
+        run_id,
+        options.lock_timeout.unwrap_or(LOCK_TIMEOUT),
+        stop,
+    )
 }
 
 /// How a run starts.
@@ -480,6 +527,13 @@ async fn new_run(
     let plan = Arc::new(plan);
     let (run_id, lock) = claim_run_id(&session.store)?;
     *lock_current(&session.current) = Some(run_id.clone());
+    let _directory_lock = match lock_directory(&directory, paths, &run_id, options, &session.stop) {
+        Ok(held) => held,
+        Err(error) => {
+            lock.release();
+            return Err(error);
+        }
+    };
     let mut context = context_for(&plan, paths, run_id.clone(), true)?;
     let checked = check::before_run(
         &plan,

@@ -112,6 +112,7 @@ fn run(request: Request) -> Outcome {
     let options = Options {
         allow_removals: None,
         show_progress: false,
+        lock_timeout: None,
     };
     let (start, ledger) = match request.how {
         How::Resume(run_id) => (Start::Resume(run_id), None),

@@ -299,8 +299,93 @@ fn assert_each_addition_reported_once(first_directory: &str) {
 }
 
 #[test]
-fn two_local_runs_adding_the_same_members_report_each_addition_once() {
-    assert_each_addition_reported_once("local");
+fn two_applies_on_one_local_directory_go_one_after_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lists(dir.path());
+    let db = dir.path().join(".bulkops/directory.db");
+    bulkops_in(dir.path(), &["directory", "stats"]);
+    let before = eng_web(&db);
+    let held =
+        crate::support::Held::start(dir.path(), &["apply", "a.yaml"], &[], "before-journal:1");
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut second = command()
+        .args(["apply", "b.yaml"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    crate::support::wait_until(
+        "the second apply to say whom it waits for",
+        std::time::Duration::from_secs(300),
+        || {
+            std::fs::read_to_string(log.path())
+                .unwrap_or_default()
+                .contains("waiting: another apply is changing this directory (run ")
+        },
+    );
+    assert!(
+        second.try_wait().unwrap().is_none(),
+        "the second apply waits while the first holds the directory"
+    );
+    held.release();
+    let (code, stderr) = held.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let status = second.wait().unwrap();
+    let log = std::fs::read_to_string(log.path()).unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    let a = added(&dir.path().join("a.csv"));
+    let b = added(&dir.path().join("b.csv"));
+    assert!(a.is_disjoint(&b));
+    assert_eq!(a.len() + b.len(), eng_web(&db).len() - before.len());
+    // Nothing interleaved: the second run started after the first ended.
+    let state = rusqlite::Connection::open(dir.path().join(".bulkops/state.db")).unwrap();
+    let times: Vec<(String, String, Option<String>)> = state
+        .prepare("SELECT workflow, started_at, finished_at FROM runs ORDER BY started_at")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(times.len(), 2, "{times:?}");
+    assert_eq!((times[0].0.as_str(), times[1].0.as_str()), ("a", "b"));
+    let first_end: jiff::Timestamp = times[0].2.as_deref().unwrap().parse().unwrap();
+    let second_start: jiff::Timestamp = times[1].1.parse().unwrap();
+    assert!(second_start >= first_end, "{times:?}");
+}
+
+#[test]
+fn a_killed_apply_leaves_no_lock_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lists(dir.path());
+    let held =
+        crate::support::Held::start(dir.path(), &["apply", "a.yaml"], &[], "before-journal:1");
+    held.kill();
+    let second = bulkops_in(dir.path(), &["apply", "b.yaml", "--lock-timeout", "1s"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(!second.stderr.contains("waiting"), "{}", second.stderr);
+}
+
+#[test]
+fn an_apply_gives_up_after_its_lock_timeout_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lists(dir.path());
+    let db = dir.path().join(".bulkops/directory.db");
+    bulkops_in(dir.path(), &["directory", "stats"]);
+    let held =
+        crate::support::Held::start(dir.path(), &["apply", "a.yaml"], &[], "before-journal:1");
+    let before = eng_web(&db);
+    let second = bulkops_in(dir.path(), &["apply", "b.yaml", "--lock-timeout", "300ms"]);
+    assert_eq!(second.code, 75, "{}", second.stderr);
+    assert!(
+        second
+            .stderr_text()
+            .contains("another apply kept directory"),
+        "{}",
+        second.stderr_text()
+    );
+    assert_eq!(eng_web(&db), before);
+    held.kill();
 }
 
 #[test]

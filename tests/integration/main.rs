@@ -14,6 +14,7 @@ mod examples;
 mod fidelity;
 mod files;
 mod fixtures;
+mod gitops;
 mod graph_auth;
 mod graph_directory;
 mod graph_query;

@@ -233,6 +233,14 @@ async fn apply_workflow(
     let limits = super::limits_of(&loaded, options.allow_removals);
     let lock = lock_store(&session.store).lock_run(&saved.run_id)?;
     *super::lock_current(&session.current) = Some(saved.run_id.clone());
+    let _directory_lock =
+        match super::lock_directory(&directory, &paths, &saved.run_id, options, &session.stop) {
+            Ok(held) => held,
+            Err(error) => {
+                lock.release();
+                return Err(error);
+            }
+        };
     let plan = Arc::new(loaded.plan.clone());
     let held = Held {
         saved,
