@@ -15,7 +15,8 @@ const ZOE: &str = "07ad6364-cc51-41d1-a00b-4dc77a03d94f";
 
 /// The `bulkops` command lines of the sample GitHub Actions workflow, in order.
 fn sample_commands() -> Vec<String> {
-    let workflow = std::fs::read_to_string(repo_path("examples/gitops/github-actions.yml")).unwrap();
+    let workflow =
+        std::fs::read_to_string(repo_path("examples/gitops/github-actions.yml")).unwrap();
     let commands: Vec<String> = workflow
         .lines()
         .map(str::trim)
@@ -70,12 +71,20 @@ fn the_sample_pipeline_ends_the_same_on_the_local_directory_and_on_graph() {
     let local = sample_copy();
     let manifest = local.path().join("manifests/engineering-access.yaml");
     let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, text.replace("directory: contoso", "directory: local")).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("directory: contoso", "directory: local"),
+    )
+    .unwrap();
     assert_eq!(bulkops_in(local.path(), &["directory", "init"]).code, 0);
     run_sample(local.path(), &[]);
     let comment = std::fs::read_to_string(local.path().join("plan.md")).unwrap();
     assert!(comment.starts_with("## bulkops plan"), "{comment}");
-    assert!(comment.contains("| production | syncMembers | sg\\-eng\\-access\\-production") || comment.contains("| production | syncMembers | sg-eng-access-production"), "{comment}");
+    assert!(
+        comment.contains("| production | syncMembers | sg\\-eng\\-access\\-production")
+            || comment.contains("| production | syncMembers | sg-eng-access-production"),
+        "{comment}"
+    );
     assert!(comment.contains("**−2** / +2"), "{comment}");
 
     // Microsoft Graph through the emulator, with the profile the sample names.
@@ -90,7 +99,10 @@ fn the_sample_pipeline_ends_the_same_on_the_local_directory_and_on_graph() {
         ),
     )
     .unwrap();
-    run_sample(graph.path(), &[("BULKOPS_CLIENT_SECRET", "emulated-secret")]);
+    run_sample(
+        graph.path(),
+        &[("BULKOPS_CLIENT_SECRET", "emulated-secret")],
+    );
 
     let local_end = membership_pairs(&local.path().join(".bulkops/directory.db"));
     let graph_end = membership_pairs(&db);
