@@ -81,8 +81,7 @@ fn the_sample_pipeline_ends_the_same_on_the_local_directory_and_on_graph() {
     let comment = std::fs::read_to_string(local.path().join("plan.md")).unwrap();
     assert!(comment.starts_with("## bulkops plan"), "{comment}");
     assert!(
-        comment.contains("| production | syncMembers | sg\\-eng\\-access\\-production")
-            || comment.contains("| production | syncMembers | sg-eng-access-production"),
+        comment.contains("| production | syncMembers | sg-eng-access-production"),
         "{comment}"
     );
     assert!(comment.contains("**−2** / +2"), "{comment}");
