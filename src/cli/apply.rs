@@ -21,9 +21,14 @@ use crate::text::printable;
 /// Arguments of `bulkops apply`.
 #[derive(Debug, Args)]
 pub(super) struct ApplyArgs {
-    /// The workflow manifest, or a plan file saved by `bulkops plan --out`.
-    #[arg(value_name = "FILE", required_unless_present = "resume")]
+    /// The workflow manifest, a folder (every manifest below it, in order),
+    /// or a plan file saved by `bulkops plan --out`.
+    #[arg(value_name = "FILE|DIR", required_unless_present = "resume")]
     file: Option<PathBuf>,
+    /// Skip manifests whose text and inputs are unchanged since their last
+    /// completed apply, and say which were skipped.
+    #[arg(long, conflicts_with = "resume")]
+    changed_only: bool,
     /// Finish an interrupted run, with the manifest and inputs it started with.
     #[arg(long, value_name = "RUN_ID", conflicts_with = "file")]
     resume: Option<String>,
@@ -91,10 +96,13 @@ impl StorePaths {
 
 /// Runs (or resumes) a workflow.
 pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Error> {
-    if let (None, Some(file)) = (&args.resume, &args.file)
-        && lifecycle::saved::format::looks_like_plan_file(file)
-    {
-        return apply_saved(file, args);
+    if let (None, Some(file)) = (&args.resume, &args.file) {
+        if lifecycle::saved::format::looks_like_plan_file(file) {
+            return apply_saved(file, args);
+        }
+        if file.is_dir() || args.changed_only {
+            return apply_each(file, args, reporter);
+        }
     }
     let start = match (&args.resume, &args.file) {
         (Some(run_id), _) => Start::Resume(run_id.clone()),
@@ -119,6 +127,65 @@ pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Erro
             class: report.worst_failure(),
         }),
     }
+}
+
+/// Applies every manifest a path stands for, in order, stopping at the
+/// first run that does not complete; with `--changed-only`, manifests
+/// unchanged since their last completed apply are skipped.
+fn apply_each(
+    path: &std::path::Path,
+    args: &ApplyArgs,
+    reporter: &Reporter,
+) -> Result<Outcome, Error> {
+    let files = manifest::manifest_files(path)?;
+    let mut manifests = Vec::new();
+    for file in &files {
+        manifests.push(load(manifest::load_file(file), reporter)?);
+    }
+    let paths = args.paths.to_paths();
+    let options = Options {
+        allow_removals: args.allow_removals,
+        show_progress: std::io::stderr().is_terminal(),
+        lock_timeout: Some(args.lock_timeout),
+    };
+    let (mut applied, mut skipped) = (0, 0);
+    for loaded in manifests {
+        let name = loaded.source.name.clone();
+        if loaded.plan.watch.is_some() && files.len() > 1 {
+            write_stdout(&format!(
+                "skipped {name}: it runs on files dropped into a watched folder\n"
+            ))?;
+            skipped += 1;
+            continue;
+        }
+        if args.changed_only
+            && let Some(run_id) = lifecycle::changed::unchanged_since(&loaded, &paths)?
+        {
+            write_stdout(&format!(
+                "skipped {name}: unchanged since run {run_id} (the manifest and every input it read)\n"
+            ))?;
+            skipped += 1;
+            continue;
+        }
+        let finished = lifecycle::apply(Start::New(Box::new(loaded)), &paths, options)?;
+        write_stdout(&summary(&finished.report, &finished.workflow))?;
+        applied += 1;
+        let run_id = finished.report.run_id.clone();
+        match finished.report.status {
+            Status::Completed => {}
+            Status::Cancelled => return Err(Error::RunCancelled { run_id }),
+            _ => {
+                return Err(Error::RunFailed {
+                    run_id,
+                    class: finished.report.worst_failure(),
+                });
+            }
+        }
+    }
+    write_stdout(&format!(
+        "\napplied {applied} manifests, skipped {skipped}\n"
+    ))?;
+    Ok(Outcome::Success)
 }
 
 /// Applies a saved plan: each of its runs, in order.

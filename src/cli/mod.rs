@@ -6,6 +6,7 @@ mod directory;
 mod emulate;
 mod jobs;
 mod plan;
+mod plan_folder;
 mod report;
 mod schema;
 mod validate;

@@ -24,12 +24,12 @@ use crate::runner::{StepState, preview};
 /// Arguments of `bulkops plan`.
 #[derive(Debug, clap::Args)]
 pub(super) struct PlanArgs {
-    /// The workflow manifest.
-    #[arg(value_name = "FILE")]
-    file: PathBuf,
+    /// The workflow manifest, or a folder: every manifest below it.
+    #[arg(value_name = "FILE|DIR")]
+    pub(super) file: PathBuf,
     /// The output format.
     #[arg(long, value_enum, default_value = "text")]
-    format: PlanFormat,
+    pub(super) format: PlanFormat,
     /// Show what a run would do (the default for `text` and `json`): members
     /// added and removed, devices changed, files written, jobs deleted. Reads
     /// the directory; changes nothing.
@@ -37,20 +37,20 @@ pub(super) struct PlanArgs {
     preview: bool,
     /// Show only the steps and their order, without reading the directory.
     #[arg(long)]
-    no_preview: bool,
+    pub(super) no_preview: bool,
     /// Exit 0 when a run would change nothing, 2 when it would (or may), 1 on
     /// any error, including a step that cannot be previewed.
     #[arg(long, conflicts_with = "no_preview")]
-    detailed_exitcode: bool,
+    pub(super) detailed_exitcode: bool,
     /// Save the plan: every change it makes, and what it was made from, for
     /// `bulkops apply FILE` to carry out exactly (or refuse once stale).
     #[arg(long, value_name = "FILE", conflicts_with = "no_preview")]
-    out: Option<PathBuf>,
+    pub(super) out: Option<PathBuf>,
     /// How many members, devices and jobs of each list the text shows.
     #[arg(long, value_name = "N", default_value_t = 20)]
-    detail: usize,
+    pub(super) detail: usize,
     #[command(flatten)]
-    paths: RunPaths,
+    pub(super) paths: RunPaths,
 }
 
 /// Loads the manifest and prints its plan, and its preview when asked. With
@@ -65,6 +65,9 @@ pub(super) fn run(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error
 }
 
 fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
+    if args.file.is_dir() {
+        return super::plan_folder::plan(args, reporter);
+    }
     let loaded = load(manifest::load_file(&args.file), reporter)?;
     let graph = render(&loaded.plan, args.format);
     let previewable = matches!(
@@ -147,18 +150,18 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
 }
 
 /// What a previewed plan shows.
-struct Shown<'a> {
-    loaded: &'a manifest::LoadedManifest,
-    previewed: &'a lifecycle::Previewed,
-    verdict: Option<&'a str>,
-    file: Option<&'a PlanFile>,
+pub(super) struct Shown<'a> {
+    pub(super) loaded: &'a manifest::LoadedManifest,
+    pub(super) previewed: &'a lifecycle::Previewed,
+    pub(super) verdict: Option<&'a str>,
+    pub(super) file: Option<&'a PlanFile>,
     /// Where the plan is being saved, if it is.
-    saving: Option<&'a std::path::Path>,
-    detail: usize,
+    pub(super) saving: Option<&'a std::path::Path>,
+    pub(super) detail: usize,
 }
 
 impl Shown<'_> {
-    fn render(&self, format: PlanFormat, graph: String) -> String {
+    pub(super) fn render(&self, format: PlanFormat, graph: String) -> String {
         let report = &self.previewed.report;
         match format {
             PlanFormat::Json => {
@@ -190,20 +193,7 @@ impl Shown<'_> {
     }
 
     fn markdown(&self) -> String {
-        let mut problems = String::new();
-        for step in &self.previewed.report.steps {
-            if let StepState::Failed { error, .. } = &step.state {
-                let _ = writeln!(
-                    problems,
-                    "\n**Error: step {} cannot be previewed: {}**",
-                    review::md(&step.id),
-                    review::md(error)
-                );
-            }
-        }
-        if let Some(verdict) = self.verdict {
-            let _ = writeln!(problems, "\n**Error: {}**", review::md(verdict));
-        }
+        let problems = self.problems();
         let Some(file) = self.file else {
             return format!("## bulkops plan\n{problems}");
         };
@@ -218,10 +208,33 @@ impl Shown<'_> {
             format!("## bulkops plan\n{problems}")
         }
     }
+
+    /// Why the plan cannot be applied, as Markdown lines; empty when it can.
+    pub(super) fn problems(&self) -> String {
+        let mut problems = String::new();
+        for step in &self.previewed.report.steps {
+            if let StepState::Failed { error, .. } = &step.state {
+                let _ = writeln!(
+                    problems,
+                    "\n**Error: step {} cannot be previewed: {}**",
+                    review::md(&step.id),
+                    review::md(error)
+                );
+            }
+        }
+        if let Some(verdict) = self.verdict {
+            let _ = writeln!(problems, "\n**Error: {}**", review::md(verdict));
+        }
+        problems
+    }
 }
 
 /// Writes the saved plan and says where, with its id and runs.
-fn save(out: &std::path::Path, file: &PlanFile, format: PlanFormat) -> Result<(), Error> {
+pub(super) fn save(
+    out: &std::path::Path,
+    file: &PlanFile,
+    format: PlanFormat,
+) -> Result<(), Error> {
     let run_id = file
         .body
         .workflows

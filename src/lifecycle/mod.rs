@@ -10,6 +10,7 @@
 //! temporary files the interrupted attempt left, and skips the steps that
 //! finished.
 
+pub mod changed;
 mod check;
 pub mod directory_lock;
 mod ledger;

@@ -63,6 +63,24 @@ impl JobStore {
         Ok(())
     }
 
+    /// The newest completed run of a workflow from the manifest at
+    /// `manifest_path`, for `apply --changed-only`.
+    pub fn last_completed_run(
+        &self,
+        workflow: &str,
+        manifest_path: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id FROM runs WHERE workflow = ?1 AND manifest_path = ?2 AND status = 'completed' \
+                 ORDER BY started_at DESC, id DESC LIMIT 1",
+                params![workflow, manifest_path],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
     /// The runs recorded for a saved plan, oldest first.
     pub fn runs_of_plan(&self, plan_id: &str) -> Result<Vec<String>, StoreError> {
         let mut statement = self.connection.prepare_cached(

@@ -516,3 +516,124 @@ fn the_text_plan_names_who_and_caps_each_list() {
         .unwrap_or_else(|| panic!("{}", plan.stdout));
     insta::assert_snapshot!(who);
 }
+
+/// A folder `m/` with two manifests: grant (eng-s groups, from add.csv) and disable.
+fn two_manifests() -> tempfile::TempDir {
+    let dir = project(GRANT);
+    std::fs::create_dir(dir.path().join("m")).unwrap();
+    std::fs::rename(dir.path().join("m.yaml"), dir.path().join("m/a-grant.yaml")).unwrap();
+    std::fs::write(dir.path().join("m/b-disable.yaml"), DISABLE).unwrap();
+    dir
+}
+
+#[test]
+fn a_folder_is_planned_as_one_plan_whose_workflows_apply_in_order() {
+    let dir = two_manifests();
+    let plan = bulkops_in(dir.path(), &["plan", "m", "--out", "plan.json"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout.contains("── m/a-grant.yaml ──"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("── m/b-disable.yaml ──"),
+        "{}",
+        plan.stdout
+    );
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    let workflows: Vec<&str> = document["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|workflow| workflow["workflow"].as_str().unwrap())
+        .collect();
+    assert_eq!(workflows, ["grant-sre", "disable-one"]);
+    let before = pairs(dir.path());
+    let apply = bulkops_in(dir.path(), &["apply", "plan.json"]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert_eq!(pairs(dir.path()).len(), before.len() + 4);
+    assert!(device_states(&db(dir.path())).contains(&(DEVICE.to_owned(), false)));
+    assert_eq!(run_count(dir.path()), 2);
+}
+
+#[test]
+fn changed_only_skips_manifests_unchanged_since_their_last_completed_apply() {
+    let dir = two_manifests();
+    let first = bulkops_in(dir.path(), &["apply", "--changed-only", "m"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert!(
+        first.stdout.contains("applied 2 manifests, skipped 0"),
+        "{}",
+        first.stdout
+    );
+    let again = bulkops_in(dir.path(), &["apply", "--changed-only", "m"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again
+            .stdout
+            .contains("skipped m/a-grant.yaml: unchanged since run "),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again
+            .stdout
+            .contains("skipped m/b-disable.yaml: unchanged since run "),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("applied 0 manifests, skipped 2"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(run_count(dir.path()), 2, "nothing ran");
+    // An input changes: only its manifest runs.
+    std::fs::write(
+        dir.path().join("add.csv"),
+        format!("{ADD_CSV}nora.larsen@contoso.example\n"),
+    )
+    .unwrap();
+    let input_changed = bulkops_in(dir.path(), &["apply", "--changed-only", "m"]);
+    assert_eq!(input_changed.code, 0, "{}", input_changed.stderr);
+    assert!(
+        input_changed.stdout.contains("run "),
+        "{}",
+        input_changed.stdout
+    );
+    assert!(
+        input_changed.stdout.contains("skipped m/b-disable.yaml"),
+        "{}",
+        input_changed.stdout
+    );
+    assert!(
+        input_changed
+            .stdout
+            .contains("applied 1 manifests, skipped 1"),
+        "{}",
+        input_changed.stdout
+    );
+    // A manifest changes: it runs.
+    std::fs::write(
+        dir.path().join("m/b-disable.yaml"),
+        format!("{DISABLE}# reviewed\n"),
+    )
+    .unwrap();
+    let manifest_changed = bulkops_in(dir.path(), &["apply", "--changed-only", "m"]);
+    assert!(
+        manifest_changed.stdout.contains("skipped m/a-grant.yaml"),
+        "{}",
+        manifest_changed.stdout
+    );
+    assert!(
+        manifest_changed
+            .stdout
+            .contains("applied 1 manifests, skipped 1"),
+        "{}",
+        manifest_changed.stdout
+    );
+    assert_eq!(run_count(dir.path()), 4);
+}
