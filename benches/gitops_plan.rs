@@ -61,8 +61,14 @@ fn measure(dir: &Path, program: &str, args: &[&str]) -> (f64, f64) {
     assert!(output.status.success(), "{program} {args:?}: {stderr}");
     let last = stderr.lines().last().unwrap_or_default();
     let mut fields = last.split_whitespace();
-    let seconds: f64 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(f64::NAN);
-    let kilobytes: f64 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(f64::NAN);
+    let seconds: f64 = fields
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(f64::NAN);
+    let kilobytes: f64 = fields
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(f64::NAN);
     (seconds, kilobytes / 1024.0)
 }
 
@@ -121,7 +127,9 @@ fn main() {
             .chain(stores)
             .collect();
         let (plan_seconds, plan_rss) = measure(path, bulkops, &plan);
-        let size = std::fs::metadata(path.join("plan.json")).expect("a plan file").len();
+        let size = std::fs::metadata(path.join("plan.json"))
+            .expect("a plan file")
+            .len();
         let apply: Vec<&str> = ["apply", "plan.json"].into_iter().chain(stores).collect();
         let (apply_seconds, apply_rss) = measure(path, bulkops, &apply);
         let after = members_of(&path.join("directory.db"), &group.id);
@@ -133,18 +141,19 @@ fn main() {
             "run {run}: plan --out {plan_seconds:.2} s, peak RSS {plan_rss:.0} MB, plan file {:.1} MB; \
              apply plan.json {apply_seconds:.2} s, peak RSS {apply_rss:.0} MB; \
              reference apply sync.yaml {direct_seconds:.2} s, peak RSS {direct_rss:.0} MB",
-            size as f64 / 1_048_576.0
+            f64::from(u32::try_from(size / 1024).unwrap_or(u32::MAX)) / 1024.0
         );
     }
 }
 
 fn members_of(db: &Path, group: &str) -> u64 {
-    rusqlite::Connection::open(db)
+    let count: i64 = rusqlite::Connection::open(db)
         .expect("the directory opens")
         .query_row(
             "SELECT count(*) FROM memberships WHERE group_id = ?1",
             [group],
             |row| row.get(0),
         )
-        .expect("a count")
+        .expect("a count");
+    count.unsigned_abs()
 }

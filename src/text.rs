@@ -10,18 +10,29 @@ use std::fmt::Write as _;
 /// `text` with control characters escaped (`\n`, `\u{1b}`, ...); other text
 /// unchanged.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(unsafe_to_show) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
+        if unsafe_to_show(c) {
             let _ = write!(out, "{}", c.escape_default());
         } else {
             out.push(c);
         }
     }
     Cow::Owned(out)
+}
+
+/// Control characters, and the invisible ones that reorder or hide text
+/// (bidirectional overrides and isolates, zero-width characters, the byte
+/// order mark): shown escaped, so a name cannot disguise what it is.
+pub fn unsafe_to_show(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+        )
 }
 
 /// An error and its causes, each once: `cannot write "x": No space left on

@@ -129,6 +129,9 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
         detail: args.detail,
     };
     write_stdout(&shown.render(args.format, graph))?;
+    if let Some(verdict) = guard_refusal(&previewed.report) {
+        return Err(Error::GuardWouldRefuse { verdict });
+    }
     if !failed.is_empty() {
         return Err(Error::PreviewFailed { steps: failed });
     }
@@ -147,6 +150,24 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
     } else {
         Outcome::Success
     })
+}
+
+/// When every step that cannot be previewed fails on a guard, the guard's
+/// words: `apply` would refuse the run (exit 3), not fail it.
+pub(super) fn guard_refusal(report: &crate::runner::RunReport) -> Option<String> {
+    let failures: Vec<(&str, crate::steps::FailureClass)> = report
+        .steps
+        .iter()
+        .filter_map(|step| match &step.state {
+            StepState::Failed { error, class } => Some((error.as_str(), *class)),
+            _ => None,
+        })
+        .collect();
+    let all_guards = !failures.is_empty()
+        && failures
+            .iter()
+            .all(|(_, class)| *class == crate::steps::FailureClass::Guard);
+    all_guards.then(|| format!("apply would refuse this run: {}", failures[0].0))
 }
 
 /// What a previewed plan shows.

@@ -88,6 +88,12 @@ pub(super) fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Erro
         _ => None,
     };
     write_stdout(&render_all(args, &planned, &whole, saving, &notes))?;
+    if let Some(verdict) = planned
+        .iter()
+        .find_map(|one| super::plan::guard_refusal(&one.previewed.report))
+    {
+        return Err(Error::GuardWouldRefuse { verdict });
+    }
     if !failed.is_empty() {
         return Err(Error::PreviewFailed { steps: failed });
     }

@@ -331,7 +331,7 @@ pub enum MaxRemovalsSpec {
     /// At most this many removals in all steps together.
     Count(#[schemars(range(max = 10_000_000))] u32),
     /// At most this share of each group's current members, such as `10%`.
-    Percent(#[schemars(regex(pattern = r"^(100|[0-9]{1,2})(\.[0-9]{1,2})?%$"))] String),
+    Percent(#[schemars(regex(pattern = r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)%$"))] String),
 }
 
 impl MaxRemovalsSpec {
@@ -356,16 +356,17 @@ impl MaxRemovalsSpec {
         }
     }
 
-    /// How many of a group of `size` members may be removed under a share.
+    /// How many of a group of `size` members may be removed under a share,
+    /// rounded down, in whole hundredths of a percent (no floating point).
     pub fn allowed_in(&self, size: u64) -> Option<u64> {
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss,
-            reason = "group sizes are far below 2^52, and a share rounds down"
-        )]
-        self.share()
-            .map(|share| (size as f64 * share).floor() as u64)
+        let Self::Percent(text) = self else {
+            return None;
+        };
+        let number = text.trim_end_matches('%');
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        let hundredths = whole.parse::<u64>().ok()? * 100
+            + format!("{fraction:0<2}").get(..2)?.parse::<u64>().ok()?;
+        Some(size.saturating_mul(hundredths) / 10_000)
     }
 }
 
@@ -380,4 +381,21 @@ impl std::fmt::Display for MaxRemovalsSpec {
 
 fn default_max_device_deletions() -> u32 {
     100
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MaxRemovalsSpec;
+
+    #[test]
+    fn a_share_of_a_group_rounds_down_in_whole_hundredths() {
+        let share = |text: &str, size| MaxRemovalsSpec::Percent(text.to_owned()).allowed_in(size);
+        assert_eq!(share("29%", 100), Some(29));
+        assert_eq!(share("57%", 100), Some(57));
+        assert_eq!(share("10.5%", 200), Some(21));
+        assert_eq!(share("0.01%", 99_999), Some(9));
+        assert_eq!(share("0%", 1_000), Some(0));
+        assert_eq!(share("100%", 7), Some(7));
+        assert_eq!(MaxRemovalsSpec::Count(5).allowed_in(100), None);
+    }
 }

@@ -135,10 +135,45 @@ pub struct Runner<D> {
     pub finished: HashMap<String, FinishedStep>,
 }
 
-/// What a preview's steps learn from the steps before them.
+/// What a preview's steps learn from the steps before them: each step's
+/// view of the directory after it (its dependencies' changes and its own).
+/// A step sees only the changes of the steps it depends on, as in a run,
+/// where steps that do not depend on each other may run in any order.
 #[derive(Default)]
 struct PreviewMemory {
-    overlay: Mutex<steps::Overlay>,
+    views: Mutex<HashMap<usize, steps::Overlay>>,
+}
+
+impl PreviewMemory {
+    /// The directory as a step's dependencies leave it.
+    fn view_for(&self, plan: &Plan, index: usize) -> steps::Overlay {
+        let views = self
+            .views
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut view = steps::Overlay::default();
+        let mut dependencies: Vec<usize> = plan
+            .dag
+            .dependencies(index)
+            .into_iter()
+            .map(|(dependency, _)| dependency)
+            .collect();
+        dependencies.sort_unstable();
+        dependencies.dedup();
+        for dependency in dependencies {
+            if let Some(earlier) = views.get(&dependency) {
+                view.merge(earlier);
+            }
+        }
+        view
+    }
+
+    fn keep(&self, index: usize, view: steps::Overlay) {
+        self.views
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(index, view);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -378,7 +413,12 @@ impl<D: Directory + Clone + 'static> Runner<D> {
             self.budget.clone(),
         );
         async move {
-            let overlay = context.dry_run.then_some(&memory.overlay);
+            let view = Mutex::new(if context.dry_run {
+                memory.view_for(&plan, index)
+            } else {
+                steps::Overlay::default()
+            });
+            let overlay = context.dry_run.then_some(&view);
             let step = &plan.steps[index];
             let env = StepEnv {
                 progress: &line,
@@ -407,6 +447,13 @@ impl<D: Directory + Clone + 'static> Runner<D> {
                 Ok(_) => "finished",
                 Err(_) => "failed",
             });
+            if context.dry_run {
+                memory.keep(
+                    index,
+                    view.into_inner()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+            }
             (index, count, outcome)
         }
     }

@@ -322,7 +322,7 @@ pub struct StepEnv<'a, D> {
 /// The membership changes a preview's earlier steps would make, so that a
 /// later step is previewed against the directory as the run would leave it
 /// (a removal after an addition to the same group counts the added members).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Overlay {
     groups: HashMap<String, GroupOverlay>,
     /// Devices earlier steps enable (`Some(true)`), disable (`Some(false)`)
@@ -330,7 +330,7 @@ pub struct Overlay {
     devices: HashMap<String, Option<bool>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct GroupOverlay {
     added: std::collections::HashSet<u128>,
     removed: std::collections::HashSet<u128>,
@@ -356,6 +356,21 @@ impl Overlay {
                 Some(device)
             }
             None => Some(device),
+        }
+    }
+
+    /// Adds another view's changes, as if made after this one's.
+    pub fn merge(&mut self, other: &Overlay) {
+        for (group, changes) in &other.groups {
+            for member in &changes.added {
+                self.note(group, *member, true);
+            }
+            for member in &changes.removed {
+                self.note(group, *member, false);
+            }
+        }
+        for (device, enabled) in &other.devices {
+            self.devices.insert(device.clone(), *enabled);
         }
     }
 

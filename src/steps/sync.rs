@@ -185,7 +185,10 @@ async fn plan_job<D: Directory>(
         outcomes.extend(planned);
         members.extend(found);
     }
-    if mode.removes() {
+    // A group whose members come from a rule cannot lose them by hand: its
+    // rows fail as `dynamicMembership`, and nobody is planned for removal.
+    let removes = mode.removes() && !group.is_dynamic();
+    if removes {
         refuse_unresolved(group, &list.rows, &outcomes)?;
     }
     let listed: HashSet<String> = members
@@ -193,7 +196,7 @@ async fn plan_job<D: Directory>(
         .flatten()
         .map(|member| member.id.to_ascii_lowercase())
         .collect();
-    let removals = match (mode.removes(), recorded) {
+    let removals = match (removes, recorded) {
         (false, _) => Vec::new(),
         (true, Some(recorded)) => recorded,
         (true, None) => {

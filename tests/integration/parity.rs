@@ -393,3 +393,56 @@ fn a_killed_graph_import_resumes_to_the_local_end_state() {
     let stats = emulator.stats();
     assert!(stats["throttled"].as_u64().unwrap() > 0, "{stats}");
 }
+
+/// Authoritative syncs of groups with a service principal among their
+/// members: one list leaves it out (so the sync removes it, which Graph can
+/// do only if it reads the members v1.0's list leaves out), one lists it.
+const SYNCS: &str = "apiVersion: bulkops/v1
+kind: Workflow
+metadata:
+  name: sync-parity
+spec:
+  guards: { maxRemovals: 1000 }
+  steps:
+    - id: platform
+      syncMembers:
+        group: { displayName: eng-platform }
+        input: platform.csv
+        mode: authoritative
+        results: results/platform.csv
+    - id: crm
+      syncMembers:
+        group: { displayName: App - CRM }
+        members: [28c2dc83-50c3-45b4-bb5e-0da8a518cd3a, zoe.rossi@contoso.example]
+        mode: authoritative
+        results: results/crm.csv
+";
+
+#[test]
+fn authoritative_syncs_see_service_principals_through_graph() {
+    let dir = folder_with("syncs.yaml", SYNCS);
+    std::fs::write(
+        dir.path().join("platform.csv"),
+        "userPrincipalName\npatti.garcia@contoso.example\ntariq.berg@contoso.example\nzoe.rossi@contoso.example\n",
+    )
+    .unwrap();
+    let scenario = Scenario {
+        dir,
+        manifest: "syncs.yaml",
+        generate: None,
+    };
+    let local = run(&scenario, Target::Local);
+    assert_eq!(local.code, 0, "{local:?}");
+    let platform: Vec<&(String, String)> = local
+        .memberships
+        .iter()
+        .filter(|(group, _)| group == "38925df8-4c93-4d64-b5f7-200b04f21830")
+        .collect();
+    assert_eq!(
+        platform.len(),
+        3,
+        "the service principal was removed too: {platform:?}"
+    );
+    let emulated = run(&scenario, Target::Emulator);
+    assert_eq!(local, emulated, "local directory and Graph emulator differ");
+}

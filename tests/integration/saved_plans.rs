@@ -637,3 +637,98 @@ fn changed_only_skips_manifests_unchanged_since_their_last_completed_apply() {
     );
     assert_eq!(run_count(dir.path()), 4);
 }
+
+#[test]
+fn a_saved_plan_of_device_steps_does_what_a_run_of_the_manifest_does() {
+    // A filter that no step depends on runs before the disable step in a
+    // run, so the plan must not count the devices that step disables.
+    let manifest =
+        std::fs::read_to_string(crate::support::repo_path("manifests/stale-devices.yaml")).unwrap();
+    let direct = project(&manifest);
+    let saved = project(&manifest);
+    let run = bulkops_in(direct.path(), &["apply", "m.yaml"]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    save_plan(saved.path());
+    let apply = bulkops_in(saved.path(), &["apply", "plan.json"]);
+    assert_eq!(apply.code, run.code, "{}\n{}", apply.stdout, apply.stderr);
+    assert_eq!(
+        device_states(&db(saved.path())),
+        device_states(&db(direct.path())),
+        "the same devices disabled and deleted"
+    );
+}
+
+#[test]
+fn a_folder_plan_goes_on_after_its_first_run_was_resumed() {
+    let dir = two_manifests();
+    let plan = bulkops_in(dir.path(), &["plan", "m", "--out", "plan.json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let env = [("BULKOPS_CHUNK_ROWS", "1")];
+    let held = Held::start(dir.path(), &["apply", "plan.json"], &env, "after-apply:2");
+    held.kill();
+    let first: String = rusqlite::Connection::open(dir.path().join(".bulkops/state.db"))
+        .unwrap()
+        .query_row("SELECT id FROM runs", [], |row| row.get(0))
+        .unwrap();
+    let resumed = bulkops_env(dir.path(), &["apply", "--resume", &first], &env);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let rest = bulkops_in(dir.path(), &["apply", "plan.json"]);
+    assert_eq!(
+        rest.code, 0,
+        "the second workflow runs: {}\n{}",
+        rest.stdout, rest.stderr
+    );
+    assert!(device_states(&db(dir.path())).contains(&(DEVICE.to_owned(), false)));
+    let again = bulkops_in(dir.path(), &["apply", "plan.json"]);
+    assert_eq!(again.code, 4, "{}", again.stderr);
+}
+
+#[test]
+fn a_plan_file_with_extra_fields_or_a_step_left_out_is_refused() {
+    let dir = project(GRANT);
+    save_plan(dir.path());
+    let text = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
+    std::fs::write(
+        dir.path().join("plan.json"),
+        text.replacen("{\n", "{\n  \"approvedBy\": \"CISO\",\n", 1),
+    )
+    .unwrap();
+    let extra = bulkops_in(dir.path(), &["apply", "plan.json"]);
+    assert_eq!(extra.code, 65, "{}", extra.stderr);
+    // A step removed, with the id made to match again.
+    let mut file: bulkops::lifecycle::saved::format::PlanFile =
+        serde_json::from_str(&text).unwrap();
+    file.body.workflows[0]
+        .steps
+        .retain(|step| step.id != "grant");
+    file.plan_id = file.body.id();
+    std::fs::write(
+        dir.path().join("plan.json"),
+        serde_json::to_string_pretty(&file).unwrap(),
+    )
+    .unwrap();
+    assert_stale(dir.path(), "step `grant` is not in the plan");
+}
+
+#[test]
+fn changed_only_applies_again_to_another_directory() {
+    let dir = two_manifests();
+    assert_eq!(
+        bulkops_in(dir.path(), &["apply", "--changed-only", "m"]).code,
+        0
+    );
+    assert_eq!(
+        bulkops_in(dir.path(), &["directory", "init", "--db", "other.db"]).code,
+        0
+    );
+    let other = bulkops_in(
+        dir.path(),
+        &["apply", "--changed-only", "m", "--db", "other.db"],
+    );
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    assert!(
+        other.stdout.contains("applied 2 manifests, skipped 0"),
+        "{}",
+        other.stdout
+    );
+}

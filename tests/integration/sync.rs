@@ -169,7 +169,7 @@ fn a_percentage_guard_limits_the_removals_from_each_group() {
     // 9 of 11 members would go; 50% allows 5.
     let (dir, before, _) = project("authoritative", "\"50%\"");
     let plan = bulkops_in(dir.path(), &["plan", "m.yaml"]);
-    assert_eq!(plan.code, 1, "{}", plan.stdout);
+    assert_eq!(plan.code, 3, "apply would refuse it: {}", plan.stdout);
     assert!(
         plan.stdout.contains(
             "removing 9 of the 11 members of `eng-sre` would exceed the guard: `guards.maxRemovals: 50%` allows 5"
@@ -263,4 +263,22 @@ fn a_saved_sync_plan_applies_and_goes_stale_when_the_group_changes() {
         .join(" ");
     assert!(text.contains("11 members when planned, 12 now"), "{text}");
     assert_eq!(members(copy.path()), before);
+}
+
+#[test]
+fn a_dynamic_group_plans_no_removals() {
+    let (dir, _, _) = project("authoritative", "500");
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        manifest("authoritative", "500")
+            .replace("displayName: eng-sre", "displayName: eng-dynamic-engineers"),
+    )
+    .unwrap();
+    let plan = bulkops_in(dir.path(), &["plan", "m.yaml"]);
+    assert!(
+        plan.stdout.contains("would remove 0"),
+        "rule-based members are not removed by hand: {}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("dynamic group 3"), "{}", plan.stdout);
 }

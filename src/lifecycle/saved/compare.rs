@@ -38,6 +38,11 @@ pub(super) fn differences(saved: &SavedWorkflow, now: &SavedWorkflow) -> Vec<Str
             None => found.push(format!("step `{}` is no longer in the workflow", step.id)),
         }
     }
+    for step in &now.steps {
+        if !saved.steps.iter().any(|planned| planned.id == step.id) {
+            found.push(format!("step `{}` is not in the plan", step.id));
+        }
+    }
     found
 }
 

@@ -202,7 +202,13 @@ impl PlanFile {
             });
         }
         let file: Self =
-            serde_json::from_value(value).map_err(|error| invalid(error.to_string()))?;
+            serde_json::from_value(value.clone()).map_err(|error| invalid(error.to_string()))?;
+        if serde_json::to_value(&file).ok().as_ref() != Some(&value) {
+            return Err(invalid(
+                "it holds fields a plan file does not have, or values written differently"
+                    .to_owned(),
+            ));
+        }
         if file.body.id() != file.plan_id {
             return Err(PlanFileError::Changed {
                 path: path.to_path_buf(),

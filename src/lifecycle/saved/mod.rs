@@ -164,9 +164,9 @@ pub fn apply(
             JobStore::open_with(&paths.state, Create::IfMissing)?,
             super::Hooks::default(),
         );
-        refuse_applied(&lock_store(&session.store), &file)?;
+        let pending = pending_workflows(&lock_store(&session.store), &file)?;
         let mut finished = Vec::new();
-        for workflow in &file.body.workflows {
+        for workflow in pending {
             let done = apply_workflow(&file.plan_id, workflow, plan_path, paths, options, &session)
                 .await?;
             let completed = done.report.status == Status::Completed;
@@ -179,9 +179,45 @@ pub fn apply(
     })
 }
 
-/// Refuses a plan any of whose runs was started before.
-fn refuse_applied(store: &JobStore, file: &PlanFile) -> Result<(), LifecycleError> {
+/// The workflows of a plan still to run. A workflow whose run completed is
+/// done (a plan of a folder whose first run was interrupted and resumed goes
+/// on with the next); one whose run did not complete is refused with how to
+/// resume it; a plan whose every run completed was applied before.
+fn pending_workflows<'a>(
+    store: &JobStore,
+    file: &'a PlanFile,
+) -> Result<Vec<&'a SavedWorkflow>, LifecycleError> {
+    let mut pending = Vec::new();
+    let mut last_done = None;
     for workflow in &file.body.workflows {
+        match store.run(&workflow.run_id) {
+            Err(StoreError::UnknownRun { .. }) => pending.push(workflow),
+            Ok(run) if run.status == Status::Completed => {
+                tracing::info!(run = %run.id, workflow = %workflow.workflow, "already applied by this plan");
+                last_done = Some(run);
+            }
+            Ok(_) => refuse_started(store, &file.plan_id, workflow)?,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    match (pending.is_empty(), last_done) {
+        (true, Some(run)) => Err(LifecycleError::PlanApplied {
+            plan_id: file.plan_id.clone(),
+            run_id: run.id,
+            status: run.status,
+            next: "for new changes, plan again with `bulkops plan MANIFEST --out FILE`".to_owned(),
+        }),
+        _ => Ok(pending),
+    }
+}
+
+/// Refuses a workflow whose run was started before.
+fn refuse_started(
+    store: &JobStore,
+    plan_id: &str,
+    workflow: &SavedWorkflow,
+) -> Result<(), LifecycleError> {
+    {
         match store.run(&workflow.run_id) {
             Err(StoreError::UnknownRun { .. }) => {}
             Ok(run) => {
@@ -194,7 +230,7 @@ fn refuse_applied(store: &JobStore, file: &PlanFile) -> Result<(), LifecycleErro
                         .to_owned(),
                 };
                 return Err(LifecycleError::PlanApplied {
-                    plan_id: file.plan_id.clone(),
+                    plan_id: plan_id.to_owned(),
                     run_id: run.id,
                     status: run.status,
                     next,
@@ -243,6 +279,7 @@ async fn apply_workflow(
         };
     let plan = Arc::new(loaded.plan.clone());
     let held = Held {
+        plan_id,
         saved,
         loaded: &loaded,
         paths: &paths,
@@ -319,6 +356,7 @@ fn load_unchanged(
 
 /// What a saved workflow's run is checked with.
 struct Held<'a> {
+    plan_id: &'a str,
     saved: &'a SavedWorkflow,
     loaded: &'a LoadedManifest,
     paths: &'a Paths,
@@ -338,10 +376,7 @@ async fn still_holds(
 ) -> Result<(crate::runner::context::RunContext, check::Checked), LifecycleError> {
     let saved = held.saved;
     // Another process may have started this run since the plan was read.
-    refuse_applied(
-        &lock_store(&session.store),
-        &PlanFile::new(vec![saved.clone()]),
-    )?;
+    refuse_started(&lock_store(&session.store), held.plan_id, saved)?;
     let mut context = super::context_for(plan, held.paths, saved.run_id.clone(), true)?;
     context.check_only = false;
     context.record = true;

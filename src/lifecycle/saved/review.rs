@@ -326,7 +326,9 @@ pub fn md(text: &str) -> String {
                 out.push('\\');
                 out.push(character);
             }
-            control if control.is_control() => out.push(' '),
+            hidden if crate::text::unsafe_to_show(hidden) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(hidden));
+            }
             other => out.push(other),
         }
     }
@@ -343,7 +345,8 @@ mod tests {
             md("<script>alert(1)</script> | **x**"),
             "&lt;script&gt;alert\\(1\\)&lt;/script&gt; \\| \\*\\*x\\*\\*"
         );
-        assert_eq!(md("a\nb"), "a b");
+        assert_eq!(md("a\nb"), "a\\u{a}b");
+        assert_eq!(md("Build\u{202e}enilepiP"), "Build\\u{202e}enilepiP");
         assert_eq!(md("ada@contoso.example"), "ada\\@contoso.example");
     }
 
