@@ -35,6 +35,16 @@ pub fn unsafe_to_show(c: char) -> bool {
         )
 }
 
+/// A count with its noun, singular for one: `1 file`, `3 files`, `0 files`.
+pub fn counted(count: impl Into<u64>, one: &str, many: &str) -> String {
+    let count = count.into();
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
+}
+
 /// An error and its causes, each once: `cannot write "x": No space left on
 /// device (os error 28)`.
 pub fn chain(error: &dyn std::error::Error) -> String {

@@ -148,7 +148,7 @@ fn apply_each(
         show_progress: std::io::stderr().is_terminal(),
         lock_timeout: Some(args.lock_timeout),
     };
-    let (mut applied, mut skipped) = (0, 0);
+    let (mut applied, mut skipped) = (0u64, 0u64);
     for loaded in manifests {
         let name = loaded.source.name.clone();
         if loaded.plan.watch.is_some() && files.len() > 1 {
@@ -183,7 +183,8 @@ fn apply_each(
         }
     }
     write_stdout(&format!(
-        "\napplied {applied} manifests, skipped {skipped}\n"
+        "\napplied {}, skipped {skipped}\n",
+        crate::text::counted(applied, "manifest", "manifests")
     ))?;
     Ok(Outcome::Success)
 }

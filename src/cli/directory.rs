@@ -22,6 +22,9 @@ pub(super) struct DirectoryArgs {
 #[derive(Debug, Subcommand)]
 enum DirectoryCommand {
     /// Create the local directory from tenant CSV files (the demo tenant by default).
+    #[command(after_help = "Examples:
+  bulkops directory init
+  bulkops directory init --from my-tenant/ --db my.db --force")]
     Init {
         /// A folder with users.csv, groups.csv, devices.csv, service-principals.csv and memberships.csv.
         #[arg(long, value_name = "DIR")]
@@ -31,6 +34,9 @@ enum DirectoryCommand {
         force: bool,
     },
     /// Create a generated directory of any size, for benchmarks and load tests.
+    #[command(after_help = "Examples:
+  bulkops directory generate --users 1000000 --groups 10 --members 1000 --db big.db
+  bulkops directory generate --seed 7 --db rehearsal.db --force")]
     Generate {
         /// Number of users.
         #[arg(long, default_value_t = 1_000)]
@@ -52,6 +58,9 @@ enum DirectoryCommand {
         force: bool,
     },
     /// Show how many objects the local directory holds.
+    #[command(after_help = "Examples:
+  bulkops directory stats
+  bulkops directory stats --db rehearsal.db")]
     Stats,
 }
 

@@ -29,7 +29,7 @@ pub(super) struct EmulateArgs {
     #[arg(long)]
     allow_remote: bool,
     /// The local directory database served (created with the demo tenant if missing).
-    #[arg(long, value_name = "FILE", default_value = local::DEFAULT_PATH)]
+    #[arg(long = "db", alias = "directory", value_name = "FILE", default_value = local::DEFAULT_PATH)]
     directory: PathBuf,
     /// `graph` throttles by Microsoft Graph's published quotas for this tenant's size.
     #[arg(long, value_enum, default_value_t = Throttling::None)]

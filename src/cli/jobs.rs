@@ -32,6 +32,9 @@ pub(super) struct JobsArgs {
 #[derive(Debug, Subcommand)]
 enum JobsCommand {
     /// List jobs, newest first.
+    #[command(after_help = "Examples:
+  bulkops jobs list
+  bulkops jobs list --workflow offboarding --format json")]
     List {
         /// Only the jobs of this run.
         #[arg(long, value_name = "RUN_ID")]
@@ -44,19 +47,33 @@ enum JobsCommand {
         format: ListFormat,
     },
     /// Show one job with its counts and files.
+    #[command(after_help = "Examples:
+  bulkops jobs show JOB_ID
+  bulkops jobs list --run RUN_ID          # the job ids of a run")]
     Show {
         /// The job id, as `jobs list` shows it.
         id: String,
     },
     /// Copy the files a job wrote (results, downloads) into a folder.
+    #[command(after_help = "Examples:
+  bulkops jobs download JOB_ID
+  bulkops jobs download JOB_ID --output-dir review/")]
     Download {
         /// The job id.
         id: String,
         /// The folder to copy into.
-        #[arg(long, value_name = "DIR", default_value = ".")]
+        #[arg(
+            long = "output-dir",
+            alias = "to",
+            value_name = "DIR",
+            default_value = "."
+        )]
         to: PathBuf,
     },
     /// Delete jobs with the files they wrote.
+    #[command(after_help = "Examples:
+  bulkops jobs delete JOB_ID
+  bulkops jobs delete JOB_ID OTHER_JOB_ID --yes --keep-files")]
     Delete {
         /// The job ids.
         #[arg(required = true)]
@@ -140,9 +157,9 @@ fn delete(
     }
     if !yes && !keep_files && !files.is_empty() && std::io::stdin().is_terminal() {
         let mut question = format!(
-            "delete {} jobs and these {} files?\n",
-            ids.len(),
-            files.len()
+            "delete {} and the {} below?\n",
+            crate::text::counted(ids.len() as u64, "job", "jobs"),
+            crate::text::counted(files.len() as u64, "file", "files")
         );
         for file in &files {
             let _ = writeln!(question, "  {}", printable(file));
@@ -154,7 +171,11 @@ fn delete(
     let mut out = String::new();
     for id in ids {
         let deleted = delete_job_files(store, id, keep_files)?;
-        let _ = writeln!(out, "deleted {id} and {} files", deleted.removed.len());
+        let _ = writeln!(
+            out,
+            "deleted {id} and {}",
+            crate::text::counted(deleted.removed.len() as u64, "file", "files")
+        );
         for (file, why) in &deleted.kept {
             let _ = writeln!(out, "  {}: {why}", printable(file));
         }

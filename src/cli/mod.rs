@@ -41,21 +41,68 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a workflow, or finish an interrupted run with `--resume RUN_ID`.
+    #[command(after_help = "Examples:
+  bulkops apply manifests/quickstart.yaml
+  bulkops apply plan.json                         # exactly the plan `bulkops plan --out` saved
+  bulkops apply --changed-only manifests/         # only what changed since its last apply
+  bulkops apply --resume 20261127-142300-3f9a     # finish a run a Ctrl-C, kill or crash stopped")]
     Apply(apply::ApplyArgs),
     /// Check manifests: YAML, schema, step references, cycles, templates, output paths.
+    #[command(after_help = "Examples:
+  bulkops validate manifests/
+  bulkops validate manifests/quickstart.yaml --message-format json
+  bulkops validate manifests/ --message-format github   # annotations on a pull request")]
     Validate(validate::ValidateArgs),
     /// Show the steps of a workflow and the order they run in.
+    #[command(after_help = "Examples:
+  bulkops plan manifests/quickstart.yaml
+  bulkops plan manifests/ --out plan.json --format markdown > plan.md
+  bulkops plan manifests/offboarding.yaml --detailed-exitcode
+  bulkops plan manifests/quickstart.yaml --format mermaid --no-preview")]
     Plan(plan::PlanArgs),
     /// Print the JSON Schema of the manifest language.
+    #[command(after_help = "Examples:
+  bulkops schema > schemas/manifest.schema.json
+  bulkops schema | jq '.properties.spec'          # the spec's fields
+  # then, in a manifest, for editors: # yaml-language-server: $schema=schemas/manifest.schema.json")]
     Schema(schema::SchemaArgs),
     /// Create, generate and inspect the local directory.
+    #[command(after_help = "Examples:
+  bulkops directory init                          # the demo tenant
+  bulkops directory init --from my-tenant/ --db my.db
+  bulkops directory generate --users 100000 --groups 1000 --members 100 --db big.db
+  bulkops directory stats")]
     Directory(directory::DirectoryArgs),
     /// List, show, download and delete bulk jobs.
+    #[command(after_help = "Examples:
+  bulkops jobs list
+  bulkops jobs list --run 20261127-142300-3f9a --format json
+  bulkops jobs show JOB_ID
+  bulkops jobs delete JOB_ID --yes")]
     Jobs(jobs::JobsArgs),
     /// Run each file dropped into a watched folder through its workflow, once, when it is complete.
+    #[command(after_help = "Examples:
+  bulkops watch manifests/watch-new-hires.yaml
+  bulkops watch manifests/ --once                 # process what is there now, then exit
+  bulkops watch manifests/ --poll 10s             # a network share, where no file events arrive")]
     Watch(watch::WatchArgs),
     /// Serve the local directory as Microsoft Graph v1.0 on loopback, for rehearsals and tests.
+    #[command(after_help = "Examples:
+  bulkops emulate --db rehearsal.db
+  bulkops emulate --db rehearsal.db --throttle graph --fail-rate 429:0.1 --latency 20ms
+  bulkops emulate --listen 127.0.0.1:9000 --client-secret-env REHEARSAL_SECRET")]
     Emulate(emulate::EmulateArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  bulkops completions bash > /etc/bash_completion.d/bulkops
+  bulkops completions zsh > \"${fpath[1]}/_bulkops\"
+  bulkops completions fish > ~/.config/fish/completions/bulkops.fish
+  bulkops completions powershell >> $PROFILE")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// What a successful command reports to the shell.
@@ -105,6 +152,13 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
         Command::Jobs(args) => jobs::run(&args),
         Command::Emulate(args) => emulate::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "bulkops", &mut script);
+            write_stdout(&String::from_utf8_lossy(&script))?;
+            Ok(Outcome::Success)
+        }
     }
 }
 
@@ -188,4 +242,60 @@ fn escaped_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'
         }
     })
     .delimited(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::Cli;
+
+    /// Every command and subcommand, with its path (`jobs list`).
+    fn commands(command: &clap::Command, path: &str, found: &mut Vec<(String, clap::Command)>) {
+        for sub in command.get_subcommands() {
+            let name = format!("{path} {}", sub.get_name()).trim().to_owned();
+            found.push((name.clone(), sub.clone()));
+            commands(sub, &name, found);
+        }
+    }
+
+    #[test]
+    fn every_command_ends_its_help_with_real_examples() {
+        let mut found = Vec::new();
+        commands(&Cli::command(), "", &mut found);
+        assert!(found.len() > 12, "{}", found.len());
+        for (name, command) in found {
+            if command.get_subcommands().next().is_some() && name != "jobs" && name != "directory" {
+                continue;
+            }
+            let help = command
+                .get_after_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            assert!(
+                help.starts_with("Examples:"),
+                "`bulkops {name} --help` has no examples"
+            );
+            let examples = help
+                .lines()
+                .filter(|line| line.trim_start().starts_with("bulkops "))
+                .count();
+            assert!(
+                (2..=4).contains(&examples),
+                "`bulkops {name} --help` has {examples} examples"
+            );
+        }
+    }
+
+    #[test]
+    fn one_name_per_concept_with_the_old_names_kept() {
+        for args in [
+            ["bulkops", "emulate", "--db", "x.db"].as_slice(),
+            ["bulkops", "emulate", "--directory", "x.db"].as_slice(),
+            ["bulkops", "jobs", "download", "ID", "--output-dir", "out"].as_slice(),
+            ["bulkops", "jobs", "download", "ID", "--to", "out"].as_slice(),
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ pub enum PlanFormat {
     Json,
     /// A Graphviz `digraph`.
     Dot,
-    /// A Mermaid `flowchart`, which GitHub and GitLab render in Markdown.
+    /// A Mermaid `flowchart` in a fenced block, ready to paste into Markdown (GitHub and GitLab draw it).
     Mermaid,
     /// A pull-request comment: what the run would change, as tables and lists.
     Markdown,
@@ -196,8 +196,9 @@ fn dot(plan: &Plan) -> String {
     out
 }
 
+/// A fenced `mermaid` block, ready to paste into Markdown.
 fn mermaid(plan: &Plan) -> String {
-    let mut out = String::from("flowchart LR\n");
+    let mut out = String::from("```mermaid\nflowchart LR\n");
     for (index, step) in plan.steps.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -213,5 +214,6 @@ fn mermaid(plan: &Plan) -> String {
         };
         let _ = writeln!(out, "  s{dependency} {arrow} s{dependent}");
     }
+    out.push_str("```\n");
     out
 }

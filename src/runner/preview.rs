@@ -7,7 +7,7 @@ use super::{RunReport, StepState};
 use crate::directory::outcome::RowOutcome;
 use crate::steps::Effect;
 use crate::steps::guard::Limits;
-use crate::text::printable;
+use crate::text::{counted, printable};
 
 /// The changes a preview adds up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,13 +102,13 @@ pub fn render(report: &RunReport, workflow: &str, directory: &str) -> String {
     let totals = totals(report);
     let _ = writeln!(
         out,
-        "\nwould add {} members, remove {}, change {} devices ({} deleted), delete {} jobs, and write {} files",
-        totals.additions,
+        "\nwould add {}, remove {}, change {} ({} deleted), delete {}, and write {}",
+        counted(totals.additions, "member", "members"),
         totals.removals,
-        totals.device_changes,
+        counted(totals.device_changes, "device", "devices"),
         totals.deleted_devices,
-        totals.deleted_jobs,
-        totals.files
+        counted(totals.deleted_jobs, "job", "jobs"),
+        counted(totals.files, "file", "files")
     );
     if totals.unknown > 0 {
         let _ = writeln!(

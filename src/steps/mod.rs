@@ -130,7 +130,7 @@ pub enum StepError {
     )]
     EmptySyncList { list: String },
     #[error(
-        "{count} rows of the list name nobody in the directory ({first}), so `{group}` is not synced"
+        "{} of the list {} nobody in the directory ({first}), so `{group}` is not synced", crate::text::counted(*count as u64, "row", "rows"), if *count == 1 { "names" } else { "name" }
     )]
     #[diagnostic(
         code(bulkops::step::sync_list_unresolved),

@@ -206,7 +206,7 @@ fn jobs_delete_from_another_folder_deletes_only_what_the_job_wrote() {
         ],
     );
     assert_eq!(deleted.code, 0, "{}", deleted.stderr);
-    assert_eq!(deleted.stdout, format!("deleted {id} and 1 files\n"));
+    assert_eq!(deleted.stdout, format!("deleted {id} and 1 file\n"));
     assert!(!path.exists(), "the job's file went with it");
     assert_eq!(
         std::fs::read_to_string(&decoy).unwrap(),
@@ -366,10 +366,7 @@ fn jobs_delete_asks_on_a_terminal() {
     };
     let (code, shown) = on_terminal("n\n");
     assert_eq!(code, 64, "{shown}");
-    assert!(
-        shown.contains("delete 1 jobs and these 1 files?"),
-        "{shown}"
-    );
+    assert!(shown.contains("delete 1 job and the 1 file below?"), "{shown}");
     assert!(path.exists(), "nothing was deleted");
     let (code, shown) = on_terminal("y\n");
     assert_eq!(code, 0, "{shown}");

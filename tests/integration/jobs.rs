@@ -66,7 +66,7 @@ fn jobs_are_listed_shown_downloaded_and_deleted() {
         .path();
     assert!(results.join("add-new-hires-eng-platform.csv").exists());
     let deleted = bulkops_in(dir.path(), &["jobs", "delete", id]);
-    assert_eq!(deleted.stdout, format!("deleted {id} and 1 files\n"));
+    assert_eq!(deleted.stdout, format!("deleted {id} and 1 file\n"));
     assert!(
         !results.join("add-new-hires-eng-platform.csv").exists(),
         "the job's file went with it"

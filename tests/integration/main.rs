@@ -2,6 +2,7 @@
 
 mod apply;
 mod bad_input;
+mod cli;
 mod concurrency;
 mod devices;
 mod directory;

@@ -612,7 +612,7 @@ fn changed_only_skips_manifests_unchanged_since_their_last_completed_apply() {
     assert!(
         input_changed
             .stdout
-            .contains("applied 1 manifests, skipped 1"),
+            .contains("applied 1 manifest, skipped 1"),
         "{}",
         input_changed.stdout
     );
@@ -631,7 +631,7 @@ fn changed_only_skips_manifests_unchanged_since_their_last_completed_apply() {
     assert!(
         manifest_changed
             .stdout
-            .contains("applied 1 manifests, skipped 1"),
+            .contains("applied 1 manifest, skipped 1"),
         "{}",
         manifest_changed.stdout
     );

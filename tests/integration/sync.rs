@@ -157,7 +157,7 @@ fn a_row_that_names_nobody_stops_a_removing_sync() {
     let text = crate::support::unwrap_lines(&run.stderr_text());
     assert!(
         text.contains(
-            "1 rows of the list name nobody in the directory (line 4 `zoe.rosi@contoso.example`)"
+            "1 row of the list names nobody in the directory (line 4 `zoe.rosi@contoso.example`)"
         ),
         "{text}"
     );
