@@ -257,7 +257,12 @@ fn summary(report: &RunReport, workflow: &str) -> String {
             .selected
             .map(|count| format!(", {count} selected"))
             .unwrap_or_default();
-        let _ = writeln!(out, "  {:<24} {:<16} {state}{selected}", step.id, step.kind);
+        let width = crate::runner::preview::id_width(report);
+        let _ = writeln!(
+            out,
+            "  {:<width$} {:<16} {state}{selected}",
+            step.id, step.kind
+        );
         for job in &step.jobs {
             let target = job
                 .target

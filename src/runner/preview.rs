@@ -66,11 +66,27 @@ pub fn guard_verdict(totals: Totals, limits: Limits) -> Option<String> {
     None
 }
 
+/// The width of the step id column: 24, or the longest id, so columns align.
+pub fn id_width(report: &RunReport) -> usize {
+    report
+        .steps
+        .iter()
+        .map(|step| step.id.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(24)
+}
+
 /// The preview as text, one line per step and target.
 pub fn render(report: &RunReport, workflow: &str, directory: &str) -> String {
     let mut out = format!("\npreview of workflow `{workflow}` against directory `{directory}`\n");
     for step in &report.steps {
-        let head = format!("  {:<24} {:<16}", step.id, step.kind);
+        let head = format!(
+            "  {:<width$} {:<16}",
+            step.id,
+            step.kind,
+            width = id_width(report)
+        );
         match (&step.state, step.selected) {
             (StepState::Finished, Some(count)) => {
                 let _ = writeln!(out, "{head} selects {count}");

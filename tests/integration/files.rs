@@ -366,7 +366,10 @@ fn jobs_delete_asks_on_a_terminal() {
     };
     let (code, shown) = on_terminal("n\n");
     assert_eq!(code, 64, "{shown}");
-    assert!(shown.contains("delete 1 job and the 1 file below?"), "{shown}");
+    assert!(
+        shown.contains("delete 1 job and the 1 file below?"),
+        "{shown}"
+    );
     assert!(path.exists(), "nothing was deleted");
     let (code, shown) = on_terminal("y\n");
     assert_eq!(code, 0, "{shown}");
