@@ -16,6 +16,7 @@ use super::{Outcome, write_stdout};
 use crate::bulkcsv::output::{OutputRoot, WrittenIdentity};
 use crate::error::Error;
 use crate::steps::delete_job_files;
+use crate::store::Status;
 use crate::store::{self, Create, JobRecord, JobStore};
 use crate::text::printable;
 
@@ -42,6 +43,15 @@ enum JobsCommand {
         /// Only the jobs of this workflow.
         #[arg(long)]
         workflow: Option<String>,
+        /// Only jobs with this status: running, completed, failed, cancelled or interrupted.
+        #[arg(long, value_parser = super::runs::status)]
+        status: Option<Status>,
+        /// Only jobs started since: a duration back from now (`7d`, `12h`) or a date (`2026-11-01`).
+        #[arg(long, value_name = "WHEN", value_parser = super::listing::since)]
+        since: Option<jiff::Timestamp>,
+        /// At most this many jobs.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
@@ -53,6 +63,9 @@ enum JobsCommand {
     Show {
         /// The job id, as `jobs list` shows it.
         id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
     },
     /// Copy the files a job wrote (results, downloads) into a folder.
     #[command(after_help = "Examples:
@@ -76,8 +89,14 @@ enum JobsCommand {
   bulkops jobs delete JOB_ID OTHER_JOB_ID --yes --keep-files")]
     Delete {
         /// The job ids.
-        #[arg(required = true)]
+        #[arg(required_unless_present_any = ["run", "older_than"])]
         ids: Vec<String>,
+        /// Every job of this run.
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+        /// Every job that ended longer ago than this (`30d`), as `deleteJobs` selects them.
+        #[arg(long, value_name = "DURATION", value_parser = super::watch::duration)]
+        older_than: Option<std::time::Duration>,
         /// Delete without asking (for scripts).
         #[arg(long, short = 'y')]
         yes: bool,
@@ -103,6 +122,9 @@ pub(super) fn run(args: &JobsArgs) -> Result<Outcome, Error> {
         JobsCommand::List {
             run,
             workflow,
+            status,
+            since,
+            limit,
             format,
         } => {
             let jobs: Vec<JobRecord> = store
@@ -114,6 +136,9 @@ pub(super) fn run(args: &JobsArgs) -> Result<Outcome, Error> {
                         .as_ref()
                         .is_none_or(|workflow| &job.workflow == workflow)
                 })
+                .filter(|job| status.is_none_or(|status| job.status == status))
+                .filter(|job| since.is_none_or(|since| job.started_at >= since))
+                .take(limit.unwrap_or(usize::MAX))
                 .collect();
             let text = match format {
                 ListFormat::Text => table(&jobs),
@@ -123,16 +148,67 @@ pub(super) fn run(args: &JobsArgs) -> Result<Outcome, Error> {
             };
             write_stdout(&text)?;
         }
-        JobsCommand::Show { id } => write_stdout(&show(&store, id)?)?,
+        JobsCommand::Show { id, format } => match format {
+            ListFormat::Text => write_stdout(&show(&store, id)?)?,
+            ListFormat::Json => {
+                let mut document = serde_json::to_value(store.job(id)?).expect("a job serializes");
+                document["files"] = serde_json::to_value(
+                    store
+                        .files(id)?
+                        .iter()
+                        .map(|file| serde_json::json!({ "kind": file.kind, "path": file.path, "rows": file.rows }))
+                        .collect::<Vec<_>>(),
+                )
+                .expect("files serialize");
+                write_stdout(&(serde_json::to_string_pretty(&document).expect("JSON") + "\n"))?;
+            }
+        },
         JobsCommand::Download { id, to } => write_stdout(&download(&store, id, to)?)?,
         JobsCommand::Delete {
             ids,
+            run,
+            older_than,
             yes,
             keep_files,
             abandon,
-        } => delete(&store, ids, *yes, *keep_files, *abandon)?,
+        } => {
+            let ids = selected_ids(&store, ids, run.as_deref(), *older_than)?;
+            delete(&store, &ids, *yes, *keep_files, *abandon)?;
+        }
     }
     Ok(Outcome::Success)
+}
+
+/// The jobs `jobs delete` names: by id, every job of a run, and every job
+/// that ended longer ago than a duration (jobs still going on never do).
+fn selected_ids(
+    store: &JobStore,
+    ids: &[String],
+    run: Option<&str>,
+    older_than: Option<std::time::Duration>,
+) -> Result<Vec<String>, Error> {
+    let mut selected: Vec<String> = ids.to_vec();
+    if let Some(run) = run {
+        store.run(run)?;
+        selected.extend(store.jobs_of_run(run)?.into_iter().map(|job| job.id));
+    }
+    if let Some(age) = older_than {
+        let span = jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::MAX);
+        let cutoff = jiff::Timestamp::now()
+            .checked_sub(span)
+            .unwrap_or(jiff::Timestamp::MIN);
+        for job in store.jobs()? {
+            // Jobs of a run that can still be resumed stay, as `deleteJobs` keeps them.
+            if job.finished_at.is_some_and(|ended| ended < cutoff)
+                && store.why_kept(&job)?.is_none()
+            {
+                selected.push(job.id);
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    selected.retain(|id| seen.insert(id.clone()));
+    Ok(selected)
 }
 
 /// Deletes jobs after checking every one may go, and asking on a terminal.
@@ -183,23 +259,42 @@ fn delete(
     write_stdout(&out)
 }
 
+/// The admin center's results columns, and bulkops' own.
 fn table(jobs: &[JobRecord]) -> String {
     let mut out = format!(
-        "{:<44} {:<30} {:<16} {:<10} {:>8} {:>8} {:>8}  {:<30} {}\n",
-        "job", "name", "operation", "status", "rows", "changed", "failed", "target", "file"
+        "{:<44} {:<19} {:<30} {:<16} {:<10} {:>9} {:>9} {:>8}  {:<30} {:<40} {}\n",
+        "job",
+        "started (UTC)",
+        "name",
+        "operation",
+        "status",
+        "# Success",
+        "# Failure",
+        "Total",
+        "target",
+        "reason",
+        "file"
     );
     for job in jobs {
+        let reason = job.reason.as_deref().unwrap_or("");
+        let reason: String = if reason.chars().count() > 40 {
+            reason.chars().take(39).chain(['…']).collect()
+        } else {
+            reason.to_owned()
+        };
         let _ = writeln!(
             out,
-            "{:<44} {:<30} {:<16} {:<10} {:>8} {:>8} {:>8}  {:<30} {}",
+            "{:<44} {:<19} {:<30} {:<16} {:<10} {:>9} {:>9} {:>8}  {:<30} {:<40} {}",
             job.id,
+            super::listing::shown(job.started_at),
             job.name(),
             job.operation,
             job.status.key(),
-            job.total,
-            job.changed,
+            job.succeeded,
             job.failed,
+            job.total,
             printable(job.target_name.as_deref().unwrap_or("")),
+            printable(&reason),
             printable(job.trigger_file.as_deref().unwrap_or(""))
         );
     }

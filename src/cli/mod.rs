@@ -5,9 +5,11 @@ mod apply;
 mod directory;
 mod emulate;
 mod jobs;
+mod listing;
 mod plan;
 mod plan_folder;
 mod report;
+mod runs;
 mod schema;
 mod validate;
 mod watch;
@@ -73,6 +75,12 @@ enum Command {
   bulkops directory generate --users 100000 --groups 1000 --members 100 --db big.db
   bulkops directory stats")]
     Directory(directory::DirectoryArgs),
+    /// List and show runs: what each did, when, and what started it.
+    #[command(after_help = "Examples:
+  bulkops runs list
+  bulkops runs list --status interrupted
+  bulkops runs show 20261127-142300-3f9a")]
+    Runs(runs::RunsArgs),
     /// List, show, download and delete bulk jobs.
     #[command(after_help = "Examples:
   bulkops jobs list
@@ -150,6 +158,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
         Command::Schema(args) => schema::run(&args),
         Command::Directory(args) => directory::run(&args),
         Command::Jobs(args) => jobs::run(&args),
+        Command::Runs(args) => runs::run(&args),
         Command::Emulate(args) => emulate::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Completions { shell } => {

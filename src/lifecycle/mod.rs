@@ -790,5 +790,19 @@ fn describe_failure(report: &RunReport) -> String {
     if report.status == Status::Cancelled {
         return format!("stopped before {cancelled} steps started");
     }
-    format!("{failed_steps} steps failed, {failed_jobs} jobs failed")
+    match (failed_steps, failed_jobs) {
+        (0, jobs) => format!(
+            "{} failed",
+            crate::text::counted(jobs as u64, "job", "jobs")
+        ),
+        (steps, 0) => format!(
+            "{} failed",
+            crate::text::counted(steps as u64, "step", "steps")
+        ),
+        (steps, jobs) => format!(
+            "{} failed, {} failed",
+            crate::text::counted(steps as u64, "step", "steps"),
+            crate::text::counted(jobs as u64, "job", "jobs")
+        ),
+    }
 }

@@ -231,6 +231,21 @@ impl JobStore {
         Ok(run)
     }
 
+    /// Every run, newest first, with its status as it is now.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC");
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let runs = statement
+            .query_map([], run_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        runs.into_iter()
+            .map(|mut run| {
+                run.status = self.effective_status(&run.id, run.status)?;
+                Ok(run)
+            })
+            .collect()
+    }
+
     /// A stored status as it is now: `running` without a holder is interrupted.
     pub(super) fn effective_status(
         &self,

@@ -29,6 +29,7 @@ mod previews;
 mod resume;
 mod robustness;
 mod runner;
+mod runs;
 mod saved_plans;
 mod schema_file;
 mod signals;
