@@ -129,6 +129,15 @@ pub enum Error {
         help("use 127.0.0.1 or [::1], or pass --allow-remote if other machines must reach it")
     )]
     RemoteEmulator { address: std::net::SocketAddr },
+    /// `emulate` was pointed at a database that does not exist.
+    #[error("`{}` does not exist", path.display())]
+    #[diagnostic(
+        code(bulkops::emulate::missing),
+        help(
+            "pass --init to create it with the demo tenant, or create it first with `bulkops directory init --db FILE` (or `generate`)"
+        )
+    )]
+    EmulatedDirectoryMissing { path: std::path::PathBuf },
     /// A variable the command needs is not in the environment.
     #[error("the environment variable `{name}` is not set")]
     #[diagnostic(
@@ -195,7 +204,8 @@ impl Error {
             Self::Validation { invalid, .. } if *invalid > 0 => exit_code::INVALID_INPUT,
             Self::Validation { .. }
             | Self::Folder(_)
-            | Self::Emulator(EmulatorError::Certificate { .. }) => exit_code::INPUT_UNREADABLE,
+            | Self::Emulator(EmulatorError::Certificate { .. })
+            | Self::EmulatedDirectoryMissing { .. } => exit_code::INPUT_UNREADABLE,
             Self::Load(error) => load_code(error),
             Self::Directory(error) | Self::Emulator(EmulatorError::Directory(error)) => {
                 local_code(error)

@@ -28,9 +28,12 @@ pub(super) struct EmulateArgs {
     /// Listen on an address other than loopback: the emulator has no real authentication.
     #[arg(long)]
     allow_remote: bool,
-    /// The local directory database served (created with the demo tenant if missing).
+    /// The local directory database served.
     #[arg(long = "db", alias = "directory", value_name = "FILE", default_value = local::DEFAULT_PATH)]
     directory: PathBuf,
+    /// Create the database with the demo tenant when it does not exist.
+    #[arg(long)]
+    init: bool,
     /// `graph` throttles by Microsoft Graph's published quotas for this tenant's size.
     #[arg(long, value_enum, default_value_t = Throttling::None)]
     throttle: Throttling,
@@ -150,6 +153,11 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
             ..ServerLimits::default()
         },
     };
+    if !args.init && !args.directory.exists() {
+        return Err(Error::EmulatedDirectoryMissing {
+            path: args.directory.clone(),
+        });
+    }
     let directory = LocalDirectory::open(&args.directory)?;
     let state = Arc::new(State::new(directory, options).map_err(Error::from)?);
     let runtime = super::runtime()?;

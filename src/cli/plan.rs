@@ -102,7 +102,7 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
         write_stdout(&(graph + &note))?;
         return Ok(Outcome::Success);
     }
-    let previewed = lifecycle::preview_for_saving(&loaded, &paths)?;
+    let previewed = lifecycle::preview_for_saving(&loaded, &paths, args.out.is_some())?;
     let totals = preview::totals(&previewed.report);
     let verdict = preview::guard_verdict(totals, previewed.limits);
     let failed: Vec<String> = previewed
@@ -200,7 +200,8 @@ impl Shown<'_> {
             PlanFormat::Markdown => self.markdown(),
             _ => {
                 let plan = &self.loaded.plan;
-                let mut text = graph + &preview::render(report, &plan.workflow, &plan.directory);
+                let mut text =
+                    graph + &preview::render(report, &plan.workflow, &self.previewed.directory);
                 if let Some(file) = self.file {
                     text.push_str(&review::text(&file.body.workflows[0], self.detail));
                 }

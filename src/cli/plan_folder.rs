@@ -58,7 +58,7 @@ pub(super) fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Erro
             );
             continue;
         }
-        let previewed = lifecycle::preview_for_saving(&loaded, &paths)?;
+        let previewed = lifecycle::preview_for_saving(&loaded, &paths, args.out.is_some())?;
         let verdict = preview::guard_verdict(preview::totals(&previewed.report), previewed.limits);
         let file = previewed
             .saved

@@ -401,35 +401,47 @@ pub struct Previewed {
     pub saved: Option<saved::format::SavedWorkflow>,
     /// Why the preview cannot be saved as a plan, when it cannot.
     pub unsaveable: Option<LifecycleError>,
+    /// The directory it read, as people are told: `` `local` (`path`) ``.
+    pub directory: String,
 }
 
 /// Previews a workflow: what a run would do now, changing nothing (not even
 /// the job history, which is read if it exists).
 pub fn preview(loaded: &LoadedManifest, paths: &Paths) -> Result<Previewed, LifecycleError> {
-    preview_with(loaded, paths, false)
+    preview_with(loaded, paths, false, false)
 }
 
 /// [`preview`], recording every change: who is added and removed, for
-/// reviewers and for a saved plan.
+/// reviewers and for a saved plan. A plan that is `saving` creates the
+/// local directory when it is missing (the plan names it); otherwise a
+/// missing one is previewed in memory.
 pub fn preview_for_saving(
     loaded: &LoadedManifest,
     paths: &Paths,
+    saving: bool,
 ) -> Result<Previewed, LifecycleError> {
-    preview_with(loaded, paths, true)
+    preview_with(loaded, paths, true, saving)
 }
 
 fn preview_with(
     loaded: &LoadedManifest,
     paths: &Paths,
     record: bool,
+    create: bool,
 ) -> Result<Previewed, LifecycleError> {
     let runtime = runtime()?;
     runtime.block_on(async {
-        let store = match JobStore::open_with(&paths.state, Create::Never) {
-            Err(StoreError::Missing { .. }) => JobStore::in_memory()?,
-            other => other?,
+        // A job history that does not exist is read as empty, without
+        // making its folder or lock file.
+        let store = if paths.state.exists() {
+            match JobStore::open_with(&paths.state, Create::Never) {
+                Err(StoreError::Missing { .. }) => JobStore::in_memory()?,
+                other => other?,
+            }
+        } else {
+            JobStore::in_memory()?
         };
-        let directory = open::directory(loaded, paths)?;
+        let (directory, directory_shown) = open::directory_for_preview(loaded, paths, create)?;
         let limits = limits_of(loaded, None);
         let plan = Arc::new(loaded.plan.clone());
         let mut context = context_for(&plan, paths, new_run_id(Timestamp::now()), false)?;
@@ -466,6 +478,7 @@ fn preview_with(
             limits,
             saved,
             unsaveable,
+            directory: directory_shown,
         })
     })
 }

@@ -51,6 +51,33 @@ pub fn directory(loaded: &LoadedManifest, paths: &Paths) -> Result<AnyDirectory,
     )?)))
 }
 
+/// The directory a preview reads, and how to name it: a local directory
+/// that does not exist yet is previewed as the demo tenant held in memory,
+/// creating nothing (unless `create`, for a plan that is saved).
+pub fn directory_for_preview(
+    loaded: &LoadedManifest,
+    paths: &Paths,
+    create: bool,
+) -> Result<(AnyDirectory, String), LifecycleError> {
+    let name = &loaded.plan.directory;
+    if name != "local" {
+        return Ok((directory(loaded, paths)?, format!("`{name}`")));
+    }
+    let path = local_path(paths);
+    if !create && !path.exists() {
+        let demo = LocalDirectory::demo_in_memory(&path)?;
+        return Ok((
+            AnyDirectory::Local(SharedLocal::new(demo)),
+            format!(
+                "`local` (the demo tenant, in memory: `{}` does not exist, and nothing was created)",
+                path.display()
+            ),
+        ));
+    }
+    let opened = directory(loaded, paths)?;
+    Ok((opened, format!("`local` (`{}`)", path.display())))
+}
+
 /// The local directory database a run uses.
 pub fn local_path(paths: &Paths) -> PathBuf {
     paths

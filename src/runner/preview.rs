@@ -79,7 +79,7 @@ pub fn id_width(report: &RunReport) -> usize {
 
 /// The preview as text, one line per step and target.
 pub fn render(report: &RunReport, workflow: &str, directory: &str) -> String {
-    let mut out = format!("\npreview of workflow `{workflow}` against directory `{directory}`\n");
+    let mut out = format!("\npreview of workflow `{workflow}` against directory {directory}\n");
     for step in &report.steps {
         let head = format!(
             "  {:<width$} {:<16}",

@@ -26,7 +26,7 @@ impl EmulatorProcess {
         }
         let mut child = command
             .envs(env.iter().copied())
-            .args(["emulate", "--listen", "127.0.0.1:0", "--directory"])
+            .args(["emulate", "--listen", "127.0.0.1:0", "--init", "--db"])
             .arg(db)
             .args(extra)
             .stdout(Stdio::piped())

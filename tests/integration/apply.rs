@@ -271,6 +271,7 @@ pub(crate) fn quickstart_dir() -> tempfile::TempDir {
 #[test]
 fn a_preview_changes_nothing_and_reports_what_a_run_would_do() {
     let dir = quickstart_dir();
+    assert_eq!(bulkops_in(dir.path(), &["directory", "init"]).code, 0);
     let preview = bulkops_in(
         dir.path(),
         &[

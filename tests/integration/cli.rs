@@ -64,3 +64,54 @@ fn columns_stay_aligned_with_long_step_ids() {
         plan.stdout
     );
 }
+
+#[test]
+fn a_plan_on_a_fresh_folder_previews_the_demo_tenant_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("manifests")).unwrap();
+    std::fs::copy(
+        crate::support::repo_path("manifests/quickstart.yaml"),
+        dir.path().join("manifests/quickstart.yaml"),
+    )
+    .unwrap();
+    crate::support::copy_tree(
+        &crate::support::repo_path("examples/quickstart"),
+        &dir.path().join("examples/quickstart"),
+    );
+    let plan = crate::support::bulkops_in(dir.path(), &["plan", "manifests/quickstart.yaml"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("against directory `local` (the demo tenant, in memory: `.bulkops/directory.db` does not exist, and nothing was created)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!dir.path().join(".bulkops").exists(), "plan wrote nothing");
+    let apply = crate::support::bulkops_in(dir.path(), &["apply", "manifests/quickstart.yaml"]);
+    assert!(apply.code == 0 || apply.code == 1, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("created the demo directory here"),
+        "one line says the demo directory was made: {}",
+        apply.stderr
+    );
+    let again = crate::support::bulkops_in(dir.path(), &["plan", "manifests/quickstart.yaml"]);
+    assert!(
+        again
+            .stdout
+            .contains("against directory `local` (`.bulkops/directory.db`)"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn emulate_refuses_a_missing_database_unless_asked_to_create_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = crate::support::bulkops_in(dir.path(), &["emulate", "--db", "nothing.db"]);
+    assert_eq!(run.code, 66, "{}", run.stderr);
+    assert!(
+        run.stderr_text().contains("pass --init"),
+        "{}",
+        run.stderr_text()
+    );
+    assert!(!dir.path().join("nothing.db").exists());
+}

@@ -50,6 +50,7 @@ spec:
 #[test]
 fn removals_the_preview_cannot_count_are_refused_before_their_first_change() {
     let dir = tempfile::tempdir().unwrap();
+    assert_eq!(bulkops_in(dir.path(), &["directory", "init"]).code, 0);
     std::fs::write(dir.path().join("m.yaml"), REMOVE_FROM_SNAPSHOT).unwrap();
     let plan = bulkops_in(dir.path(), &["plan", "m.yaml", "--detailed-exitcode"]);
     assert_eq!(
@@ -176,6 +177,7 @@ fn plan_says_when_apply_would_refuse() {
 #[test]
 fn removals_after_additions_to_the_same_group_are_counted_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
+    assert_eq!(bulkops_in(dir.path(), &["directory", "init"]).code, 0);
     // 70 members of eng-all and 30 people who are not.
     let users: Vec<String> =
         std::fs::read_to_string(crate::support::repo_path("examples/demo-tenant/users.csv"))

@@ -192,8 +192,9 @@ pub struct LocalDirectory {
     connection: Connection,
     path: PathBuf,
     /// Held while the directory is open, so it is never replaced under a
-    /// process that uses it (`directory init --force` while an apply runs).
-    _in_use: crate::files::lock::SharedLock,
+    /// process that uses it (`directory init --force` while an apply runs);
+    /// none for the demo held in memory.
+    _in_use: Option<crate::files::lock::SharedLock>,
 }
 
 impl LocalDirectory {
@@ -208,7 +209,10 @@ impl LocalDirectory {
         };
         let lock = database::creation_lock(path).map_err(io)?;
         match database::state(path).map_err(io)? {
-            FileState::Missing => build(path, |connection| fill(connection, &TenantSource::Demo))?,
+            FileState::Missing => {
+                build(path, |connection| fill(connection, &TenantSource::Demo))?;
+                tracing::info!(path = %path.display(), "created the demo directory here, as none existed (`bulkops directory init --from DIR` loads your own tenant's CSV files)");
+            }
             FileState::Empty => {
                 return Err(LocalError::Empty {
                     path: path.to_path_buf(),
@@ -317,11 +321,10 @@ impl LocalDirectory {
         Ok(Self {
             connection,
             path: path.to_path_buf(),
-            _in_use: in_use,
+            _in_use: Some(in_use),
         })
     }
 
-    /// The file this directory lives in.
     /// The directory's id, made when the database was created.
     pub fn id(&self) -> Result<String, LocalError> {
         Ok(self
@@ -331,8 +334,24 @@ impl LocalDirectory {
             })?)
     }
 
+    /// The file this directory lives in (for the demo held in memory, the
+    /// file it would be created as).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The demo tenant in memory, for a preview where `path` does not exist
+    /// yet: nothing is written.
+    pub fn demo_in_memory(path: &Path) -> Result<Self, LocalError> {
+        let mut connection = Connection::open_in_memory()?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate_checked(&mut connection, path)?;
+        fill(&mut connection, &TenantSource::Demo)?;
+        Ok(Self {
+            connection,
+            path: path.to_path_buf(),
+            _in_use: None,
+        })
     }
 
     /// How many objects the directory holds.
