@@ -207,9 +207,14 @@ fn describe(effect: &Effect, kind: &str) -> String {
             .map(|(o, w)| format!("{w} {}", effect.count(*o))),
     );
     if effect.outcomes.is_empty() && effect.target.is_some() {
-        return format!(
-            "{target}cannot be changed: a mail-enabled security group or distribution list"
-        );
+        if effect.writes_results && !effect.checked_only {
+            return format!("{target}the member list is empty: nothing to do");
+        }
+        if !effect.writes_results {
+            return format!(
+                "{target}cannot be changed: a mail-enabled security group or distribution list"
+            );
+        }
     }
     format!("{target}{}", parts.join(", "))
 }

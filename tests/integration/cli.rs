@@ -115,3 +115,23 @@ fn emulate_refuses_a_missing_database_unless_asked_to_create_it() {
     );
     assert!(!dir.path().join("nothing.db").exists());
 }
+
+#[test]
+fn an_empty_member_list_is_previewed_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.csv"), "memberObjectIdOrUpn\n").unwrap();
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: e\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: eng-sre }\n        input: empty.csv\n",
+    )
+    .unwrap();
+    let plan = crate::support::bulkops_in(dir.path(), &["plan", "m.yaml"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("eng-sre: the member list is empty: nothing to do"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("mail-enabled"), "{}", plan.stdout);
+}
