@@ -702,8 +702,13 @@ async fn execute(
     context.progress = if options.show_progress {
         Progress::on_stderr()
     } else {
-        Progress::hidden()
+        Progress::in_log()
     };
+    let ticker = context
+        .progress
+        .board()
+        .filter(|_| !options.show_progress)
+        .map(|board| tokio::spawn(log_progress(board, directory.clone())));
     let run_id = context.run_id.clone();
     let workflow = plan.workflow.clone();
     let runner = Runner {
@@ -717,6 +722,9 @@ async fn execute(
     };
     let report = runner.run().await;
     drop(runner);
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
     log_graph_traffic(&directory);
     let reason = (report.status != Status::Completed).then(|| describe_failure(&report));
     let recorded = lock_store(&session.store).finish_run(
@@ -765,6 +773,27 @@ fn new_run_id(started: Timestamp) -> String {
         noise[0],
         noise[1]
     )
+}
+
+/// Logs the running steps' progress every interval, with Graph's counters.
+async fn log_progress(board: Arc<crate::runner::progress::Board>, directory: AnyDirectory) {
+    let every = crate::runner::progress::log_every();
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        ticks.tick().await;
+        let graph = match &directory {
+            AnyDirectory::Graph(graph) => {
+                use std::sync::atomic::Ordering;
+                let stats = &graph.client().stats;
+                Some((
+                    stats.http_requests.load(Ordering::Relaxed),
+                    stats.throttled.load(Ordering::Relaxed),
+                ))
+            }
+            AnyDirectory::Local(_) => None,
+        };
+        board.log_now(graph);
+    }
 }
 
 /// What a run asked of Microsoft Graph, for the log.

@@ -24,9 +24,16 @@ pub(super) fn install(stop: &Stop, current: &CurrentRun) {
             return;
         }
         stop.request();
-        notice(
-            "stopping: no step starts from now on, running steps finish; press Ctrl-C again to stop at once",
-        );
+        let running = crate::runner::progress::running_steps();
+        if running.is_empty() {
+            notice("stopping: no step starts from now on; press Ctrl-C again to stop at once");
+        } else {
+            notice(&format!(
+                "stopping: no step starts from now on; waiting for {} to finish ({}); press Ctrl-C again to stop at once",
+                crate::text::counted(running.len() as u64, "running step", "running steps"),
+                running.join(", ")
+            ));
+        }
         if tokio::signal::ctrl_c().await.is_ok() {
             let run = current
                 .lock()

@@ -135,3 +135,35 @@ fn an_empty_member_list_is_previewed_as_empty() {
     );
     assert!(!plan.stdout.contains("mail-enabled"), "{}", plan.stdout);
 }
+
+#[test]
+fn a_run_without_a_terminal_logs_its_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = String::from("memberObjectIdOrUpn\n");
+    for user in [
+        "zoe.rossi@contoso.example",
+        "sami.ali@contoso.example",
+        "nora.larsen@contoso.example",
+    ] {
+        list.push_str(user);
+        list.push('\n');
+    }
+    std::fs::write(dir.path().join("add.csv"), list).unwrap();
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: p\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: eng-sre }\n        input: add.csv\n",
+    )
+    .unwrap();
+    let held = crate::support::Held::start(
+        dir.path(),
+        &["apply", "m.yaml"],
+        &[
+            ("BULKOPS_CHUNK_ROWS", "1"),
+            ("BULKOPS_PROGRESS_EVERY", "200ms"),
+        ],
+        "before-journal:2",
+    );
+    // Stopped after the first row: the log keeps saying where the run is.
+    held.wait_for("progress step=add kind=importMembers target=eng-sre rows_done=1 rows_total=3");
+    held.kill();
+}

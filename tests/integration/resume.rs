@@ -166,7 +166,7 @@ fn ctrl_c_twice_stops_at_once_and_resume_finishes_the_run() {
     );
     held.interrupt();
     held.wait_for(
-        "stopping: no step starts from now on, running steps finish; press Ctrl-C again to stop at once",
+        "stopping: no step starts from now on; waiting for 1 running step to finish (import); press Ctrl-C again to stop at once",
     );
     held.interrupt();
     let (code, stderr) = held.finish();
