@@ -21,6 +21,26 @@ pub enum Formulas {
     Keep,
 }
 
+/// How a CSV file is written: what happens to formula cells, and whether it
+/// starts with a UTF-8 byte order mark (Excel reads accents right with one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CsvStyle {
+    pub formulas: Formulas,
+    pub bom: bool,
+}
+
+impl From<Formulas> for CsvStyle {
+    fn from(formulas: Formulas) -> Self {
+        Self {
+            formulas,
+            bom: false,
+        }
+    }
+}
+
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// The characters that make a spreadsheet read a cell as a formula.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
@@ -34,16 +54,38 @@ pub fn cell(value: &str, policy: Formulas) -> Cow<'_, str> {
 
 /// A CSV writer that neutralizes formula cells by its policy.
 pub struct CsvWriter<W: Write> {
-    inner: csv::Writer<W>,
+    inner: csv::Writer<Prefixed<W>>,
     policy: Formulas,
+}
+
+/// A sink that writes a prefix (the byte order mark) before its first bytes.
+struct Prefixed<W> {
+    sink: W,
+    prefix: &'static [u8],
+}
+
+impl<W: Write> Write for Prefixed<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if !self.prefix.is_empty() {
+            self.sink.write_all(self.prefix)?;
+            self.prefix = &[];
+        }
+        self.sink.write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
+    }
 }
 
 impl<W: Write> CsvWriter<W> {
     /// A writer of rows into `sink`.
-    pub fn new(sink: W, policy: Formulas) -> Self {
+    pub fn new(sink: W, style: impl Into<CsvStyle>) -> Self {
+        let style = style.into();
+        let prefix: &'static [u8] = if style.bom { BOM } else { &[] };
         Self {
-            inner: csv::Writer::from_writer(sink),
-            policy,
+            inner: csv::Writer::from_writer(Prefixed { sink, prefix }),
+            policy: style.formulas,
         }
     }
 
@@ -73,6 +115,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_byte_order_mark_starts_the_file_when_asked() {
+        for (bom, start) in [(true, &b"\xEF\xBB\xBFname"[..]), (false, &b"name"[..])] {
+            let mut out = Vec::new();
+            {
+                let mut writer = CsvWriter::new(
+                    &mut out,
+                    CsvStyle {
+                        formulas: Formulas::Neutralize,
+                        bom,
+                    },
+                );
+                writer.write_row(["name"]).unwrap();
+                writer.write_row(["Zoë"]).unwrap();
+                writer.flush().unwrap();
+            }
+            assert!(out.starts_with(start), "{out:?}");
+            assert_eq!(
+                out.windows(3).filter(|w| *w == BOM).count(),
+                usize::from(bom)
+            );
+        }
+    }
+
+    #[test]
     fn formula_cells_are_neutralized_unless_kept() {
         for value in ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
             assert_eq!(cell(value, Formulas::Neutralize), format!("'{value}"));
@@ -90,7 +156,7 @@ mod tests {
             .write_row(["id", "=cmd|' /C calc'!A0", "two\nlines"])
             .unwrap();
         writer.flush().unwrap();
-        let bytes = writer.inner.into_inner().unwrap();
+        let bytes = writer.inner.into_inner().unwrap().sink;
         assert_eq!(
             String::from_utf8(bytes).unwrap(),
             "id,'=cmd|' /C calc'!A0,\"two\nlines\"\n"

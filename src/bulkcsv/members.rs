@@ -60,12 +60,28 @@ pub enum MemberListError {
         )
     )]
     Empty { path: PathBuf },
-    #[error("`{}`, line {line}: the text is not UTF-8", path.display())]
+    #[error("`{}`, line {line}: the text is not UTF-8: save the file as \"CSV UTF-8 (Comma delimited)\"", path.display())]
     #[diagnostic(
         code(bulkops::csv::encoding),
         help("save the file as UTF-8 (\"CSV UTF-8\" in Excel)")
     )]
     NotUtf8 { path: PathBuf, line: u64 },
+    #[error("`{}` is UTF-16 text (Excel's \"Unicode Text\"), not a UTF-8 CSV: save it as \"CSV UTF-8 (Comma delimited)\"", path.display())]
+    #[diagnostic(
+        code(bulkops::csv::utf16),
+        help(
+            "in Excel: File > Save As > \"CSV UTF-8 (Comma delimited)\"; or convert it: `iconv -f UTF-16 -t UTF-8 FILE`"
+        )
+    )]
+    Utf16 { path: PathBuf },
+    #[error("`{}`, line {line}: the values are separated by `;`, not `,`: save the file as \"CSV UTF-8 (Comma delimited)\"", path.display())]
+    #[diagnostic(
+        code(bulkops::csv::semicolons),
+        help(
+            "Excel saves `;`-separated CSV where `,` is the decimal mark; in Excel: File > Save As > \"CSV UTF-8 (Comma delimited)\", or change the list separator"
+        )
+    )]
+    Semicolons { path: PathBuf, line: u64 },
     #[error("`{}`, line {line}: the header `{found}` names no member column", path.display())]
     #[diagnostic(
         code(bulkops::csv::header),
@@ -292,6 +308,12 @@ impl MemberList {
             self.pending = Some(first.record);
             return Ok(());
         }
+        if first.fields.len() == 1 && first.fields[0].contains(';') {
+            return Err(MemberListError::Semicolons {
+                path: self.path.clone(),
+                line: first.line,
+            });
+        }
         Err(MemberListError::WrongHeader {
             path: self.path.clone(),
             line: first.line,
@@ -426,12 +448,21 @@ fn decode(
             } else {
                 bytes
             };
-            std::str::from_utf8(bytes)
-                .map(str::to_owned)
-                .map_err(|_| MemberListError::NotUtf8 {
-                    path: path.to_path_buf(),
-                    line,
-                })
+            std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| {
+                let utf16 = line <= 1
+                    && index == 0
+                    && (bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF"));
+                if utf16 {
+                    MemberListError::Utf16 {
+                        path: path.to_path_buf(),
+                    }
+                } else {
+                    MemberListError::NotUtf8 {
+                        path: path.to_path_buf(),
+                        line,
+                    }
+                }
+            })
         })
         .collect()
 }
@@ -612,6 +643,23 @@ mod tests {
     }
 
     #[test]
+    fn utf16_and_semicolon_files_are_named_with_how_to_save_them() {
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("id\r\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let error = read(&utf16).unwrap_err();
+        assert!(matches!(error, MemberListError::Utf16 { .. }), "{error}");
+        assert!(error.to_string().contains("is UTF-16 text"), "{error}");
+        let error =
+            read(format!("userPrincipalName;displayName\n{ALAIN};Alain\n").as_bytes()).unwrap_err();
+        assert!(
+            matches!(error, MemberListError::Semicolons { line: 1, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn refuses_unusable_files() {
         assert!(matches!(
             read(b"").unwrap_err(),
@@ -629,7 +677,7 @@ mod tests {
         let latin1 = read(b"ObjectId\nal\xe9in@contoso.com\n").unwrap_err();
         assert_eq!(
             latin1.to_string(),
-            "`members.csv`, line 2: the text is not UTF-8"
+            "`members.csv`, line 2: the text is not UTF-8: save the file as \"CSV UTF-8 (Comma delimited)\""
         );
     }
 

@@ -521,7 +521,7 @@ fn context_for(
         check_only,
         counted_steps: HashSet::new(),
         chunk_rows: chunk_rows_from_environment(),
-        formulas: plan.formulas,
+        csv: plan.csv,
         progress: Progress::hidden(),
         record: false,
         pins: None,

@@ -206,7 +206,7 @@ fn prepare(
         check_only: false,
         counted_steps: HashSet::new(),
         chunk_rows,
-        formulas: loaded.plan.formulas,
+        csv: loaded.plan.csv,
         progress: Progress::hidden(),
         record: false,
         pins: None,

@@ -109,6 +109,11 @@ pub struct CsvSpec {
     /// them exactly, for files that feed other tools.
     #[serde(default)]
     pub formulas: FormulasSpec,
+    /// Start every CSV file with a UTF-8 byte order mark, so Excel opened by
+    /// a double click shows accented names right. Defaults to `false`: plain
+    /// UTF-8, which other tools read best.
+    #[serde(default)]
+    pub bom: bool,
 }
 
 /// What to do with CSV cells that spreadsheets read as formulas.

@@ -36,7 +36,7 @@ pub struct Plan {
     /// `spec.vars`, for templates.
     pub vars: std::collections::BTreeMap<String, String>,
     /// What CSV files do with cells a spreadsheet would read as formulas.
-    pub formulas: crate::bulkcsv::cells::Formulas,
+    pub csv: crate::bulkcsv::cells::CsvStyle,
     /// The watched folder the workflow runs on, if it has a watch trigger.
     pub watch: Option<crate::manifest::spec::WatchSpec>,
 }

@@ -99,11 +99,14 @@ pub fn resolve(spec: WorkflowSpec) -> Result<Plan, Vec<Problem>> {
         concurrency: body.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
         vars: body.vars,
         watch: body.trigger.map(|trigger| trigger.watch),
-        formulas: match body.csv.map(|csv| csv.formulas) {
-            Some(crate::manifest::spec::FormulasSpec::Keep) => {
-                crate::bulkcsv::cells::Formulas::Keep
-            }
-            _ => crate::bulkcsv::cells::Formulas::Neutralize,
+        csv: crate::bulkcsv::cells::CsvStyle {
+            formulas: match body.csv.map(|csv| csv.formulas) {
+                Some(crate::manifest::spec::FormulasSpec::Keep) => {
+                    crate::bulkcsv::cells::Formulas::Keep
+                }
+                _ => crate::bulkcsv::cells::Formulas::Neutralize,
+            },
+            bom: body.csv.is_some_and(|csv| csv.bom),
         },
     })
 }

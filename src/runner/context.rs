@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde_json::{Map, Value as Json, json};
 
-use crate::bulkcsv::cells::Formulas;
+use crate::bulkcsv::cells::CsvStyle;
 use crate::bulkcsv::output::OutputRoot;
 use crate::directory::model::Group;
 use crate::template::{RenderError, file_name_safe, render};
@@ -38,7 +38,7 @@ pub struct RunContext {
     /// Rows planned, journaled and applied together.
     pub chunk_rows: usize,
     /// What CSV files do with cells a spreadsheet would read as formulas.
-    pub formulas: Formulas,
+    pub csv: CsvStyle,
     /// Where progress is shown.
     pub progress: super::progress::Progress,
     /// In a preview: record each job's rows, changed objects and the state of

@@ -109,7 +109,7 @@ pub(super) async fn download<D: Directory>(
         None => env.directory.devices().await?,
     };
     let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
-    let formulas = env.context.formulas;
+    let formulas = env.context.csv;
     super::download::single_file(
         env,
         relative,
@@ -399,7 +399,7 @@ fn write_results<D: Directory>(
     let target = file.target();
     let mut counts = JobCounts::default();
     {
-        let mut writer = CsvWriter::new(&mut file, env.context.formulas);
+        let mut writer = CsvWriter::new(&mut file, env.context.csv);
         writer
             .write_row(&rows.header)
             .map_err(write_error(&target))?;

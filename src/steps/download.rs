@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::{Effect, JobSummary, StepEnv, StepError, StepReport, write_error};
-use crate::bulkcsv::cells::{CsvWriter, Formulas};
+use crate::bulkcsv::cells::{CsvStyle, CsvWriter};
 use crate::bulkcsv::output::PendingFile;
 use crate::directory::Directory;
 use crate::directory::model::{Group, Member, MemberType};
@@ -38,7 +38,7 @@ pub(super) async fn groups<D: Directory>(
         None => env.directory.groups().await?,
     };
     let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
-    let formulas = env.context.formulas;
+    let formulas = env.context.csv;
     single_file(env, relative, spec.overwrite, groups.len() as u64, |file| {
         write_groups(file, &groups, &spec.columns, formulas).map(|_| ())
     })
@@ -89,8 +89,8 @@ pub(super) async fn members<D: Directory>(
         let relative = env.context.output_path(&spec.output, &env.step.id, None)?;
         let mut file = env.create_file(&job, &relative, spec.overwrite, None)?;
         let target = file.target();
-        let mut writer = member_writer(&mut file, spec, true, env.context.formulas)
-            .map_err(write_error(&target))?;
+        let mut writer =
+            member_writer(&mut file, spec, true, env.context.csv).map_err(write_error(&target))?;
         let mut rows = 0;
         for group in &groups {
             rows += visit_members(env, Some((&mut writer, &target)), group, spec, true).await?;
@@ -111,8 +111,8 @@ pub(super) async fn members<D: Directory>(
             .output_path(&spec.output, &env.step.id, Some(group))?;
         let mut file = env.create_file(&job, &relative, spec.overwrite, None)?;
         let target = file.target();
-        let mut writer = member_writer(&mut file, spec, false, env.context.formulas)
-            .map_err(write_error(&target))?;
+        let mut writer =
+            member_writer(&mut file, spec, false, env.context.csv).map_err(write_error(&target))?;
         let rows = visit_members(env, Some((&mut writer, &target)), group, spec, false).await?;
         drop(writer);
         jobs.push(commit(env, &job, Some(&group.display_name), file, rows)?);
@@ -191,7 +191,7 @@ fn write_groups(
     file: &mut PendingFile,
     groups: &[Group],
     columns: &[GroupColumnSpec],
-    formulas: Formulas,
+    formulas: CsvStyle,
 ) -> Result<u64, csv::Error> {
     let mut writer = CsvWriter::new(file, formulas);
     let header: Vec<&str> = GROUP_COLUMNS
@@ -255,7 +255,7 @@ fn member_writer<'f>(
     file: &'f mut PendingFile,
     spec: &DownloadMembersSpec,
     combined: bool,
-    formulas: Formulas,
+    formulas: CsvStyle,
 ) -> Result<CsvWriter<&'f mut PendingFile>, csv::Error> {
     let mut writer = CsvWriter::new(file, formulas);
     let prefix: &[&str] = if combined { &COMBINED_COLUMNS } else { &[] };

@@ -397,7 +397,7 @@ async fn run_started_job<D: Directory>(
     let mut file = env.create_file(job_id, &relative, spec.overwrite, Some(checked.identity))?;
     let target = file.target();
     let header = result_header(list.header());
-    let mut writer = CsvWriter::new(&mut file, env.context.formulas);
+    let mut writer = CsvWriter::new(&mut file, env.context.csv);
     writer.write_row(&header).map_err(write_error(&target))?;
     let mut progress = Progress::sized(checked.rows);
     env.progress.rows(&group.display_name, checked.rows as u64);

@@ -449,7 +449,7 @@ async fn run_started_job<D: Directory>(
     let mut counts = JobCounts::default();
     {
         let header = membership::result_header(list.header.as_deref());
-        let mut writer = CsvWriter::new(&mut file, env.context.formulas);
+        let mut writer = CsvWriter::new(&mut file, env.context.csv);
         writer.write_row(&header).map_err(write_error(&target))?;
         for (row, outcome) in plan.rows.iter().zip(&outcomes) {
             writer

@@ -167,3 +167,40 @@ fn a_run_without_a_terminal_logs_its_progress() {
     held.wait_for("progress step=add kind=importMembers target=eng-sre rows_done=1 rows_total=3");
     held.kill();
 }
+
+#[test]
+fn csv_files_start_with_a_byte_order_mark_when_the_manifest_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: b\nspec:\n  csv: { bom: true }\n  steps:\n    - id: list\n      downloadGroups:\n        output: groups.csv\n",
+    )
+    .unwrap();
+    let run = crate::support::bulkops_in(dir.path(), &["apply", "m.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let bytes = std::fs::read(dir.path().join("groups.csv")).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "{:?}", &bytes[..8]);
+}
+
+#[test]
+fn utf16_and_semicolon_lists_say_how_to_save_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: s\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: eng-sre }\n        input: list.csv\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("list.csv"),
+        "userPrincipalName;displayName\nzoe.rossi@contoso.example;Zoe\n",
+    )
+    .unwrap();
+    let run = crate::support::bulkops_in(dir.path(), &["apply", "m.yaml"]);
+    assert_eq!(run.code, 65, "{}", run.stderr);
+    let text = crate::support::unwrap_lines(&run.stderr_text());
+    assert!(
+        text.contains("the values are separated by `;`, not `,`"),
+        "{text}"
+    );
+    assert!(text.contains("CSV UTF-8 (Comma delimited)"), "{text}");
+}
