@@ -709,7 +709,7 @@ pub(super) fn result_header(input: Option<&[String]>) -> Vec<String> {
             .collect(),
         None => vec!["memberObjectIdOrUpn".to_owned()],
     };
-    header.extend(["status".to_owned(), "error".to_owned()]);
+    header.extend(["line".to_owned(), "status".to_owned(), "error".to_owned()]);
     header
 }
 
@@ -719,12 +719,19 @@ pub(super) fn result_row(row: &MemberRow, outcome: RowOutcome, width: usize) -> 
         .iter()
         .map(|field| field.trim().to_owned())
         .collect();
-    fields.resize(width - 2, String::new());
+    fields.resize(width - 3, String::new());
     let error = match (&row.key, outcome) {
         (Err(reason), _) => reason.clone(),
         (_, RowOutcome::Duplicate) => "the same member is on an earlier row".to_owned(),
         (_, outcome) => outcome.explanation().to_owned(),
     };
-    fields.extend([outcome.key().to_owned(), error]);
+    // The row's line in the input file, to find it in the spreadsheet; none
+    // for a row a sync adds (a member the list does not name).
+    let line = if row.line == 0 {
+        String::new()
+    } else {
+        row.line.to_string()
+    };
+    fields.extend([line, outcome.key().to_owned(), error]);
     fields
 }

@@ -209,10 +209,10 @@ async fn plan_job<D: Directory>(
         }
     };
     let mut rows = list.rows.clone();
-    let last_line = rows.last().map_or(0, |row| row.line);
-    for (offset, removal) in removals.iter().enumerate() {
+    for removal in &removals {
         rows.push(MemberRow {
-            line: last_line + 1 + offset as u64,
+            // Not a line of the list: the result file leaves it empty.
+            line: 0,
             fields: vec![removal.id.clone()],
             key: Ok(MemberKey::ObjectId(removal.id.clone())),
         });

@@ -83,9 +83,9 @@ fn the_quickstart_runs_on_a_fresh_machine() {
     assert_eq!(
         results,
         format!(
-            "{TEMPLATE},status,error\nallan.moreau@contoso.example,added,\npradeep.murphy@contoso.example,added,\n\
-             maya.schmidt@contoso.example,added,\ndiego.silva@contoso.example,added,\ntariq.novak@contoso.example,added,\n\
-             b1548e26-e873-450d-8a52-6d3c533fe66c,added,\nnestor.wilber@contoso.example,alreadyMember,\n"
+            "{TEMPLATE},line,status,error\nallan.moreau@contoso.example,2,added,\npradeep.murphy@contoso.example,3,added,\n\
+             maya.schmidt@contoso.example,4,added,\ndiego.silva@contoso.example,5,added,\ntariq.novak@contoso.example,6,added,\n\
+             b1548e26-e873-450d-8a52-6d3c533fe66c,7,added,\nnestor.wilber@contoso.example,8,alreadyMember,\n"
         )
     );
     let jobs = jobs(dir.path());
@@ -170,28 +170,28 @@ fn every_row_outcome_is_reported() {
     assert_eq!(
         added,
         format!(
-            "{TEMPLATE},status,error\n\
-             nestor.wilber@contoso.example,added,\n\
-             allan.moreau@contoso.example,alreadyMember,\n\
-             NESTOR.WILBER@contoso.example,duplicate,the same member is on an earlier row\n\
-             {NESTOR},duplicate,the same member is on an earlier row\n\
-             ghost@contoso.example,notFound,\"no user, group, device or service principal has this object id or user principal name\"\n\
-             00000000-0000-4000-8000-000000000000,notFound,\"no user, group, device or service principal has this object id or user principal name\"\n\
-             not an id,invalidId,`not an id` is neither an object id nor a user principal name\n\
-             {KIOSK_01},unsupportedMemberType,this group cannot have members of this type\n"
+            "{TEMPLATE},line,status,error\n\
+             nestor.wilber@contoso.example,2,added,\n\
+             allan.moreau@contoso.example,3,alreadyMember,\n\
+             NESTOR.WILBER@contoso.example,4,duplicate,the same member is on an earlier row\n\
+             {NESTOR},5,duplicate,the same member is on an earlier row\n\
+             ghost@contoso.example,6,notFound,\"no user, group, device or service principal has this object id or user principal name\"\n\
+             00000000-0000-4000-8000-000000000000,7,notFound,\"no user, group, device or service principal has this object id or user principal name\"\n\
+             not an id,8,invalidId,`not an id` is neither an object id nor a user principal name\n\
+             {KIOSK_01},9,unsupportedMemberType,this group cannot have members of this type\n"
         )
     );
     let dynamic = std::fs::read_to_string(dir.path().join("dynamic-results.csv")).unwrap();
     assert_eq!(
         dynamic,
-        "ObjectId,status,error\nnestor.wilber@contoso.example,dynamicMembership,\
+        "ObjectId,line,status,error\nnestor.wilber@contoso.example,2,dynamicMembership,\
          the group's members come from a membership rule and cannot be changed by hand\n"
     );
     let removed = std::fs::read_to_string(dir.path().join("remove-results.csv")).unwrap();
     assert_eq!(
         removed,
         format!(
-            "memberObjectIdOrUpn,status,error\n{NESTOR},removed,\nallan.moreau@contoso.example,notMember,\n"
+            "memberObjectIdOrUpn,line,status,error\n{NESTOR},1,removed,\nallan.moreau@contoso.example,2,notMember,\n"
         )
     );
 
@@ -247,7 +247,7 @@ fn applying_the_same_list_twice_changes_nothing_the_second_time() {
     let results =
         std::fs::read_to_string(dir.path().join(format!("{}.csv", run_id(&second)))).unwrap();
     assert!(
-        results.contains("nestor.wilber@contoso.example,alreadyMember,"),
+        results.contains("nestor.wilber@contoso.example,2,alreadyMember,"),
         "{results}"
     );
 }

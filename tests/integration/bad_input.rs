@@ -124,7 +124,7 @@ fn a_short_unclosed_quote_fails_only_its_row() {
         "{results}"
     );
     assert!(
-        results.contains("nestor.wilber@contoso.example,added,"),
+        results.contains("nestor.wilber@contoso.example,2,added,"),
         "{results}"
     );
 }
@@ -340,7 +340,7 @@ fn excel_padded_templates_are_read() {
     let results = crate::support::only_result_file(dir.path());
     assert_eq!(
         results,
-        "Member object ID or user principal name [memberObjectIdOrUpn] Required,Note,,status,error\nallan.moreau@contoso.example,new hire,,added,\n"
+        "Member object ID or user principal name [memberObjectIdOrUpn] Required,Note,,line,status,error\nallan.moreau@contoso.example,new hire,,3,added,\n"
     );
 }
 
@@ -382,7 +382,7 @@ fn an_unclosed_quote_on_the_last_row_fails_that_row() {
         "{results}"
     );
     assert!(
-        results.contains("allan.moreau@contoso.example,added,"),
+        results.contains("allan.moreau@contoso.example,1,added,"),
         "{results}"
     );
 }

@@ -57,16 +57,16 @@ fn nesting_entra_refuses_is_refused_locally_and_through_graph() {
     assert_eq!(
         admins,
         format!(
-            "ObjectId,status,error\n{ENG_WEB},unsupportedMemberType,{}\n",
+            "ObjectId,line,status,error\n{ENG_WEB},2,unsupportedMemberType,{}\n",
             bulkops::directory::outcome::RowOutcome::UnsupportedMemberType.explanation()
         )
     );
     assert!(
-        web.contains(&format!("{SALES_TEAM},unsupportedMemberType,")),
+        web.contains(&format!("{SALES_TEAM},2,unsupportedMemberType,")),
         "{web}"
     );
     assert!(
-        web.contains(&format!("{ENG_DATA},added,")),
+        web.contains(&format!("{ENG_DATA},3,added,")),
         "a security group nests: {web}"
     );
     let graph = tempfile::tempdir().unwrap();

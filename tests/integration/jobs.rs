@@ -54,7 +54,7 @@ fn jobs_are_listed_shown_downloaded_and_deleted() {
     let copy =
         std::fs::read_to_string(dir.path().join("copies/add-new-hires-eng-platform.csv")).unwrap();
     assert!(
-        copy.ends_with("nestor.wilber@contoso.example,alreadyMember,\n"),
+        copy.ends_with("nestor.wilber@contoso.example,8,alreadyMember,\n"),
         "{copy}"
     );
 

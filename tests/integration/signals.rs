@@ -87,7 +87,7 @@ fn the_first_ctrl_c_lets_the_running_step_finish_and_starts_no_other() {
     let results = std::fs::read_to_string(dir.path().join("add-results.csv")).unwrap();
     assert_eq!(
         results,
-        "memberObjectIdOrUpn,status,error\nallan.moreau@contoso.example,added,\npradeep.murphy@contoso.example,added,\n",
+        "memberObjectIdOrUpn,line,status,error\nallan.moreau@contoso.example,1,added,\npradeep.murphy@contoso.example,2,added,\n",
         "the running step finished"
     );
     assert!(

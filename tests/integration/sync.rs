@@ -105,6 +105,20 @@ fn authoritative_makes_the_group_equal_to_the_list() {
         "{}",
         run.stdout
     );
+    let results = crate::support::only_result_file(dir.path());
+    assert!(
+        results.starts_with("memberObjectIdOrUpn,line,status,error\n"),
+        "{results}"
+    );
+    assert!(
+        results.contains("zoe.rossi@contoso.example,4,added,"),
+        "the list's rows carry their line: {results}"
+    );
+    assert_eq!(
+        results.matches(",,removed,").count(),
+        9,
+        "a member the list does not name has no line: {results}"
+    );
 }
 
 #[test]
