@@ -77,6 +77,8 @@ impl<'a> DeviceSource<'a> {
 /// One row of a device change: the fields for the result file, and the device.
 struct DeviceRow {
     fields: Vec<String>,
+    /// The row's line in the input file; none for a selected device.
+    line: Option<u64>,
     device: Result<Option<Device>, String>,
 }
 
@@ -412,8 +414,9 @@ fn write_results<D: Directory>(
                 Ok(_) => outcome.explanation().to_owned(),
             };
             let mut fields = row.fields.clone();
-            fields.resize(rows.header.len() - 2, String::new());
-            fields.extend([outcome.key().to_owned(), error]);
+            fields.resize(rows.header.len() - 3, String::new());
+            let line = row.line.map(|line| line.to_string()).unwrap_or_default();
+            fields.extend([line, outcome.key().to_owned(), error]);
             writer.write_row(&fields).map_err(write_error(&target))?;
             count(&mut counts, *outcome);
         }
@@ -488,7 +491,7 @@ async fn rows_of<D: Directory>(
     env: &StepEnv<'_, D>,
     source: &DeviceSource<'_>,
 ) -> Result<DeviceRows, StepError> {
-    let status = ["status".to_owned(), "error".to_owned()];
+    let status = ["line".to_owned(), "status".to_owned(), "error".to_owned()];
     if let Some(set) = source.devices {
         // A selection may predate earlier steps of the run: plan against the
         // devices as they are now.
@@ -508,6 +511,7 @@ async fn rows_of<D: Directory>(
             .into_iter()
             .map(|device| DeviceRow {
                 fields: vec![device.id.clone(), device.display_name.clone()],
+                line: None,
                 device: Ok(Some(device)),
             })
             .collect();
@@ -542,6 +546,7 @@ async fn rows_of<D: Directory>(
             };
             DeviceRow {
                 fields: row.fields.iter().map(|f| f.trim().to_owned()).collect(),
+                line: Some(row.line),
                 device,
             }
         })

@@ -61,15 +61,15 @@ fn kiosks_are_reported_disabled_and_deleted() {
     let disabled = std::fs::read_to_string(dir.path().join("disabled.csv")).unwrap();
     assert_eq!(
         disabled.lines().next(),
-        Some("Object ID,Display name,status,error")
+        Some("Object ID,Display name,line,status,error")
     );
     assert!(
-        disabled.contains(&format!("{KIOSK_01},KIOSK-01,disabled,\n")),
+        disabled.contains(&format!("{KIOSK_01},KIOSK-01,,disabled,\n")),
         "{disabled}"
     );
     let deleted = std::fs::read_to_string(dir.path().join("deleted.csv")).unwrap();
     assert!(
-        deleted.contains(&format!("{KIOSK_01},KIOSK-01,deleted,\n")),
+        deleted.contains(&format!("{KIOSK_01},KIOSK-01,,deleted,\n")),
         "{deleted}"
     );
 
@@ -102,7 +102,7 @@ fn enabled_devices_are_not_deleted_unless_allowed() {
     assert_eq!(
         results,
         format!(
-            "Object ID,Display name,status,error\n{KIOSK_01},KIOSK-01,stillEnabled,\
+            "Object ID,Display name,line,status,error\n{KIOSK_01},KIOSK-01,,stillEnabled,\
              \"the device is still enabled; disable it first, or set `requireDisabled: false`\"\n"
         )
     );
@@ -124,10 +124,10 @@ fn devices_are_enabled_from_a_csv_of_ids() {
     assert_eq!(
         enabled,
         format!(
-            "id,status,error\n{KIOSK_01},enabled,\n{KIOSK_02_DEVICE_ID},enabled,\n\
-             someone@contoso.example,invalidId,`someone@contoso.example` is not a device id\n\
-             00000000-0000-4000-8000-000000000000,notFound,\"no user, group, device or service principal has this object id or user principal name\"\n\
-             {KIOSK_01},duplicate,the same device is on an earlier row\n"
+            "id,line,status,error\n{KIOSK_01},2,enabled,\n{KIOSK_02_DEVICE_ID},3,enabled,\n\
+             someone@contoso.example,4,invalidId,`someone@contoso.example` is not a device id\n\
+             00000000-0000-4000-8000-000000000000,5,notFound,\"no user, group, device or service principal has this object id or user principal name\"\n\
+             {KIOSK_01},6,duplicate,the same device is on an earlier row\n"
         )
     );
     assert!(
