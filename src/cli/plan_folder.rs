@@ -25,6 +25,20 @@ struct Planned {
     file: Option<PlanFile>,
 }
 
+impl Planned {
+    /// What this manifest's part of the plan shows.
+    fn shown(&self, detail: usize) -> Shown<'_> {
+        Shown {
+            loaded: &self.loaded,
+            previewed: &self.previewed,
+            verdict: self.verdict.as_deref(),
+            file: self.file.as_ref(),
+            saving: None,
+            detail,
+        }
+    }
+}
+
 /// Plans every manifest below `args.file`.
 pub(super) fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
     let manifests = load_all(args, reporter)?;
@@ -147,32 +161,15 @@ fn render_all(
     saving: Option<&std::path::Path>,
     notes: &str,
 ) -> String {
-    let shown = |one: &'_ Planned| -> String {
-        Shown {
-            loaded: &one.loaded,
-            previewed: &one.previewed,
-            verdict: one.verdict.as_deref(),
-            file: one.file.as_ref(),
-            saving: None,
-            detail: args.detail,
-        }
-        .render(args.format, render(&one.loaded.plan, args.format))
+    let shown_of = |one: &'_ Planned| -> String {
+        one.shown(args.detail)
+            .render(args.format, render(&one.loaded.plan, args.format))
     };
     match args.format {
         PlanFormat::Markdown => {
             let problems: String = planned
                 .iter()
-                .map(|one| {
-                    Shown {
-                        loaded: &one.loaded,
-                        previewed: &one.previewed,
-                        verdict: one.verdict.as_deref(),
-                        file: one.file.as_ref(),
-                        saving: None,
-                        detail: args.detail,
-                    }
-                    .problems()
-                })
+                .map(|one| one.shown(args.detail).problems())
                 .collect();
             if !problems.is_empty() {
                 return format!("## bulkops plan\n{problems}");
@@ -186,7 +183,7 @@ fn render_all(
         PlanFormat::Json => {
             let documents: Vec<serde_json::Value> = planned
                 .iter()
-                .map(|one| serde_json::from_str(&shown(one)).expect("a plan is JSON"))
+                .map(|one| serde_json::from_str(&shown_of(one)).expect("a plan is JSON"))
                 .collect();
             serde_json::to_string_pretty(&documents).expect("JSON serializes") + "\n"
         }
@@ -194,7 +191,7 @@ fn render_all(
             let mut text = String::new();
             for one in planned {
                 let _ = writeln!(text, "── {} ──", one.loaded.source.name);
-                text.push_str(&shown(one));
+                text.push_str(&shown_of(one));
                 text.push('\n');
             }
             text + notes

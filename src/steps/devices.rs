@@ -157,16 +157,7 @@ pub(super) async fn change<D: Directory>(
     )?;
     let summary = match run_job(env, source, change, &job, &rows, outcomes).await {
         Ok(summary) => summary,
-        Err(error) => {
-            env.finish_job(
-                &job,
-                None,
-                JobCounts::default(),
-                Some(crate::text::chain(&error)),
-                Vec::new(),
-            )?;
-            return Err(error);
-        }
+        Err(error) => return env.fail_job(&job, None, error),
     };
     Ok(StepReport {
         selection: None,

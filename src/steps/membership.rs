@@ -294,21 +294,7 @@ impl Recording {
         group: &Group,
     ) -> Result<JobOps, StepError> {
         let members = env.directory.member_count(&group.id).await?;
-        let unnamed: Vec<String> = self
-            .ops
-            .changes
-            .iter()
-            .filter(|change| change.name.is_none())
-            .map(|change| change.id.clone())
-            .collect();
-        if !unnamed.is_empty() {
-            let names = env.directory.names_of(&unnamed).await?;
-            for change in &mut self.ops.changes {
-                if change.name.is_none() {
-                    change.name = names.get(&change.id.to_ascii_lowercase()).cloned();
-                }
-            }
-        }
+        env.name_changes(&mut self.ops.changes).await?;
         self.ops.precondition = Some(Precondition::Group {
             members,
             sha256: ids_sha256(self.were_members.iter().map(String::as_str)),
@@ -352,18 +338,7 @@ async fn run_job<D: Directory>(
     )?;
     match run_started_job(env, spec, change, group, checked, &job_id).await {
         Ok(summary) => Ok(summary),
-        Err(error) => {
-            // The job ends failed with the error as its reason; the step reports it too.
-            let reason = Some(crate::text::chain(&error));
-            env.finish_job(
-                &job_id,
-                Some(&group.display_name),
-                JobCounts::default(),
-                reason,
-                Vec::new(),
-            )?;
-            Err(error)
-        }
+        Err(error) => env.fail_job(&job_id, Some(&group.display_name), error),
     }
 }
 
@@ -376,17 +351,7 @@ async fn run_started_job<D: Directory>(
     job_id: &str,
 ) -> Result<JobSummary, StepError> {
     if !group.is_manageable() {
-        let reason = format!(
-            "`{}` is a mail-enabled security group or distribution list; Microsoft Graph cannot change its members, manage it in Exchange",
-            group.display_name
-        );
-        return Ok(env.finish_job(
-            job_id,
-            Some(&group.display_name),
-            JobCounts::default(),
-            Some(reason),
-            Vec::new(),
-        )?);
+        return env.refuse_unmanageable(job_id, group);
     }
     let journal = env.store(|store| store.chunks(job_id))?;
     let (mut list, digest) = checked.reread()?;

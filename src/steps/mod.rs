@@ -613,6 +613,53 @@ impl<D: Directory> StepEnv<'_, D> {
         Ok(self.context.output.display(&path))
     }
 
+    /// Ends a job failed with `error` as its reason, and hands the error on:
+    /// the step reports it too.
+    fn fail_job<T>(
+        &self,
+        job_id: &str,
+        target: Option<&str>,
+        error: StepError,
+    ) -> Result<T, StepError> {
+        let reason = Some(crate::text::chain(&error));
+        self.finish_job(job_id, target, JobCounts::default(), reason, Vec::new())?;
+        Err(error)
+    }
+
+    /// Ends the job of a group Microsoft Graph cannot change the members of
+    /// (mail-enabled security groups and distribution lists).
+    fn refuse_unmanageable(&self, job_id: &str, group: &Group) -> Result<JobSummary, StepError> {
+        let reason = format!(
+            "`{}` is a mail-enabled security group or distribution list; Microsoft Graph cannot change its members, manage it in Exchange",
+            group.display_name
+        );
+        Ok(self.finish_job(
+            job_id,
+            Some(&group.display_name),
+            JobCounts::default(),
+            Some(reason),
+            Vec::new(),
+        )?)
+    }
+
+    /// Gives the changed objects that have no name the name the directory
+    /// knows them by, in one lookup.
+    async fn name_changes(&self, changes: &mut [pinned::ObjectRef]) -> Result<(), StepError> {
+        let unnamed: Vec<String> = changes
+            .iter()
+            .filter(|change| change.name.is_none())
+            .map(|change| change.id.clone())
+            .collect();
+        if unnamed.is_empty() {
+            return Ok(());
+        }
+        let names = self.directory.names_of(&unnamed).await?;
+        for change in changes.iter_mut().filter(|change| change.name.is_none()) {
+            change.name = names.get(&change.id.to_ascii_lowercase()).cloned();
+        }
+        Ok(())
+    }
+
     /// Records a job's end and returns its summary.
     fn finish_job(
         &self,

@@ -353,20 +353,7 @@ async fn record<D: Directory>(
             });
         }
     }
-    let unnamed: Vec<String> = ops
-        .changes
-        .iter()
-        .filter(|change| change.name.is_none())
-        .map(|change| change.id.clone())
-        .collect();
-    if !unnamed.is_empty() {
-        let names = env.directory.names_of(&unnamed).await?;
-        for change in &mut ops.changes {
-            if change.name.is_none() {
-                change.name = names.get(&change.id.to_ascii_lowercase()).cloned();
-            }
-        }
-    }
+    env.name_changes(&mut ops.changes).await?;
     Ok(ops)
 }
 
@@ -380,17 +367,7 @@ async fn run_job<D: Directory>(
     let job_id = env.start_job(&group.id, Some(&group.display_name), input_file)?;
     match run_started_job(env, spec, group, list, &job_id).await {
         Ok(summary) => Ok(summary),
-        Err(error) => {
-            let reason = Some(crate::text::chain(&error));
-            env.finish_job(
-                &job_id,
-                Some(&group.display_name),
-                JobCounts::default(),
-                reason,
-                Vec::new(),
-            )?;
-            Err(error)
-        }
+        Err(error) => env.fail_job(&job_id, Some(&group.display_name), error),
     }
 }
 
@@ -402,17 +379,7 @@ async fn run_started_job<D: Directory>(
     job_id: &str,
 ) -> Result<JobSummary, StepError> {
     if !group.is_manageable() {
-        let reason = format!(
-            "`{}` is a mail-enabled security group or distribution list; Microsoft Graph cannot change its members, manage it in Exchange",
-            group.display_name
-        );
-        return Ok(env.finish_job(
-            job_id,
-            Some(&group.display_name),
-            JobCounts::default(),
-            Some(reason),
-            Vec::new(),
-        )?);
+        return env.refuse_unmanageable(job_id, group);
     }
     let recorded = match env.store(|store| store.sync_removals(job_id))? {
         Some(text) => Some(
