@@ -479,8 +479,9 @@ fn plan_previews_by_default_and_notes_profiles_it_cannot_read() {
         "{}",
         plan.stdout
     );
-    let gitops =
-        std::fs::read_to_string(repo_path("manifests/gitops-engineering-access.yaml")).unwrap();
+    let gitops = std::fs::read_to_string(repo_path("manifests/gitops-engineering-access.yaml"))
+        .unwrap()
+        .replace("directory: local", "directory: contoso-prod");
     write(dir.path(), "gitops.yaml", &gitops);
     let remote = bulkops_in(dir.path(), &["plan", "gitops.yaml"]);
     assert_eq!(remote.code, 0, "{}", remote.stderr);

@@ -1,6 +1,8 @@
 //! Every shipped manifest and every YAML example in README.md validates and plans.
 
-use crate::support::{bulkops, bulkops_in, copy_tree, relative, repo_path, shipped_manifests};
+use crate::support::{
+    bulkops, bulkops_in, copy_tree, device_states, relative, repo_path, shipped_manifests,
+};
 
 #[test]
 fn the_manifests_folder_validates() {
@@ -108,28 +110,89 @@ fn every_yaml_block_in_the_readme_validates_and_plans() {
     }
 }
 
+/// The manifests README lists after "`manifests/` holds commented examples", in its order.
+fn readme_manifest_order() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let start = readme
+        .find("`manifests/` holds commented examples")
+        .expect("README lists the shipped manifests");
+    let paragraph = readme[start..].split("\n\n").next().unwrap();
+    paragraph
+        .split('`')
+        .filter(|word| word.ends_with(".yaml"))
+        .map(|name| format!("manifests/{name}"))
+        .collect()
+}
+
 #[test]
-fn every_manifest_on_the_local_directory_applies_on_the_demo_tenant() {
-    for path in shipped_manifests() {
-        let text = std::fs::read_to_string(&path).unwrap();
-        if !text.contains("directory: local") {
-            continue;
+fn the_shipped_manifests_plan_and_apply_one_after_another_in_readme_order() {
+    let order = readme_manifest_order();
+    let shipped: Vec<String> = shipped_manifests().iter().map(|p| relative(p)).collect();
+    let mut listed = order.clone();
+    listed.sort();
+    assert_eq!(listed, shipped, "README lists every shipped manifest once");
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&repo_path("manifests"), &dir.path().join("manifests"));
+    copy_tree(&repo_path("examples"), &dir.path().join("examples"));
+    for manifest in &order {
+        let text = std::fs::read_to_string(dir.path().join(manifest)).unwrap();
+        let watched = text.contains("trigger:");
+        let mut plan = vec!["plan", manifest.as_str()];
+        if watched {
+            plan.extend([
+                "--trigger-file",
+                "examples/new-hires/new-hires-2026-11-30.csv",
+            ]);
         }
-        let dir = tempfile::tempdir().unwrap();
-        copy_tree(&repo_path("manifests"), &dir.path().join("manifests"));
-        copy_tree(&repo_path("examples"), &dir.path().join("examples"));
-        let manifest = relative(&path);
-        let mut args = vec!["apply", manifest.as_str()];
-        // A watch-folder workflow runs on a dropped file.
-        if text.contains("trigger:") {
-            args.extend(["--trigger-file", "examples/quickstart/add-members.csv"]);
-        }
-        let run = bulkops_in(dir.path(), &args);
-        assert_eq!(run.code, 0, "{manifest}:\n{}\n{}", run.stdout, run.stderr);
+        let planned = bulkops_in(dir.path(), &plan);
+        assert_eq!(planned.code, 0, "{manifest}: {}", planned.stderr);
         assert!(
-            run.stdout.contains(": completed\n"),
-            "{manifest}:\n{}",
-            run.stdout
+            !planned.stdout.contains("not previewed"),
+            "{manifest} previews every effect:\n{}",
+            planned.stdout
+        );
+        let run = if watched {
+            // As README shows: the HR file is dropped, and the watch runs it once.
+            let drop = dir.path().join("drop/new-hires");
+            std::fs::create_dir_all(&drop).unwrap();
+            std::fs::copy(
+                dir.path()
+                    .join("examples/new-hires/new-hires-2026-11-30.csv"),
+                drop.join("new-hires-2026-11-30.csv"),
+            )
+            .unwrap();
+            bulkops_in(dir.path(), &["watch", manifest.as_str(), "--once"])
+        } else {
+            bulkops_in(dir.path(), &["apply", manifest.as_str()])
+        };
+        assert_eq!(run.code, 0, "{manifest}:\n{}\n{}", run.stdout, run.stderr);
+        let finished = if watched {
+            run.stderr.contains("watch ended completed=1 failed=0")
+        } else {
+            run.stdout.contains(": completed\n")
+        };
+        assert!(finished, "{manifest}:\n{}\n{}", run.stdout, run.stderr);
+    }
+
+    // The devices the stale-device example disabled and the re-enable example
+    // names are enabled again; none of them was deleted first.
+    let reenabled =
+        std::fs::read_to_string(dir.path().join("examples/devices/reenable.csv")).unwrap();
+    let states = device_states(&dir.path().join(".bulkops/directory.db"));
+    for id in reenabled.lines().skip(1) {
+        assert!(
+            states.contains(&(id.to_string(), true)),
+            "device {id} is enabled at the end: {states:?}"
         );
     }
+    let runs = bulkops_in(dir.path(), &["runs", "list", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
+    let statuses: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["completed"; order.len()], "{runs:#}");
 }
