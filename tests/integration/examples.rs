@@ -119,7 +119,11 @@ fn readme_manifest_order() -> Vec<String> {
     let paragraph = readme[start..].split("\n\n").next().unwrap();
     paragraph
         .split('`')
-        .filter(|word| word.ends_with(".yaml"))
+        .filter(|word| {
+            std::path::Path::new(word)
+                .extension()
+                .is_some_and(|ext| ext == "yaml")
+        })
         .map(|name| format!("manifests/{name}"))
         .collect()
 }
