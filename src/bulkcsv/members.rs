@@ -6,7 +6,8 @@
 //! `version:v1.0` row above it and the `Example:` row below it); a single
 //! `ObjectId` or `id` column; a bulkops members download (its `Object ID`
 //! column); or a plain list without header. Values are object ids or user
-//! principal names. A UTF-8 byte order mark, CRLF line ends, blank lines,
+//! principal names. A list for several groups adds a group column (see
+//! [`GroupBy`]): each row then names its group as well as its member. A UTF-8 byte order mark, CRLF line ends, blank lines,
 //! spaces around values, quoted values over several lines (a display name
 //! with a line break) and the empty columns Excel adds (`version:v1.0,`) are
 //! tolerated. The file is read as a stream, with limits: a value may hold
@@ -30,14 +31,41 @@ pub const TEMPLATE_HEADER: &str =
     "Member object ID or user principal name [memberObjectIdOrUpn] Required";
 
 /// Header cells that name the member column, compared without case.
-const ID_COLUMNS: [&str; 6] = [
+const ID_COLUMNS: [&str; 8] = [
     "memberobjectidorupn",
     "member object id or user principal name",
     "objectid",
     "object id",
     "id",
     "userprincipalname",
+    "member",
+    "memberid",
 ];
+
+/// Header cells that name a group column, compared without case and spaces,
+/// and how their values name a group.
+const GROUP_COLUMNS: [(&str, GroupBy); 7] = [
+    ("group", GroupBy::Any),
+    ("groupid", GroupBy::Id),
+    ("groupobjectid", GroupBy::Id),
+    ("groupdisplayname", GroupBy::DisplayName),
+    ("groupname", GroupBy::DisplayName),
+    ("groupmailnickname", GroupBy::MailNickname),
+    ("groupmailalias", GroupBy::MailNickname),
+];
+
+/// How the values of a list's group column name their groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// `groupId`: object ids.
+    Id,
+    /// `groupDisplayName`: display names, each naming exactly one group.
+    DisplayName,
+    /// `groupMailNickname`: mail nicknames.
+    MailNickname,
+    /// `group`: an object id, or else a display name or mail nickname.
+    Any,
+}
 
 /// Why a member list cannot be read at all.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -106,6 +134,30 @@ pub enum MemberListError {
         line: u64,
         found: String,
     },
+    #[error("`{}`, line {line}: the header `{found}` names more than one group column", path.display())]
+    #[diagnostic(
+        code(bulkops::csv::two_group_columns),
+        help(
+            "keep one group column: `groupId`, `groupDisplayName`, `groupMailNickname`, or `group` (an object id, display name or mail nickname)"
+        )
+    )]
+    TwoGroupColumns {
+        path: PathBuf,
+        line: u64,
+        found: String,
+    },
+    #[error("`{}`, line {line}: the row names no group in its `{column}` column", path.display())]
+    #[diagnostic(
+        code(bulkops::csv::no_group),
+        help(
+            "every row of a list for several groups names its group; fill in the cell or remove the row"
+        )
+    )]
+    NoGroup {
+        path: PathBuf,
+        line: u64,
+        column: String,
+    },
     #[error("`{}`, line {line}: a row is longer than {} bytes", path.display(), MAX_RECORD)]
     #[diagnostic(
         code(bulkops::csv::too_long),
@@ -163,6 +215,9 @@ pub struct MemberRow {
     pub fields: Vec<String>,
     /// The member, or why the value names none.
     pub key: Result<MemberKey, String>,
+    /// The row's group, as written in the group column of a list for several
+    /// groups (trimmed).
+    pub group: Option<String>,
 }
 
 /// A member list being read, row by row.
@@ -174,6 +229,14 @@ pub struct MemberList {
     /// The line the last complete row started on.
     last_line: u64,
     column: usize,
+    /// The group column the header names, if any (or why it is unclear).
+    group_header: Option<Result<(usize, GroupBy), String>>,
+    /// The group column in use: each row names its group there.
+    group_column: Option<(usize, GroupBy)>,
+    /// Only rows whose group value is one of these are returned.
+    only_groups: Option<Arc<std::collections::HashSet<String>>>,
+    /// The line of the header row.
+    header_line: u64,
     /// The header row as written, or `None` for a list without header.
     header: Option<Vec<String>>,
     /// A first data row read while looking for the header.
@@ -257,6 +320,10 @@ impl MemberList {
             since_row,
             last_line: 0,
             column: 0,
+            group_header: None,
+            group_column: None,
+            only_groups: None,
+            header_line: 0,
             header: None,
             pending: None,
             skip_example: false,
@@ -269,6 +336,36 @@ impl MemberList {
     /// The header row as written, if the file has one.
     pub fn header(&self) -> Option<&[String]> {
         self.header.as_deref()
+    }
+
+    /// Reads the list as a list for several groups: each row names its
+    /// group in the group column, which is returned (its header cell and how
+    /// its values name groups); `None` when the header names no group column.
+    pub fn by_row_group(&mut self) -> Result<Option<(&str, GroupBy)>, MemberListError> {
+        match self.group_header.clone() {
+            None => Ok(None),
+            Some(Err(found)) => Err(MemberListError::TwoGroupColumns {
+                path: self.path.clone(),
+                line: self.header_line,
+                found,
+            }),
+            Some(Ok((index, by))) => {
+                self.group_column = Some((index, by));
+                let header = self.header.as_ref().map_or("", |h| h[index].trim());
+                Ok(Some((header, by)))
+            }
+        }
+    }
+
+    /// Reads the list as a list for several groups, and returns only the
+    /// rows whose group is one of `groups`.
+    pub fn only_groups(
+        &mut self,
+        groups: Arc<std::collections::HashSet<String>>,
+    ) -> Result<(), MemberListError> {
+        self.by_row_group()?;
+        self.only_groups = Some(groups);
+        Ok(())
     }
 
     fn read_header(&mut self) -> Result<(), MemberListError> {
@@ -291,6 +388,8 @@ impl MemberList {
         match header_columns(&first.fields).as_slice() {
             [column] => {
                 self.column = *column;
+                self.group_header = group_header(&first.fields);
+                self.header_line = first.line;
                 self.skip_example = true;
                 self.header = Some(first.fields);
                 return Ok(());
@@ -402,6 +501,12 @@ impl MemberList {
             }
             // An unclosed quote makes the member value run over lines, even
             // on the last row (where a closing quote is never found).
+            let group = self.group_of(&raw)?;
+            if let (Some(only), Some(group)) = (&self.only_groups, &group)
+                && !only.contains(group)
+            {
+                continue;
+            }
             let raw_value = raw.fields.get(self.column).map_or("", String::as_str);
             let key = if raw_value.contains(['\n', '\r']) {
                 Err(format!(
@@ -415,8 +520,30 @@ impl MemberList {
                 line: raw.line,
                 fields: raw.fields,
                 key,
+                group,
             }));
         }
+    }
+
+    /// The group a row of a list for several groups names; a row that names
+    /// none makes the list unusable (no job could take it).
+    fn group_of(&self, raw: &RawRow) -> Result<Option<String>, MemberListError> {
+        let Some((index, _)) = self.group_column else {
+            return Ok(None);
+        };
+        let value = raw.fields.get(index).map_or("", |field| field.trim());
+        if value.is_empty() {
+            let column = self
+                .header
+                .as_ref()
+                .map_or(String::new(), |header| header[index].trim().to_owned());
+            return Err(MemberListError::NoGroup {
+                path: self.path.clone(),
+                line: raw.line,
+                column,
+            });
+        }
+        Ok(Some(value.to_owned()))
     }
 }
 
@@ -465,6 +592,35 @@ fn decode(
             })
         })
         .collect()
+}
+
+/// The group column of a header row: none, one, or (`Err`, the header
+/// quoted) several that do not say which decides. With an object id column
+/// beside name columns (a bulkops combined members download has `Group ID`
+/// and `Group name`), the id decides.
+fn group_header(fields: &[String]) -> Option<Result<(usize, GroupBy), String>> {
+    let found: Vec<(usize, GroupBy)> = fields
+        .iter()
+        .enumerate()
+        .filter_map(|(index, field)| {
+            let name = field
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            GROUP_COLUMNS
+                .iter()
+                .find(|(cell, _)| *cell == name)
+                .map(|(_, by)| (index, *by))
+        })
+        .collect();
+    let ids: Vec<&(usize, GroupBy)> = found.iter().filter(|(_, by)| *by == GroupBy::Id).collect();
+    match (found.as_slice(), ids.as_slice()) {
+        ([], _) => None,
+        ([one], _) => Some(Ok(*one)),
+        (_, [id]) => Some(Ok(**id)),
+        _ => Some(Err(quote(&fields.join(",")))),
+    }
 }
 
 /// The indexes of the member columns in a header row: none when it is not
@@ -562,205 +718,5 @@ fn hash128(text: &str) -> u128 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ALAIN: &str = "alain@contoso.com";
-    const GUID: &str = "9832AAD8-E4FE-496B-A604-95C6EF01AE75";
-
-    type Keyed = (u64, Result<MemberKey, String>);
-
-    fn read(text: &[u8]) -> Result<Vec<Keyed>, MemberListError> {
-        let list = MemberList::from_reader(
-            Path::new("members.csv"),
-            Box::new(std::io::Cursor::new(text.to_vec())),
-        )?;
-        list.map(|row| row.map(|row| (row.line, row.key))).collect()
-    }
-
-    fn keys(text: &str) -> Vec<String> {
-        read(text.as_bytes())
-            .unwrap()
-            .into_iter()
-            .map(|(_, key)| key.unwrap().as_str().to_owned())
-            .collect()
-    }
-
-    #[test]
-    fn reads_the_admin_center_template() {
-        let text = format!("{TEMPLATE_HEADER}\nalain@contoso.com\nisabella@contoso.com\n");
-        assert_eq!(keys(&text), [ALAIN, "isabella@contoso.com"]);
-    }
-
-    #[test]
-    fn skips_the_version_and_example_rows() {
-        let text = format!("version:v1.0\n{TEMPLATE_HEADER}\nExample: {GUID}\n{GUID}\n");
-        let rows = read(text.as_bytes()).unwrap();
-        assert_eq!(
-            rows,
-            [(4, Ok(MemberKey::ObjectId(GUID.to_ascii_lowercase())))]
-        );
-    }
-
-    #[test]
-    fn reads_single_id_columns_and_downloads() {
-        assert_eq!(
-            keys(&format!("ObjectId\n{GUID}\n")),
-            [GUID.to_ascii_lowercase()]
-        );
-        assert_eq!(keys(&format!("id\r\n{ALAIN}\r\n")), [ALAIN]);
-        let download = format!(
-            "Group ID,Group name,Object ID,User principal name,Display name,Member type\n1,eng,{GUID},{ALAIN},Alain,User\n"
-        );
-        assert_eq!(keys(&download), [GUID.to_ascii_lowercase()]);
-    }
-
-    #[test]
-    fn reads_a_list_without_header() {
-        assert_eq!(
-            keys(&format!("{ALAIN}\n{GUID}\n")),
-            [ALAIN.to_owned(), GUID.to_ascii_lowercase()]
-        );
-    }
-
-    #[test]
-    fn tolerates_bom_blank_lines_and_spaces() {
-        let text = format!("\u{feff}{TEMPLATE_HEADER}\r\n\r\n  {ALAIN}  \r\n,\r\n\"{GUID}\"\r\n");
-        assert_eq!(keys(&text), [ALAIN.to_owned(), GUID.to_ascii_lowercase()]);
-    }
-
-    #[test]
-    fn marks_values_that_name_no_member() {
-        let rows = read(format!("{TEMPLATE_HEADER}\nnot-an-id\n{ALAIN}\n").as_bytes()).unwrap();
-        assert_eq!(
-            rows[0],
-            (
-                2,
-                Err("`not-an-id` is neither an object id nor a user principal name".to_owned())
-            )
-        );
-        assert_eq!(rows[1].1, Ok(MemberKey::Upn(ALAIN.to_owned())));
-    }
-
-    #[test]
-    fn utf16_and_semicolon_files_are_named_with_how_to_save_them() {
-        let utf16: Vec<u8> = [0xFF, 0xFE]
-            .into_iter()
-            .chain("id\r\n".encode_utf16().flat_map(u16::to_le_bytes))
-            .collect();
-        let error = read(&utf16).unwrap_err();
-        assert!(matches!(error, MemberListError::Utf16 { .. }), "{error}");
-        assert!(error.to_string().contains("is UTF-16 text"), "{error}");
-        let error =
-            read(format!("userPrincipalName;displayName\n{ALAIN};Alain\n").as_bytes()).unwrap_err();
-        assert!(
-            matches!(error, MemberListError::Semicolons { line: 1, .. }),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn refuses_unusable_files() {
-        assert!(matches!(
-            read(b"").unwrap_err(),
-            MemberListError::Empty { .. }
-        ));
-        assert!(matches!(
-            read(b"\n\n").unwrap_err(),
-            MemberListError::Empty { .. }
-        ));
-        let wrong = read(b"Name,Department\nAlain,Sales\n").unwrap_err();
-        assert_eq!(
-            wrong.to_string(),
-            "`members.csv`, line 1: the header `Name,Department` names no member column"
-        );
-        let latin1 = read(b"ObjectId\nal\xe9in@contoso.com\n").unwrap_err();
-        assert_eq!(
-            latin1.to_string(),
-            "`members.csv`, line 2: the text is not UTF-8: save the file as \"CSV UTF-8 (Comma delimited)\""
-        );
-    }
-
-    #[test]
-    fn quoted_values_may_run_over_lines_but_members_may_not() {
-        let text = format!(
-            "Object ID,Display name\n{GUID},\"Alain\nDupont\"\n\"{ALAIN}\nisabella@contoso.com\"\n"
-        );
-        let rows = read(text.as_bytes()).unwrap();
-        assert_eq!(
-            rows[0],
-            (2, Ok(MemberKey::ObjectId(GUID.to_ascii_lowercase())))
-        );
-        assert_eq!(
-            rows[1],
-            (
-                4,
-                Err("`alain@contoso.com\\nisabella@contoso.com` runs over several lines; a closing quote is probably missing".to_owned())
-            )
-        );
-    }
-
-    #[test]
-    fn a_header_with_two_member_columns_is_refused() {
-        let error =
-            read(format!("id,memberObjectIdOrUpn\n{GUID},{ALAIN}\n").as_bytes()).unwrap_err();
-        assert!(
-            matches!(error, MemberListError::TwoMemberColumns { line: 1, .. }),
-            "{error}"
-        );
-        assert!(read(format!("ObjectId,id\n{GUID},{GUID}\n").as_bytes()).is_err());
-    }
-
-    #[test]
-    fn excel_padding_columns_are_ignored() {
-        let text = format!(
-            "version:v1.0,,\n{TEMPLATE_HEADER},note,\nExample: {GUID},,\n{ALAIN},on leave,\n"
-        );
-        assert_eq!(keys(&text), [ALAIN]);
-        assert_eq!(
-            keys(&format!("{ALAIN},\n{GUID},\n")),
-            [ALAIN.to_owned(), GUID.to_ascii_lowercase()]
-        );
-    }
-
-    #[test]
-    fn long_values_and_rows_are_refused_without_echoing_them() {
-        let long = "a".repeat(MAX_FIELD + 1);
-        let error = read(format!("ObjectId\n{ALAIN}\n{long}\n").as_bytes()).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            format!("`members.csv`, line 3: a value is longer than {MAX_FIELD} bytes")
-        );
-        let unclosed = format!("ObjectId\n\"{ALAIN}\n{}", "x\n".repeat(2_000_000));
-        let error = read(unclosed.as_bytes()).unwrap_err();
-        assert!(
-            matches!(error, MemberListError::TooLong { line: 2, .. }),
-            "{error}"
-        );
-        let header = read(format!("{},x\n", "h".repeat(500)).as_bytes()).unwrap_err();
-        assert!(header.to_string().len() < 200, "{header}");
-        let value = classify(&"b".repeat(1000)).unwrap_err();
-        assert!(value.len() < 200, "{value}");
-    }
-
-    #[test]
-    fn identities_ignore_case() {
-        let upper = classify("ALAIN@Contoso.com").unwrap();
-        let lower = classify("alain@contoso.com").unwrap();
-        assert_eq!(upper.identity(), lower.identity());
-        let guid = classify(GUID).unwrap();
-        assert_eq!(
-            guid.identity(),
-            classify(&GUID.to_ascii_lowercase()).unwrap().identity()
-        );
-        assert_ne!(guid.identity(), lower.identity());
-    }
-
-    #[test]
-    fn recognises_guest_and_dollar_upns() {
-        assert!(classify("ines_fabrikam.example#EXT#@contoso.example").is_ok());
-        assert!(classify("$admin@contoso.example").is_ok());
-        assert!(classify("two words@contoso.example").is_err());
-        assert!(classify("nobody@localhost").is_err());
-    }
-}
+#[path = "members_tests.rs"]
+mod tests;

@@ -276,9 +276,9 @@ fn summary(report: &RunReport, workflow: &str) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "    {}{target} {} rows, {} changed, {} failed{reason}",
+                "    {}{target} {}, {} changed, {} failed{reason}",
                 job.status.key(),
-                job.total,
+                crate::text::counted(job.total, "row", "rows"),
                 job.changed,
                 job.failed
             );

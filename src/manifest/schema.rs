@@ -139,6 +139,10 @@ impl ErrorMapper<'_> {
             ValidationErrorKind::Pattern { pattern } => {
                 out.push(bad_format(pointer, instance, pattern));
             }
+            ValidationErrorKind::Not { schema } if not_together(schema).is_some() => {
+                let keys = not_together(schema).unwrap_or_default();
+                out.push(exactly_one_key(pointer, instance, &keys));
+            }
             ValidationErrorKind::PropertyNames { error } => {
                 out.push(bad_property_name(&pointer, error));
             }
@@ -335,6 +339,17 @@ impl ErrorMapper<'_> {
         let description = self.parent_schema(location)?.get("description")?.as_str()?;
         Some(first_sentence(description))
     }
+}
+
+/// The keys of a `not: { required: [A, B] }` schema: fields that cannot be
+/// combined.
+fn not_together(schema: &Json) -> Option<Vec<String>> {
+    schema
+        .get("required")?
+        .as_array()?
+        .iter()
+        .map(|key| key.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The required key of each branch, when every branch is just "requires key K".

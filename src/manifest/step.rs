@@ -280,7 +280,9 @@ pub enum MemberColumnSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(transform = one_group_or_groups)]
 pub struct MemberListSpec {
-    /// The one group to change.
+    /// The one group to change. Without `group` or `groups`, each row of the
+    /// list names its group in a group column (`groupId`, `groupDisplayName`,
+    /// `groupMailNickname`, or `group`), and each group gets its own job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupTargetSpec>,
     /// The groups to change, each with the same members.
@@ -373,8 +375,9 @@ fn sync_shape(schema: &mut Schema) {
     }
 }
 
+/// `group` or `groups`, or neither: then the list's rows name their groups.
 fn one_group_or_groups(schema: &mut Schema) {
-    exactly_one_of(schema, &["group", "groups"]);
+    schema.insert("not".to_owned(), json!({ "required": ["group", "groups"] }));
 }
 
 /// Options of `deleteJobs`. At least one criterion is required, and all must hold.

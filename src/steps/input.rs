@@ -8,8 +8,11 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use super::{InputRead, StepError};
-use crate::bulkcsv::members::{MemberList, MemberListError};
+use crate::bulkcsv::members::{GroupBy, MemberList, MemberListError};
 use crate::files::input::{DigestHandle, FileIdentity, TeeReader, anonymous_file, hashing};
 
 /// An input list that was read whole and found readable.
@@ -22,7 +25,30 @@ pub(super) struct CheckedInput {
     pub(super) read: InputRead,
     /// Its identity on the file system, so results never replace it.
     pub(super) identity: FileIdentity,
+    /// The groups a list for several groups names, if it has a group column.
+    pub(super) groups: Option<ListedGroups>,
 }
+
+/// The groups a list for several groups names, in the order they first
+/// appear, each with how many rows name it.
+pub(super) struct ListedGroups {
+    /// The group column's header cell, for messages.
+    pub(super) column: String,
+    /// How the column names groups.
+    pub(super) by: GroupBy,
+    /// Each group value as written (trimmed), its first line, and its rows.
+    pub(super) values: Vec<ListedGroup>,
+}
+
+/// One value of a list's group column.
+pub(super) struct ListedGroup {
+    pub(super) value: String,
+    pub(super) first_line: u64,
+    pub(super) rows: usize,
+}
+
+/// The most distinct groups one list may name.
+pub(super) const MAX_LISTED_GROUPS: usize = 10_000;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StepError + '_ {
     move |source| {
@@ -37,8 +63,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StepError + '_ {
 /// file stops the step before its first row is applied. With a `snapshot`
 /// folder, the bytes read are kept in a private copy there, which is what
 /// the step's rows come from; without, the rows are read again from the
-/// input itself (a preview).
-pub(super) fn check(path: &Path, snapshot: Option<&Path>) -> Result<CheckedInput, StepError> {
+/// input itself (a preview). With `by_row_group`, the list is read as a list
+/// for several groups, and the groups its rows name are counted.
+pub(super) fn check(
+    path: &Path,
+    snapshot: Option<&Path>,
+    by_row_group: bool,
+) -> Result<CheckedInput, StepError> {
     let original = MemberList::open_file(path)?;
     let identity = FileIdentity::of(&original).map_err(io(path))?;
     let (reader, digest, file): (Box<dyn std::io::Read + Send>, _, _) =
@@ -54,9 +85,18 @@ pub(super) fn check(path: &Path, snapshot: Option<&Path>) -> Result<CheckedInput
             (Box::new(reader), digest, original)
         };
     let mut list = MemberList::from_reader(path, reader)?;
+    let mut groups = if by_row_group {
+        list.by_row_group()?
+            .map(|(column, by)| (column.to_owned(), by, Vec::new(), HashMap::new()))
+    } else {
+        None
+    };
     let mut rows = 0;
-    while list.next_row()?.is_some() {
+    while let Some(row) = list.next_row()? {
         rows += 1;
+        if let (Some((_, _, values, index)), Some(group)) = (groups.as_mut(), row.group) {
+            count_group(path, values, index, group, row.line)?;
+        }
     }
     drop(list);
     let sha256 = digest.fingerprint();
@@ -70,7 +110,36 @@ pub(super) fn check(path: &Path, snapshot: Option<&Path>) -> Result<CheckedInput
             sha256: sha256.to_string(),
         },
         identity,
+        groups: groups.map(|(column, by, values, _)| ListedGroups { column, by, values }),
     })
+}
+
+/// Counts a row of `group`, refusing a list that names too many groups.
+fn count_group(
+    path: &Path,
+    values: &mut Vec<ListedGroup>,
+    index: &mut HashMap<String, usize>,
+    group: String,
+    line: u64,
+) -> Result<(), StepError> {
+    if let Some(&at) = index.get(&group) {
+        values[at].rows += 1;
+        return Ok(());
+    }
+    if values.len() == MAX_LISTED_GROUPS {
+        return Err(StepError::TooManyListedGroups {
+            path: path.to_path_buf(),
+            line,
+            limit: MAX_LISTED_GROUPS,
+        });
+    }
+    index.insert(group.clone(), values.len());
+    values.push(ListedGroup {
+        value: group,
+        first_line: line,
+        rows: 1,
+    });
+    Ok(())
 }
 
 impl CheckedInput {
@@ -80,6 +149,19 @@ impl CheckedInput {
         file.seek(SeekFrom::Start(0)).map_err(io(&self.path))?;
         let (reader, digest) = hashing(file);
         let list = MemberList::from_reader(&self.path, Box::new(reader))?;
+        Ok((list, digest))
+    }
+
+    /// The list again from its first row, only the rows of `groups` when
+    /// given, and the digest of what is read.
+    pub(super) fn reread_only(
+        &self,
+        groups: Option<&Arc<HashSet<String>>>,
+    ) -> Result<(MemberList, DigestHandle), StepError> {
+        let (mut list, digest) = self.reread()?;
+        if let Some(groups) = groups {
+            list.only_groups(Arc::clone(groups))?;
+        }
         Ok((list, digest))
     }
 

@@ -1,4 +1,6 @@
 //! `importMembers` and `removeMembers`: one job per group, rows in chunks.
+//! The groups are the step's, or, when it names none, those the list's rows
+//! name (see `listed_groups`).
 //!
 //! Each chunk is planned (resolve ids and names, look up current membership),
 //! charged against the run's guards, journaled, applied, and marked applied;
@@ -10,6 +12,7 @@ use std::path::Path;
 
 use super::fault::{self, Phase};
 use super::input::{self, CheckedInput};
+use super::listed_groups::{self, JobTarget};
 use super::pinned::{JobOps, ObjectRef, Precondition, ids_sha256};
 use super::seen::SeenSet;
 use super::{Effect, JobSummary, StepEnv, StepError, StepReport, count, write_error};
@@ -40,17 +43,18 @@ pub(super) async fn run<D: Directory>(
     spec: &MemberListSpec,
     change: Change,
 ) -> Result<StepReport, StepError> {
-    let groups = match (&spec.group, &spec.groups) {
-        (Some(target), _) => vec![env.one_group(target).await?],
-        (None, Some(set)) => env.groups_of(set).await?,
-        (None, None) => Vec::new(),
+    let named = match (&spec.group, &spec.groups) {
+        (Some(target), _) => Some(vec![env.one_group(target).await?]),
+        (None, Some(set)) => Some(env.groups_of(set).await?),
+        (None, None) => None,
     };
     let input = env.context.input_path(&spec.input, &env.step.id)?;
     if env.context.dry_run {
-        return preview(env, spec, change, &groups, &input).await;
+        return preview(env, spec, change, named, &input).await;
     }
+    let checked = input::check(&input, Some(&env.scratch_folder()), named.is_none())?;
+    let groups = job_targets(env, named, &input, &checked).await?;
     refuse_unplanned_groups(env, &groups)?;
-    let checked = input::check(&input, Some(&env.scratch_folder()))?;
     env.check_input(&checked.read)?;
     refuse_results_over_input(env, spec, &groups, &checked)?;
     if change == Change::Remove && env.needs_count() && !step_journaled(env)? {
@@ -71,11 +75,11 @@ pub(super) async fn run<D: Directory>(
         && env.plan.guards.max_removals.share().is_some()
         && !step_journaled(env)?
     {
-        for group in &groups {
-            let removals = preview_job(env, change, group, &checked, false)
+        for job in &groups {
+            let removals = preview_job(env, change, job, &checked, false)
                 .await?
                 .count(RowOutcome::Removed);
-            refuse_over_share(env, group, removals).await?;
+            refuse_over_share(env, &job.group, removals).await?;
         }
     }
     let mut jobs = Vec::new();
@@ -89,17 +93,32 @@ pub(super) async fn run<D: Directory>(
     })
 }
 
+/// The step's jobs: one per group it names, each over every row, or one per
+/// group the list's rows name.
+async fn job_targets<D: Directory>(
+    env: &StepEnv<'_, D>,
+    named: Option<Vec<Group>>,
+    input: &Path,
+    checked: &CheckedInput,
+) -> Result<Vec<JobTarget>, StepError> {
+    match named {
+        Some(groups) => Ok(JobTarget::every_row(groups, checked)),
+        None => listed_groups::jobs_of_list(env, input, checked).await,
+    }
+}
+
 /// In a run of a saved plan, refuses a group the plan has no job for (a
 /// group named by display name that now names another group).
 fn refuse_unplanned_groups<D: Directory>(
     env: &StepEnv<'_, D>,
-    groups: &[Group],
+    groups: &[JobTarget],
 ) -> Result<(), StepError> {
     let Some(pins) = env.pins() else {
         return Ok(());
     };
     match groups
         .iter()
+        .map(|job| &job.group)
         .find(|group| pins.job_for(&group.id).is_none())
     {
         Some(group) => Err(StepError::NotPlanned {
@@ -147,14 +166,14 @@ fn step_journaled<D: Directory>(env: &StepEnv<'_, D>) -> Result<bool, StepError>
 fn refuse_results_over_input<D: Directory>(
     env: &StepEnv<'_, D>,
     spec: &MemberListSpec,
-    groups: &[Group],
+    groups: &[JobTarget],
     checked: &CheckedInput,
 ) -> Result<(), StepError> {
     let template = spec.results.as_deref().unwrap_or(DEFAULT_RESULTS);
-    for group in groups {
+    for job in groups {
         let relative = env
             .context
-            .output_path(template, &env.step.id, Some(group))?;
+            .output_path(template, &env.step.id, Some(&job.group))?;
         env.refuse_results_over_input(&relative, spec.overwrite, checked.identity)?;
     }
     Ok(())
@@ -165,7 +184,7 @@ async fn preview<D: Directory>(
     env: &StepEnv<'_, D>,
     spec: &MemberListSpec,
     change: Change,
-    groups: &[Group],
+    named: Option<Vec<Group>>,
     input: &Path,
 ) -> Result<StepReport, StepError> {
     fault::reached(Phase::Check).await;
@@ -176,8 +195,9 @@ async fn preview<D: Directory>(
             ..Effect::default()
         }]
     } else {
-        let checked = input::check(input, None)?;
-        refuse_results_over_input(env, spec, groups, &checked)?;
+        let checked = input::check(input, None, named.is_none())?;
+        let groups = job_targets(env, named, input, &checked).await?;
+        refuse_results_over_input(env, spec, &groups, &checked)?;
         // `apply`'s check before a run counts removals (the guard needs
         // them) and only reads the list of additions, unless the run also
         // removes members: a removal after an addition to the same group
@@ -189,10 +209,10 @@ async fn preview<D: Directory>(
                     step.action.kind() == crate::manifest::step::StepKind::RemoveMembers
                 });
         let mut effects = Vec::new();
-        for group in groups {
-            let mut effect = preview_job(env, change, group, &checked, light).await?;
+        for job in &groups {
+            let mut effect = preview_job(env, change, job, &checked, light).await?;
             if change == Change::Remove {
-                refuse_over_share(env, group, effect.count(RowOutcome::Removed)).await?;
+                refuse_over_share(env, &job.group, effect.count(RowOutcome::Removed)).await?;
             }
             effect.input = Some(checked.read.clone());
             effects.push(effect);
@@ -211,10 +231,11 @@ async fn preview<D: Directory>(
 async fn preview_job<D: Directory>(
     env: &StepEnv<'_, D>,
     change: Change,
-    group: &Group,
+    job: &JobTarget,
     checked: &CheckedInput,
     light: bool,
 ) -> Result<Effect, StepError> {
+    let group = &job.group;
     let mut effect = Effect {
         target: Some(group.display_name.clone()),
         checked_only: light,
@@ -228,8 +249,8 @@ async fn preview_job<D: Directory>(
         }
         return Ok(effect);
     }
-    let (mut list, _) = checked.reread()?;
-    let mut progress = Progress::sized(checked.rows);
+    let (mut list, _) = checked.reread_only(job.only.as_ref())?;
+    let mut progress = Progress::sized(job.rows);
     loop {
         let rows = read_chunk(&mut list, env.context.chunk_rows)?;
         if rows.is_empty() {
@@ -328,15 +349,16 @@ async fn run_job<D: Directory>(
     env: &StepEnv<'_, D>,
     spec: &MemberListSpec,
     change: Change,
-    group: &Group,
+    job: &JobTarget,
     checked: &CheckedInput,
 ) -> Result<JobSummary, StepError> {
+    let group = &job.group;
     let job_id = env.start_job(
         &group.id,
         Some(&group.display_name),
         Some(&checked.read.path),
     )?;
-    match run_started_job(env, spec, change, group, checked, &job_id).await {
+    match run_started_job(env, spec, change, job, checked, &job_id).await {
         Ok(summary) => Ok(summary),
         Err(error) => env.fail_job(&job_id, Some(&group.display_name), error),
     }
@@ -346,15 +368,16 @@ async fn run_started_job<D: Directory>(
     env: &StepEnv<'_, D>,
     spec: &MemberListSpec,
     change: Change,
-    group: &Group,
+    job: &JobTarget,
     checked: &CheckedInput,
     job_id: &str,
 ) -> Result<JobSummary, StepError> {
+    let group = &job.group;
     if !group.is_manageable() {
         return env.refuse_unmanageable(job_id, group);
     }
     let journal = env.store(|store| store.chunks(job_id))?;
-    let (mut list, digest) = checked.reread()?;
+    let (mut list, digest) = checked.reread_only(job.only.as_ref())?;
     let template = spec.results.as_deref().unwrap_or(DEFAULT_RESULTS);
     let relative = env
         .context
@@ -364,8 +387,8 @@ async fn run_started_job<D: Directory>(
     let header = result_header(list.header());
     let mut writer = CsvWriter::new(&mut file, env.context.csv);
     writer.write_row(&header).map_err(write_error(&target))?;
-    let mut progress = Progress::sized(checked.rows);
-    env.progress.rows(&group.display_name, checked.rows as u64);
+    let mut progress = Progress::sized(job.rows);
+    env.progress.rows(&group.display_name, job.rows as u64);
     let mut chunk_index = 0u64;
     loop {
         let rows = read_chunk(&mut list, env.context.chunk_rows)?;

@@ -115,6 +115,7 @@ fn read_list<D: Directory>(
                 (!env.context.dry_run)
                     .then(|| env.scratch_folder())
                     .as_deref(),
+                false,
             )?;
             let (list, _) = checked.reread()?;
             let shown = path.display().to_string();
@@ -211,6 +212,7 @@ async fn plan_job<D: Directory>(
     let mut rows = list.rows.clone();
     for removal in &removals {
         rows.push(MemberRow {
+            group: None,
             // Not a line of the list: the result file leaves it empty.
             line: 0,
             fields: vec![removal.id.clone()],

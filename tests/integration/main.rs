@@ -23,6 +23,7 @@ mod guards;
 mod hostile;
 mod jobs;
 mod kill_points;
+mod multi_group;
 mod parity;
 mod plan_output;
 mod previews;
