@@ -45,6 +45,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Graph(#[from] crate::msgraph::client::ClientError),
+    /// A tenant could not be copied into a local directory.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pull(#[from] crate::lifecycle::pull::PullError),
     /// Some steps or jobs failed; the summary names them.
     #[error("run `{run_id}` failed")]
     #[diagnostic(
@@ -212,6 +216,7 @@ impl Error {
             }
             Self::Store(error) => store_code(error),
             Self::Graph(error) => graph_code(error),
+            Self::Pull(error) => pull_code(error),
             Self::Lifecycle(error) => lifecycle_code(error),
             Self::Emulator(EmulatorError::Listen { .. }) | Self::Detailed(_) | Self::Runtime(_) => {
                 exit_code::FAILURE
@@ -268,7 +273,10 @@ fn local_code(error: &LocalError) -> i32 {
         }
         LocalError::MissingTenantFile { .. } => exit_code::INPUT_UNREADABLE,
         LocalError::Io { .. } => exit_code::OUTPUT_FAILED,
-        LocalError::Exists { .. } | LocalError::InUse { .. } => exit_code::USAGE,
+        LocalError::Exists { .. }
+        | LocalError::InUse { .. }
+        | LocalError::PullRunning { .. }
+        | LocalError::PullUnfinished { .. } => exit_code::USAGE,
         LocalError::Sqlite(_) | LocalError::Database { .. } | LocalError::NewerSchema { .. } => {
             exit_code::FAILURE
         }
@@ -285,6 +293,16 @@ fn store_code(error: &StoreError) -> i32 {
         StoreError::Empty { .. } | StoreError::NotAStore { .. } => exit_code::INVALID_INPUT,
         StoreError::Io { .. } => exit_code::OUTPUT_FAILED,
         StoreError::Sqlite(_) | StoreError::NewerSchema { .. } => exit_code::FAILURE,
+    }
+}
+
+fn pull_code(error: &crate::lifecycle::pull::PullError) -> i32 {
+    use crate::lifecycle::pull::PullError;
+    match error {
+        PullError::Local(error) => local_code(error),
+        PullError::Graph(error) => graph_code(error),
+        PullError::OtherSource { .. } => exit_code::USAGE,
+        PullError::Unexpected(_) => exit_code::FAILURE,
     }
 }
 

@@ -57,6 +57,27 @@ enum DirectoryCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Copy a tenant from Microsoft Graph into a local directory, to rehearse on.
+    ///
+    /// Reads users, service principals, groups, devices and every group's
+    /// direct members, paced by the tenant's read budget. A pull that is
+    /// stopped continues from its last saved page when run again; only a
+    /// finished pull takes the database's name.
+    #[command(after_help = "Examples:
+  bulkops directory pull --profile contoso-prod --db rehearsal.db
+  bulkops directory pull --profile contoso-prod --db rehearsal.db --force
+  bulkops emulate --db rehearsal.db      # then rehearse against the copy")]
+    Pull {
+        /// The directory profile to read from, in the profiles file.
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+        /// The profiles file.
+        #[arg(long, value_name = "FILE", default_value = "bulkops.yaml")]
+        profiles: PathBuf,
+        /// Replace an existing directory database.
+        #[arg(long)]
+        force: bool,
+    },
     /// Show how many objects the local directory holds.
     #[command(after_help = "Examples:
   bulkops directory stats
@@ -91,9 +112,40 @@ pub(super) fn run(args: &DirectoryArgs) -> Result<Outcome, Error> {
             LocalDirectory::generate(&args.db, &options, *force)?
         }
         DirectoryCommand::Stats => LocalDirectory::open(&args.db)?,
+        DirectoryCommand::Pull {
+            profile,
+            profiles,
+            force,
+        } => return pull(args, profile, profiles, *force),
     };
     let stats = directory.stats()?;
     write_stdout(&describe(&directory, &stats))?;
+    Ok(Outcome::Success)
+}
+
+fn pull(
+    args: &DirectoryArgs,
+    profile: &str,
+    profiles: &std::path::Path,
+    force: bool,
+) -> Result<Outcome, Error> {
+    use crate::msgraph::client::ClientError;
+    use crate::msgraph::profile;
+    let all = profile::load(profiles).map_err(ClientError::Profile)?;
+    let chosen = profile::find(&all, profile).map_err(ClientError::Profile)?;
+    let summary =
+        super::runtime()?.block_on(crate::lifecycle::pull::pull(chosen, args.db.clone(), force))?;
+    let mut text = describe(&summary.directory, &summary.stats);
+    let _ = writeln!(
+        text,
+        "pulled{} in {:.1} s: {} Graph requests, {} throttled, {} resource units",
+        if summary.resumed { " (continued)" } else { "" },
+        summary.elapsed.as_secs_f64(),
+        summary.requests,
+        summary.throttled,
+        summary.resource_units
+    );
+    write_stdout(&text)?;
     Ok(Outcome::Success)
 }
 

@@ -113,6 +113,15 @@ pub struct User {
     pub created_date_time: Timestamp,
 }
 
+/// An application's service principal in the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePrincipal {
+    pub id: String,
+    pub display_name: String,
+    pub app_id: String,
+}
+
 /// A device registered in the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

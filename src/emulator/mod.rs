@@ -22,6 +22,7 @@ pub mod quota;
 pub mod routes;
 mod stats;
 pub mod token;
+mod users;
 mod writes;
 
 use std::net::SocketAddr;

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 pub use crate::msgraph::pace::BindWriteCost;
+pub use crate::msgraph::pace::resource_units;
 use crate::msgraph::pace::{Budget, Quota};
 
 /// What one request costs.
@@ -78,26 +79,6 @@ impl Throttle {
             }
         })
     }
-}
-
-/// Resource units of a request, by Graph's published base costs and modifiers.
-pub fn resource_units(method: &str, route: &str, select: bool, top: Option<u32>) -> u32 {
-    let base: u32 = match (method, route) {
-        ("GET", "/users") => 2,
-        ("GET", "/groups/{id}/members") => 3,
-        ("POST", "/directoryObjects/getByIds") => {
-            return if select { 2 } else { 5 };
-        }
-        _ => 1,
-    };
-    let mut cost = base;
-    if method == "GET" && select {
-        cost = cost.saturating_sub(1);
-    }
-    if top.is_some_and(|top| top < 20) {
-        cost = cost.saturating_sub(1);
-    }
-    cost.max(1)
 }
 
 #[cfg(test)]

@@ -41,7 +41,9 @@ enum Route {
     MemberRefs,
     MemberRef,
     Member,
+    Users,
     User,
+    ServicePrincipals,
     GetByIds,
     Devices,
     Device,
@@ -58,7 +60,9 @@ impl Route {
             Self::MemberRefs => "/groups/{id}/members/$ref",
             Self::MemberRef => "/groups/{id}/members/{id}/$ref",
             Self::Member => "/groups/{id}/members/{id}",
+            Self::Users => "/users",
             Self::User => "/users/{id}",
+            Self::ServicePrincipals => "/servicePrincipals",
             Self::GetByIds => "/directoryObjects/getByIds",
             Self::Devices => "/devices",
             Self::Device => "/devices/{id}",
@@ -78,7 +82,9 @@ impl Route {
             }
             ["groups", _, "members", _, "$ref"] => Self::MemberRef,
             ["groups", _, "members", _] => Self::Member,
+            ["users"] => Self::Users,
             ["users", _] => Self::User,
+            ["servicePrincipals"] => Self::ServicePrincipals,
             [user] if user.starts_with("users(") => Self::User,
             ["directoryObjects", "getByIds"] => Self::GetByIds,
             ["devices"] => Self::Devices,
@@ -95,7 +101,9 @@ impl Route {
             | Self::MembersCast
             | Self::MembersCount
             | Self::Devices
-            | Self::User => method == "GET",
+            | Self::Users
+            | Self::User
+            | Self::ServicePrincipals => method == "GET",
             Self::Group => matches!(method, "GET" | "PATCH"),
             Self::MemberRefs | Self::GetByIds => method == "POST",
             Self::MemberRef | Self::Member => method == "DELETE",
@@ -223,7 +231,9 @@ fn serve(
             "Insufficient privileges to complete the operation.",
             rid,
         )),
+        (Route::Users, _) => super::users::users(directory, call, rid),
         (Route::User, _) => user(directory, call, rid),
+        (Route::ServicePrincipals, _) => super::users::service_principals(directory, call, rid),
         (Route::GetByIds, _) => get_by_ids(directory, call, rid),
         (Route::Devices, _) => list(call, rid, "devices", &devices_json(directory, rid)?),
         (Route::Device, method) => device(directory, call, method, rid),

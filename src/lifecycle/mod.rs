@@ -15,6 +15,7 @@ mod check;
 pub mod directory_lock;
 mod ledger;
 pub mod open;
+pub mod pull;
 mod resume;
 pub mod saved;
 mod signals;

@@ -64,7 +64,8 @@ pub fn directory_for_preview(
         return Ok((directory(loaded, paths)?, format!("`{name}`")));
     }
     let path = local_path(paths);
-    if !create && !path.exists() {
+    let pulling = crate::files::database::sibling(&path, ".pull").exists();
+    if !create && !path.exists() && !pulling {
         let demo = LocalDirectory::demo_in_memory(&path)?;
         return Ok((
             AnyDirectory::Local(SharedLocal::new(demo)),

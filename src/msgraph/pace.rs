@@ -175,6 +175,26 @@ impl Concurrency {
     }
 }
 
+/// Resource units of a request, by Graph's published base costs and modifiers.
+pub fn resource_units(method: &str, route: &str, select: bool, top: Option<u32>) -> u32 {
+    let base: u32 = match (method, route) {
+        ("GET", "/users") => 2,
+        ("GET", "/groups/{id}/members") => 3,
+        ("POST", "/directoryObjects/getByIds") => {
+            return if select { 2 } else { 5 };
+        }
+        _ => 1,
+    };
+    let mut cost = base;
+    if method == "GET" && select {
+        cost = cost.saturating_sub(1);
+    }
+    if top.is_some_and(|top| top < 20) {
+        cost = cost.saturating_sub(1);
+    }
+    cost.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,8 @@
 //! job's file has its name, the job has not ended. The watch service adds
 //! `claimed`: a dropped file was claimed into `.processing/`, its run not yet
 //! started; `archiving`: the ledger names where a file goes after its run,
-//! and it has not moved yet.
+//! and it has not moved yet. `directory pull` adds `pulled`: a page of the
+//! tenant is saved with where the pull stands.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,10 +33,11 @@ pub(crate) enum Phase {
     Written,
     Claimed,
     Archiving,
+    Pulled,
 }
 
 impl Phase {
-    const ALL: [Phase; 8] = [
+    const ALL: [Phase; 9] = [
         Self::BeforeJournal,
         Self::AfterJournal,
         Self::MidApply,
@@ -44,6 +46,7 @@ impl Phase {
         Self::Written,
         Self::Claimed,
         Self::Archiving,
+        Self::Pulled,
     ];
 
     fn key(self) -> &'static str {
@@ -56,11 +59,13 @@ impl Phase {
             Self::Written => "written",
             Self::Claimed => "claimed",
             Self::Archiving => "archiving",
+            Self::Pulled => "pulled",
         }
     }
 }
 
-static REACHED: [AtomicU64; 8] = [
+static REACHED: [AtomicU64; 9] = [
+    AtomicU64::new(0),
     AtomicU64::new(0),
     AtomicU64::new(0),
     AtomicU64::new(0),
@@ -131,7 +136,7 @@ pub(crate) fn hold_blocking(phase: Phase) {
 }
 
 /// Holds if a chunk reaching `phase` now is the kill point.
-pub(super) async fn reached(phase: Phase) {
+pub(crate) async fn reached(phase: Phase) {
     if due(phase) {
         hold(phase).await;
     }

@@ -27,6 +27,7 @@ mod multi_group;
 mod parity;
 mod plan_output;
 mod previews;
+mod pull;
 mod resume;
 mod robustness;
 mod runner;

@@ -6,6 +6,7 @@
 //! `bulkops directory generate` makes one of any size for benchmarks.
 
 mod generate;
+mod pull_target;
 mod read;
 mod schema;
 mod seed;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::files::database::{self, BuildError, FileState};
 
 pub use generate::{GenerateOptions, user_id};
+pub use pull_target::{PullTarget, Pulled};
 pub use seed::TenantSource;
 pub use write::ResolvedMember;
 
@@ -101,6 +103,20 @@ pub enum LocalError {
         )
     )]
     InUse { path: PathBuf },
+    #[error("another `bulkops directory pull` is filling `{}`", path.display())]
+    #[diagnostic(
+        code(bulkops::directory::pull_running),
+        help("let it finish; a pull that was stopped continues when it is started again")
+    )]
+    PullRunning { path: PathBuf },
+    #[error("`{}` is being pulled from a tenant, and the pull has not finished", path.display())]
+    #[diagnostic(
+        code(bulkops::directory::pull_unfinished),
+        help(
+            "run the same `bulkops directory pull` again: it continues where it stopped; or delete `NAME.pull` beside it"
+        )
+    )]
+    PullUnfinished { path: PathBuf },
     #[error("`{}` already exists", path.display())]
     #[diagnostic(code(bulkops::directory::exists), help("add `--force` to replace it"))]
     Exists { path: PathBuf },
@@ -209,6 +225,11 @@ impl LocalDirectory {
         };
         let lock = database::creation_lock(path).map_err(io)?;
         match database::state(path).map_err(io)? {
+            FileState::Missing if database::sibling(path, ".pull").exists() => {
+                return Err(LocalError::PullUnfinished {
+                    path: path.to_path_buf(),
+                });
+            }
             FileState::Missing => {
                 build(path, |connection| fill(connection, &TenantSource::Demo))?;
                 tracing::info!(path = %path.display(), "created the demo directory here, as none existed (`bulkops directory init --from DIR` loads your own tenant's CSV files)");

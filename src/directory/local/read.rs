@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{LocalDirectory, LocalError};
-use crate::directory::model::{Device, Group, Member, MemberType};
+use crate::directory::model::{Device, Group, Member, MemberType, ServicePrincipal, User};
 use crate::manifest::target::GroupTargetSpec;
 
 const GROUP_COLUMNS: &str = "id, display_name, description, mail, mail_enabled, mail_nickname, security_enabled, group_types, \
@@ -28,7 +28,51 @@ const MEMBER_SELECT: &str = "SELECT m.member_id, m.member_type, \
      LEFT JOIN devices d ON m.member_type = 'device' AND d.id = m.member_id \
      LEFT JOIN service_principals s ON m.member_type = 'servicePrincipal' AND s.id = m.member_id";
 
+const USER_COLUMNS: &str = "id, user_principal_name, display_name, mail, user_type, account_enabled, department, \
+     job_title, created_date_time";
+
 impl LocalDirectory {
+    /// Up to `limit` users with ids after `after`, in id order: a page read
+    /// straight from the table, so paging through many users stays linear.
+    pub fn users_after(&self, after: &str, limit: usize) -> Result<Vec<User>, LocalError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id > ?1 ORDER BY id LIMIT ?2");
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let users = statement
+            .query_map(params![after, limit], |row| {
+                Ok(User {
+                    id: row.get(0)?,
+                    user_principal_name: row.get(1)?,
+                    display_name: row.get(2)?,
+                    mail: row.get(3)?,
+                    user_type: row.get(4)?,
+                    account_enabled: row.get(5)?,
+                    department: row.get(6)?,
+                    job_title: row.get(7)?,
+                    created_date_time: timestamp(row, 8)?.unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(users)
+    }
+
+    /// Every service principal, in id order.
+    pub fn service_principals(&self) -> Result<Vec<ServicePrincipal>, LocalError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, display_name, app_id FROM service_principals ORDER BY id",
+        )?;
+        let principals = statement
+            .query_map([], |row| {
+                Ok(ServicePrincipal {
+                    id: row.get(0)?,
+                    display_name: row.get(1)?,
+                    app_id: row.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(principals)
+    }
+
     /// Every group, ordered by display name and id.
     pub fn groups(&self) -> Result<Vec<Group>, LocalError> {
         let sql =

@@ -548,27 +548,39 @@ impl GraphClient {
     ) -> Result<(), ClientError> {
         let mut next = Some(request.url.clone());
         while let Some(url) = next.take() {
-            self.check_origin(&url)?;
-            let page = self
-                .get_json(&Request {
+            let (items, link) = self
+                .page(&Request {
                     url,
                     ..request.clone()
                 })
                 .await?;
-            next = page
-                .get("@odata.nextLink")
-                .and_then(Json::as_str)
-                .map(str::to_owned);
-            let Some(Json::Array(items)) = page.get("value").cloned() else {
-                return Err(ClientError::Unexpected(
-                    "a collection without `value`".to_owned(),
-                ));
-            };
+            next = link;
             for item in items {
                 visit(item)?;
             }
         }
         Ok(())
+    }
+
+    /// One page of a collection: its items and its `@odata.nextLink`. The
+    /// request's URL may be a next link given before, which must be on the
+    /// Graph origin.
+    pub async fn page(
+        &self,
+        request: &Request,
+    ) -> Result<(Vec<Json>, Option<String>), ClientError> {
+        self.check_origin(&request.url)?;
+        let mut page = self.get_json(request).await?;
+        let next = page
+            .get("@odata.nextLink")
+            .and_then(Json::as_str)
+            .map(str::to_owned);
+        match page.get_mut("value").map(Json::take) {
+            Some(Json::Array(items)) => Ok((items, next)),
+            _ => Err(ClientError::Unexpected(
+                "a collection without `value`".to_owned(),
+            )),
+        }
     }
 
     /// Refuses an absolute URL that is not on the configured Graph origin:
