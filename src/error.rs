@@ -208,7 +208,7 @@ impl Error {
             Self::Validation { invalid, .. } if *invalid > 0 => exit_code::INVALID_INPUT,
             Self::Validation { .. }
             | Self::Folder(_)
-            | Self::Emulator(EmulatorError::Certificate { .. })
+            | Self::Emulator(EmulatorError::Certificate { .. } | EmulatorError::Tls { .. })
             | Self::EmulatedDirectoryMissing { .. } => exit_code::INPUT_UNREADABLE,
             Self::Load(error) => load_code(error),
             Self::Directory(error) | Self::Emulator(EmulatorError::Directory(error)) => {

@@ -31,6 +31,11 @@ pub(super) struct EmulateArgs {
     /// The local directory database served.
     #[arg(long = "db", alias = "directory", value_name = "FILE", default_value = local::DEFAULT_PATH)]
     directory: PathBuf,
+    /// Serve HTTPS, with a certificate authority and server certificate kept
+    /// in DIR (made on first use): for clients that refuse `http://`
+    /// authorities, such as msal and azure-identity.
+    #[arg(long, value_name = "DIR")]
+    tls: Option<std::path::PathBuf>,
     /// Create the database with the demo tenant when it does not exist.
     #[arg(long)]
     init: bool,
@@ -134,7 +139,13 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
         tenant: args.tenant.clone(),
         client_id: args.client_id.clone(),
     };
+    let tls = args
+        .tls
+        .as_deref()
+        .map(crate::emulator::tls::prepare)
+        .transpose()?;
     let options = Options {
+        tls: tls.as_ref().map(|(config, _)| Arc::clone(config)),
         throttle: args.throttle == Throttling::Graph,
         time_scale: args.time_scale,
         bind_write_cost: args.bind_write_cost,
@@ -172,13 +183,18 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
             address: args.listen,
             source,
         })?;
+        let root = match &tls {
+            Some(_) => format!("https://localhost:{}", bound.port()),
+            None => format!("http://{bound}"),
+        };
         super::write_stdout(&format!(
-            "bulkops emulate: Microsoft Graph v1.0 on http://{bound}/v1.0, tokens at http://{bound}/{{tenant}}/oauth2/v2.0/token\n\
+            "bulkops emulate: Microsoft Graph v1.0 on {root}/v1.0, tokens at {root}/{{tenant}}/oauth2/v2.0/token\n\
              a profile to add under `profiles:` in bulkops.yaml (any client id and secret are accepted unless --client-secret-env or --client-certificate says otherwise):\n\
              \x20 rehearsal:\n    tenant: contoso.onmicrosoft.com\n    clientId: 00000000-0000-0000-0000-000000000000\n\
-             \x20   secret: {{ env: REHEARSAL_SECRET }}\n    loginUrl: http://{bound}\n    graphUrl: http://{bound}\n\
-             \x20   pacing: {{ timeScale: {} }}\n",
-            args.time_scale
+             \x20   secret: {{ env: REHEARSAL_SECRET }}\n    loginUrl: {root}\n    graphUrl: {root}\n\
+             \x20   pacing: {{ timeScale: {} }}\n{}",
+            args.time_scale,
+            tls.as_ref().map_or_else(String::new, |(_, files)| trust_hint(&root, &files.ca)),
         ))?;
         tokio::select! {
             served = emulator::serve(listener, state) => served.map_err(Error::from),
@@ -186,6 +202,19 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
         }
     })?;
     Ok(Outcome::Success)
+}
+
+/// How clients come to trust the emulator's certificate authority.
+fn trust_hint(root: &str, ca: &std::path::Path) -> String {
+    let ca = std::path::absolute(ca).unwrap_or_else(|_| ca.to_path_buf());
+    let ca = ca.display();
+    format!(
+        "TLS: the certificate authority is {ca}; trust it with\n\
+         \x20 export REQUESTS_CA_BUNDLE={ca}   # msal, azure-identity (requests)\n\
+         \x20 export SSL_CERT_FILE={ca}        # msgraph-sdk (httpx), aiohttp, OpenSSL\n\
+         \x20 export NODE_EXTRA_CA_CERTS={ca}  # Node.js (@azure/msal-node, @azure/identity)\n\
+         authority for msal: {root}/TENANT (instance_discovery=False); for azure-identity: authority={root}, disable_instance_discovery=True\n"
+    )
 }
 
 fn read_certificate(path: &std::path::Path) -> Result<Vec<u8>, Error> {

@@ -71,6 +71,23 @@ impl Answer {
         )
     }
 
+    /// A JSON answer of the identity platform (`application/json`, not
+    /// Graph's OData type), never cached, as the token endpoint answers.
+    pub fn identity_json(status: u16, body: Json) -> Self {
+        Self {
+            status,
+            headers: vec![
+                (
+                    "Content-Type".to_owned(),
+                    "application/json; charset=utf-8".to_owned(),
+                ),
+                ("Cache-Control".to_owned(), "no-store, no-cache".to_owned()),
+                ("Pragma".to_owned(), "no-cache".to_owned()),
+            ],
+            body: Body::Json(body),
+        }
+    }
+
     /// Adds a header.
     #[must_use]
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {

@@ -16,11 +16,13 @@ pub mod answer;
 mod batch;
 pub mod call;
 pub mod faults;
+pub mod identity;
 pub mod odata;
 mod paging;
 pub mod quota;
 pub mod routes;
 mod stats;
+pub mod tls;
 pub mod token;
 mod users;
 mod writes;
@@ -43,7 +45,7 @@ use call::{Call, CallBody};
 use faults::{Dice, Faults};
 use quota::{BindWriteCost, Cost, Throttle};
 use stats::Stats;
-use token::{Credentials, Tokens};
+use token::{Credentials, TokenRequest, Tokens};
 
 /// How the emulator behaves.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +61,8 @@ pub struct Options {
     pub seed: u64,
     /// How the server protects itself.
     pub limits: ServerLimits,
+    /// HTTPS with this configuration (`--tls`); plain HTTP when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What the server gives a client before it cuts it off.
@@ -106,6 +110,12 @@ pub enum EmulatorError {
         help("give the PEM certificate (-----BEGIN CERTIFICATE-----) of the app registration")
     )]
     Certificate { path: PathBuf, message: String },
+    #[error("the emulator's TLS certificate in `{}` cannot be used: {message}", path.display())]
+    #[diagnostic(
+        code(bulkops::emulate::tls),
+        help("delete the folder's ca.pem, server.pem and server-key.pem to have new ones made")
+    )]
+    Tls { path: PathBuf, message: String },
 }
 
 /// The state every request shares.
@@ -128,6 +138,7 @@ impl State {
     /// State over an open directory.
     pub fn new(directory: LocalDirectory, options: Options) -> Result<Self, EmulatorError> {
         let users = directory.stats()?.users;
+        let tenant_id = identity::guid_of(&format!("tenant {}", directory.id()?));
         directory.set_cache_mib(256)?;
         directory.set_busy_timeout(options.limits.busy_timeout)?;
         let scale = options.time_scale.max(1);
@@ -139,7 +150,7 @@ impl State {
             dice: Mutex::new(Dice::new(options.seed)),
             options,
             stats: Mutex::new(Stats::default()),
-            tokens: Mutex::new(Tokens::default()),
+            tokens: Mutex::new(Tokens::new(tenant_id)),
             charged: Mutex::new((0, 0)),
             started: Instant::now(),
         })
@@ -261,7 +272,16 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) -> Result<(), Emula
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             source,
         })?;
-    let base: Arc<str> = Arc::from(format!("http://{address}"));
+    let base: Arc<str> = Arc::from(match &state.options.tls {
+        // The certificate names `localhost`: links are built with it.
+        Some(_) => format!("https://localhost:{}", address.port()),
+        None => format!("http://{address}"),
+    });
+    let acceptor = state
+        .options
+        .tls
+        .clone()
+        .map(tokio_rustls::TlsAcceptor::from);
     let limits = state.options.limits;
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut pause = Duration::from_millis(10);
@@ -283,21 +303,38 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) -> Result<(), Emula
                 continue;
             }
         };
-        let (state, base) = (Arc::clone(&state), Arc::clone(&base));
+        let (state, base, acceptor) = (Arc::clone(&state), Arc::clone(&base), acceptor.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let (state, base) = (Arc::clone(&state), Arc::clone(&base));
-                async move { handle(&state, &base, request).await }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            match acceptor {
+                None => serve_connection(stream, state, base, limits).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+                    if let Ok(Ok(stream)) = handshake {
+                        serve_connection(stream, state, base, limits).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }
+}
+
+/// Serves the requests of one connection, plain or TLS.
+async fn serve_connection<S>(stream: S, state: Arc<State>, base: Arc<str>, limits: ServerLimits)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let (state, base) = (Arc::clone(&state), Arc::clone(&base));
+        async move { handle(&state, &base, request).await }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// A dropped connection: hyper closes it without an answer.
@@ -463,10 +500,37 @@ fn route(
     match (method, segments.as_slice()) {
         ("POST", [tenant, "oauth2", "v2.0", "token"]) => {
             let token_url = format!("{base}/{tenant}/oauth2/v2.0/token");
-            let answer =
-                lock(&state.tokens).grant(&state.options.credentials, tenant, &token_url, body);
+            let authorization = headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                .map(|(_, value)| value.as_str());
+            let request = TokenRequest {
+                tenant,
+                token_url: &token_url,
+                base,
+                authorization,
+                body,
+            };
+            let answer = lock(&state.tokens).grant(&state.options.credentials, &request);
             lock(&state.stats).record(false, method, "/{tenant}/oauth2/v2.0/token", answer.status);
             answer
+        }
+        ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
+            Answer::identity_json(200, identity::openid_configuration(base, tenant))
+        }
+        ("GET", [tenant, "discovery", "v2.0", "keys"] | [tenant, "discovery", "keys"]) => {
+            let issuer = format!("{base}/{tenant}/v2.0");
+            Answer::identity_json(200, lock(&state.tokens).key_set(&issuer))
+        }
+        ("GET", ["common", "discovery", "instance"]) => {
+            let query = path_and_query
+                .split_once('?')
+                .map_or("", |(_, query)| query);
+            let endpoint = crate::msgraph::url::query_pairs(query)
+                .into_iter()
+                .find(|(key, _)| key == "authorization_endpoint")
+                .map(|(_, value)| value);
+            Answer::identity_json(200, identity::instance_discovery(base, endpoint.as_deref()))
         }
         ("GET", ["_emulator", "stats"]) => Answer::json(200, state.stats_document()),
         (_, ["v1.0", ..]) => graph(
@@ -484,7 +548,7 @@ fn route(
             Answer::error(
                 404,
                 "NotFound",
-                "The emulator serves /v1.0/…, /{tenant}/oauth2/v2.0/token and /_emulator/stats.",
+                "The emulator serves /v1.0/…, /{tenant}/oauth2/v2.0/token, /{tenant}/v2.0/.well-known/openid-configuration, /{tenant}/discovery/v2.0/keys, /common/discovery/instance and /_emulator/stats.",
                 &rid,
             )
         }

@@ -3,9 +3,12 @@
 //! check of the bearer tokens it hands out. Error bodies follow the Microsoft
 //! identity platform's shape (`error`, `error_description` with an AADSTS code).
 //!
-//! Tokens are 128 random bits, so one cannot be guessed from another, and
-//! each is bound to the tenant and client it was issued to; with `--tenant`
-//! and `--client-id` only that tenant and client may sign in.
+//! Tokens are JWTs signed with the emulator's key (see `identity`), each
+//! recorded with the tenant and client it was issued to and checked whole
+//! (so a token cannot be forged by editing claims); with `--tenant` and
+//! `--client-id` only that tenant and client may sign in. The client secret
+//! may come in the form or in HTTP Basic authentication
+//! (`client_secret_basic`, as RFC 6749 section 2.3.1 says).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,6 +19,7 @@ use rustls_pki_types::CertificateDer;
 use serde_json::{Value as Json, json};
 
 use super::answer::Answer;
+use super::identity::{SigningKey, TokenClaims};
 use crate::msgraph::url;
 
 /// The grant type of a certificate assertion.
@@ -43,16 +47,44 @@ struct Issued {
     client_id: String,
 }
 
-/// Tokens handed out.
+/// Tokens handed out, and the key that signs them.
 #[derive(Debug, Default)]
 pub struct Tokens {
     issued: HashMap<String, Issued>,
+    signer: SigningKey,
+    /// The emulated tenant's id (`tid`).
+    tenant_id: String,
+}
+
+/// Where a token request came from and what it carried.
+pub struct TokenRequest<'a> {
+    /// The tenant as the URL names it.
+    pub tenant: &'a str,
+    pub token_url: &'a str,
+    /// The emulator's address, for the issuer.
+    pub base: &'a str,
+    /// The `Authorization` header, for a secret sent in Basic authentication.
+    pub authorization: Option<&'a str>,
+    pub body: &'a [u8],
 }
 
 /// How long a token lives, as Entra's usual `expires_in`.
 pub const LIFETIME: Duration = Duration::from_secs(3599);
 
 impl Tokens {
+    /// Tokens of the tenant with this id, signed by a new key.
+    pub fn new(tenant_id: String) -> Self {
+        Self {
+            tenant_id,
+            ..Self::default()
+        }
+    }
+
+    /// The signing key set, published at `jwks_uri`.
+    pub fn key_set(&self, issuer: &str) -> Json {
+        self.signer.key_set(issuer)
+    }
+
     /// Whether `Authorization` carries a live token; the answer to give if not.
     pub fn check(&self, authorization: Option<&str>, rid: &str) -> Result<(), Answer> {
         let token = authorization
@@ -93,16 +125,18 @@ impl Tokens {
     }
 
     /// Answers a token request.
-    pub fn grant(
-        &mut self,
-        credentials: &Credentials,
-        tenant: &str,
-        token_url: &str,
-        body: &[u8],
-    ) -> Answer {
-        let form: HashMap<String, String> = url::query_pairs(&String::from_utf8_lossy(body))
-            .into_iter()
-            .collect();
+    pub fn grant(&mut self, credentials: &Credentials, request: &TokenRequest<'_>) -> Answer {
+        let TokenRequest {
+            tenant, token_url, ..
+        } = *request;
+        let mut form: HashMap<String, String> =
+            url::query_pairs(&String::from_utf8_lossy(request.body))
+                .into_iter()
+                .collect();
+        if let Some((id, secret)) = request.authorization.and_then(basic_credentials) {
+            form.entry("client_id".to_owned()).or_insert(id);
+            form.entry("client_secret".to_owned()).or_insert(secret);
+        }
         let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
         if field("grant_type") != "client_credentials" {
             return oauth_error(
@@ -146,7 +180,15 @@ impl Tokens {
         if let Err(answer) = proof {
             return answer;
         }
-        let token = random_token();
+        let issued_at = jiff::Timestamp::now().as_second();
+        let claims = TokenClaims {
+            base: request.base,
+            tenant_id: &self.tenant_id,
+            client_id,
+            issued_at,
+            lifetime_seconds: i64::try_from(LIFETIME.as_secs()).unwrap_or(i64::MAX),
+        };
+        let token = self.signer.sign(&claims.to_json());
         let now = Instant::now();
         self.issued.retain(|_, issued| issued.expires > now);
         self.issued.insert(
@@ -157,21 +199,25 @@ impl Tokens {
                 client_id: client_id.to_owned(),
             },
         );
-        Answer::json(
+        Answer::identity_json(
             200,
             json!({ "token_type": "Bearer", "expires_in": LIFETIME.as_secs(), "ext_expires_in": LIFETIME.as_secs(), "access_token": token }),
         )
     }
 }
 
-/// 128 random bits, as hex.
-fn random_token() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random number generator works");
-    crate::files::input::hex(&bytes)
+/// The client id and secret of HTTP Basic authentication: base64 of the
+/// form-encoded id, `:`, and the form-encoded secret.
+fn basic_credentials(authorization: &str) -> Option<(String, String)> {
+    let encoded = authorization
+        .strip_prefix("Basic ")
+        .or_else(|| authorization.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((url::decode(id, true), url::decode(secret, true)))
 }
 
 /// Refuses a tenant or client other than the ones the emulator was told to accept.
@@ -204,7 +250,7 @@ fn check_identity(credentials: &Credentials, tenant: &str, client_id: &str) -> R
 }
 
 fn oauth_error(status: u16, error: &str, code: u32, text: &str) -> Answer {
-    Answer::json(
+    Answer::identity_json(
         status,
         json!({
             "error": error,

@@ -39,7 +39,10 @@ impl EmulatorProcess {
             .expect("the emulator prints its address");
         let address = line
             .split_whitespace()
-            .find_map(|word| word.strip_prefix("http://"))
+            .find_map(|word| {
+                word.strip_prefix("http://")
+                    .or_else(|| word.strip_prefix("https://"))
+            })
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();

@@ -26,7 +26,7 @@ fn token(emulator: &Emulator, tenant: &str, form: &str) -> crate::wire::RawAnswe
 }
 
 #[test]
-fn tokens_are_random_and_bound_to_the_tenant_and_client_allowed() {
+fn tokens_are_unique_jwts_bound_to_the_tenant_and_client_allowed() {
     let (_dir, emulator) = demo_emulator(&[
         "--tenant",
         "contoso.onmicrosoft.com",
@@ -36,12 +36,12 @@ fn tokens_are_random_and_bound_to_the_tenant_and_client_allowed() {
     let first = sign_in(&emulator).bearer;
     let second = sign_in(&emulator).bearer;
     assert_ne!(first, second);
-    let hex = first.strip_prefix("Bearer ").unwrap();
-    assert_eq!(hex.len(), 32, "128 bits: {hex}");
-    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{hex}");
-    // A neighbour of a real token is not a token.
-    let mut forged = hex.to_owned().into_bytes();
-    forged[31] = if forged[31] == b'0' { b'1' } else { b'0' };
+    let jwt = first.strip_prefix("Bearer ").unwrap();
+    assert_eq!(jwt.split('.').count(), 3, "a JWT: {jwt}");
+    // A token with one character of its signature changed is not a token.
+    let mut forged = jwt.to_owned().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
     let forged = format!("Bearer {}", String::from_utf8(forged).unwrap());
     let refused = send(
         &emulator,

@@ -21,6 +21,7 @@ mod graph_directory;
 mod graph_query;
 mod guards;
 mod hostile;
+mod identity;
 mod jobs;
 mod kill_points;
 mod multi_group;
