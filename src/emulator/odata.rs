@@ -1,8 +1,10 @@
 //! The `$filter` language as the emulator understands it: the subset of OData
 //! that directory queries use. Comparisons (`eq`, `ne`, `ge`, `le`, `gt`, `lt`),
 //! `in`, `startswith` and `endswith`, `any` over a collection (`groupTypes/any(c:c eq 'Unified')`),
-//! `not`, `and`, `or` and parentheses. Names of functions and operators ignore
-//! case; text compares without regard to case, as the directory does.
+//! `not`, `and`, `or` and parentheses, over properties or paths into complex
+//! properties (`extensionAttributes/extensionAttribute1`). Names of functions
+//! and operators ignore case; text compares without regard to case, as the
+//! directory does.
 
 use serde_json::Value as Json;
 
@@ -223,16 +225,36 @@ impl Parser {
     }
 
     fn property(&mut self) -> Result<String, FilterError> {
-        match self.next() {
-            Some(Token::Word(word)) => Ok(word),
-            other => Err(FilterError(format!("expected a property, found {other:?}"))),
+        let mut path = match self.next() {
+            Some(Token::Word(word)) => word,
+            other => return Err(FilterError(format!("expected a property, found {other:?}"))),
+        };
+        while self.tokens.get(self.at) == Some(&Token::Slash) {
+            self.at += 1;
+            path.push('/');
+            path.push_str(&self.property()?);
         }
+        Ok(path)
     }
 
-    fn after_property(&mut self, property: String) -> Result<Filter, FilterError> {
-        if self.tokens.get(self.at) == Some(&Token::Slash) {
+    fn after_property(&mut self, mut property: String) -> Result<Filter, FilterError> {
+        while self.tokens.get(self.at) == Some(&Token::Slash) {
             self.at += 1;
-            return self.any(property);
+            match self.tokens.get(self.at) {
+                Some(Token::Word(word)) if word.eq_ignore_ascii_case("any") => {
+                    return self.any(property);
+                }
+                Some(Token::Word(word)) => {
+                    property.push('/');
+                    property.push_str(word);
+                    self.at += 1;
+                }
+                other => {
+                    return Err(FilterError(format!(
+                        "expected a property after '/', found {other:?}"
+                    )));
+                }
+            }
         }
         let operator = self
             .peek_word()
@@ -313,6 +335,76 @@ pub fn is_advanced(filter: &Filter) -> bool {
     }
 }
 
+/// The properties that Graph filters on only with advanced query parameters
+/// (Microsoft Graph's "advanced query capabilities" tables), by entity set.
+const ADVANCED_ONLY: [(&str, &[&str]); 2] = [
+    (
+        "groups",
+        &[
+            "description",
+            "createdDateTime",
+            "expirationDateTime",
+            "onPremisesSamAccountName",
+            "preferredLanguage",
+        ],
+    ),
+    (
+        "devices",
+        &[
+            "registrationDateTime",
+            "extensionAttributes",
+            "deviceCategory",
+            "deviceOwnership",
+            "enrollmentProfileName",
+            "isRooted",
+            "managementType",
+            "manufacturer",
+            "model",
+        ],
+    ),
+];
+
+/// The first property of `filter` that Graph filters `entity` on only with
+/// advanced query parameters.
+pub fn advanced_property(filter: &Filter, entity: &str) -> Option<String> {
+    let rules = ADVANCED_ONLY
+        .iter()
+        .find(|(name, _)| *name == entity)
+        .map(|(_, properties)| *properties)?;
+    let advanced = |property: &str| {
+        let root = property.split('/').next().unwrap_or(property);
+        rules
+            .iter()
+            .any(|rule| rule.eq_ignore_ascii_case(root))
+            .then(|| root.to_owned())
+    };
+    match filter {
+        Filter::Compare { property, .. }
+        | Filter::In { property, .. }
+        | Filter::StartsWith { property, .. }
+        | Filter::EndsWith { property, .. }
+        | Filter::Any { property, .. } => advanced(property),
+        Filter::Not(inner) => advanced_property(inner, entity),
+        Filter::And(left, right) | Filter::Or(left, right) => {
+            advanced_property(left, entity).or_else(|| advanced_property(right, entity))
+        }
+    }
+}
+
+/// The value at a property path of an object (`a/b`: property `b` of `a`).
+fn at<'a>(object: &'a Json, path: &str) -> Option<&'a Json> {
+    path.split('/').try_fold(object, |value, key| {
+        value.as_object().and_then(|fields| {
+            fields.get(key).or_else(|| {
+                fields
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(key))
+                    .map(|(_, value)| value)
+            })
+        })
+    })
+}
+
 /// Whether an object (with Graph property names) meets the filter.
 pub fn matches(filter: &Filter, object: &Json) -> bool {
     let text = |value: &Json| value.as_str().map(str::to_lowercase);
@@ -321,21 +413,18 @@ pub fn matches(filter: &Filter, object: &Json) -> bool {
             property,
             op,
             value,
-        } => compare(object.get(property).unwrap_or(&Json::Null), *op, value),
+        } => compare(at(object, property).unwrap_or(&Json::Null), *op, value),
         Filter::In { property, values } => {
-            let actual = object.get(property).unwrap_or(&Json::Null);
+            let actual = at(object, property).unwrap_or(&Json::Null);
             values.iter().any(|value| compare(actual, Op::Eq, value))
         }
-        Filter::StartsWith { property, prefix } => object
-            .get(property)
+        Filter::StartsWith { property, prefix } => at(object, property)
             .and_then(text)
             .is_some_and(|actual| actual.starts_with(&prefix.to_lowercase())),
-        Filter::EndsWith { property, suffix } => object
-            .get(property)
+        Filter::EndsWith { property, suffix } => at(object, property)
             .and_then(text)
             .is_some_and(|actual| actual.ends_with(&suffix.to_lowercase())),
-        Filter::Any { property, value } => object
-            .get(property)
+        Filter::Any { property, value } => at(object, property)
             .and_then(Json::as_array)
             .is_some_and(|items| items.iter().any(|item| compare(item, Op::Eq, value))),
         Filter::Not(inner) => !matches(inner, object),

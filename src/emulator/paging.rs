@@ -1,8 +1,9 @@
-//! Lists as Graph serves them: `$top` within Graph's bounds, `$filter`
-//! refused where it needs advanced query parameters the request did not
-//! send, pages in id order behind an opaque `$skiptoken`, `@odata.context`
-//! and `@odata.nextLink` built from the emulator's own address, and
-//! `$select` projections.
+//! Lists as Graph serves them: `$top` within Graph's bounds, `$filter` and
+//! `$search` refused where they need advanced query parameters the request
+//! did not send, pages in id order (or `$orderby` order) behind an opaque
+//! `$skiptoken`, `@odata.count` with `$count=true`, `@odata.context` and
+//! `@odata.nextLink` built from the emulator's own address, and `$select`
+//! projections.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +13,7 @@ use super::answer::Answer;
 use super::call::Call;
 use super::odata;
 use super::routes::Served;
+use super::search::{self, Search};
 
 /// Page sizes Graph accepts.
 const MAX_TOP: usize = 999;
@@ -33,31 +35,104 @@ pub(super) fn page_size(call: &Call, rid: &str) -> Result<usize, Answer> {
     }
 }
 
+/// What a list request asks for: which objects, and in which order.
+#[derive(Debug, Default)]
+pub(super) struct Query {
+    pub(super) filter: Option<odata::Filter>,
+    pub(super) search: Option<Search>,
+    /// `$orderby`: the property, and whether descending.
+    pub(super) order: Option<(String, bool)>,
+}
+
+impl Query {
+    /// Whether an object meets the filter and the search.
+    pub(super) fn matches(&self, object: &Json) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|filter| odata::matches(filter, object))
+            && self
+                .search
+                .as_ref()
+                .is_none_or(|search| search::matches(search, object))
+    }
+
+    /// Whether the query narrows the objects at all.
+    pub(super) fn narrows(&self) -> bool {
+        self.filter.is_some() || self.search.is_some()
+    }
+}
+
+/// `$filter`, `$search` and `$orderby` of a list request, refused where they
+/// need advanced query parameters the request did not send
+/// (`always_advanced`: every option does, as on member lists).
+pub(super) fn query_of(call: &Call, rid: &str, always_advanced: bool) -> Result<Query, Answer> {
+    let search = search_of(call, rid)?;
+    let filter = filter_of(call, rid, always_advanced)?;
+    let order = match call.option("$orderby") {
+        None => None,
+        Some(text) => {
+            let mut words = text.split_whitespace();
+            let property = words.next().unwrap_or_default().to_owned();
+            let descending = match words.next().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("asc") => false,
+                Some("desc") => true,
+                Some(_) => return Err(sorting_unsupported(rid)),
+            };
+            let entity = call.segments.first().map_or("", String::as_str);
+            let by_default = matches!(entity, "groups" | "users")
+                && ["displayName", "userPrincipalName"]
+                    .iter()
+                    .any(|name| name.eq_ignore_ascii_case(&property));
+            if (always_advanced || !by_default) && !call.advanced() {
+                return Err(sorting_unsupported(rid));
+            }
+            Some((property, descending))
+        }
+    };
+    Ok(Query {
+        filter,
+        search,
+        order,
+    })
+}
+
+fn sorting_unsupported(rid: &str) -> Answer {
+    Answer::error(
+        400,
+        "Request_UnsupportedQuery",
+        "Sorting not supported for current query.",
+        rid,
+    )
+}
+
+/// `$search`, which needs `ConsistencyLevel: eventual`.
+fn search_of(call: &Call, rid: &str) -> Result<Option<Search>, Answer> {
+    let Some(text) = call.option("$search") else {
+        return Ok(None);
+    };
+    if !call
+        .header("consistencylevel")
+        .is_some_and(|value| value.eq_ignore_ascii_case("eventual"))
+    {
+        return Err(Answer::error(
+            400,
+            "Request_UnsupportedQuery",
+            "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+            rid,
+        ));
+    }
+    search::parse(text)
+        .map(Some)
+        .map_err(|error| Answer::error(400, "Request_UnsupportedQuery", &error.to_string(), rid))
+}
+
 /// The filter of a list request, refused when it needs advanced query
 /// parameters the request did not send.
-pub(super) fn filter_of(
+fn filter_of(
     call: &Call,
     rid: &str,
     always_advanced: bool,
 ) -> Result<Option<odata::Filter>, Answer> {
-    if call.option("$search").is_some() {
-        return Err(if call.header("consistencylevel").is_none() {
-            Answer::error(
-                400,
-                "Request_UnsupportedQuery",
-                "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
-                rid,
-            )
-        } else {
-            // SYNTHETIC: the emulator has no search index.
-            Answer::error(
-                400,
-                "Request_UnsupportedQuery",
-                "The emulator does not support $search.",
-                rid,
-            )
-        });
-    }
     let advanced_needed = call.option("$orderby").is_some() && call.option("$filter").is_some();
     let Some(text) = call.option("$filter") else {
         return if advanced_needed && !call.advanced() {
@@ -71,6 +146,26 @@ pub(super) fn filter_of(
     if (always_advanced || advanced_needed || odata::is_advanced(&filter)) && !call.advanced() {
         return Err(unsupported(rid));
     }
+    let entity = call.segments.first().map_or("", String::as_str);
+    if let Some(property) = odata::advanced_property(&filter, entity)
+        && !call.advanced()
+    {
+        let resource = if entity == "devices" {
+            "Device"
+        } else {
+            "Group"
+        };
+        // The text Graph gives for a property it filters only with advanced
+        // query parameters varies; this is its text for such a clause.
+        return Err(Answer::error(
+            400,
+            "Request_UnsupportedQuery",
+            &format!(
+                "Unsupported or invalid query filter clause specified for property '{property}' of resource '{resource}'."
+            ),
+            rid,
+        ));
+    }
     Ok(Some(filter))
 }
 
@@ -82,16 +177,15 @@ pub(super) fn unsupported(rid: &str) -> Answer {
 /// the id of the last object served, encoded.
 pub(super) fn list(call: &Call, rid: &str, entity: &str, objects: &[Json]) -> Served {
     let size = page_size(call, rid)?;
-    let filter = filter_of(call, rid, false)?;
-    let after = skip_token(call, rid)?;
+    let query = query_of(call, rid, false)?;
     let matching: Vec<&Json> = objects
         .iter()
-        .filter(|object| {
-            filter
-                .as_ref()
-                .is_none_or(|filter| odata::matches(filter, object))
-        })
+        .filter(|object| query.matches(object))
         .collect();
+    if let Some(order) = &query.order {
+        return ordered(call, rid, entity, matching, order);
+    }
+    let after = skip_token(call, rid)?;
     let total = matching.len();
     let rest: Vec<&Json> = matching
         .into_iter()
@@ -118,6 +212,67 @@ pub(super) fn list(call: &Call, rid: &str, entity: &str, objects: &[Json]) -> Se
             (after.is_empty() && call.advanced()).then_some(total),
         ),
     ))
+}
+
+/// Pages through objects in `$orderby` order (then id). The `$skiptoken`
+/// holds the position of the next object.
+pub(super) fn ordered(
+    call: &Call,
+    rid: &str,
+    entity: &str,
+    mut matching: Vec<&Json>,
+    (property, descending): &(String, bool),
+) -> Served {
+    let size = page_size(call, rid)?;
+    let key = |object: &Json| {
+        object
+            .get(property.as_str())
+            .and_then(Json::as_str)
+            .map(str::to_lowercase)
+    };
+    matching.sort_by(|a, b| {
+        let order = key(a).cmp(&key(b));
+        let order = if *descending { order.reverse() } else { order };
+        order.then_with(|| a["id"].as_str().cmp(&b["id"].as_str()))
+    });
+    let token = skip_token(call, rid)?;
+    let start = if token.is_empty() {
+        0
+    } else {
+        token
+            .strip_prefix("at:")
+            .and_then(|at| at.parse::<usize>().ok())
+            .ok_or_else(|| expired_token(rid))?
+    };
+    let total = matching.len();
+    let page: Vec<Json> = matching
+        .iter()
+        .skip(start)
+        .take(size)
+        .map(|object| project(call, (*object).clone()))
+        .collect();
+    let next = (start + size < total).then(|| format!("at:{}", start + size));
+    let mut body = envelope(
+        call,
+        entity,
+        page,
+        None,
+        (start == 0 && call.advanced()).then_some(total),
+    );
+    if let Some(next) = next {
+        let token = URL_SAFE_NO_PAD.encode(format!("after:{next}"));
+        body["@odata.nextLink"] = Json::String(call.next_link(&token));
+    }
+    Ok(Answer::json(200, body))
+}
+
+fn expired_token(rid: &str) -> Answer {
+    Answer::error(
+        400,
+        "Directory_ExpiredPageToken",
+        "The specified page token value has expired and can no longer be included in your request.",
+        rid,
+    )
 }
 
 pub(super) fn skip_token(call: &Call, rid: &str) -> Result<String, Answer> {

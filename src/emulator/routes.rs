@@ -11,9 +11,8 @@ use serde_json::{Map, Value as Json, json};
 use super::State;
 use super::answer::{Answer, not_found_message};
 use super::call::{Call, CallBody};
-use super::odata;
 use super::quota::{self, Cost};
-use crate::bulkcsv::members::{MemberKey, classify, parse_guid};
+use crate::bulkcsv::members::{classify, parse_guid};
 use crate::directory::local::LocalDirectory;
 use crate::directory::model::{Group, Member, MemberType};
 // SYNTHETIC texts, shared with the client that reads them.
@@ -43,6 +42,8 @@ enum Route {
     Member,
     Users,
     User,
+    /// `groups/$count` and `devices/$count`.
+    SetCount,
     ServicePrincipals,
     GetByIds,
     Devices,
@@ -61,6 +62,7 @@ impl Route {
             Self::MemberRef => "/groups/{id}/members/{id}/$ref",
             Self::Member => "/groups/{id}/members/{id}",
             Self::Users => "/users",
+            Self::SetCount => "/{set}/$count",
             Self::User => "/users/{id}",
             Self::ServicePrincipals => "/servicePrincipals",
             Self::GetByIds => "/directoryObjects/getByIds",
@@ -72,6 +74,10 @@ impl Route {
     fn of(segments: &[String]) -> Option<Self> {
         let names: Vec<&str> = segments.iter().map(String::as_str).collect();
         Some(match names.as_slice() {
+            ["groups" | "devices", "$count"] => Self::SetCount,
+            ["groups", _, "members", cast, "$count"] if cast.starts_with("microsoft.graph.") => {
+                Self::MembersCount
+            }
             ["groups"] => Self::Groups,
             ["groups", _] => Self::Group,
             ["groups", _, "members"] => Self::Members,
@@ -102,6 +108,7 @@ impl Route {
             | Self::MembersCount
             | Self::Devices
             | Self::Users
+            | Self::SetCount
             | Self::User
             | Self::ServicePrincipals => method == "GET",
             Self::Group => matches!(method, "GET" | "PATCH"),
@@ -185,7 +192,8 @@ fn cost_of(state: &State, route: Route, call: &Call) -> Cost {
 }
 
 use super::paging::{
-    context, envelope, filter_of, list, page_size, project, skip_token, unsupported, with_context,
+    Query, context, envelope, list, ordered, page_size, project, query_of, skip_token, unsupported,
+    with_context,
 };
 use super::writes::{add_reference, patch_group, remove_reference, replicated};
 
@@ -232,6 +240,7 @@ fn serve(
             rid,
         )),
         (Route::Users, _) => super::users::users(directory, call, rid),
+        (Route::SetCount, _) => count_set(directory, call, rid),
         (Route::User, _) => user(directory, call, rid),
         (Route::ServicePrincipals, _) => super::users::service_principals(directory, call, rid),
         (Route::GetByIds, _) => get_by_ids(directory, call, rid),
@@ -294,7 +303,7 @@ pub(super) fn group(directory: &LocalDirectory, id: &str, rid: &str) -> Result<G
 }
 
 fn group_json(group: &Group) -> Json {
-    serde_json::to_value(group).expect("a group serializes")
+    super::objects::group_json(group)
 }
 
 fn groups_json(directory: &LocalDirectory, rid: &str) -> Result<Vec<Json>, Answer> {
@@ -306,10 +315,10 @@ fn groups_json(directory: &LocalDirectory, rid: &str) -> Result<Vec<Json>, Answe
 fn devices_json(directory: &LocalDirectory, rid: &str) -> Result<Vec<Json>, Answer> {
     let mut devices = directory.devices().map_err(|error| internal(rid, &error))?;
     devices.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(devices
-        .iter()
-        .map(|device| serde_json::to_value(device).expect("a device serializes"))
-        .collect())
+    let attributes = directory
+        .extension_attributes()
+        .map_err(|error| internal(rid, &error))?;
+    Ok(super::objects::devices_json(&devices, &attributes))
 }
 
 fn member_json(member: &Member) -> Json {
@@ -378,11 +387,54 @@ fn cast_of(
     Ok(Some((kind, entity)))
 }
 
+/// Whether a member shows in a member list: of the cast's type, or, without
+/// a cast, anything but a service principal (v1.0's member list leaves them
+/// out, a known issue; only the type-cast segment lists them).
+fn listed(member: &Member, cast: Option<(MemberType, &str)>) -> bool {
+    match cast {
+        Some((kind, _)) => kind == member.member_type,
+        None => member.member_type != MemberType::ServicePrincipal,
+    }
+}
+
+/// Every member a list shows that meets the query, in id order.
+fn all_matching(
+    directory: &LocalDirectory,
+    id: &str,
+    cast: Option<(MemberType, &str)>,
+    query: &Query,
+    rid: &str,
+) -> Result<Vec<Json>, Answer> {
+    let mut found = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let batch = directory
+            .member_page(id, &cursor, 1_000)
+            .map_err(|error| internal(rid, &error))?;
+        let Some(last) = batch.last() else {
+            return Ok(found);
+        };
+        cursor.clone_from(&last.id);
+        found.extend(
+            batch
+                .iter()
+                .filter(|member| listed(member, cast))
+                .map(member_json)
+                .filter(|object| query.matches(object)),
+        );
+    }
+}
+
 fn members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
     let found = group(directory, id, rid)?;
     let cast = cast_of(call, &found, rid)?;
     let size = page_size(call, rid)?;
-    let filter = filter_of(call, rid, true)?;
+    let query = query_of(call, rid, true)?;
+    let entity = cast.map_or("directoryObjects", |(_, entity)| entity);
+    if let Some(order) = &query.order {
+        let all = all_matching(directory, id, cast, &query, rid)?;
+        return ordered(call, rid, entity, all.iter().collect(), order);
+    }
     let after = skip_token(call, rid)?;
     let mut page = Vec::with_capacity(size);
     let mut cursor = after.clone();
@@ -395,19 +447,11 @@ fn members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Serv
         let exhausted = batch.len() <= size;
         for member in batch {
             cursor.clone_from(&member.id);
-            if cast.is_some_and(|(kind, _)| kind != member.member_type) {
-                continue;
-            }
-            // v1.0's member list leaves service principals out (a known
-            // issue); only the type-cast segment lists them.
-            if cast.is_none() && member.member_type == MemberType::ServicePrincipal {
+            if !listed(&member, cast) {
                 continue;
             }
             let object = member_json(&member);
-            if filter
-                .as_ref()
-                .is_none_or(|filter| odata::matches(filter, &object))
-            {
+            if query.matches(&object) {
                 if page.len() == size {
                     more = true;
                     break;
@@ -425,42 +469,72 @@ fn members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Serv
             .unwrap_or_default()
             .to_owned()
     });
-    let count = (after.is_empty() && call.advanced() && filter.is_none() && cast.is_none())
-        .then(|| {
-            directory
-                .member_count(id)
-                .map(|count| usize::try_from(count).unwrap_or(usize::MAX))
-        })
-        .transpose()
-        .map_err(|error| internal(rid, &error))?;
+    let count = if !after.is_empty() || !call.advanced() {
+        None
+    } else if query.narrows() || cast.is_some() {
+        Some(all_matching(directory, id, cast, &query, rid)?.len())
+    } else {
+        let count = directory
+            .member_count(id)
+            .map_err(|error| internal(rid, &error))?;
+        Some(usize::try_from(count).unwrap_or(usize::MAX))
+    };
     Ok(Answer::json(
         200,
-        envelope(
-            call,
-            cast.map_or("directoryObjects", |(_, entity)| entity),
-            page,
-            next.as_deref(),
-            count,
-        ),
+        envelope(call, entity, page, next.as_deref(), count),
     ))
 }
 
-fn count_members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
-    if !call
+/// A `$count` segment needs `ConsistencyLevel: eventual`.
+fn refuse_count_without_eventual(call: &Call, rid: &str) -> Result<(), Answer> {
+    if call
         .header("consistencylevel")
         .is_some_and(|value| value.eq_ignore_ascii_case("eventual"))
     {
-        return Err(Answer::error(
-            400,
-            "Request_BadRequest",
-            "$count is not currently supported.",
-            rid,
-        ));
+        return Ok(());
     }
-    group(directory, id, rid)?;
-    let count = directory
-        .member_count(id)
-        .map_err(|error| internal(rid, &error))?;
+    Err(Answer::error(
+        400,
+        "Request_BadRequest",
+        "$count is not currently supported.",
+        rid,
+    ))
+}
+
+/// `groups/{id}/members/$count` and `…/members/microsoft.graph.user/$count`,
+/// with `$filter` and `$search` if given.
+fn count_members(directory: &LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
+    refuse_count_without_eventual(call, rid)?;
+    let found = group(directory, id, rid)?;
+    let cast = if call.segments.len() == 5 {
+        cast_of(call, &found, rid)?
+    } else {
+        None
+    };
+    let query = query_of(call, rid, true)?;
+    let count = if query.narrows() || cast.is_some() {
+        all_matching(directory, id, cast, &query, rid)?.len() as u64
+    } else {
+        directory
+            .member_count(id)
+            .map_err(|error| internal(rid, &error))?
+    };
+    Ok(Answer::text(200, count.to_string()))
+}
+
+/// `groups/$count` and `devices/$count`, with `$filter` and `$search` if given.
+fn count_set(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
+    refuse_count_without_eventual(call, rid)?;
+    let objects = if call.segments[0] == "groups" {
+        groups_json(directory, rid)?
+    } else {
+        devices_json(directory, rid)?
+    };
+    let query = query_of(call, rid, false)?;
+    let count = objects
+        .iter()
+        .filter(|object| query.matches(object))
+        .count();
     Ok(Answer::text(200, count.to_string()))
 }
 
@@ -494,13 +568,17 @@ fn user(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
     let Some((member, _)) = found else {
         return Err(not_found(&key, rid));
     };
-    let mut object = json!({ "id": member.id });
-    if let MemberKey::Upn(upn) = &parsed {
-        object["userPrincipalName"] = json!(upn);
-    }
+    let user = directory
+        .user(&member.id)
+        .map_err(|error| internal(rid, &error))?
+        .ok_or_else(|| not_found(&key, rid))?;
+    let entity = match call.option("$select") {
+        Some(select) => format!("users({select})/$entity"),
+        None => "users/$entity".to_owned(),
+    };
     Ok(Answer::json(
         200,
-        with_context(call, "users/$entity", project(call, object)),
+        with_context(call, &entity, super::users::user_json(call, &user)),
     ))
 }
 
@@ -563,16 +641,72 @@ fn get_by_ids(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
         .filter_map(|(id, kind)| kind.map(|kind| (id, kind)))
         .filter(|(_, kind)| {
             types.is_empty()
-                || types
-                    .iter()
-                    .any(|wanted| wanted.eq_ignore_ascii_case(kind.key()))
+                || types.iter().any(|wanted| {
+                    wanted == "directoryobject" || wanted.eq_ignore_ascii_case(kind.key())
+                })
         })
-        .map(|(id, kind)| json!({ "@odata.type": kind.odata_type(), "id": id }))
-        .collect();
+        .map(|(id, kind)| super::objects::directory_object(directory, call, id, kind))
+        .collect::<Result<_, _>>()
+        .map_err(|error| internal(rid, &error))?;
     Ok(Answer::json(
         200,
         json!({ "@odata.context": context(call, "directoryObjects"), "value": value }),
     ))
+}
+
+/// `PATCH /devices/{id}`: `accountEnabled` and `extensionAttributes`.
+fn patch_device(directory: &mut LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
+    let CallBody::Json(body) = &call.body else {
+        return Err(Answer::error(
+            400,
+            "BadRequest",
+            "Empty Payload. JSON content expected.",
+            rid,
+        ));
+    };
+    let fields = body.as_object().cloned().unwrap_or_default();
+    if let Some(other) = fields
+        .keys()
+        .find(|key| !matches!(key.as_str(), "accountEnabled" | "extensionAttributes"))
+    {
+        // SYNTHETIC: the emulator changes these two properties only.
+        return Err(Answer::error(
+            400,
+            "Request_BadRequest",
+            &format!(
+                "The emulator changes only accountEnabled and extensionAttributes of a device, not '{other}'."
+            ),
+            rid,
+        ));
+    }
+    let attributes = fields
+        .get("extensionAttributes")
+        .map(super::objects::extension_attributes)
+        .transpose()
+        .map_err(|message| Answer::error(400, "Request_BadRequest", &message, rid))?;
+    let enabled = match fields.get("accountEnabled") {
+        None => None,
+        Some(Json::Bool(enabled)) => Some(*enabled),
+        Some(_) => {
+            return Err(Answer::error(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'accountEnabled' of resource 'Device'.",
+                rid,
+            ));
+        }
+    };
+    if let Some(attributes) = attributes {
+        directory
+            .set_extension_attributes(id, &attributes)
+            .map_err(|error| internal(rid, &error))?;
+    }
+    if let Some(enabled) = enabled {
+        directory
+            .set_devices_enabled(&[id], enabled)
+            .map_err(|error| internal(rid, &error))?;
+    }
+    Ok(Answer::no_content())
 }
 
 /// `devices/{id}` or `devices(deviceId='{deviceId}')`.
@@ -601,43 +735,20 @@ fn device(directory: &mut LocalDirectory, call: &Call, method: &str, rid: &str) 
         })
         .ok_or_else(|| not_found(&key, rid))?;
     match method {
-        "GET" => Ok(Answer::json(
-            200,
-            with_context(
-                call,
-                "devices/$entity",
-                project(
-                    call,
-                    serde_json::to_value(&found).expect("a device serializes"),
-                ),
-            ),
-        )),
-        "PATCH" => {
-            let enabled = match &call.body {
-                CallBody::Json(body) => body.get("accountEnabled").and_then(Json::as_bool),
-                _ => {
-                    return Err(Answer::error(
-                        400,
-                        "BadRequest",
-                        "Empty Payload. JSON content expected.",
-                        rid,
-                    ));
-                }
-            };
-            let Some(enabled) = enabled else {
-                // SYNTHETIC: the emulator changes accountEnabled only.
-                return Err(Answer::error(
-                    400,
-                    "Request_BadRequest",
-                    "The emulator changes only accountEnabled of a device.",
-                    rid,
-                ));
-            };
-            directory
-                .set_devices_enabled(&[found.id.as_str()], enabled)
+        "GET" => {
+            let attributes = directory
+                .extension_attributes()
                 .map_err(|error| internal(rid, &error))?;
-            Ok(Answer::no_content())
+            let object = super::objects::device_json(
+                &found,
+                attributes.get(&found.id).map_or(&[][..], Vec::as_slice),
+            );
+            Ok(Answer::json(
+                200,
+                with_context(call, "devices/$entity", project(call, object)),
+            ))
         }
+        "PATCH" => patch_device(directory, call, &found.id, rid),
         _ => {
             directory
                 .delete_devices(&[found.id.as_str()])

@@ -18,6 +18,7 @@ mod fixtures;
 mod gitops;
 mod graph_auth;
 mod graph_directory;
+mod graph_docs;
 mod graph_query;
 mod guards;
 mod hostile;

@@ -494,7 +494,14 @@ fn batches_answer_each_request_and_keep_their_limits() {
     );
     assert_eq!(
         found.json()["value"],
-        json!([{ "@odata.type": "#microsoft.graph.user", "id": NESTOR }])
+        json!([{
+            "@odata.type": "#microsoft.graph.user", "businessPhones": [],
+            "displayName": "Nestor Wilber", "givenName": null, "id": NESTOR,
+            "jobTitle": "Site Reliability Engineer", "mail": "nestor.wilber@contoso.example",
+            "mobilePhone": null, "officeLocation": null, "preferredLanguage": null,
+            "surname": null, "userPrincipalName": "nestor.wilber@contoso.example"
+        }]),
+        "getByIds returns each object with its default properties"
     );
 }
 

@@ -39,21 +39,37 @@ impl LocalDirectory {
         let mut statement = self.connection.prepare_cached(&sql)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let users = statement
-            .query_map(params![after, limit], |row| {
-                Ok(User {
-                    id: row.get(0)?,
-                    user_principal_name: row.get(1)?,
-                    display_name: row.get(2)?,
-                    mail: row.get(3)?,
-                    user_type: row.get(4)?,
-                    account_enabled: row.get(5)?,
-                    department: row.get(6)?,
-                    job_title: row.get(7)?,
-                    created_date_time: timestamp(row, 8)?.unwrap_or_default(),
-                })
-            })?
+            .query_map(params![after, limit], user_from_row)?
             .collect::<Result<_, _>>()?;
         Ok(users)
+    }
+
+    /// The extension attributes set on devices: device id, then (number, value).
+    pub fn extension_attributes(&self) -> Result<HashMap<String, Vec<(u8, String)>>, LocalError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT device_id, number, value FROM device_extension_attributes ORDER BY 1, 2",
+        )?;
+        let mut found: HashMap<String, Vec<(u8, String)>> = HashMap::new();
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, u8>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (device, number, value) = row?;
+            found.entry(device).or_default().push((number, value));
+        }
+        Ok(found)
+    }
+
+    /// The user with this object id.
+    pub fn user(&self, id: &str) -> Result<Option<User>, LocalError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let mut rows = statement.query_map([id], user_from_row)?;
+        rows.next().transpose().map_err(LocalError::from)
     }
 
     /// Every service principal, in id order.
@@ -262,6 +278,20 @@ fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Timestamp>>
         })
     })
     .transpose()
+}
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        user_principal_name: row.get(1)?,
+        display_name: row.get(2)?,
+        mail: row.get(3)?,
+        user_type: row.get(4)?,
+        account_enabled: row.get(5)?,
+        department: row.get(6)?,
+        job_title: row.get(7)?,
+        created_date_time: timestamp(row, 8)?.unwrap_or_default(),
+    })
 }
 
 fn group_from_row(row: &Row<'_>) -> rusqlite::Result<Group> {

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 /// Each migration moves the database from the version before it to its own
 /// number (its index plus one). Applied migrations are never edited.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     r"
     CREATE TABLE users (
         id TEXT PRIMARY KEY,
@@ -79,6 +79,16 @@ const MIGRATIONS: [&str; 3] = [
     // a fresh one is not.
     r"
     INSERT OR IGNORE INTO meta (key, value) VALUES ('id', lower(hex(randomblob(16))));
+",
+    // A device's extensionAttribute1 to 15 (`extensionAttributes` in Graph),
+    // set by PATCH; an attribute without a row is null.
+    r"
+    CREATE TABLE device_extension_attributes (
+        device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        number INTEGER NOT NULL CHECK (number BETWEEN 1 AND 15),
+        value TEXT NOT NULL,
+        PRIMARY KEY (device_id, number)
+    ) WITHOUT ROWID;
 ",
 ];
 

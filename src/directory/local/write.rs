@@ -263,6 +263,30 @@ impl LocalDirectory {
         found
     }
 
+    /// Sets (`Some`) or clears (`None`) extension attributes 1 to 15 of a device.
+    pub fn set_extension_attributes(
+        &mut self,
+        device_id: &str,
+        values: &[(u8, Option<String>)],
+    ) -> Result<(), LocalError> {
+        // A savepoint: inside a `$batch` the emulator holds a transaction.
+        let transaction = self.connection.savepoint()?;
+        for (number, value) in values {
+            match value {
+                Some(value) => transaction.execute(
+                    "INSERT OR REPLACE INTO device_extension_attributes (device_id, number, value) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![device_id, number, value],
+                )?,
+                None => transaction.execute(
+                    "DELETE FROM device_extension_attributes WHERE device_id = ?1 AND number = ?2",
+                    rusqlite::params![device_id, number],
+                )?,
+            };
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
     /// Enables or disables devices, in one transaction.
     pub fn set_devices_enabled(&mut self, ids: &[&str], enabled: bool) -> Result<(), LocalError> {
         let transaction = self.write_scope()?;
