@@ -226,6 +226,8 @@ pub struct MemberList {
     reader: csv::Reader<Bounded<Box<dyn Read + Send>>>,
     /// Bytes read since the last complete row, shared with the reader.
     since_row: Arc<AtomicU64>,
+    /// Where the lines of the file begin, shared with the reader.
+    lines: Arc<std::sync::Mutex<Lines>>,
     /// The line the last complete row started on.
     last_line: u64,
     column: usize,
@@ -250,6 +252,58 @@ pub struct MemberList {
 struct Bounded<R> {
     inner: R,
     since_row: Arc<AtomicU64>,
+    lines: Arc<std::sync::Mutex<Lines>>,
+}
+
+/// Line numbers as an editor shows them (every `\n` ends a line, so CRLF
+/// files and blank lines count right). The CSV reader's own positions point
+/// at the terminator before a record, and before the blank lines it skips;
+/// so a record's line is that of the first byte with content at or after its
+/// position. Kept: the line ends the reader has seen and the CSV reader has
+/// not passed yet, each with the last byte of content before it.
+#[derive(Default)]
+struct Lines {
+    /// Bytes that went through the reader.
+    seen: u64,
+    /// Offsets of `\n`s not yet counted, each with the offset of the last
+    /// byte before it that is not a line end (`\r`, `\n`).
+    ends: std::collections::VecDeque<(u64, Option<u64>)>,
+    /// The last byte seen that is not a line end.
+    last_content: Option<u64>,
+    /// Line ends before the last offset asked about.
+    counted: u64,
+}
+
+impl Lines {
+    fn saw(&mut self, bytes: &[u8]) {
+        for (index, byte) in bytes.iter().enumerate() {
+            let offset = self.seen + index as u64;
+            match byte {
+                b'\n' => self.ends.push_back((offset, self.last_content)),
+                b'\r' => {}
+                _ => self.last_content = Some(offset),
+            }
+        }
+        self.seen += bytes.len() as u64;
+    }
+
+    /// The 1-based line of the first content at or after `offset`; offsets
+    /// are asked in order.
+    fn line_at(&mut self, mut offset: u64) -> u64 {
+        while let Some(&(end, content)) = self.ends.front() {
+            let before = end < offset;
+            let nothing_from_offset = content.is_none_or(|last| last < offset);
+            if !before && !nothing_from_offset {
+                break;
+            }
+            self.ends.pop_front();
+            self.counted += 1;
+            if !before {
+                offset = end + 1;
+            }
+        }
+        self.counted + 1
+    }
 }
 
 /// The error a [`Bounded`] reader fails with.
@@ -270,6 +324,10 @@ const READ_AHEAD: usize = 64 * 1024;
 impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let read = self.inner.read(buffer)?;
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .saw(&buffer[..read]);
         let total = self.since_row.fetch_add(read as u64, Ordering::Relaxed) + read as u64;
         if total > MAX_RECORD + READ_AHEAD as u64 {
             return Err(std::io::Error::other(RowTooLong));
@@ -305,9 +363,11 @@ impl MemberList {
     /// Reads a member list from any reader; `path` names it in messages.
     pub fn from_reader(path: &Path, reader: Box<dyn Read + Send>) -> Result<Self, MemberListError> {
         let since_row = Arc::new(AtomicU64::new(0));
+        let lines = Arc::new(std::sync::Mutex::new(Lines::default()));
         let bounded = Bounded {
             inner: reader,
             since_row: Arc::clone(&since_row),
+            lines: Arc::clone(&lines),
         };
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -318,6 +378,7 @@ impl MemberList {
             path: path.to_path_buf(),
             reader,
             since_row,
+            lines,
             last_line: 0,
             column: 0,
             group_header: None,
@@ -420,6 +481,17 @@ impl MemberList {
         })
     }
 
+    /// The line a CSV position starts on, as an editor counts lines.
+    fn line_of(&self, position: Option<&csv::Position>) -> u64 {
+        let Some(position) = position else {
+            return 0;
+        };
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .line_at(position.byte())
+    }
+
     /// The next row with any non-blank field.
     fn next_non_blank(&mut self) -> Result<Option<RawRow>, MemberListError> {
         loop {
@@ -431,7 +503,7 @@ impl MemberList {
                 return Ok(None);
             }
             self.since_row.store(0, Ordering::Relaxed);
-            let line = self.record.position().map_or(0, csv::Position::line);
+            let line = self.line_of(self.record.position());
             self.last_line = line;
             if self.record.iter().any(|field| field.len() > MAX_FIELD) {
                 return Err(MemberListError::Malformed {
@@ -468,7 +540,7 @@ impl MemberList {
                 source: std::io::Error::new(io.kind(), io.to_string()),
             };
         }
-        let line = error.position().map_or(0, csv::Position::line);
+        let line = self.line_of(error.position());
         MemberListError::Malformed {
             path: self.path.clone(),
             line,
@@ -481,7 +553,7 @@ impl MemberList {
         loop {
             let raw = match self.pending.take() {
                 Some(record) => {
-                    let line = record.position().map_or(0, csv::Position::line);
+                    let line = self.line_of(record.position());
                     RawRow {
                         line,
                         fields: decode(&record, &self.path, line)?,

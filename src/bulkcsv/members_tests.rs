@@ -197,3 +197,50 @@ fn recognises_guest_and_dollar_upns() {
     assert!(classify("two words@contoso.example").is_err());
     assert!(classify("nobody@localhost").is_err());
 }
+
+#[test]
+fn line_numbers_are_the_lines_an_editor_shows() {
+    let lines = |text: &[u8]| -> Vec<u64> {
+        read(text)
+            .unwrap()
+            .into_iter()
+            .map(|(line, _)| line)
+            .collect()
+    };
+    // CRLF line ends, as Excel saves them, and blank lines between rows.
+    assert_eq!(
+        lines(format!("id\r\n{ALAIN}\r\n{GUID}\r\n\r\nb@c.d\r\n").as_bytes()),
+        [2, 3, 5]
+    );
+    assert_eq!(
+        lines(format!("id\n{ALAIN}\n\n\n{GUID}\n").as_bytes()),
+        [2, 5]
+    );
+    // A value over two lines: the next row is on the line after it.
+    assert_eq!(
+        lines(format!("id,note\n{ALAIN},\"a\nb\"\n{GUID},x\n").as_bytes()),
+        [2, 4]
+    );
+    // With a byte order mark and without a header.
+    assert_eq!(
+        lines(format!("\u{feff}{ALAIN}\r\n{GUID}\r\n").as_bytes()),
+        [1, 2]
+    );
+}
+
+#[test]
+fn a_group_row_without_its_group_names_its_line() {
+    let mut list = MemberList::from_reader(
+        Path::new("access.csv"),
+        Box::new(std::io::Cursor::new(
+            format!("group,member\r\neng,{ALAIN}\r\n\r\n ,{GUID}\r\n").into_bytes(),
+        )),
+    )
+    .unwrap();
+    list.by_row_group().unwrap();
+    assert_eq!(list.next_row().unwrap().unwrap().line, 2);
+    match list.next_row() {
+        Err(MemberListError::NoGroup { line, .. }) => assert_eq!(line, 4),
+        other => panic!("{other:?}"),
+    }
+}

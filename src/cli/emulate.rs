@@ -164,6 +164,12 @@ pub(super) fn run(args: &EmulateArgs) -> Result<Outcome, Error> {
             ..ServerLimits::default()
         },
     };
+    if crate::files::database::sibling(&args.directory, ".pull").exists() {
+        return Err(crate::directory::local::LocalError::PullUnfinished {
+            path: args.directory.clone(),
+        }
+        .into());
+    }
     if !args.init && !args.directory.exists() {
         return Err(Error::EmulatedDirectoryMissing {
             path: args.directory.clone(),

@@ -127,6 +127,7 @@ pub fn parse(source: &str) -> Result<Filter, FilterError> {
     let mut parser = Parser {
         tokens: tokens(source)?,
         at: 0,
+        depth: 0,
     };
     let filter = parser.or()?;
     if parser.at != parser.tokens.len() {
@@ -140,7 +141,13 @@ pub fn parse(source: &str) -> Result<Filter, FilterError> {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    /// Parentheses and `not`s open around the current token.
+    depth: usize,
 }
+
+/// The most parentheses and `not`s a filter may nest: deeper input is
+/// refused rather than recursed into.
+const MAX_DEPTH: usize = 64;
 
 impl Parser {
     fn peek_word(&self) -> Option<String> {
@@ -182,17 +189,27 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Filter, FilterError> {
-        if self.peek_word().as_deref() == Some("not") {
-            self.at += 1;
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+        let nests = self.peek_word().as_deref() == Some("not")
+            || self.tokens.get(self.at) == Some(&Token::Open);
+        if !nests {
+            return self.primary();
         }
-        if self.tokens.get(self.at) == Some(&Token::Open) {
-            self.at += 1;
-            let inner = self.or()?;
-            self.expect(&Token::Close)?;
-            return Ok(inner);
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(FilterError(format!(
+                "the expression nests deeper than {MAX_DEPTH} levels"
+            )));
         }
-        self.primary()
+        let nested = if self.peek_word().as_deref() == Some("not") {
+            self.at += 1;
+            self.unary().map(|inner| Filter::Not(Box::new(inner)))
+        } else {
+            self.at += 1;
+            let inner = self.or();
+            inner.and_then(|inner| self.expect(&Token::Close).map(|()| inner))
+        };
+        self.depth -= 1;
+        nested
     }
 
     fn primary(&mut self) -> Result<Filter, FilterError> {
@@ -515,6 +532,8 @@ mod tests {
             "displayName eq 'open",
             "a eq 'b' c",
             "groupTypes/all(c:c eq 'x')",
+            &format!("{}displayName eq 'a'{}", "(".repeat(1000), ")".repeat(1000)),
+            &format!("{}displayName eq 'a'", "not ".repeat(3000)),
         ] {
             assert!(parse(source).is_err(), "{source}");
         }

@@ -82,38 +82,45 @@ fn tokens(source: &str) -> Result<Vec<Token>, SearchError> {
 pub fn parse(source: &str) -> Result<Search, SearchError> {
     let tokens = tokens(source)?;
     let mut at = 0;
-    let search = or(&tokens, &mut at)?;
+    let search = or(&tokens, &mut at, 0)?;
     if at != tokens.len() {
         return Err(SearchError("unexpected text after the expression".into()));
     }
     Ok(search)
 }
 
-fn or(tokens: &[Token], at: &mut usize) -> Result<Search, SearchError> {
-    let mut left = and(tokens, at)?;
+/// The most parentheses a search may nest: deeper input is refused rather
+/// than recursed into.
+const MAX_DEPTH: usize = 64;
+
+fn or(tokens: &[Token], at: &mut usize, depth: usize) -> Result<Search, SearchError> {
+    let mut left = and(tokens, at, depth)?;
     while tokens.get(*at) == Some(&Token::Or) {
         *at += 1;
-        left = Search::Or(Box::new(left), Box::new(and(tokens, at)?));
+        left = Search::Or(Box::new(left), Box::new(and(tokens, at, depth)?));
     }
     Ok(left)
 }
 
-fn and(tokens: &[Token], at: &mut usize) -> Result<Search, SearchError> {
-    let mut left = primary(tokens, at)?;
+fn and(tokens: &[Token], at: &mut usize, depth: usize) -> Result<Search, SearchError> {
+    let mut left = primary(tokens, at, depth)?;
     while tokens.get(*at) == Some(&Token::And) {
         *at += 1;
-        left = Search::And(Box::new(left), Box::new(primary(tokens, at)?));
+        left = Search::And(Box::new(left), Box::new(primary(tokens, at, depth)?));
     }
     Ok(left)
 }
 
-fn primary(tokens: &[Token], at: &mut usize) -> Result<Search, SearchError> {
+fn primary(tokens: &[Token], at: &mut usize, depth: usize) -> Result<Search, SearchError> {
     let token = tokens.get(*at).cloned();
     *at += 1;
     match token {
         Some(Token::Clause(property, text)) => Ok(Search::Clause { property, text }),
+        Some(Token::Open) if depth >= MAX_DEPTH => Err(SearchError(format!(
+            "the expression nests deeper than {MAX_DEPTH} levels"
+        ))),
         Some(Token::Open) => {
-            let inner = or(tokens, at)?;
+            let inner = or(tokens, at, depth + 1)?;
             if tokens.get(*at) != Some(&Token::Close) {
                 return Err(SearchError("a parenthesis is not closed".into()));
             }
@@ -243,6 +250,7 @@ mod tests {
             "\"displayName:x",
             "\"x\"",
             "\"a:b\" and \"c:d\"",
+            &format!("{}\"displayName:x\"{}", "(".repeat(1000), ")".repeat(1000)),
         ] {
             assert!(parse(source).is_err(), "{source}");
         }

@@ -42,13 +42,23 @@ impl TlsFiles {
 /// the folder holds none.
 pub fn prepare(folder: &Path) -> Result<(Arc<rustls::ServerConfig>, TlsFiles), EmulatorError> {
     let files = TlsFiles::in_folder(folder);
-    if !files.certificate.exists() || !files.key.exists() || !files.ca.exists() {
-        generate(folder, &files)?;
-    }
     let fail = |path: &Path, message: String| EmulatorError::Tls {
         path: path.to_path_buf(),
         message,
     };
+    let present = [&files.ca, &files.certificate, &files.key].map(|path| path.exists());
+    match present {
+        [false, false, false] => generate(folder, &files)?,
+        [true, true, true] => {}
+        _ => {
+            // Never a new CA beside a server certificate clients trust, or
+            // the other way round.
+            return Err(fail(
+                folder,
+                "it holds some of ca.pem, server.pem and server-key.pem, not all three".to_owned(),
+            ));
+        }
+    }
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.certificate)
         .map_err(|error| fail(&files.certificate, error.to_string()))?
         .collect::<Result<_, _>>()
@@ -56,6 +66,7 @@ pub fn prepare(folder: &Path) -> Result<(Arc<rustls::ServerConfig>, TlsFiles), E
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|error| fail(&files.key, error.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    check_signed_by_ca(&files, &chain, &provider)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|error| fail(&files.certificate, error.to_string()))?
@@ -64,6 +75,54 @@ pub fn prepare(folder: &Path) -> Result<(Arc<rustls::ServerConfig>, TlsFiles), E
         .map_err(|error| fail(&files.certificate, error.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok((Arc::new(config), files))
+}
+
+/// Refuses a server certificate that the CA clients are told to trust does
+/// not sign for `localhost`: those clients would refuse every connection.
+fn check_signed_by_ca(
+    files: &TlsFiles,
+    chain: &[CertificateDer<'static>],
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<(), EmulatorError> {
+    let fail = |path: &Path, message: String| EmulatorError::Tls {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = CertificateDer::from_pem_file(&files.ca)
+        .map_err(|error| fail(&files.ca, format!("ca.pem: {error}")))?;
+    roots
+        .add(ca)
+        .map_err(|error| fail(&files.ca, format!("ca.pem: {error}")))?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(provider),
+    )
+    .build()
+    .map_err(|error| fail(&files.ca, error.to_string()))?;
+    let (leaf, intermediates) = chain.split_first().ok_or_else(|| {
+        fail(
+            &files.certificate,
+            "server.pem holds no certificate".to_owned(),
+        )
+    })?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("a valid name");
+    let now = rustls_pki_types::UnixTime::now();
+    rustls::client::danger::ServerCertVerifier::verify_server_cert(
+        verifier.as_ref(),
+        leaf,
+        intermediates,
+        &name,
+        &[],
+        now,
+    )
+    .map_err(|error| {
+        fail(
+            &files.certificate,
+            format!("server.pem is not signed for localhost by ca.pem: {error}"),
+        )
+    })?;
+    Ok(())
 }
 
 /// Writes a new CA and a server certificate signed by it.

@@ -134,8 +134,22 @@ impl Tokens {
                 .into_iter()
                 .collect();
         if let Some((id, secret)) = request.authorization.and_then(basic_credentials) {
-            form.entry("client_id".to_owned()).or_insert(id);
-            form.entry("client_secret".to_owned()).or_insert(secret);
+            let other_id = form.get("client_id").is_some_and(|form_id| *form_id != id);
+            if other_id
+                || form.contains_key("client_secret")
+                || form.contains_key("client_assertion")
+            {
+                // SYNTHETIC: RFC 6749 allows one authentication method per
+                // request; the identity platform's text for this varies.
+                return oauth_error(
+                    400,
+                    "invalid_request",
+                    90_014,
+                    "The request authenticates the client in more than one way (HTTP Basic and the request body); use one.",
+                );
+            }
+            form.insert("client_id".to_owned(), id);
+            form.insert("client_secret".to_owned(), secret);
         }
         let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
         if field("grant_type") != "client_credentials" {

@@ -27,8 +27,15 @@ use crate::directory::model::{Device, Group, MemberType, ServicePrincipal, User}
 use crate::msgraph::client::{ClientError, GraphClient, Request};
 use crate::msgraph::pace::{Budget, Quota, resource_units};
 use crate::msgraph::profile::Profile;
-use crate::msgraph::query::{DEVICE_SELECT, GROUP_SELECT};
+use crate::msgraph::query::GROUP_SELECT;
 use crate::steps::fault;
+
+/// The device properties a pull reads: bulkops' own, and the extension
+/// attributes (`extensionAttribute1` to `15`).
+/// (`DEVICE_SELECT` and `extensionAttributes`, as a test checks.)
+const DEVICE_PULL_SELECT: &str = "id,deviceId,displayName,operatingSystem,operatingSystemVersion,trustType,accountEnabled,\
+isCompliant,isManaged,approximateLastSignInDateTime,registrationDateTime,profileType,manufacturer,model,\
+extensionAttributes";
 
 /// The user properties a pull reads.
 const USER_SELECT: &str = "id,userPrincipalName,displayName,mail,userType,accountEnabled,department,jobTitle,createdDateTime";
@@ -115,7 +122,7 @@ impl Phase {
             Self::Users => Some(("/users", USER_SELECT)),
             Self::ServicePrincipals => Some(("/servicePrincipals", "id,displayName,appId")),
             Self::Groups => Some(("/groups", GROUP_SELECT)),
-            Self::Devices => Some(("/devices", DEVICE_SELECT)),
+            Self::Devices => Some(("/devices", DEVICE_PULL_SELECT)),
             Self::Members => None,
         }
     }
@@ -297,7 +304,15 @@ impl Puller {
             }
             Phase::Devices => {
                 let devices: Vec<Device> = parse_all(items)?;
-                target.save(&[Pulled::Devices(&devices)], state)?;
+                let attributes: Vec<(String, u8, String)> =
+                    items.iter().flat_map(extension_attributes_of).collect();
+                target.save(
+                    &[
+                        Pulled::Devices(&devices),
+                        Pulled::DeviceAttributes(&attributes),
+                    ],
+                    state,
+                )?;
             }
             Phase::Members => {}
         }
@@ -530,7 +545,46 @@ fn member_of(item: &Json) -> Option<(String, MemberType)> {
     Some((id, kind))
 }
 
+/// A device's extension attributes that hold a value: (device id, number, value).
+fn extension_attributes_of(item: &Json) -> Vec<(String, u8, String)> {
+    let id = item
+        .get("id")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let Some(attributes) = item.get("extensionAttributes").and_then(Json::as_object) else {
+        return Vec::new();
+    };
+    attributes
+        .iter()
+        .filter_map(|(name, value)| {
+            let number = name
+                .strip_prefix("extensionAttribute")?
+                .parse::<u8>()
+                .ok()
+                .filter(|n| (1..=15).contains(n))?;
+            Some((id.clone(), number, value.as_str()?.to_owned()))
+        })
+        .collect()
+}
+
 fn short(item: &Json) -> String {
     let text = item.to_string();
     text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_read_with_bulkops_properties_and_extension_attributes() {
+        assert_eq!(
+            DEVICE_PULL_SELECT,
+            format!(
+                "{},extensionAttributes",
+                crate::msgraph::query::DEVICE_SELECT
+            )
+        );
+    }
 }

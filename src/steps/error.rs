@@ -73,6 +73,21 @@ pub enum StepError {
         )
     )]
     NoGroupColumn { step: String, path: PathBuf },
+    #[error(
+        "step `{step}` started job `{job}` on `{target}` ({target_id}), which the step no longer names"
+    )]
+    #[diagnostic(
+        code(bulkops::step::target_moved),
+        help(
+            "a name in the manifest or list now names another object; put the name back to resume, or start a new run with `bulkops apply` (the interrupted job stays in `bulkops jobs list`)"
+        )
+    )]
+    TargetMoved {
+        step: String,
+        job: String,
+        target: String,
+        target_id: String,
+    },
     #[error(transparent)]
     #[diagnostic(transparent)]
     Guard(#[from] GuardRefusal),

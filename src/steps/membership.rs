@@ -54,6 +54,8 @@ pub(super) async fn run<D: Directory>(
     }
     let checked = input::check(&input, Some(&env.scratch_folder()), named.is_none())?;
     let groups = job_targets(env, named, &input, &checked).await?;
+    let ids: Vec<&str> = groups.iter().map(|job| job.group.id.as_str()).collect();
+    env.refuse_moved_targets(&ids)?;
     refuse_unplanned_groups(env, &groups)?;
     env.check_input(&checked.read)?;
     refuse_results_over_input(env, spec, &groups, &checked)?;

@@ -405,6 +405,31 @@ impl<D: Directory> StepEnv<'_, D> {
 
     /// Starts (or, in a resumed run, continues) this step's job for a target;
     /// returns the job id.
+    /// On a resumed run, refuses when a job of this step that was started
+    /// and did not finish is on a group or device the step no longer names (a
+    /// display name that now names another object): the run could not finish
+    /// it as planned.
+    fn refuse_moved_targets(&self, targets: &[&str]) -> Result<(), StepError> {
+        if self.context.dry_run {
+            return Ok(());
+        }
+        let jobs = self.store(|store| store.jobs_of_run(&self.context.run_id))?;
+        let moved = jobs.into_iter().find(|job| {
+            job.step == self.step.id
+                && matches!(job.status, Status::Running | Status::Interrupted)
+                && !targets.contains(&job.target_id.as_str())
+        });
+        match moved {
+            Some(job) => Err(StepError::TargetMoved {
+                step: self.step.id.clone(),
+                job: job.id,
+                target: job.target_name.unwrap_or_default(),
+                target_id: job.target_id,
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn start_job(
         &self,
         target_id: &str,

@@ -338,9 +338,10 @@ fn excel_padded_templates_are_read() {
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let results = crate::support::only_result_file(dir.path());
+    // The row is on line 4 of the CRLF file: version, header, example, row.
     assert_eq!(
         results,
-        "Member object ID or user principal name [memberObjectIdOrUpn] Required,Note,,line,status,error\nallan.moreau@contoso.example,new hire,,3,added,\n"
+        "Member object ID or user principal name [memberObjectIdOrUpn] Required,Note,,line,status,error\nallan.moreau@contoso.example,new hire,,4,added,\n"
     );
 }
 

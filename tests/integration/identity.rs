@@ -263,3 +263,51 @@ fn tls_serves_graph_to_clients_that_trust_its_authority_and_keeps_it_across_rest
     );
     drop(again);
 }
+
+#[test]
+fn a_tls_folder_whose_ca_does_not_sign_its_certificate_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_database(dir.path());
+    let tls = dir.path().join("tls");
+    let tls_arg = tls.display().to_string();
+    drop(Emulator::start(&db, &["--tls", &tls_arg]));
+    // A CA that does not sign the server certificate is refused at start,
+    // never offered to clients; so is a folder missing one of the files.
+    let other = dir.path().join("other");
+    drop(Emulator::start(
+        &db,
+        &["--tls", &other.display().to_string()],
+    ));
+    std::fs::copy(other.join("ca.pem"), tls.join("ca.pem")).unwrap();
+    let refused = emulate_briefly(&db, &tls_arg);
+    assert_eq!(refused.0, Some(66), "{}", refused.1);
+    assert!(
+        refused
+            .1
+            .contains("server.pem is not signed for localhost by ca.pem"),
+        "{}",
+        refused.1
+    );
+    std::fs::remove_file(tls.join("server.pem")).unwrap();
+    let refused = emulate_briefly(&db, &tls_arg);
+    assert_eq!(refused.0, Some(66), "{}", refused.1);
+    assert!(refused.1.contains("not all three"), "{}", refused.1);
+}
+
+/// `emulate --tls DIR` expected to refuse at start: its exit code (`None`
+/// when it had to be stopped) and what it printed.
+fn emulate_briefly(db: &std::path::Path, tls: &str) -> (Option<i32>, String) {
+    let output = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_bulkops"))
+        .args(["emulate", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .args(["--tls", tls])
+        .output()
+        .unwrap();
+    let code = output.status.code().filter(|code| *code != 124);
+    (
+        code,
+        crate::support::unwrap_lines(&String::from_utf8_lossy(&output.stderr)),
+    )
+}

@@ -309,3 +309,48 @@ fn a_killed_list_for_several_groups_resumes_to_the_same_end() {
         );
     }
 }
+
+#[test]
+fn a_resume_refuses_a_list_whose_group_name_now_names_another_group() {
+    let mut list = String::from("groupDisplayName,member\n");
+    for user in ["ben.patel", "grace.silva", "sami.murphy", "allan.moreau"] {
+        let _ = writeln!(list, "eng-security,{user}@contoso.example");
+    }
+    let env = [("BULKOPS_CHUNK_ROWS", "1")];
+    let dir = project("importMembers", "", &list);
+    Held::start(dir.path(), &["apply", "m.yaml"], &env, "after-apply:2").kill();
+    let run_id = JobStore::open(&dir.path().join(".bulkops/state.db"))
+        .unwrap()
+        .jobs()
+        .unwrap()[0]
+        .run_id
+        .clone();
+    // Between the kill and the resume, the name moves to another group.
+    let db = rusqlite::Connection::open(dir.path().join(".bulkops/directory.db")).unwrap();
+    let rename = |from: &str, to: &str| {
+        db.execute(
+            "UPDATE groups SET display_name = ?2 WHERE display_name = ?1",
+            [from, to],
+        )
+        .unwrap();
+    };
+    rename("eng-security", "eng-security-old");
+    rename("eng-data", "eng-security");
+    let before = members(dir.path());
+    let refused = crate::support::bulkops_env(dir.path(), &["apply", "--resume", &run_id], &env);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        unwrap_lines(&refused.stderr).contains("which the step no longer names"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(members(dir.path()), before, "nothing changed");
+    rename("eng-security", "eng-data");
+    rename("eng-security-old", "eng-security");
+    let resumed = crate::support::bulkops_env(dir.path(), &["apply", "--resume", &run_id], &env);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(
+        read(dir.path(), "results/eng-security.csv").lines().count() == 5,
+        "every row once"
+    );
+}

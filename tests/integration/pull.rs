@@ -21,6 +21,7 @@ fn contents(db: &Path) -> Vec<String> {
         "devices",
         "service_principals",
         "memberships",
+        "device_extension_attributes",
     ] {
         let mut statement = connection
             .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
@@ -90,6 +91,13 @@ fn downloads(dir: &Path, db: &Path) -> Vec<(String, String)> {
 fn a_tenant_pulled_under_throttling_and_faults_serves_the_same_downloads() {
     let dir = tempfile::tempdir().unwrap();
     let source = demo_database(dir.path());
+    rusqlite::Connection::open(&source)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO device_extension_attributes SELECT id, 1, 'BYOD-Device' FROM devices LIMIT 5;
+             INSERT INTO device_extension_attributes SELECT id, 15, 'kiosk, \"hall\"' FROM devices LIMIT 3;",
+        )
+        .unwrap();
     let emulator = Emulator::start(&source, FAULTS);
     emulator.write_profiles(dir.path(), 100);
     let run = pull(dir.path(), &[]);
@@ -131,6 +139,13 @@ fn a_killed_pull_continues_where_it_stopped_and_only_a_finished_pull_takes_the_n
         );
         let refused = bulkops_env(dir.path(), &["directory", "--db", "copy.db", "stats"], &[]);
         assert_ne!(refused.code, 0, "{point}: the half pull is not a directory");
+        let init = bulkops_env(dir.path(), &["directory", "--db", "copy.db", "init"], &[]);
+        assert_eq!(init.code, 64, "{point}: {}", init.stderr);
+        assert!(
+            init.stderr.contains("the pull has not finished"),
+            "{point}: {}",
+            init.stderr
+        );
         let resumed = pull(dir.path(), &[]);
         assert_eq!(resumed.code, 0, "{point}: {}", resumed.stderr);
         assert!(

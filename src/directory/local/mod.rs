@@ -279,6 +279,11 @@ impl LocalDirectory {
             source,
         };
         let lock = database::creation_lock(path).map_err(io)?;
+        if database::sibling(path, ".pull").exists() {
+            return Err(LocalError::PullUnfinished {
+                path: path.to_path_buf(),
+            });
+        }
         if database::state(path).map_err(io)? != FileState::Missing && !replace {
             return Err(LocalError::Exists {
                 path: path.to_path_buf(),

@@ -20,6 +20,8 @@ pub enum Pulled<'a> {
     ServicePrincipals(&'a [ServicePrincipal]),
     Groups(&'a [Group]),
     Devices(&'a [Device]),
+    /// Devices' extension attributes: (device id, number 1 to 15, value).
+    DeviceAttributes(&'a [(String, u8, String)]),
     /// A group's complete direct members; the group is then done.
     Members {
         group_id: &'a str,
@@ -160,6 +162,9 @@ impl PullTarget {
         std::fs::rename(&partial, &path).map_err(io(&path))?;
         drop(exclusive);
         drop(creation);
+        // The pull's own lock file goes with it (still held, so no other
+        // pull of this file can be starting on it).
+        let _ = std::fs::remove_file(database::sibling(&path, ".pull.lock"));
         LocalDirectory::open(&path)
     }
 
@@ -192,6 +197,15 @@ fn insert(transaction: &Transaction<'_>, page: &Pulled<'_>) -> Result<(), LocalE
         }
         Pulled::Groups(groups) => insert_groups(transaction, groups),
         Pulled::Devices(devices) => insert_devices(transaction, devices),
+        Pulled::DeviceAttributes(attributes) => {
+            let mut statement = transaction.prepare_cached(
+                "INSERT OR REPLACE INTO device_extension_attributes (device_id, number, value) VALUES (?1, ?2, ?3)",
+            )?;
+            for (device, number, value) in *attributes {
+                statement.execute(params![device, number, value])?;
+            }
+            Ok(())
+        }
         Pulled::Members { group_id, members } => {
             transaction.execute("DELETE FROM memberships WHERE group_id = ?1", [group_id])?;
             let mut statement = transaction.prepare_cached(
