@@ -1,8 +1,9 @@
 //! Benchmark: import 1,000,000 member ids (the admin center's template) into
 //! one group of a generated local directory, then download that group to CSV;
 //! each beside its floor, measured in the same run: `sqlite3`'s `.import` of the
-//! same ids into an equivalent table (same primary key and index), and
-//! `sqlite3 -csv` of the same rows.
+//! same ids into an equivalent table (same primary key and index, and the
+//! same SQLite settings as bulkops' directory: WAL, cache, memory map,
+//! checkpoints), and `sqlite3 -csv` of the same rows.
 //!
 //! ```sh
 //! cargo bench --bench membership_import
@@ -115,6 +116,8 @@ fn main() {
             "directory.db-wal",
             "directory.db-shm",
             "floor.db",
+            "floor.db-wal",
+            "floor.db-shm",
         ] {
             let _ = std::fs::remove_file(path.join(stale));
         }
@@ -127,8 +130,10 @@ fn main() {
             "state.db",
         ];
         let (ours, ours_rss) = measure(path, bulkops, &args, None);
+        let settings = bulkops::directory::local::SETTINGS.pragmas();
         let floor_args = [
             "floor.db",
+            settings.as_str(),
             FLOOR_SCHEMA,
             ".mode csv",
             ".import floor.csv memberships",
