@@ -645,7 +645,10 @@ fn get_by_ids(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
                     wanted == "directoryobject" || wanted.eq_ignore_ascii_case(kind.key())
                 })
         })
-        .map(|(id, kind)| super::objects::directory_object(directory, call, id, kind))
+        .map(|(id, kind)| {
+            super::objects::directory_object(directory, call, id, kind)
+                .map(|object| project(call, object))
+        })
         .collect::<Result<_, _>>()
         .map_err(|error| internal(rid, &error))?;
     Ok(Answer::json(

@@ -240,7 +240,7 @@ impl GraphDirectory {
             .unwrap_or(1)
             .max(1);
         let answers: Vec<Result<Json, DirectoryError>> = futures_util::stream::iter(chunks)
-            .map(|chunk| by_ids(&self.client, chunk))
+            .map(|chunk| by_ids(&self.client, chunk, "id,groupTypes"))
             .buffer_unordered(in_flight)
             .collect()
             .await;
@@ -496,10 +496,16 @@ impl GraphDirectory {
 }
 
 /// One `getByIds` call.
-async fn by_ids(client: &GraphClient, ids: Vec<String>) -> Result<Json, DirectoryError> {
+/// `getByIds` for these ids, with only the `select`ed properties (`$select`
+/// also makes a call cost 2 resource units instead of 5).
+async fn by_ids(
+    client: &GraphClient,
+    ids: Vec<String>,
+    select: &str,
+) -> Result<Json, DirectoryError> {
     let request = Request {
         method: reqwest::Method::POST,
-        url: "/directoryObjects/getByIds".to_owned(),
+        url: format!("/directoryObjects/getByIds?$select={select}"),
         headers: Vec::new(),
         body: Some(json!({ "ids": ids, "types": ["user", "group", "device", "servicePrincipal"] })),
     };
@@ -633,7 +639,12 @@ impl Directory for GraphDirectory {
     async fn names_of(&self, ids: &[String]) -> Result<HashMap<String, String>, DirectoryError> {
         let mut names = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(BY_IDS_MAX) {
-            let body = by_ids(&self.client, chunk.to_vec()).await?;
+            let body = by_ids(
+                &self.client,
+                chunk.to_vec(),
+                "id,displayName,userPrincipalName",
+            )
+            .await?;
             for item in body
                 .get("value")
                 .and_then(Json::as_array)

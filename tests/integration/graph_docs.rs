@@ -253,6 +253,25 @@ fn objects_carry_the_default_properties_of_their_resource() {
         group["membershipRuleProcessingState"] == "On" && group["membershipRule"].is_string()
     }));
 
+    // getByIds returns each object's default properties, or the `$select`ed ones.
+    let body = json!({ "ids": [NESTOR, ENG_WEB], "types": ["directoryObject"] });
+    let full = session
+        .write("POST", "/v1.0/directoryObjects/getByIds", Some(&body))
+        .json();
+    assert_eq!(full["value"][1]["groupTypes"], json!([]), "{full}");
+    let selected = session
+        .write(
+            "POST",
+            "/v1.0/directoryObjects/getByIds?$select=id",
+            Some(&body),
+        )
+        .json();
+    assert_eq!(
+        keys(&selected["value"][0]),
+        ["@odata.type", "id"],
+        "{selected}"
+    );
+
     let device = get(&session, &format!("/v1.0/devices/{DEVICE}"), &[]).json();
     for key in [
         "extensionAttributes",
