@@ -418,6 +418,15 @@ impl MemberList {
         }
     }
 
+    /// The header cell of a group column the list has, whether or not it is
+    /// read as a list for several groups.
+    pub fn group_column_name(&self) -> Option<&str> {
+        match &self.group_header {
+            Some(Ok((index, _))) => self.header.as_ref().map(|header| header[*index].trim()),
+            _ => None,
+        }
+    }
+
     /// Reads the list as a list for several groups, and returns only the
     /// rows whose group is one of `groups`.
     pub fn only_groups(

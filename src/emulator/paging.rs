@@ -284,6 +284,7 @@ pub(super) fn skip_token(call: &Call, rid: &str) -> Result<String, Answer> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| text.strip_prefix("after:").map(str::to_owned))
+        .filter(|after| !after.is_empty())
         .ok_or_else(|| {
             Answer::error(
                 400,

@@ -27,6 +27,9 @@ pub(super) struct CheckedInput {
     pub(super) identity: FileIdentity,
     /// The groups a list for several groups names, if it has a group column.
     pub(super) groups: Option<ListedGroups>,
+    /// A group column the list has and the step does not read (it names
+    /// its groups itself).
+    pub(super) unread_group_column: Option<String>,
 }
 
 /// The groups a list for several groups names, in the order they first
@@ -85,6 +88,9 @@ pub(super) fn check(
             (Box::new(reader), digest, original)
         };
     let mut list = MemberList::from_reader(path, reader)?;
+    let unread_group_column = (!by_row_group)
+        .then(|| list.group_column_name().map(str::to_owned))
+        .flatten();
     let mut groups = if by_row_group {
         list.by_row_group()?
             .map(|(column, by)| (column.to_owned(), by, Vec::new(), HashMap::new()))
@@ -111,6 +117,7 @@ pub(super) fn check(
         },
         identity,
         groups: groups.map(|(column, by, values, _)| ListedGroups { column, by, values }),
+        unread_group_column,
     })
 }
 

@@ -32,8 +32,15 @@ pub(super) struct JobTarget {
 }
 
 impl JobTarget {
-    /// Jobs for groups the step names: each takes every row.
+    /// Jobs for groups the step names: each takes every row (a group column
+    /// in the list is not read, and the log says so).
     pub(super) fn every_row(groups: Vec<Group>, checked: &CheckedInput) -> Vec<Self> {
+        if let Some(column) = &checked.unread_group_column {
+            tracing::warn!(
+                column = %column,
+                "the list has a group column, but the step names its groups: every row goes to every group the step names (remove `group`/`groups` from the step to use the column)"
+            );
+        }
         groups
             .into_iter()
             .map(|group| Self {

@@ -143,6 +143,13 @@ fn orderby_and_counts_follow_the_advanced_query_rules() {
     let second = get(&session, &path, &[]).json();
     assert_eq!(names(&second).len(), 3);
     assert!(names(&second)[0].to_lowercase().as_str() > "app - crm");
+    // A page token without a position ("after:") is not the first page.
+    refused(
+        &session,
+        "/v1.0/groups?$skiptoken=YWZ0ZXI6",
+        "Directory_ExpiredPageToken",
+        "The specified page token value has expired and can no longer be included in your request.",
+    );
     refused(
         &session,
         "/v1.0/devices?$orderby=displayName",

@@ -354,3 +354,29 @@ fn a_resume_refuses_a_list_whose_group_name_now_names_another_group() {
         "every row once"
     );
 }
+
+#[test]
+fn a_step_that_names_its_group_says_it_does_not_read_the_lists_group_column() {
+    let dir = project(
+        "importMembers",
+        "",
+        "group,member\neng-web,ben.patel@contoso.example\n",
+    );
+    let text = manifest("importMembers", "").replace(
+        "        input: access.csv\n",
+        "        group: { displayName: onboarding }\n        input: access.csv\n",
+    );
+    std::fs::write(dir.path().join("m.yaml"), text).unwrap();
+    let run = bulkops_in(dir.path(), &["apply", "m.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the list has a group column, but the step names its groups"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        read(dir.path(), "results/onboarding.csv").contains(",added,"),
+        "the row went to the step's group"
+    );
+}
