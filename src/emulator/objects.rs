@@ -208,11 +208,10 @@ pub(super) fn directory_object(
             .map(|user| super::users::user_json(call, &user)),
         MemberType::Group => directory.group(id)?.map(|group| group_json(&group)),
         MemberType::Device => match directory.device(id)? {
-            Some(device) => {
-                let attributes = directory.extension_attributes()?;
-                let own = attributes.get(id).map_or(&[][..], Vec::as_slice);
-                Some(device_json(&device, own))
-            }
+            Some(device) => Some(device_json(
+                &device,
+                &directory.extension_attributes_of(id)?,
+            )),
             None => None,
         },
         MemberType::ServicePrincipal => directory

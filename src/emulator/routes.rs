@@ -279,6 +279,24 @@ fn is_busy(error: &crate::directory::local::LocalError) -> bool {
     )
 }
 
+/// Graph's answer to a write without a body.
+pub(super) fn empty_payload(rid: &str) -> Answer {
+    Answer::error(
+        400,
+        "BadRequest",
+        "Empty Payload. JSON content expected.",
+        rid,
+    )
+}
+
+/// A request's JSON body, or Graph's answer to one without.
+fn json_body<'a>(call: &'a Call, rid: &str) -> Result<&'a Json, Answer> {
+    match &call.body {
+        CallBody::Json(body) => Ok(body),
+        _ => Err(empty_payload(rid)),
+    }
+}
+
 pub(super) fn invalid_id(value: &str, rid: &str) -> Answer {
     Answer::error(
         400,
@@ -583,14 +601,7 @@ fn user(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
 }
 
 fn get_by_ids(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
-    let CallBody::Json(body) = &call.body else {
-        return Err(Answer::error(
-            400,
-            "BadRequest",
-            "Empty Payload. JSON content expected.",
-            rid,
-        ));
-    };
+    let body = json_body(call, rid)?;
     let ids: Vec<&str> = body
         .get("ids")
         .and_then(Json::as_array)
@@ -659,14 +670,7 @@ fn get_by_ids(directory: &LocalDirectory, call: &Call, rid: &str) -> Served {
 
 /// `PATCH /devices/{id}`: `accountEnabled` and `extensionAttributes`.
 fn patch_device(directory: &mut LocalDirectory, call: &Call, id: &str, rid: &str) -> Served {
-    let CallBody::Json(body) = &call.body else {
-        return Err(Answer::error(
-            400,
-            "BadRequest",
-            "Empty Payload. JSON content expected.",
-            rid,
-        ));
-    };
+    let body = json_body(call, rid)?;
     let fields = body.as_object().cloned().unwrap_or_default();
     if let Some(other) = fields
         .keys()
@@ -740,12 +744,9 @@ fn device(directory: &mut LocalDirectory, call: &Call, method: &str, rid: &str) 
     match method {
         "GET" => {
             let attributes = directory
-                .extension_attributes()
+                .extension_attributes_of(&found.id)
                 .map_err(|error| internal(rid, &error))?;
-            let object = super::objects::device_json(
-                &found,
-                attributes.get(&found.id).map_or(&[][..], Vec::as_slice),
-            );
+            let object = super::objects::device_json(&found, &attributes);
             Ok(Answer::json(
                 200,
                 with_context(call, "devices/$entity", project(call, object)),

@@ -107,14 +107,7 @@ pub(super) fn patch_group(
     rid: &str,
 ) -> Served {
     let body = match &call.body {
-        CallBody::None => {
-            return Err(Answer::error(
-                400,
-                "BadRequest",
-                "Empty Payload. JSON content expected.",
-                rid,
-            ));
-        }
+        CallBody::None => return Err(super::routes::empty_payload(rid)),
         CallBody::Malformed(error) => {
             return Err(Answer::error(
                 400,
@@ -168,12 +161,7 @@ pub(super) fn add_reference(
         _ => String::new(),
     };
     if reference.is_empty() {
-        return Err(Answer::error(
-            400,
-            "BadRequest",
-            "Empty Payload. JSON content expected.",
-            rid,
-        ));
+        return Err(super::routes::empty_payload(rid));
     }
     add(directory, id, &[reference.as_str()], rid)
 }

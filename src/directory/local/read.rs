@@ -44,6 +44,20 @@ impl LocalDirectory {
         Ok(users)
     }
 
+    /// The extension attributes set on one device: (number, value).
+    pub fn extension_attributes_of(
+        &self,
+        device_id: &str,
+    ) -> Result<Vec<(u8, String)>, LocalError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT number, value FROM device_extension_attributes WHERE device_id = ?1 ORDER BY 1",
+        )?;
+        let attributes = statement
+            .query_map([device_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(attributes)
+    }
+
     /// The extension attributes set on devices: device id, then (number, value).
     pub fn extension_attributes(&self) -> Result<HashMap<String, Vec<(u8, String)>>, LocalError> {
         let mut statement = self.connection.prepare_cached(
