@@ -41,6 +41,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lifecycle(#[from] LifecycleError),
+    /// The jobs page could not be served.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Serve(#[from] crate::web::WebError),
     /// Microsoft Graph could not be used: its profile, its credentials.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -230,6 +234,7 @@ impl Error {
             Self::PreviewFailed { .. } | Self::WatchRunsFailed { .. } => exit_code::FAILURE,
             Self::RunCancelled { .. } | Self::WatchRunsLeft { .. } => exit_code::CANCELLED,
             Self::Watch(error) => watch_code(error),
+            Self::Serve(error) => serve_code(error),
             Self::GuardWouldRefuse { .. } => exit_code::GUARD_REFUSED,
         }
     }
@@ -243,6 +248,16 @@ fn class_code(class: FailureClass) -> i32 {
         FailureClass::InputUnreadable => exit_code::INPUT_UNREADABLE,
         FailureClass::Output => exit_code::OUTPUT_FAILED,
         FailureClass::Guard => exit_code::GUARD_REFUSED,
+    }
+}
+
+fn serve_code(error: &crate::web::WebError) -> i32 {
+    use crate::web::WebError;
+    match error {
+        WebError::RemoteNotAllowed { .. } => exit_code::USAGE,
+        WebError::Store(error) => store_code(error),
+        WebError::Lifecycle(error) => lifecycle_code(error),
+        WebError::Bind { .. } | WebError::Io(_) => exit_code::FAILURE,
     }
 }
 

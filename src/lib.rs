@@ -24,3 +24,4 @@ pub mod suggest;
 pub mod template;
 pub mod text;
 pub mod watch;
+pub mod web;

@@ -61,6 +61,29 @@ pub fn chain(error: &dyn std::error::Error) -> String {
     out
 }
 
+/// A time as a list shows it: `2026-11-30 11:02:07` (UTC).
+pub fn shown_time(at: jiff::Timestamp) -> String {
+    at.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// A duration as a list shows it: `4.2s`, `3m 05s`, `1h 02m`.
+pub fn took(started: jiff::Timestamp, finished: Option<jiff::Timestamp>) -> String {
+    let Some(finished) = finished else {
+        return String::new();
+    };
+    let span = finished.duration_since(started);
+    let whole = u64::try_from(span.as_secs()).unwrap_or(0);
+    if whole < 60 {
+        format!("{}.{}s", whole, span.subsec_millis().max(0) / 100)
+    } else if whole < 3600 {
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h {:02}m", whole / 3600, (whole % 3600) / 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +107,14 @@ mod tests {
             chain(&error),
             "cannot write `x.csv`: No space left on device (os error 28)"
         );
+    }
+    #[test]
+    fn durations_read_at_a_glance() {
+        let start: jiff::Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+        let at = |text: &str| Some(text.parse::<jiff::Timestamp>().unwrap());
+        assert_eq!(took(start, at("2026-11-30T10:00:04.2Z")), "4.2s");
+        assert_eq!(took(start, at("2026-11-30T10:03:05Z")), "3m 05s");
+        assert_eq!(took(start, at("2026-11-30T11:02:00Z")), "1h 02m");
+        assert_eq!(took(start, None), "");
     }
 }

@@ -11,6 +11,7 @@ mod plan_folder;
 mod report;
 mod runs;
 mod schema;
+mod serve;
 mod validate;
 mod watch;
 
@@ -100,6 +101,12 @@ enum Command {
   bulkops emulate --db rehearsal.db --throttle graph --fail-rate 429:0.1 --latency 20ms
   bulkops emulate --listen 127.0.0.1:9000 --client-secret-env REHEARSAL_SECRET")]
     Emulate(emulate::EmulateArgs),
+    /// Show jobs and runs in a browser: results, rows, downloads, a run's steps live; delete, cancel, retry.
+    #[command(after_help = "Examples:
+  bulkops serve                                   # http://127.0.0.1:8338/
+  bulkops serve --read-only --state /srv/bulkops/state.db
+  bulkops serve --listen 0.0.0.0:8338 --allow-remote   # prints a sign-in link once")]
+    Serve(serve::ServeArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   bulkops completions bash > /etc/bash_completion.d/bulkops
@@ -161,6 +168,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
         Command::Runs(args) => runs::run(&args),
         Command::Emulate(args) => emulate::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             let mut script = Vec::new();

@@ -14,6 +14,7 @@ pub mod changed;
 mod check;
 pub mod directory_lock;
 mod ledger;
+mod monitor;
 pub mod open;
 pub mod pull;
 mod resume;
@@ -338,6 +339,8 @@ struct Session {
     current: signals::CurrentRun,
     /// The ledger entry of the watched file that starts the run.
     ledger: Option<(LedgerEntry, bool)>,
+    /// Told the id of a new run once it is recorded.
+    started: Option<std::sync::mpsc::Sender<String>>,
 }
 
 /// What a caller that runs workflows itself (the watch service) adds.
@@ -348,6 +351,9 @@ pub struct Hooks {
     /// The ledger entry of the watched file that starts a new run, and
     /// whether content run before makes it a duplicate.
     pub ledger: Option<(LedgerEntry, bool)>,
+    /// Told the id of a new run once it is recorded (the jobs page's retry
+    /// shows the run while it goes on).
+    pub started: Option<std::sync::mpsc::Sender<String>>,
 }
 
 /// Runs (or resumes) a workflow to its end.
@@ -390,6 +396,7 @@ fn session(store: JobStore, hooks: Hooks) -> Session {
         stop,
         current,
         ledger: hooks.ledger,
+        started: hooks.started,
     }
 }
 
@@ -584,6 +591,10 @@ async fn new_run(
         return Err(error);
     }
     tracing::info!(run = %run_id, workflow = %plan.workflow, "run started");
+    if let Some(started) = &session.started {
+        // The caller may have gone; the run goes on.
+        let _ = started.send(run_id.clone());
+    }
     context.dry_run = false;
     context.check_only = false;
     context.counted_steps = counted;
@@ -712,12 +723,25 @@ async fn execute(
         .map(|board| tokio::spawn(log_progress(board, directory.clone())));
     let run_id = context.run_id.clone();
     let workflow = plan.workflow.clone();
+    // The run's own stop: the process's stop (Ctrl-C) reaches it, and so
+    // does a cancel asked for in the job store (the jobs page).
+    let run_stop = Stop::new();
+    if session.stop.is_requested() {
+        run_stop.request();
+    }
+    let monitor = tokio::spawn(monitor::watch(monitor::Watched {
+        store: Arc::clone(&session.store),
+        run_id: run_id.clone(),
+        directory: directory.clone(),
+        process: session.stop.clone(),
+        run: run_stop.clone(),
+    }));
     let runner = Runner {
         plan,
         context: Arc::new(context),
         directory: directory.clone(),
         store: Arc::clone(&session.store),
-        stop: session.stop.clone(),
+        stop: run_stop,
         budget: Some(Arc::new(Mutex::new(budget))),
         finished,
     };
@@ -726,6 +750,8 @@ async fn execute(
     if let Some(ticker) = ticker {
         ticker.abort();
     }
+    monitor.abort();
+    monitor::record_traffic(&session.store, &run_id, &directory);
     log_graph_traffic(&directory);
     let reason = (report.status != Status::Completed).then(|| describe_failure(&report));
     let recorded = lock_store(&session.store).finish_run(

@@ -155,6 +155,7 @@ pub(super) async fn change<D: Directory>(
         None,
         rows.read.as_ref().map(|(read, _)| read.path.as_str()),
     )?;
+    env.store(|store| store.set_planned_rows(&job, rows.rows.len() as u64))?;
     let summary = match run_job(env, source, change, &job, &rows, outcomes).await {
         Ok(summary) => summary,
         Err(error) => return env.fail_job(&job, None, error),

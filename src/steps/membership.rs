@@ -360,6 +360,7 @@ async fn run_job<D: Directory>(
         Some(&group.display_name),
         Some(&checked.read.path),
     )?;
+    env.store(|store| store.set_planned_rows(&job_id, job.rows as u64))?;
     match run_started_job(env, spec, change, job, checked, &job_id).await {
         Ok(summary) => Ok(summary),
         Err(error) => env.fail_job(&job_id, Some(&group.display_name), error),

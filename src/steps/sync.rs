@@ -367,6 +367,7 @@ async fn run_job<D: Directory>(
 ) -> Result<JobSummary, StepError> {
     let input_file = list.read.as_ref().map(|(read, _)| read.path.as_str());
     let job_id = env.start_job(&group.id, Some(&group.display_name), input_file)?;
+    env.store(|store| store.set_planned_rows(&job_id, list.rows.len() as u64))?;
     match run_started_job(env, spec, group, list, &job_id).await {
         Ok(summary) => Ok(summary),
         Err(error) => env.fail_job(&job_id, Some(&group.display_name), error),

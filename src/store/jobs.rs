@@ -79,13 +79,13 @@ pub struct JobFile {
     pub identity: Option<String>,
 }
 
-const JOB_COLUMNS: &str = "id, run_id, workflow, step, operation, target_id, target_name, input_file, status, reason, \
+pub(super) const JOB_COLUMNS: &str = "id, run_id, workflow, step, operation, target_id, target_name, input_file, status, reason, \
      total, succeeded, failed, changed, started_at, finished_at, \
      coalesce((SELECT name FROM watch_files WHERE watch_files.run_id = jobs.run_id ORDER BY watch_files.id DESC LIMIT 1), \
               (SELECT trigger_file FROM runs WHERE runs.id = jobs.run_id)), \
      (SELECT archived_as FROM watch_files WHERE watch_files.run_id = jobs.run_id ORDER BY watch_files.id DESC LIMIT 1)";
 
-fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+pub(super) fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     Ok(JobRecord {
         id: row.get(0)?,
         run_id: row.get(1)?,

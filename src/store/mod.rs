@@ -14,6 +14,7 @@
 //! input's SHA-256) so a resume can refuse to continue from something else,
 //! and one process at a time executes it, holding the run's lock file.
 
+mod browse;
 mod jobs;
 mod journal;
 mod ledger;
@@ -28,6 +29,7 @@ use serde::Serialize;
 
 use crate::files::database::{self, FileState};
 
+pub use browse::{Anchor, Cursor, JobFilter, JobPage, Traffic};
 pub use jobs::{JobCounts, JobFile, JobRecord, NewJob};
 pub use journal::{Charged, Chunk};
 pub use ledger::{LedgerEntry, LedgerRow};
@@ -137,6 +139,19 @@ impl Status {
             Self::Cancelled => "cancelled",
             Self::Interrupted => "interrupted",
         }
+    }
+
+    /// The status a stored or typed word names, if it names one.
+    pub fn parse(key: &str) -> Option<Self> {
+        [
+            Self::Running,
+            Self::Completed,
+            Self::Failed,
+            Self::Cancelled,
+            Self::Interrupted,
+        ]
+        .into_iter()
+        .find(|status| status.key() == key)
     }
 
     fn from_key(key: &str) -> Self {

@@ -181,7 +181,7 @@ impl JobStore {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.connection.execute(
-            "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4 WHERE id = ?1",
+            "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4, cancel_requested = NULL WHERE id = ?1",
             params![id, status.key(), reason, at.to_string()],
         )?;
         self.connection
@@ -198,7 +198,7 @@ impl JobStore {
         max_device_deletions: u64,
     ) -> Result<(), StoreError> {
         self.connection.execute(
-            "UPDATE runs SET status = 'running', reason = NULL, finished_at = NULL, \
+            "UPDATE runs SET status = 'running', reason = NULL, finished_at = NULL, cancel_requested = NULL, \
              max_removals = ?2, max_device_deletions = ?3 WHERE id = ?1",
             params![id, to_i64(max_removals), to_i64(max_device_deletions)],
         )?;

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     r"
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
@@ -131,6 +131,24 @@ const MIGRATIONS: [&str; 5] = [
     CREATE TABLE sync_removals (
         job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
         removals TEXT NOT NULL
+    ) WITHOUT ROWID;
+",
+    // What the jobs page and a run's page read: indexes for paging jobs by
+    // time under each filter, a job's planned rows (its total while it
+    // runs), a cancel request from another process, and what a run asked of
+    // Microsoft Graph.
+    r"
+    CREATE INDEX jobs_started ON jobs (started_at, id);
+    CREATE INDEX jobs_status ON jobs (status, started_at, id);
+    CREATE INDEX jobs_operation ON jobs (operation, started_at, id);
+    CREATE INDEX jobs_workflow ON jobs (workflow, started_at, id);
+    ALTER TABLE jobs ADD COLUMN planned INTEGER;
+    ALTER TABLE runs ADD COLUMN cancel_requested TEXT;
+    CREATE TABLE run_traffic (
+        run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+        requests INTEGER NOT NULL,
+        throttled INTEGER NOT NULL,
+        retries INTEGER NOT NULL
     ) WITHOUT ROWID;
 ",
 ];

@@ -127,6 +127,7 @@ fn run(request: Request) -> Outcome {
     let hooks = Hooks {
         stop: Some(request.stop),
         ledger,
+        started: None,
     };
     let result = lifecycle::apply_with(start, &paths, options, hooks);
     Outcome::Ran {

@@ -1,0 +1,263 @@
+//! Reading the job history a page at a time: jobs under filters, newest or
+//! oldest first, by keyset (a page after or before a job's start time and
+//! id), so a page costs the same at the first job and the 100,000th.
+
+use rusqlite::types::Value;
+
+use super::jobs::{JOB_COLUMNS, job_from_row};
+use super::{JobRecord, JobStore, Status, StoreError, to_u64};
+
+/// Which jobs a page shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub status: Option<Status>,
+    pub operation: Option<String>,
+    pub workflow: Option<String>,
+    pub run: Option<String>,
+    /// Jobs started on or after this day (`YYYY-MM-DD`, UTC).
+    pub since: Option<jiff::civil::Date>,
+    /// Jobs started on or before this day (`YYYY-MM-DD`, UTC).
+    pub until: Option<jiff::civil::Date>,
+}
+
+/// A job's place in the order pages are cut from: its start time and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub started_at: String,
+    pub id: String,
+}
+
+/// Where a page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Anchor {
+    First,
+    /// The page that follows this job in the chosen order.
+    After(Cursor),
+    /// The page that comes before this job in the chosen order.
+    Before(Cursor),
+}
+
+/// One page of jobs.
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    pub jobs: Vec<JobRecord>,
+    /// How many jobs match the filter in all.
+    pub matching: u64,
+    /// Where the next page starts, if there is one.
+    pub next: Option<Cursor>,
+    /// Where the previous page ends, if there is one.
+    pub previous: Option<Cursor>,
+}
+
+/// What a run asked of Microsoft Graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Traffic {
+    pub requests: u64,
+    pub throttled: u64,
+    pub retries: u64,
+}
+
+fn cursor_of(job: &JobRecord, stored: &str) -> Cursor {
+    Cursor {
+        started_at: stored.to_owned(),
+        id: job.id.clone(),
+    }
+}
+
+/// The `WHERE` conditions of a filter, with their values.
+fn conditions(filter: &JobFilter) -> (Vec<String>, Vec<Value>) {
+    let mut clauses = Vec::new();
+    let mut values = Vec::new();
+    let mut add = |clause: &str, value: String| {
+        clauses.push(clause.to_owned());
+        values.push(Value::Text(value));
+    };
+    if let Some(status) = filter.status {
+        add("status = ?", status.key().to_owned());
+    }
+    if let Some(operation) = &filter.operation {
+        add("operation = ?", operation.clone());
+    }
+    if let Some(workflow) = &filter.workflow {
+        add("workflow = ?", workflow.clone());
+    }
+    if let Some(run) = &filter.run {
+        add("run_id = ?", run.clone());
+    }
+    if let Some(since) = filter.since {
+        add("started_at >= ?", since.to_string());
+    }
+    if let Some(next_day) = filter.until.and_then(|until| until.tomorrow().ok()) {
+        add("started_at < ?", next_day.to_string());
+    }
+    (clauses, values)
+}
+
+impl JobStore {
+    /// A page of at most `limit` jobs under `filter`, newest first unless
+    /// `oldest_first`.
+    pub fn job_page(
+        &self,
+        filter: &JobFilter,
+        oldest_first: bool,
+        anchor: &Anchor,
+        limit: usize,
+    ) -> Result<JobPage, StoreError> {
+        let (mut clauses, mut values) = conditions(filter);
+        let matching = self.count_jobs(&clauses, &values)?;
+        // Walking backwards (a previous page) reads in the opposite order.
+        let backwards = matches!(anchor, Anchor::Before(_));
+        let ascending = oldest_first != backwards;
+        if let Anchor::After(cursor) | Anchor::Before(cursor) = anchor {
+            let compare = if ascending { ">" } else { "<" };
+            clauses.push(format!("(started_at, id) {compare} (?, ?)"));
+            values.push(Value::Text(cursor.started_at.clone()));
+            values.push(Value::Text(cursor.id.clone()));
+        }
+        let direction = if ascending { "ASC" } else { "DESC" };
+        let sql = format!(
+            "SELECT {JOB_COLUMNS}, started_at FROM jobs {} ORDER BY started_at {direction}, id {direction} LIMIT {}",
+            where_clause(&clauses),
+            limit + 1
+        );
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let mut found: Vec<(JobRecord, String)> = statement
+            .query_map(rusqlite::params_from_iter(values.iter()), |row| {
+                Ok((job_from_row(row)?, row.get(18)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let more = found.len() > limit;
+        found.truncate(limit);
+        if backwards {
+            found.reverse();
+        }
+        let first = found.first().map(|(job, stored)| cursor_of(job, stored));
+        let last = found.last().map(|(job, stored)| cursor_of(job, stored));
+        let (next, previous) = match anchor {
+            Anchor::First => (last.filter(|_| more), None),
+            Anchor::After(_) => (last.filter(|_| more), first),
+            Anchor::Before(_) => (last, first.filter(|_| more)),
+        };
+        Ok(JobPage {
+            jobs: found.into_iter().map(|(job, _)| job).collect(),
+            matching,
+            next,
+            previous,
+        })
+    }
+
+    fn count_jobs(&self, clauses: &[String], values: &[Value]) -> Result<u64, StoreError> {
+        let sql = format!("SELECT count(*) FROM jobs {}", where_clause(clauses));
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let count: i64 =
+            statement.query_row(rusqlite::params_from_iter(values.iter()), |row| row.get(0))?;
+        Ok(to_u64(count))
+    }
+
+    /// The workflows and operations jobs were recorded for, for filters.
+    pub fn job_kinds(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let distinct = |column: &str| -> Result<Vec<String>, StoreError> {
+            // Each value is one seek in the column's index, however many
+            // jobs have it.
+            let mut statement = self.connection.prepare_cached(&format!(
+                "WITH RECURSIVE seen(value) AS ( \
+                   SELECT min({column}) FROM jobs \
+                   UNION ALL \
+                   SELECT (SELECT min({column}) FROM jobs WHERE {column} > seen.value) FROM seen WHERE seen.value IS NOT NULL) \
+                 SELECT value FROM seen WHERE value IS NOT NULL"
+            ))?;
+            let values = statement
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(values)
+        };
+        Ok((distinct("workflow")?, distinct("operation")?))
+    }
+
+    /// Records how many rows a job is to process, shown as its total while
+    /// it runs.
+    pub fn set_planned_rows(&self, job_id: &str, rows: u64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE jobs SET planned = ?2 WHERE id = ?1",
+            rusqlite::params![job_id, super::to_i64(rows)],
+        )?;
+        Ok(())
+    }
+
+    /// The rows a job is to process, when it recorded them.
+    pub fn planned_rows(&self, job_id: &str) -> Result<Option<u64>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT planned FROM jobs WHERE id = ?1")?;
+        let planned: Option<i64> =
+            statement
+                .query_row([job_id], |row| row.get(0))
+                .map_err(|error| match error {
+                    rusqlite::Error::QueryReturnedNoRows => StoreError::UnknownJob {
+                        id: job_id.to_owned(),
+                    },
+                    error => error.into(),
+                })?;
+        Ok(planned.map(to_u64))
+    }
+
+    /// Asks the process executing a running run to stop it as on the first
+    /// Ctrl-C; returns whether the run was running.
+    pub fn request_cancel(&self, run_id: &str, at: jiff::Timestamp) -> Result<bool, StoreError> {
+        self.run(run_id)?;
+        let changed = self.connection.execute(
+            "UPDATE runs SET cancel_requested = coalesce(cancel_requested, ?2) WHERE id = ?1 AND status = 'running'",
+            rusqlite::params![run_id, at.to_string()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Whether someone asked to cancel the run.
+    pub fn cancel_requested(&self, run_id: &str) -> Result<bool, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT cancel_requested IS NOT NULL FROM runs WHERE id = ?1")?;
+        Ok(statement
+            .query_row([run_id], |row| row.get(0))
+            .unwrap_or(false))
+    }
+
+    /// Records what the run has asked of Microsoft Graph so far.
+    pub fn record_traffic(&self, run_id: &str, traffic: Traffic) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT OR REPLACE INTO run_traffic (run_id, requests, throttled, retries) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                run_id,
+                super::to_i64(traffic.requests),
+                super::to_i64(traffic.throttled),
+                super::to_i64(traffic.retries)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// What the run asked of Microsoft Graph, if it used Graph.
+    pub fn traffic(&self, run_id: &str) -> Result<Option<Traffic>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let mut statement = self.connection.prepare_cached(
+            "SELECT requests, throttled, retries FROM run_traffic WHERE run_id = ?1",
+        )?;
+        Ok(statement
+            .query_row([run_id], |row| {
+                Ok(Traffic {
+                    requests: to_u64(row.get(0)?),
+                    throttled: to_u64(row.get(1)?),
+                    retries: to_u64(row.get(2)?),
+                })
+            })
+            .optional()?)
+    }
+}
+
+fn where_clause(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
+}

@@ -1,0 +1,284 @@
+//! `/`: the jobs, as the admin center's "Bulk operation results" lists them
+//! (file, operation, status with reason, `# Success`, `# Failure`, total,
+//! started), plus duration, workflow, step, run and what started it. Filters
+//! and the page's place live in the URL, so a link shows the same jobs.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{self, file_name, status_badge, time};
+use super::{App, PageError};
+use crate::store::{Anchor, Cursor, JobFilter, JobPage, JobRecord, RunRecord, Status};
+
+/// Jobs on one page.
+pub(super) const PAGE_SIZE: usize = 50;
+
+/// The URL's query: filters, order and where the page starts.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct JobsQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    operation: String,
+    #[serde(default)]
+    workflow: String,
+    #[serde(default)]
+    run: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    after: String,
+    #[serde(default)]
+    before: String,
+    #[serde(default)]
+    deleted: String,
+}
+
+fn given(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn date(text: &str, name: &str) -> Result<Option<jiff::civil::Date>, PageError> {
+    given(text)
+        .map(|text| {
+            text.parse().map_err(|_| {
+                PageError::BadRequest(format!("`{name}` must be a date such as 2026-11-30"))
+            })
+        })
+        .transpose()
+}
+
+fn cursor(text: &str) -> Result<Option<Cursor>, PageError> {
+    given(text)
+        .map(|text| {
+            text.split_once('~')
+                .map(|(started_at, id)| Cursor {
+                    started_at: started_at.to_owned(),
+                    id: id.to_owned(),
+                })
+                .ok_or_else(|| {
+                    PageError::BadRequest("the page link is not one bulkops made".into())
+                })
+        })
+        .transpose()
+}
+
+impl JobsQuery {
+    fn filter(&self) -> Result<JobFilter, PageError> {
+        let status = given(&self.status)
+            .map(|key| {
+                Status::parse(&key)
+                    .ok_or_else(|| PageError::BadRequest(format!("no status is called `{key}`")))
+            })
+            .transpose()?;
+        Ok(JobFilter {
+            status,
+            operation: given(&self.operation),
+            workflow: given(&self.workflow),
+            run: given(&self.run),
+            since: date(&self.since, "since")?,
+            until: date(&self.until, "until")?,
+        })
+    }
+
+    fn anchor(&self) -> Result<Anchor, PageError> {
+        Ok(match (cursor(&self.after)?, cursor(&self.before)?) {
+            (Some(after), _) => Anchor::After(after),
+            (None, Some(before)) => Anchor::Before(before),
+            (None, None) => Anchor::First,
+        })
+    }
+
+    fn oldest_first(&self) -> bool {
+        self.sort == "oldest"
+    }
+
+    /// This page's link with the filters kept and `place` as its start.
+    fn link(&self, place: Option<(&str, &Cursor)>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("status", &self.status),
+            ("operation", &self.operation),
+            ("workflow", &self.workflow),
+            ("run", &self.run),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("sort", &self.sort),
+        ] {
+            if !value.trim().is_empty() {
+                query.append_pair(name, value.trim());
+            }
+        }
+        if let Some((name, cursor)) = place {
+            query.append_pair(name, &format!("{}~{}", cursor.started_at, cursor.id));
+        }
+        format!("/?{}", query.finish())
+    }
+}
+
+/// What the page shows besides the jobs.
+struct Listing {
+    page: JobPage,
+    runs: HashMap<String, (RunRecord, bool)>,
+    workflows: Vec<String>,
+    operations: Vec<String>,
+}
+
+/// `GET /`.
+pub(super) async fn show(
+    State(app): State<App>,
+    Query(query): Query<JobsQuery>,
+) -> Result<Markup, PageError> {
+    let filter = query.filter()?;
+    let anchor = query.anchor()?;
+    let oldest_first = query.oldest_first();
+    let listing = app
+        .read(move |store| {
+            let page = store.job_page(&filter, oldest_first, &anchor, PAGE_SIZE)?;
+            let mut runs = HashMap::new();
+            for job in &page.jobs {
+                if !runs.contains_key(&job.run_id) {
+                    let run = store.run(&job.run_id)?;
+                    let executing = store.run_is_held(&job.run_id)?;
+                    runs.insert(job.run_id.clone(), (run, executing));
+                }
+            }
+            let (workflows, operations) = store.job_kinds()?;
+            Ok(Listing {
+                page,
+                runs,
+                workflows,
+                operations,
+            })
+        })
+        .await?;
+    Ok(layout::page("Jobs", &render(&query, &listing)))
+}
+
+fn render(query: &JobsQuery, listing: &Listing) -> Markup {
+    let page = &listing.page;
+    html! {
+        h1 { "Bulk operation results" }
+        @if let Some(deleted) = given(&query.deleted) {
+            p.note { "Deleted job " code { (deleted) } "." }
+        }
+        (filters(query, listing))
+        p.note { (page.matching) " matching " (if page.matching == 1 { "job" } else { "jobs" }) }
+        table.jobs {
+            thead { tr {
+                th { "File name" } th { "Operation" } th { "Status" }
+                th.num { "# Success" } th.num { "# Failure" } th.num { "Total Requests" }
+                th { "Started (UTC)" } th { "Duration" } th { "Workflow" } th { "Step" }
+                th { "Run" } th { "Source" }
+            } }
+            tbody {
+                @for job in &page.jobs {
+                    (row(job, listing.runs.get(&job.run_id)))
+                }
+            }
+        }
+        (pager(query, page))
+    }
+}
+
+fn filters(query: &JobsQuery, listing: &Listing) -> Markup {
+    let statuses = ["running", "completed", "failed", "cancelled"];
+    html! {
+        form.filters method="get" action="/" {
+            label { "Status" select name="status" {
+                option value="" { "any" }
+                @for status in statuses {
+                    option value=(status) selected[query.status == status] { (status) }
+                }
+            } }
+            label { "Operation" select name="operation" {
+                option value="" { "any" }
+                @for operation in &listing.operations {
+                    option value=(operation) selected[&query.operation == operation] { (operation) }
+                }
+            } }
+            label { "Workflow" select name="workflow" {
+                option value="" { "any" }
+                @for workflow in &listing.workflows {
+                    option value=(workflow) selected[&query.workflow == workflow] { (workflow) }
+                }
+            } }
+            label { "From" input type="date" name="since" value=(query.since); }
+            label { "To" input type="date" name="until" value=(query.until); }
+            label { "Order" select name="sort" {
+                option value="newest" selected[!query.oldest_first()] { "newest first" }
+                option value="oldest" selected[query.oldest_first()] { "oldest first" }
+            } }
+            @if !query.run.is_empty() {
+                input type="hidden" name="run" value=(query.run);
+            }
+            button type="submit" { "Show" }
+            a href="/" { "Clear" }
+        }
+    }
+}
+
+fn row(job: &JobRecord, run: Option<&(RunRecord, bool)>) -> Markup {
+    let executing = run.is_some_and(|(_, executing)| *executing);
+    let status = layout::job_status(job, executing);
+    let file = job.input_file.as_deref().map_or("", file_name);
+    html! {
+        tr {
+            td { a href={ "/jobs/" (job.id) } { @if file.is_empty() { (job.name()) } @else { (file) } } }
+            td { (job.operation) }
+            td {
+                (status_badge(status))
+                @if let Some(reason) = &job.reason { br; span.reason { (short(reason)) } }
+            }
+            td.num { (job.succeeded) }
+            td.num { (job.failed) }
+            td.num { (job.total) }
+            td { (time(job.started_at)) }
+            td { (crate::text::took(job.started_at, job.finished_at)) }
+            td { (job.workflow) }
+            td { (job.step) }
+            td { a href={ "/runs/" (job.run_id) } { (job.run_id) } }
+            td { (source(job, run.map(|(run, _)| run))) }
+        }
+    }
+}
+
+/// What started the job's run: a watched file, or a manifest.
+fn source(job: &JobRecord, run: Option<&RunRecord>) -> Markup {
+    html! {
+        @if let Some(file) = &job.trigger_file {
+            "file " (file_name(file))
+        } @else if let Some(run) = run {
+            "manifest " (run.manifest_path)
+        }
+    }
+}
+
+fn short(reason: &str) -> String {
+    if reason.chars().count() > 80 {
+        reason.chars().take(79).chain(['…']).collect()
+    } else {
+        reason.to_owned()
+    }
+}
+
+fn pager(query: &JobsQuery, page: &JobPage) -> Markup {
+    html! {
+        nav.pager {
+            @if let Some(previous) = &page.previous {
+                a rel="prev" href=(query.link(Some(("before", previous)))) { "← Previous" }
+            }
+            @if let Some(next) = &page.next {
+                a rel="next" href=(query.link(Some(("after", next)))) { "Next →" }
+            }
+        }
+    }
+}

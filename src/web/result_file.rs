@@ -1,0 +1,204 @@
+//! A job's files as the pages read them: opened only if still the file the
+//! job wrote (no link followed, same identity), read a page at a time from a
+//! byte offset, so the rows of a 1,000,000-row result cost what one page
+//! costs; and the failed rows written back in the job's input format.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::bulkcsv::output::{OutputRoot, WrittenIdentity};
+use crate::directory::outcome::RowOutcome;
+use crate::store::{JobFile, JobStore};
+
+use super::PageError;
+
+/// The columns bulkops adds to a job's input columns in its result file.
+const RESULT_COLUMNS: [&str; 3] = ["line", "status", "error"];
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One page of a result file's rows.
+#[derive(Debug)]
+pub(super) struct RowsPage {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// Where the next page starts, if there are more rows.
+    pub next: Option<u64>,
+}
+
+/// A job's recorded file, opened if it is still the one the job wrote.
+pub(super) fn open_file(store: &JobStore, job_id: &str, file: &JobFile) -> Result<File, PageError> {
+    let job = store.job(job_id)?;
+    let run = store.run(&job.run_id)?;
+    let gone = || {
+        PageError::NotFound(format!(
+            "`{}` changed or is gone since the job wrote it",
+            crate::text::printable(&file.path)
+        ))
+    };
+    let identity = file
+        .identity
+        .as_deref()
+        .and_then(|text| text.parse::<WrittenIdentity>().ok())
+        .ok_or_else(gone)?;
+    OutputRoot::new(&run.output_root)
+        .open_written(Path::new(&file.path), &identity)
+        .map_err(|error| PageError::Internal(crate::text::chain(&error)))?
+        .ok_or_else(gone)
+}
+
+/// The job's result file record, if it wrote one.
+pub(super) fn results_of(store: &JobStore, job_id: &str) -> Result<Option<JobFile>, PageError> {
+    Ok(store
+        .files(job_id)?
+        .into_iter()
+        .find(|file| file.kind == "results"))
+}
+
+/// Whether a header is a result file's: the input's columns, then bulkops'.
+pub(super) fn is_result_header(header: &[String]) -> bool {
+    header.len() > RESULT_COLUMNS.len()
+        && header[header.len() - RESULT_COLUMNS.len()..]
+            .iter()
+            .zip(RESULT_COLUMNS)
+            .all(|(found, expected)| found == expected)
+}
+
+/// Whether a result row's status is a failure.
+pub(super) fn failed(row: &[String], header: &[String]) -> bool {
+    row.get(header.len() - 2)
+        .and_then(|status| RowOutcome::from_key(status))
+        .is_some_and(|outcome| !outcome.is_success())
+}
+
+fn strings(record: &csv::ByteRecord) -> Vec<String> {
+    record
+        .iter()
+        .map(|field| String::from_utf8_lossy(field).into_owned())
+        .collect()
+}
+
+fn reader<R: Read>(source: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(source)
+}
+
+fn csv_error(error: &csv::Error) -> PageError {
+    PageError::Internal(format!("the result file cannot be read: {error}"))
+}
+
+/// The header and where the rows start.
+fn header_of(file: &mut File) -> Result<(Vec<String>, u64, bool), PageError> {
+    let mut csv = reader(BufReader::new(&mut *file));
+    let mut record = csv::ByteRecord::new();
+    if !csv
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(&e))?
+    {
+        return Ok((Vec::new(), 0, false));
+    }
+    let mut header = strings(&record);
+    let bom = header
+        .first()
+        .is_some_and(|first| first.starts_with('\u{feff}'));
+    if bom {
+        header[0] = header[0].replacen('\u{feff}', "", 1);
+    }
+    Ok((header, csv.position().byte(), bom))
+}
+
+/// Reads up to `limit` rows from `from` (the first row when `None`), failed
+/// ones only if asked. A `from` that is not where a row starts is refused.
+pub(super) fn read_page(
+    mut file: File,
+    from: Option<u64>,
+    failed_only: bool,
+    limit: usize,
+) -> Result<RowsPage, PageError> {
+    let (header, rows_start, _) = header_of(&mut file)?;
+    let start = from.unwrap_or(rows_start);
+    if start < rows_start || (start > rows_start && !row_starts_at(&mut file, start)?) {
+        return Err(PageError::BadRequest(
+            "the page link does not point at a row; open the job's first page".to_owned(),
+        ));
+    }
+    file.seek(SeekFrom::Start(start))
+        .map_err(|error| PageError::Internal(error.to_string()))?;
+    let mut csv = reader(BufReader::new(file));
+    let mut record = csv::ByteRecord::new();
+    let mut rows = Vec::new();
+    let filter = failed_only && is_result_header(&header);
+    loop {
+        if !csv
+            .read_byte_record(&mut record)
+            .map_err(|e| csv_error(&e))?
+        {
+            return Ok(RowsPage {
+                header,
+                rows,
+                next: None,
+            });
+        }
+        let row = strings(&record);
+        if filter && !failed(&row, &header) {
+            continue;
+        }
+        rows.push(row);
+        if rows.len() == limit {
+            let next = start + csv.position().byte();
+            let more = csv
+                .read_byte_record(&mut record)
+                .map_err(|e| csv_error(&e))?;
+            return Ok(RowsPage {
+                header,
+                rows,
+                next: more.then_some(next),
+            });
+        }
+    }
+}
+
+/// Whether the byte before `offset` ends a line.
+fn row_starts_at(file: &mut File, offset: u64) -> Result<bool, PageError> {
+    let io = |error: std::io::Error| PageError::Internal(error.to_string());
+    file.seek(SeekFrom::Start(offset - 1)).map_err(io)?;
+    let mut byte = [0u8; 1];
+    let read = file.read(&mut byte).map_err(io)?;
+    Ok(read == 1 && byte[0] == b'\n')
+}
+
+/// Writes the failed rows of a result file with the job's input columns
+/// only, so the file can be given back to `importMembers`, `removeMembers`
+/// or the device steps as their input.
+pub(super) fn write_failed_rows(mut file: File, out: impl Write) -> std::io::Result<u64> {
+    let other = |error: PageError| std::io::Error::other(format!("{error:?}"));
+    let (header, rows_start, bom) = header_of(&mut file).map_err(other)?;
+    if !is_result_header(&header) {
+        return Err(std::io::Error::other("the file is not a result file"));
+    }
+    let width = header.len() - RESULT_COLUMNS.len();
+    let mut out = out;
+    if bom {
+        out.write_all(BOM)?;
+    }
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(&header[..width])?;
+    file.seek(SeekFrom::Start(rows_start))?;
+    let mut csv = reader(BufReader::new(file));
+    let mut record = csv::ByteRecord::new();
+    let mut written = 0;
+    while csv.read_byte_record(&mut record)? {
+        let row = strings(&record);
+        if failed(&row, &header) {
+            let mut cells = row;
+            cells.resize(header.len(), String::new());
+            writer.write_record(&cells[..width])?;
+            written += 1;
+        }
+    }
+    writer.flush()?;
+    Ok(written)
+}

@@ -1,0 +1,167 @@
+//! "Retry failed rows": a job's failed rows become a new run of the same
+//! step on the same group. The rows and a one-step manifest are written below
+//! the job's run's output root (`retries/JOB/`), so the retry is a run like
+//! any other: recorded, resumable, with its own result file; the manifest
+//! says where it came from.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::bulkcsv::output::OutputRoot;
+use crate::lifecycle::{self, Hooks, Options, Paths, Start};
+use crate::store::JobStore;
+
+use super::result_file::{self, open_file, results_of};
+use super::{App, PageError};
+
+/// The operations whose failed rows can be run again as they are.
+const RETRYABLE: [&str; 2] = ["importMembers", "removeMembers"];
+
+/// A retry, written and ready to run.
+pub(super) struct Prepared {
+    manifest: PathBuf,
+    text: String,
+    paths: Paths,
+}
+
+/// A workflow name for the retry of `workflow`, within the 63 characters
+/// names may have.
+fn retry_name(workflow: &str) -> String {
+    let kept: String = workflow.chars().take(57).collect();
+    format!("{}-retry", kept.trim_end_matches('-'))
+}
+
+/// A value as YAML reads it: JSON strings are YAML strings.
+fn quoted(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+fn write_failure(error: &impl std::fmt::Display) -> PageError {
+    PageError::Internal(format!("the retry's files cannot be written: {error}"))
+}
+
+/// Writes the failed rows and the manifest of the retry of `job_id`.
+pub(super) fn prepare(store: &JobStore, job_id: &str) -> Result<Prepared, PageError> {
+    let job = store.job(job_id)?;
+    if !RETRYABLE.contains(&job.operation.as_str()) {
+        return Err(PageError::Conflict(format!(
+            "failed rows are retried for importMembers and removeMembers jobs; this is a {} job",
+            job.operation
+        )));
+    }
+    if job.failed == 0 {
+        return Err(PageError::Conflict(format!(
+            "job `{job_id}` has no failed rows"
+        )));
+    }
+    let run = store.run(&job.run_id)?;
+    let record = results_of(store, job_id)?
+        .ok_or_else(|| PageError::NotFound(format!("job `{job_id}` wrote no result file")))?;
+    let results = open_file(store, job_id, &record)?;
+    let root = OutputRoot::new(&run.output_root);
+    let mut rows = root
+        .create(&format!("retries/{job_id}/failed-rows.csv"), false)
+        .map_err(|error| write_failure(&crate::text::chain(&error)))?;
+    result_file::write_failed_rows(results, &mut rows).map_err(|error| write_failure(&error))?;
+    let rows = rows
+        .commit()
+        .map_err(|error| write_failure(&crate::text::chain(&error)))?;
+    let text = manifest_text(&job, &run.directory, &rows.path);
+    let mut manifest = root
+        .create(&format!("retries/{job_id}/retry.yaml"), false)
+        .map_err(|error| write_failure(&crate::text::chain(&error)))?;
+    manifest
+        .write_all(text.as_bytes())
+        .map_err(|error| write_failure(&error))?;
+    let manifest = manifest
+        .commit()
+        .map_err(|error| write_failure(&crate::text::chain(&error)))?;
+    let db = (run.directory == "local")
+        .then(|| run.directory_location.clone().map(PathBuf::from))
+        .flatten();
+    let profiles = PathBuf::from(&run.manifest_path)
+        .parent()
+        .map(|folder| folder.join(crate::msgraph::profile::PROFILES_FILE));
+    Ok(Prepared {
+        manifest: manifest.path,
+        text,
+        paths: Paths {
+            output_dir: PathBuf::from(&run.output_root),
+            db,
+            state: store.path().to_path_buf(),
+            profiles,
+            trigger_file: None,
+        },
+    })
+}
+
+fn manifest_text(job: &crate::store::JobRecord, directory: &str, rows: &std::path::Path) -> String {
+    let results = format!("retries/{}/{{{{run.id}}}}-results.csv", job.id);
+    format!(
+        "# The failed rows of job {job_id} ({workflow}/{step}), run again on the same group.\n\
+         apiVersion: bulkops/v1\n\
+         kind: Workflow\n\
+         metadata:\n  name: {name}\n  description: {description}\n\
+         spec:\n  directory: {directory}\n  steps:\n\
+         \x20   - id: {step_id}\n\
+         \x20     {operation}:\n\
+         \x20       group: {{ id: {group} }}\n\
+         \x20       input: {input}\n\
+         \x20       results: {results}\n",
+        job_id = job.id,
+        workflow = job.workflow,
+        step = job.step,
+        name = retry_name(&job.workflow),
+        description = quoted(&format!("Retry of the failed rows of job {}", job.id)),
+        directory = quoted(directory),
+        step_id = job.step,
+        operation = job.operation,
+        group = quoted(&job.target_id),
+        input = quoted(&rows.display().to_string()),
+        results = quoted(&results),
+    )
+}
+
+/// Starts the retry on a thread of its own and answers with its run id once
+/// the run is recorded, or with why it did not start.
+pub(super) async fn start(app: &App, prepared: Prepared) -> Result<String, PageError> {
+    let loaded = crate::manifest::load_bytes(
+        &prepared.manifest.display().to_string(),
+        prepared.text.into_bytes(),
+    )
+    .map_err(|error| PageError::Internal(format!("the retry's manifest is invalid: {error:?}")))?;
+    let (started, run_id) = std::sync::mpsc::channel();
+    let (failed, why) = std::sync::mpsc::channel();
+    let hooks = Hooks {
+        stop: Some(app.stop.clone()),
+        ledger: None,
+        started: Some(started),
+    };
+    let paths = prepared.paths;
+    let handle = std::thread::spawn(move || {
+        let result = lifecycle::apply_with(
+            Start::New(Box::new(loaded)),
+            &paths,
+            Options::default(),
+            hooks,
+        );
+        if let Err(error) = result {
+            tracing::error!(error = %crate::text::chain(&error), "a retry from the jobs page failed");
+            let _ = failed.send(crate::text::chain(&error));
+        }
+    });
+    app.retries
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(handle);
+    tokio::task::spawn_blocking(move || match run_id.recv() {
+        Ok(id) => Ok(id),
+        Err(_) => Err(PageError::Conflict(format!(
+            "the retry did not start: {}",
+            why.recv()
+                .unwrap_or_else(|_| "it ended before its run was recorded".to_owned())
+        ))),
+    })
+    .await
+    .map_err(|error| PageError::Internal(error.to_string()))?
+}
