@@ -42,4 +42,6 @@ mod sync;
 mod watch;
 mod watch_recovery;
 mod watch_support;
+mod web;
+mod web_support;
 mod wire;
