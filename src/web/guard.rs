@@ -5,7 +5,9 @@
 //! (`HttpOnly`, `SameSite=Strict`) that every other request must carry. Every
 //! action is a POST that carries this server's CSRF token and, when the
 //! browser sends one, an `Origin` of this page. Every answer forbids framing,
-//! sniffing, referrers and scripts from anywhere but the page itself.
+//! sniffing, referrers to other sites and scripts from anywhere but the page
+//! itself. (`same-origin`, not `no-referrer`: with `no-referrer` browsers send
+//! `Origin: null` with the page's own forms, which the check refuses.)
 
 use std::net::SocketAddr;
 
@@ -26,7 +28,7 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+    ("referrer-policy", "same-origin"),
     ("cache-control", "no-store"),
 ];
 

@@ -241,11 +241,11 @@ fn row(job: &JobRecord, run: Option<&(RunRecord, bool)>) -> Markup {
             td.num { (job.succeeded) }
             td.num { (job.failed) }
             td.num { (job.total) }
-            td { (time(job.started_at)) }
+            td.nowrap { (time(job.started_at)) }
             td { (crate::text::took(job.started_at, job.finished_at)) }
             td { (job.workflow) }
             td { (job.step) }
-            td { a href={ "/runs/" (job.run_id) } { (job.run_id) } }
+            td.nowrap { a href={ "/runs/" (job.run_id) } { (job.run_id) } }
             td { (source(job, run.map(|(run, _)| run))) }
         }
     }
@@ -255,9 +255,9 @@ fn row(job: &JobRecord, run: Option<&(RunRecord, bool)>) -> Markup {
 fn source(job: &JobRecord, run: Option<&RunRecord>) -> Markup {
     html! {
         @if let Some(file) = &job.trigger_file {
-            "file " (file_name(file))
+            span title=(file) { "file " (file_name(file)) }
         } @else if let Some(run) = run {
-            "manifest " (run.manifest_path)
+            span title=(run.manifest_path) { "manifest " (file_name(&run.manifest_path)) }
         }
     }
 }

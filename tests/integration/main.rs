@@ -2,6 +2,7 @@
 
 mod apply;
 mod bad_input;
+mod browser;
 mod cli;
 mod concurrency;
 mod devices;
@@ -44,4 +45,5 @@ mod watch_recovery;
 mod watch_support;
 mod web;
 mod web_support;
+mod webdriver;
 mod wire;

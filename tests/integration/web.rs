@@ -3,6 +3,7 @@
 //! their confirmations, CSRF and read-only refusals, escaping of hostile
 //! names, loopback by default and token sign-in for remote access.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use bulkops::store::{JobCounts, JobStore, NewJob, NewRun, Status};
@@ -14,7 +15,7 @@ const ENG_WEB: &str = "ea667e41-e369-433b-bc84-bb902ea775ad";
 
 /// Members to add to `eng-web`: four people of the demo tenant, then 116
 /// who are not in it (rows that fail as `notFound`).
-fn member_list() -> String {
+pub(crate) fn member_list() -> String {
     let mut list = String::from("memberObjectIdOrUpn\n");
     for known in [
         "ben.patel@contoso.example",
@@ -26,12 +27,12 @@ fn member_list() -> String {
         list.push('\n');
     }
     for missing in 0..116 {
-        list.push_str(&format!("nobody-{missing:03}@contoso.example\n"));
+        let _ = writeln!(list, "nobody-{missing:03}@contoso.example");
     }
     list
 }
 
-const MANIFEST: &str = "apiVersion: bulkops/v1
+pub(crate) const MANIFEST: &str = "apiVersion: bulkops/v1
 kind: Workflow
 metadata:
   name: access
@@ -46,7 +47,7 @@ spec:
 
 /// A folder with the demo directory and one applied import whose rows
 /// partly fail; the import's job id.
-fn imported() -> (tempfile::TempDir, String) {
+pub(crate) fn imported() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(bulkops_in(dir.path(), &["directory", "init"]).code, 0);
     std::fs::write(dir.path().join("m.yaml"), MANIFEST).unwrap();
@@ -291,7 +292,7 @@ fn downloads_stream_the_result_file_and_failed_rows_that_the_step_takes_back() {
     let failed = served.get(&format!("/jobs/{job}/failed-rows.csv"));
     let mut expected = String::from("memberObjectIdOrUpn\n");
     for missing in 0..116 {
-        expected.push_str(&format!("nobody-{missing:03}@contoso.example\n"));
+        let _ = writeln!(expected, "nobody-{missing:03}@contoso.example");
     }
     assert_eq!(failed.text(), expected);
     let input = served.get(&format!("/jobs/{job}/input"));

@@ -3,6 +3,7 @@
 //! a test writes (hostile `Host` and `Origin` headers included) and decodes
 //! chunked answers, so streamed downloads are read as a browser reads them.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -79,12 +80,12 @@ impl Served {
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("host"))
         {
-            request.push_str(&format!("Host: {}\r\n", self.addr));
+            let _ = write!(request, "Host: {}\r\n", self.addr);
         }
         for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
+            let _ = write!(request, "{name}: {value}\r\n");
         }
-        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        let _ = write!(request, "Content-Length: {}\r\n\r\n{body}", body.len());
         stream.write_all(request.as_bytes()).unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).unwrap();
