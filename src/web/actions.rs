@@ -130,8 +130,9 @@ pub(super) async fn retry(
 ) -> Result<Response, PageError> {
     allowed(&app, &form)?;
     let job_id = id.clone();
+    let profiles = app.settings.paths.profiles.clone();
     let prepared = app
-        .read(move |store| retry::prepare(store, &job_id))
+        .read(move |store| retry::prepare(store, &job_id, profiles))
         .await?;
     let run_id = retry::start(&app, prepared).await?;
     Ok(Redirect::to(&format!("/runs/{}", encode(&run_id))).into_response())

@@ -41,7 +41,13 @@ fn write_failure(error: &impl std::fmt::Display) -> PageError {
 }
 
 /// Writes the failed rows and the manifest of the retry of `job_id`.
-pub(super) fn prepare(store: &JobStore, job_id: &str) -> Result<Prepared, PageError> {
+/// The profiles file is `serve --profiles`, else the one beside the job's
+/// manifest.
+pub(super) fn prepare(
+    store: &JobStore,
+    job_id: &str,
+    profiles: Option<PathBuf>,
+) -> Result<Prepared, PageError> {
     let job = store.job(job_id)?;
     if !RETRYABLE.contains(&job.operation.as_str()) {
         return Err(PageError::Conflict(format!(
@@ -79,9 +85,11 @@ pub(super) fn prepare(store: &JobStore, job_id: &str) -> Result<Prepared, PageEr
     let db = (run.directory == "local")
         .then(|| run.directory_location.clone().map(PathBuf::from))
         .flatten();
-    let profiles = PathBuf::from(&run.manifest_path)
-        .parent()
-        .map(|folder| folder.join(crate::msgraph::profile::PROFILES_FILE));
+    let profiles = profiles.or_else(|| {
+        PathBuf::from(&run.manifest_path)
+            .parent()
+            .map(|folder| folder.join(crate::msgraph::profile::PROFILES_FILE))
+    });
     Ok(Prepared {
         manifest: manifest.path,
         text,
