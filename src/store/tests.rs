@@ -226,3 +226,154 @@ fn refuses_empty_missing_and_foreign_files() {
     ));
     assert!(!missing.exists());
 }
+
+/// Seven jobs of run `r1`, one a minute, with the same start for the last two
+/// (told apart by id); odd ones failed.
+fn seven_jobs(store: &JobStore) -> Vec<String> {
+    (0..7_i64)
+        .map(|index| {
+            let at = now() + jiff::SignedDuration::from_mins(index.min(5));
+            let target = format!("g{index}");
+            let job = store
+                .start_job(&NewJob {
+                    run_id: "r1",
+                    workflow: "quickstart",
+                    step: "add",
+                    operation: "importMembers",
+                    target_id: &target,
+                    target_name: None,
+                    input_file: None,
+                    started_at: at,
+                })
+                .unwrap();
+            let status = if index % 2 == 1 {
+                Status::Failed
+            } else {
+                Status::Completed
+            };
+            store
+                .finish_job(&job.id, status, None, JobCounts::default(), at)
+                .unwrap();
+            job.id
+        })
+        .collect()
+}
+
+#[test]
+fn job_pages_walk_forwards_and_back_over_every_job_once() {
+    let (_dir, mut store) = store();
+    run(&mut store);
+    let ids = seven_jobs(&store);
+    let ids_of = |page: &JobPage| {
+        page.jobs
+            .iter()
+            .map(|job| job.id.clone())
+            .collect::<Vec<_>>()
+    };
+    let mut newest: Vec<String> = ids.clone();
+    newest.sort_by_key(|id| {
+        let job = store.job(id).unwrap();
+        std::cmp::Reverse((job.started_at, id.clone()))
+    });
+    let filter = JobFilter::default();
+    let first = store.job_page(&filter, false, &Anchor::First, 3).unwrap();
+    assert_eq!((first.matching, ids_of(&first)), (7, newest[..3].to_vec()));
+    assert!(first.previous.is_none());
+    let second = store
+        .job_page(
+            &filter,
+            false,
+            &Anchor::After(first.next.clone().unwrap()),
+            3,
+        )
+        .unwrap();
+    assert_eq!(ids_of(&second), newest[3..6].to_vec());
+    let third = store
+        .job_page(
+            &filter,
+            false,
+            &Anchor::After(second.next.clone().unwrap()),
+            3,
+        )
+        .unwrap();
+    assert_eq!(ids_of(&third), newest[6..].to_vec());
+    assert!(third.next.is_none());
+    let back = store
+        .job_page(
+            &filter,
+            false,
+            &Anchor::Before(third.previous.clone().unwrap()),
+            3,
+        )
+        .unwrap();
+    assert_eq!(ids_of(&back), newest[3..6].to_vec());
+    let start = store
+        .job_page(
+            &filter,
+            false,
+            &Anchor::Before(back.previous.clone().unwrap()),
+            3,
+        )
+        .unwrap();
+    assert_eq!(ids_of(&start), newest[..3].to_vec());
+    assert!(
+        start.previous.is_none(),
+        "the first page has no previous page"
+    );
+    let failed = JobFilter {
+        status: Some(Status::Failed),
+        ..JobFilter::default()
+    };
+    let oldest = store.job_page(&failed, true, &Anchor::First, 10).unwrap();
+    assert_eq!(
+        ids_of(&oldest),
+        vec![ids[1].clone(), ids[3].clone(), ids[5].clone()]
+    );
+    let day = JobFilter {
+        since: Some("2026-11-28".parse().unwrap()),
+        ..JobFilter::default()
+    };
+    assert_eq!(
+        store
+            .job_page(&day, false, &Anchor::First, 10)
+            .unwrap()
+            .matching,
+        0
+    );
+    assert_eq!(
+        store.job_kinds().unwrap(),
+        (
+            vec!["quickstart".to_owned()],
+            vec!["importMembers".to_owned()]
+        )
+    );
+}
+
+#[test]
+fn a_cancel_request_holds_until_the_run_ends_or_resumes() {
+    let (_dir, mut store) = store();
+    run(&mut store);
+    assert!(!store.cancel_requested("r1").unwrap());
+    assert!(store.request_cancel("r1", now()).unwrap());
+    assert!(store.cancel_requested("r1").unwrap());
+    store
+        .finish_run("r1", Status::Cancelled, None, now())
+        .unwrap();
+    assert!(
+        !store.cancel_requested("r1").unwrap(),
+        "an ended run asks nothing"
+    );
+    assert!(
+        !store.request_cancel("r1", now()).unwrap(),
+        "only a running run can be cancelled"
+    );
+    store.reopen_run("r1", 500, 100).unwrap();
+    assert!(
+        !store.cancel_requested("r1").unwrap(),
+        "a resumed run starts without a request"
+    );
+    assert!(matches!(
+        store.request_cancel("nope", now()),
+        Err(StoreError::UnknownRun { .. })
+    ));
+}

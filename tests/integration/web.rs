@@ -647,3 +647,49 @@ fn retrying_failed_rows_runs_them_again_as_a_new_run_on_the_same_group() {
     assert!(page.contains(r#"data-status="failed""#), "{page}");
     assert!(page.contains("116 / 116 rows"));
 }
+
+#[test]
+fn a_run_through_microsoft_graph_shows_its_traffic() {
+    use crate::emulator_support::{Emulator, FAULTS, SECRET_ENV, demo_database};
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_database(dir.path());
+    let emulator = Emulator::start(&db, FAULTS);
+    emulator.write_profiles(dir.path(), 100);
+    let manifest = MANIFEST.replace("spec:\n", "spec:\n  directory: emu\n");
+    std::fs::write(dir.path().join("m.yaml"), manifest).unwrap();
+    std::fs::write(dir.path().join("add.csv"), member_list()).unwrap();
+    let run = bulkops_env(
+        dir.path(),
+        &["apply", "m.yaml"],
+        &[(SECRET_ENV, "pull-test-secret")],
+    );
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let store = JobStore::open(&dir.path().join(".bulkops/state.db")).unwrap();
+    let run_id = store.runs().unwrap().remove(0).id;
+    let traffic = store
+        .traffic(&run_id)
+        .unwrap()
+        .expect("a Graph run records its traffic");
+    assert!(traffic.requests > 0);
+    let served = Served::start(dir.path(), &[]);
+    let page = served.get(&format!("/runs/{run_id}")).text();
+    assert!(
+        page.contains(&format!(
+            "<p class=\"traffic\">{} requests, {} answered 429 (throttled), {} retries</p>",
+            traffic.requests, traffic.throttled, traffic.retries
+        )),
+        "{page}"
+    );
+    // A run on the local directory has none, and says nothing about Graph.
+    let (local, _) = imported();
+    let local_store = JobStore::open(&local.path().join(".bulkops/state.db")).unwrap();
+    let local_run = local_store.runs().unwrap().remove(0).id;
+    assert!(local_store.traffic(&local_run).unwrap().is_none());
+    let served = Served::start(local.path(), &[]);
+    assert!(
+        !served
+            .get(&format!("/runs/{local_run}"))
+            .text()
+            .contains("Microsoft Graph")
+    );
+}
