@@ -17,6 +17,7 @@
 //! cargo bench --bench serve_pages
 //! ```
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -107,7 +108,7 @@ fn million_row_job(bulkops: &Path, dir: &Path) -> String {
     assert!(run(&["directory", "init"]).success());
     let mut list = String::from("memberObjectIdOrUpn\n");
     for row in 0..ROWS {
-        list.push_str(&format!("nobody-{row:07}@contoso.example\n"));
+        let _ = writeln!(list, "nobody-{row:07}@contoso.example");
     }
     std::fs::write(dir.join("big.csv"), list).unwrap();
     std::fs::write(
@@ -221,6 +222,10 @@ fn link(page: &str, rel: &str) -> String {
     page[start..start + page[start..].find('"').unwrap()].replace("&amp;", "&")
 }
 
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "sizes in MB, to one decimal"
+)]
 fn main() {
     let bulkops = binary();
     let dir = tempfile::tempdir().unwrap();
