@@ -222,10 +222,7 @@ fn link(page: &str, rel: &str) -> String {
     page[start..start + page[start..].find('"').unwrap()].replace("&amp;", "&")
 }
 
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "sizes in MB, to one decimal"
-)]
+#[expect(clippy::cast_precision_loss, reason = "sizes in MB, to one decimal")]
 fn main() {
     let bulkops = binary();
     let dir = tempfile::tempdir().unwrap();

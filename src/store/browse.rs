@@ -18,6 +18,9 @@ pub struct JobFilter {
     pub since: Option<jiff::civil::Date>,
     /// Jobs started on or before this day (`YYYY-MM-DD`, UTC).
     pub until: Option<jiff::civil::Date>,
+    /// Jobs of these runs only (running jobs of the runs a process executes,
+    /// or of those none does: interrupted).
+    pub of_runs: Option<Vec<String>>,
 }
 
 /// A job's place in the order pages are cut from: its start time and id.
@@ -73,7 +76,13 @@ fn conditions(filter: &JobFilter) -> (Vec<String>, Vec<Value>) {
         values.push(Value::Text(value));
     };
     if let Some(status) = filter.status {
-        add("status = ?", status.key().to_owned());
+        // An interrupted job is recorded as running; `of_runs` tells them apart.
+        let stored = if status == Status::Interrupted {
+            Status::Running
+        } else {
+            status
+        };
+        add("status = ?", stored.key().to_owned());
     }
     if let Some(operation) = &filter.operation {
         add("operation = ?", operation.clone());
@@ -89,6 +98,14 @@ fn conditions(filter: &JobFilter) -> (Vec<String>, Vec<Value>) {
     }
     if let Some(next_day) = filter.until.and_then(|until| until.tomorrow().ok()) {
         add("started_at < ?", next_day.to_string());
+    }
+    if let Some(runs) = &filter.of_runs {
+        if runs.is_empty() {
+            clauses.push("0".to_owned());
+        } else {
+            clauses.push(format!("run_id IN ({})", vec!["?"; runs.len()].join(", ")));
+            values.extend(runs.iter().cloned().map(Value::Text));
+        }
     }
     (clauses, values)
 }
@@ -152,6 +169,17 @@ impl JobStore {
         let count: i64 =
             statement.query_row(rusqlite::params_from_iter(values.iter()), |row| row.get(0))?;
         Ok(to_u64(count))
+    }
+
+    /// The runs recorded as running: executed by a process, or interrupted.
+    pub fn running_runs(&self) -> Result<Vec<String>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id FROM runs WHERE status = 'running' ORDER BY id")?;
+        let ids = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
     }
 
     /// The workflows and operations jobs were recorded for, for filters.

@@ -5,6 +5,7 @@
 //! new run of the same step over a file of those rows.
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -21,13 +22,14 @@ pub(super) struct ActionForm {
 }
 
 /// Refuses an action the server does not allow or the form did not prove.
-fn allowed(app: &App, form: &ActionForm) -> Result<(), PageError> {
+fn allowed(app: &App, form: Result<Form<ActionForm>, FormRejection>) -> Result<(), PageError> {
     if app.settings.read_only {
         return Err(PageError::Forbidden(
             "this page is read-only (`bulkops serve --read-only`)".to_owned(),
         ));
     }
-    if !app.guard.csrf_matches(&form.csrf) {
+    let proven = form.is_ok_and(|Form(form)| app.guard.csrf_matches(&form.csrf));
+    if !proven {
         return Err(PageError::Forbidden(
             "the form is not one this server showed (reload the page and try again)".to_owned(),
         ));
@@ -76,22 +78,25 @@ pub(super) async fn confirm_delete(
 pub(super) async fn delete(
     State(app): State<App>,
     Path(id): Path<String>,
-    Form(form): Form<ActionForm>,
+    form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    allowed(&app, &form)?;
+    allowed(&app, form)?;
     let job_id = id.clone();
-    app.read(move |store| {
+    let kept = app.read(move |store| {
         let job = store.job(&job_id)?;
         if let Some(why) = store.why_kept(&job)? {
             return Err(PageError::Conflict(format!("job `{job_id}` cannot be deleted: {why}")));
         }
         let deleted = delete_job_files(store, &job_id, false)?;
         tracing::info!(job = %job_id, files = deleted.removed.len(), kept = deleted.kept.len(), "job deleted from the jobs page");
-        Ok(())
+        Ok(deleted.kept.len())
     })
     .await?;
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("deleted", &id);
+    if kept > 0 {
+        query.append_pair("kept", &kept.to_string());
+    }
     Ok(Redirect::to(&format!("/?{}", query.finish())).into_response())
 }
 
@@ -99,9 +104,9 @@ pub(super) async fn delete(
 pub(super) async fn cancel(
     State(app): State<App>,
     Path(id): Path<String>,
-    Form(form): Form<ActionForm>,
+    form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    allowed(&app, &form)?;
+    allowed(&app, form)?;
     let run_id = id.clone();
     app.read(move |store| {
         if !store.run_is_held(&run_id)? {
@@ -126,16 +131,30 @@ pub(super) async fn cancel(
 pub(super) async fn retry(
     State(app): State<App>,
     Path(id): Path<String>,
-    Form(form): Form<ActionForm>,
+    form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    allowed(&app, &form)?;
+    allowed(&app, form)?;
     let job_id = id.clone();
+    let source = app.read(move |store| retry::source(store, &job_id)).await?;
     let profiles = app.settings.paths.profiles.clone();
-    let prepared = app
-        .read(move |store| retry::prepare(store, &job_id, profiles))
-        .await?;
-    let run_id = retry::start(&app, prepared).await?;
-    Ok(Redirect::to(&format!("/runs/{}", encode(&run_id))).into_response())
+    let Some(claim) = retry::Claim::take(&app, &id) else {
+        return Err(PageError::Conflict(format!(
+            "a retry of job `{id}` started here is still going on"
+        )));
+    };
+    let prepared = tokio::task::spawn_blocking(move || retry::prepare(source, profiles))
+        .await
+        .map_err(|error| PageError::Internal(error.to_string()))??;
+    Ok(match retry::start(&app, prepared, claim).await? {
+        retry::Started::Run(run_id) => Redirect::to(&format!("/runs/{}", encode(&run_id))),
+        retry::Started::Waiting(workflow) => {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("workflow", &workflow);
+            query.append_pair("waiting", &id);
+            Redirect::to(&format!("/?{}", query.finish()))
+        }
+    }
+    .into_response())
 }
 
 fn encode(segment: &str) -> String {

@@ -88,6 +88,29 @@ impl Guard {
         same_secret(given, &self.csrf)
     }
 
+    /// A row's byte offset in a result file, signed, for a page link.
+    pub(super) fn sign_offset(&self, offset: u64) -> String {
+        format!("{offset}-{}", self.mac(&offset.to_string()))
+    }
+
+    /// The offset of a page link this server signed.
+    pub(super) fn verify_offset(&self, text: &str) -> Option<u64> {
+        let (offset, mac) = text.split_once('-')?;
+        same_secret(mac, &self.mac(offset)).then(|| offset.parse().ok())?
+    }
+
+    fn mac(&self, text: &str) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.csrf.as_bytes());
+        let tag = ring::hmac::sign(&key, format!("offset:{text}").as_bytes());
+        tag.as_ref()[..16]
+            .iter()
+            .fold(String::new(), |mut hex, byte| {
+                use std::fmt::Write;
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            })
+    }
+
     /// The `Host` values this machine's browsers send for a loopback server.
     fn host_allowed(&self, host: &str) -> bool {
         if self.remote.is_some() {
@@ -119,6 +142,7 @@ impl Guard {
 }
 
 /// A request that names another site as its origin, for actions.
+/// (The scheme is not compared: behind a TLS proxy the page is `https`.)
 fn foreign_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
@@ -127,7 +151,10 @@ fn foreign_origin(headers: &HeaderMap) -> bool {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    origin != format!("http://{host}")
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    origin_host != Some(host)
 }
 
 /// Checks every request, and adds the security headers to every answer.
@@ -164,6 +191,7 @@ pub(super) async fn check(State(app): State<App>, request: Request, next: Next) 
 
 #[derive(serde::Deserialize)]
 pub(super) struct SignIn {
+    #[serde(default)]
     token: String,
 }
 

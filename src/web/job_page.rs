@@ -1,6 +1,7 @@
 //! `/jobs/{id}`: a job's counts first, then its rows from the result file, a
 //! page at a time (failed ones only if asked), its downloads and actions.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -15,9 +16,10 @@ pub(super) const ROWS_PER_PAGE: usize = 50;
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct RowsQuery {
-    /// Where the page starts in the result file (a link bulkops made).
+    /// Where the page starts in the result file, signed by this server (only
+    /// offsets of rows it found are taken).
     #[serde(default)]
-    from: Option<u64>,
+    from: Option<String>,
     #[serde(default)]
     failed: Option<String>,
 }
@@ -40,17 +42,31 @@ struct Shown {
     /// A running job's journaled counts and planned rows.
     progress: Option<(JobCounts, Option<u64>)>,
     rows: Option<Result<RowsPage, String>>,
+    /// Where the next page starts, signed.
+    next: Option<String>,
 }
 
 /// `GET /jobs/{id}`.
 pub(super) async fn show(
     State(app): State<App>,
     Path(id): Path<String>,
-    Query(query): Query<RowsQuery>,
+    query: Result<Query<RowsQuery>, QueryRejection>,
 ) -> Result<Markup, PageError> {
+    let Query(query) = query.map_err(|rejection| PageError::BadRequest(rejection.body_text()))?;
     let failed_only = query.failed_only();
-    let from = query.from;
-    let shown = app
+    let from = query
+        .from
+        .as_deref()
+        .map(|text| {
+            app.guard.verify_offset(text).ok_or_else(|| {
+                PageError::BadRequest(
+                    "the page link is not one this server made; open the job's first page"
+                        .to_owned(),
+                )
+            })
+        })
+        .transpose()?;
+    let mut shown = app
         .read(move |store| {
             let job = store.job(&id)?;
             let run = store.run(&job.run_id)?;
@@ -60,22 +76,39 @@ pub(super) async fn show(
             let progress = (job.status == Status::Running)
                 .then(|| Ok::<_, PageError>((store.journal_counts(&id)?, store.planned_rows(&id)?)))
                 .transpose()?;
-            let rows = result_file::results_of(store, &id)?.map(|record| {
-                result_file::open_file(store, &id, &record)
-                    .and_then(|file| result_file::read_page(file, from, failed_only, ROWS_PER_PAGE))
-                    .map_err(PageError::into_message)
-            });
-            Ok(Shown {
-                job,
-                run,
-                executing,
-                deletable,
-                files,
-                progress,
-                rows,
-            })
+            let results = result_file::results_of(store, &id)?
+                .map(|record| result_file::open_file(store, &id, &record));
+            Ok((
+                Shown {
+                    job,
+                    run,
+                    executing,
+                    deletable,
+                    files,
+                    progress,
+                    rows: None,
+                    next: None,
+                },
+                results,
+            ))
         })
         .await?;
+    // The file is read without the store: a page of a large file holds no
+    // other page up.
+    if let Some(results) = shown.1.take() {
+        let page = tokio::task::spawn_blocking(move || {
+            results.and_then(|file| result_file::read_page(file, from, failed_only, ROWS_PER_PAGE))
+        })
+        .await
+        .map_err(|error| PageError::Internal(error.to_string()))?;
+        shown.0.next = page
+            .as_ref()
+            .ok()
+            .and_then(|page| page.next)
+            .map(|next| app.guard.sign_offset(next));
+        shown.0.rows = Some(page.map_err(PageError::into_message));
+    }
+    let shown = shown.0;
     let title = format!("Job {}", shown.job.name());
     Ok(layout::page(
         &title,
@@ -225,7 +258,7 @@ fn rows(shown: &Shown, failed_only: bool) -> Markup {
         @if page.rows.is_empty() { p.note { "No rows." } }
         nav.pager {
             a href=(if failed_only { format!("{base}?failed=1") } else { base.clone() }) { "First page" }
-            @if let Some(next) = page.next {
+            @if let Some(next) = &shown.next {
                 a rel="next" href={ (base) "?from=" (next) @if failed_only { "&failed=1" } } { "Next →" }
             }
         }

@@ -11,7 +11,12 @@ use serde::Deserialize;
 
 use super::layout::{self, file_name, status_badge, time};
 use super::{App, PageError};
-use crate::store::{Anchor, Cursor, JobFilter, JobPage, JobRecord, RunRecord, Status};
+use axum::extract::rejection::QueryRejection;
+
+use crate::store::{
+    Anchor, Cursor, JobCounts, JobFilter, JobPage, JobRecord, JobStore, RunRecord, Status,
+    StoreError,
+};
 
 /// Jobs on one page.
 pub(super) const PAGE_SIZE: usize = 50;
@@ -39,6 +44,10 @@ pub(super) struct JobsQuery {
     before: String,
     #[serde(default)]
     deleted: String,
+    #[serde(default)]
+    kept: u64,
+    #[serde(default)]
+    waiting: String,
 }
 
 fn given(text: &str) -> Option<String> {
@@ -86,6 +95,7 @@ impl JobsQuery {
             run: given(&self.run),
             since: date(&self.since, "since")?,
             until: date(&self.until, "until")?,
+            of_runs: None,
         })
     }
 
@@ -128,21 +138,49 @@ impl JobsQuery {
 struct Listing {
     page: JobPage,
     runs: HashMap<String, (RunRecord, bool)>,
+    /// The journaled counts of running (or interrupted) jobs.
+    progress: HashMap<String, JobCounts>,
     workflows: Vec<String>,
     operations: Vec<String>,
+    /// The job the previous action deleted, once it is gone.
+    deleted: Option<String>,
+}
+
+/// The runs recorded as running that a process executes (`Running`) or that
+/// none does (`Interrupted`).
+fn runs_that_are(store: &JobStore, status: Status) -> Result<Vec<String>, PageError> {
+    let mut runs = Vec::new();
+    for run in store.running_runs()? {
+        if store.run_is_held(&run)? == (status == Status::Running) {
+            runs.push(run);
+        }
+    }
+    Ok(runs)
 }
 
 /// `GET /`.
 pub(super) async fn show(
     State(app): State<App>,
-    Query(query): Query<JobsQuery>,
+    query: Result<Query<JobsQuery>, QueryRejection>,
 ) -> Result<Markup, PageError> {
-    let filter = query.filter()?;
+    let Query(query) = query.map_err(|rejection| PageError::BadRequest(rejection.body_text()))?;
+    let mut filter = query.filter()?;
     let anchor = query.anchor()?;
     let oldest_first = query.oldest_first();
+    let deleted = given(&query.deleted);
     let listing = app
         .read(move |store| {
+            if let Some(status @ (Status::Running | Status::Interrupted)) = filter.status {
+                filter.of_runs = Some(runs_that_are(store, status)?);
+            }
             let page = store.job_page(&filter, oldest_first, &anchor, PAGE_SIZE)?;
+            let mut progress = HashMap::new();
+            for job in page.jobs.iter().filter(|job| job.status == Status::Running) {
+                progress.insert(job.id.clone(), store.journal_counts(&job.id)?);
+            }
+            // Said only of a job that is gone.
+            let deleted =
+                deleted.filter(|id| matches!(store.job(id), Err(StoreError::UnknownJob { .. })));
             let mut runs = HashMap::new();
             for job in &page.jobs {
                 if !runs.contains_key(&job.run_id) {
@@ -155,8 +193,10 @@ pub(super) async fn show(
             Ok(Listing {
                 page,
                 runs,
+                progress,
                 workflows,
                 operations,
+                deleted,
             })
         })
         .await?;
@@ -167,8 +207,12 @@ fn render(query: &JobsQuery, listing: &Listing) -> Markup {
     let page = &listing.page;
     html! {
         h1 { "Bulk operation results" }
-        @if let Some(deleted) = given(&query.deleted) {
-            p.note { "Deleted job " code { (deleted) } "." }
+        @if let Some(deleted) = &listing.deleted {
+            p.note { "Deleted job " code { (deleted) } "."
+                @if query.kept > 0 { " " (query.kept) " of its files were kept: they changed since the job wrote them, or are gone." } }
+        }
+        @if let Some(waiting) = given(&query.waiting) {
+            p.note { "The retry of job " code { (waiting) } " is waiting (another apply is changing the directory, say); its job appears here when it starts." }
         }
         (filters(query, listing))
         p.note { (page.matching) " matching " (if page.matching == 1 { "job" } else { "jobs" }) }
@@ -181,7 +225,7 @@ fn render(query: &JobsQuery, listing: &Listing) -> Markup {
             } }
             tbody {
                 @for job in &page.jobs {
-                    (row(job, listing.runs.get(&job.run_id)))
+                    (row(job, listing.runs.get(&job.run_id), listing.progress.get(&job.id)))
                 }
             }
         }
@@ -190,7 +234,7 @@ fn render(query: &JobsQuery, listing: &Listing) -> Markup {
 }
 
 fn filters(query: &JobsQuery, listing: &Listing) -> Markup {
-    let statuses = ["running", "completed", "failed", "cancelled"];
+    let statuses = ["running", "interrupted", "completed", "failed", "cancelled"];
     html! {
         form.filters method="get" action="/" {
             label { "Status" select name="status" {
@@ -226,9 +270,13 @@ fn filters(query: &JobsQuery, listing: &Listing) -> Markup {
     }
 }
 
-fn row(job: &JobRecord, run: Option<&(RunRecord, bool)>) -> Markup {
+fn row(job: &JobRecord, run: Option<&(RunRecord, bool)>, progress: Option<&JobCounts>) -> Markup {
     let executing = run.is_some_and(|(_, executing)| *executing);
     let status = layout::job_status(job, executing);
+    let (succeeded, failed, total) = progress
+        .map_or((job.succeeded, job.failed, job.total), |counts| {
+            (counts.succeeded, counts.failed, counts.total)
+        });
     let file = job.input_file.as_deref().map_or("", file_name);
     html! {
         tr {
@@ -238,9 +286,9 @@ fn row(job: &JobRecord, run: Option<&(RunRecord, bool)>) -> Markup {
                 (status_badge(status))
                 @if let Some(reason) = &job.reason { br; span.reason { (short(reason)) } }
             }
-            td.num { (job.succeeded) }
-            td.num { (job.failed) }
-            td.num { (job.total) }
+            td.num { (succeeded) }
+            td.num { (failed) }
+            td.num { (total) }
             td.nowrap { (time(job.started_at)) }
             td { (crate::text::took(job.started_at, job.finished_at)) }
             td { (job.workflow) }

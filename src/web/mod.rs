@@ -20,6 +20,7 @@ mod layout;
 mod result_file;
 mod retry;
 mod run_page;
+mod server;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -90,6 +91,10 @@ struct App {
     stop: Stop,
     /// The threads of retries started here, joined when the server stops.
     retries: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    /// The jobs whose retry started here goes on.
+    retrying: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Downloads going on, at most [`downloads::AT_ONCE`].
+    downloads: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -120,6 +125,8 @@ pub(crate) enum PageError {
     Conflict(String),
     Forbidden(String),
     Unauthorized,
+    /// Too much goes on at once; the client may try again.
+    Busy(String),
     Internal(String),
 }
 
@@ -131,6 +138,7 @@ impl PageError {
             | Self::BadRequest(message)
             | Self::Conflict(message)
             | Self::Forbidden(message)
+            | Self::Busy(message)
             | Self::Internal(message) => message,
             Self::Unauthorized => "sign in first".to_owned(),
         }
@@ -155,6 +163,7 @@ impl IntoResponse for PageError {
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, "Bad request", message),
             Self::Conflict(message) => (StatusCode::CONFLICT, "Refused", message),
             Self::Forbidden(message) => (StatusCode::FORBIDDEN, "Forbidden", message),
+            Self::Busy(message) => (StatusCode::SERVICE_UNAVAILABLE, "Busy", message),
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "Sign in",
@@ -187,6 +196,7 @@ fn routes(app: App) -> Router {
         .route("/runs/{id}/cancel", post(actions::cancel))
         .route("/login", get(guard::login))
         .route("/assets/{name}", get(assets::serve))
+        .fallback(|| async { PageError::NotFound("there is no such page".to_owned()) })
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             guard::check,
@@ -201,7 +211,8 @@ pub fn serve(settings: Settings) -> Result<(), WebError> {
             addr: settings.listen,
         });
     }
-    let store = JobStore::open_with(&settings.paths.state, Create::IfMissing)?;
+    // Never created here: a mistyped `--state` is an error, not an empty history.
+    let store = JobStore::open_with(&settings.paths.state, Create::Never)?;
     let runtime = crate::lifecycle::runtime()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -219,13 +230,12 @@ pub fn serve(settings: Settings) -> Result<(), WebError> {
             guard: Arc::new(guard),
             stop: Stop::new(),
             retries: Arc::default(),
+            retrying: Arc::default(),
+            downloads: Arc::new(tokio::sync::Semaphore::new(downloads::AT_ONCE)),
         };
-        let served = axum::serve(listener, routes(app.clone()))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(WebError::Io);
+        server::run(listener, routes(app.clone())).await;
         finish_retries(&app).await;
-        served
+        Ok(())
     })
 }
 
@@ -244,6 +254,13 @@ fn announce(addr: SocketAddr, guard: &guard::Guard, settings: &Settings) {
     };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "bulkops serve: open {url}{mode}");
+    if addr.ip().is_unspecified() {
+        let _ = writeln!(
+            out,
+            "(it listens on every address: open it with this machine's name or address in place of {})",
+            addr.ip()
+        );
+    }
     let _ = out.flush();
     tracing::info!(%addr, read_only = settings.read_only, remote = settings.allow_remote, "serving the jobs page");
 }
@@ -270,21 +287,4 @@ async fn finish_retries(app: &App) {
         }
     })
     .await;
-}
-
-async fn shutdown() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut terminate) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = interrupt.await;
-            return;
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
 }

@@ -44,7 +44,11 @@ pub(super) fn open_file(store: &JobStore, job_id: &str, file: &JobFile) -> Resul
         .ok_or_else(gone)?;
     OutputRoot::new(&run.output_root)
         .open_written(Path::new(&file.path), &identity)
-        .map_err(|error| PageError::Internal(crate::text::chain(&error)))?
+        .map_err(|error| {
+            // A link on the way, say: the file is not the job's any more.
+            tracing::warn!(file = %crate::text::printable(&file.path), error = %crate::text::chain(&error), "a job's file is not served");
+            gone()
+        })?
         .ok_or_else(gone)
 }
 
@@ -92,6 +96,11 @@ fn csv_error(error: &csv::Error) -> PageError {
 
 /// The header and where the rows start.
 fn header_of(file: &mut File) -> Result<(Vec<String>, u64, bool), PageError> {
+    let io = |error: std::io::Error| PageError::Internal(error.to_string());
+    let mut start = [0u8; 3];
+    let read = file.read(&mut start).map_err(io)?;
+    let bom = read == 3 && start == *BOM;
+    file.rewind().map_err(io)?;
     let mut csv = reader(BufReader::new(&mut *file));
     let mut record = csv::ByteRecord::new();
     if !csv
@@ -101,11 +110,10 @@ fn header_of(file: &mut File) -> Result<(Vec<String>, u64, bool), PageError> {
         return Ok((Vec::new(), 0, false));
     }
     let mut header = strings(&record);
-    let bom = header
-        .first()
-        .is_some_and(|first| first.starts_with('\u{feff}'));
-    if bom {
-        header[0] = header[0].replacen('\u{feff}', "", 1);
+    if let Some(first) = header.first_mut()
+        && first.starts_with('\u{feff}')
+    {
+        *first = first.replacen('\u{feff}', "", 1);
     }
     Ok((header, csv.position().byte(), bom))
 }
@@ -148,15 +156,30 @@ pub(super) fn read_page(
         }
         rows.push(row);
         if rows.len() == limit {
-            let next = start + csv.position().byte();
-            let more = csv
-                .read_byte_record(&mut record)
-                .map_err(|e| csv_error(&e))?;
             return Ok(RowsPage {
+                next: next_shown(&mut csv, &mut record, &header, filter)?.map(|at| start + at),
                 header,
                 rows,
-                next: more.then_some(next),
             });
+        }
+    }
+}
+
+/// Where the next row the page would show starts, if there is one: a page of
+/// failed rows only links on when another failed row follows.
+fn next_shown<R: Read>(
+    csv: &mut csv::Reader<R>,
+    record: &mut csv::ByteRecord,
+    header: &[String],
+    filter: bool,
+) -> Result<Option<u64>, PageError> {
+    loop {
+        let at = csv.position().byte();
+        if !csv.read_byte_record(record).map_err(|e| csv_error(&e))? {
+            return Ok(None);
+        }
+        if !filter || failed(&strings(record), header) {
+            return Ok(Some(at));
         }
     }
 }

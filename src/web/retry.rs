@@ -40,15 +40,24 @@ fn write_failure(error: &impl std::fmt::Display) -> PageError {
     PageError::Internal(format!("the retry's files cannot be written: {error}"))
 }
 
-/// Writes the failed rows and the manifest of the retry of `job_id`.
-/// The profiles file is `serve --profiles`, else the one beside the job's
-/// manifest.
-pub(super) fn prepare(
-    store: &JobStore,
-    job_id: &str,
-    profiles: Option<PathBuf>,
-) -> Result<Prepared, PageError> {
+/// What a retry is made from, read from the store.
+pub(super) struct Source {
+    job: crate::store::JobRecord,
+    run: crate::store::RunRecord,
+    results: std::fs::File,
+    state: PathBuf,
+}
+
+/// Reads what the retry of `job_id` is made from, and refuses a job that
+/// cannot be retried: another operation, no failed rows, or a run that
+/// executes or can still be resumed (its resume would finish the job).
+pub(super) fn source(store: &JobStore, job_id: &str) -> Result<Source, PageError> {
     let job = store.job(job_id)?;
+    if let Some(why) = store.why_kept(&job)? {
+        return Err(PageError::Conflict(format!(
+            "job `{job_id}` is not retried: {why}"
+        )));
+    }
     if !RETRYABLE.contains(&job.operation.as_str()) {
         return Err(PageError::Conflict(format!(
             "failed rows are retried for importMembers and removeMembers jobs; this is a {} job",
@@ -64,6 +73,24 @@ pub(super) fn prepare(
     let record = results_of(store, job_id)?
         .ok_or_else(|| PageError::NotFound(format!("job `{job_id}` wrote no result file")))?;
     let results = open_file(store, job_id, &record)?;
+    Ok(Source {
+        job,
+        run,
+        results,
+        state: store.path().to_path_buf(),
+    })
+}
+
+/// Writes the failed rows and the manifest of the retry. The profiles file
+/// is `serve --profiles`, else the one beside the job's manifest.
+pub(super) fn prepare(source: Source, profiles: Option<PathBuf>) -> Result<Prepared, PageError> {
+    let Source {
+        job,
+        run,
+        results,
+        state,
+    } = source;
+    let job_id = &job.id;
     let root = OutputRoot::new(&run.output_root);
     let mut rows = root
         .create(&format!("retries/{job_id}/failed-rows.csv"), false)
@@ -96,7 +123,7 @@ pub(super) fn prepare(
         paths: Paths {
             output_dir: PathBuf::from(&run.output_root),
             db,
-            state: store.path().to_path_buf(),
+            state,
             profiles,
             trigger_file: None,
         },
@@ -130,14 +157,63 @@ fn manifest_text(job: &crate::store::JobRecord, directory: &str, rows: &std::pat
     )
 }
 
-/// Starts the retry on a thread of its own and answers with its run id once
-/// the run is recorded, or with why it did not start.
-pub(super) async fn start(app: &App, prepared: Prepared) -> Result<String, PageError> {
+/// A job's retry going on in this server: one at a time per job, so a
+/// double click starts one run.
+pub(super) struct Claim {
+    retrying: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    job: String,
+}
+
+impl Claim {
+    /// Claims the retry of `job`, unless one started here goes on.
+    pub(super) fn take(app: &App, job: &str) -> Option<Self> {
+        let fresh = app
+            .retrying
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(job.to_owned());
+        fresh.then(|| Self {
+            retrying: std::sync::Arc::clone(&app.retrying),
+            job: job.to_owned(),
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.retrying
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.job);
+    }
+}
+
+/// How a retry's start went.
+pub(super) enum Started {
+    /// Recorded as this run.
+    Run(String),
+    /// Waiting (for another apply on the directory, say): it shows in the
+    /// list of this workflow's jobs when it starts.
+    Waiting(String),
+}
+
+/// How long the page waits for the retry's run to be recorded.
+const SHOWN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Starts the retry on a thread of its own, which holds `claim` until the
+/// run ends; answers with the run once it is recorded, or that it waits, or
+/// why it did not start.
+pub(super) async fn start(
+    app: &App,
+    prepared: Prepared,
+    claim: Claim,
+) -> Result<Started, PageError> {
     let loaded = crate::manifest::load_bytes(
         &prepared.manifest.display().to_string(),
         prepared.text.into_bytes(),
     )
     .map_err(|error| PageError::Internal(format!("the retry's manifest is invalid: {error:?}")))?;
+    let workflow = loaded.plan.workflow.clone();
     let (started, run_id) = std::sync::mpsc::channel();
     let (failed, why) = std::sync::mpsc::channel();
     let hooks = Hooks {
@@ -147,6 +223,7 @@ pub(super) async fn start(app: &App, prepared: Prepared) -> Result<String, PageE
     };
     let paths = prepared.paths;
     let handle = std::thread::spawn(move || {
+        let _claim = claim;
         let result = lifecycle::apply_with(
             Start::New(Box::new(loaded)),
             &paths,
@@ -162,9 +239,10 @@ pub(super) async fn start(app: &App, prepared: Prepared) -> Result<String, PageE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(handle);
-    tokio::task::spawn_blocking(move || match run_id.recv() {
-        Ok(id) => Ok(id),
-        Err(_) => Err(PageError::Conflict(format!(
+    tokio::task::spawn_blocking(move || match run_id.recv_timeout(SHOWN_WITHIN) {
+        Ok(id) => Ok(Started::Run(id)),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(Started::Waiting(workflow)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(PageError::Conflict(format!(
             "the retry did not start: {}",
             why.recv()
                 .unwrap_or_else(|_| "it ended before its run was recorded".to_owned())

@@ -39,13 +39,11 @@ fn load(store: &JobStore, run_id: &str) -> Result<Live, PageError> {
     };
     let mut jobs = Vec::new();
     for job in store.jobs_of_run(run_id)? {
+        let planned = store.planned_rows(&job.id)?;
         let (done, planned) = if job.status == Status::Running {
-            (
-                store.journal_counts(&job.id)?.total,
-                store.planned_rows(&job.id)?,
-            )
+            (store.journal_counts(&job.id)?.total, planned)
         } else {
-            (job.total, Some(job.total))
+            (job.total, planned.or(Some(job.total)))
         };
         jobs.push((job, done, planned));
     }
@@ -97,6 +95,7 @@ fn graph_of(
             let state = match records.get(&step.id) {
                 Some(record) => record.state.clone(),
                 None if running && status == Status::Running => "running".to_owned(),
+                None if running => "interrupted".to_owned(),
                 None => "pending".to_owned(),
             };
             let rows = (!of_step.is_empty()).then(|| {

@@ -48,16 +48,26 @@ spec:
 /// A folder with the demo directory and one applied import whose rows
 /// partly fail; the import's job id.
 pub(crate) fn imported() -> (tempfile::TempDir, String) {
+    let (dir, job) = imported_from(&member_list());
+    let store = JobStore::open(&dir.path().join(".bulkops/state.db")).unwrap();
+    let record = store.job(&job).unwrap();
+    assert_eq!(
+        (record.succeeded, record.failed, record.total),
+        (4, 116, 120)
+    );
+    (dir, job)
+}
+
+/// A folder with the demo directory and `list` imported into `eng-web`.
+fn imported_from(list: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(bulkops_in(dir.path(), &["directory", "init"]).code, 0);
     std::fs::write(dir.path().join("m.yaml"), MANIFEST).unwrap();
-    std::fs::write(dir.path().join("add.csv"), member_list()).unwrap();
+    std::fs::write(dir.path().join("add.csv"), list).unwrap();
     let run = bulkops_in(dir.path(), &["apply", "m.yaml"]);
     assert_eq!(run.code, 1, "{}", run.transcript());
     let store = JobStore::open(&dir.path().join(".bulkops/state.db")).unwrap();
-    let job = store.jobs().unwrap().remove(0);
-    assert_eq!((job.succeeded, job.failed, job.total), (4, 116, 120));
-    (dir, job.id)
+    (dir, store.jobs().unwrap().remove(0).id)
 }
 
 fn job_links(page: &str) -> Vec<String> {
@@ -263,9 +273,82 @@ fn a_job_shows_its_rows_a_page_at_a_time_and_its_failed_rows_alone() {
     assert_eq!(failed.matches(r#"<tr class="failed">"#).count(), 50);
     assert!(!failed.contains(r#"<tr class="ok">"#));
     assert!(failed.contains("<td>nobody-000@contoso.example</td><td>6</td><td>notFound</td><td>no user, group, device or service principal has this object id or user principal name</td>"), "{failed}");
-    // A page link that does not point at a row is refused in place.
-    let skewed = served.get(&format!("/jobs/{job}?from=7")).text();
-    assert!(skewed.contains("the page link does not point at a row"));
+    // Only page links this server made are taken: an offset in the middle
+    // of a row (or of a quoted cell) is refused.
+    let skewed = served.get(&format!("/jobs/{job}?from=7"));
+    assert_eq!(skewed.status, 400);
+    assert!(
+        skewed
+            .text()
+            .contains("the page link is not one this server made")
+    );
+    let forged = next.replace("from=", "from=1");
+    assert_eq!(served.get(&forged).status, 400, "{forged}");
+    assert_eq!(
+        served.get(&format!("/jobs/{job}?failed=1&failed=0")).status,
+        400
+    );
+}
+
+#[test]
+fn a_page_of_failed_rows_links_on_only_when_another_failed_row_follows() {
+    let mut list = String::from("memberObjectIdOrUpn\n");
+    for missing in 0..50 {
+        let _ = writeln!(list, "nobody-{missing:03}@contoso.example");
+    }
+    list.push_str("ben.patel@contoso.example\ngrace.silva@contoso.example\n");
+    let (dir, job) = imported_from(&list);
+    let served = Served::start(dir.path(), &[]);
+    let failed = served.get(&format!("/jobs/{job}?failed=1")).text();
+    assert_eq!(failed.matches(r#"<tr class="failed">"#).count(), 50);
+    assert!(!failed.contains("rel=\"next\""), "{failed}");
+    let all = served.get(&format!("/jobs/{job}")).text();
+    assert!(
+        all.contains("rel=\"next\""),
+        "all rows go on to the successes"
+    );
+}
+
+#[test]
+fn an_input_is_served_only_while_it_is_what_the_run_read() {
+    let (dir, job) = imported();
+    let served = Served::start(dir.path(), &[]);
+    let input = dir.path().join("add.csv");
+    assert_eq!(served.get(&format!("/jobs/{job}/input")).status, 200);
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "not for the page\n").unwrap();
+    std::fs::remove_file(&input).unwrap();
+    std::os::unix::fs::symlink(&secret, &input).unwrap();
+    let linked = served.get(&format!("/jobs/{job}/input"));
+    assert_eq!(linked.status, 404);
+    assert!(linked.text().contains("changed since the run read it"));
+    assert!(!linked.text().contains("not for the page"));
+    std::fs::remove_file(&input).unwrap();
+    std::fs::write(&input, member_list()).unwrap();
+    let same = served.get(&format!("/jobs/{job}/input"));
+    assert_eq!(same.status, 200);
+    assert_eq!(same.text(), member_list());
+}
+
+#[test]
+fn a_half_sent_request_is_closed_and_holds_no_page_up() {
+    use std::io::{Read, Write};
+    let (dir, _) = imported();
+    let served = Served::start(dir.path(), &[]);
+    let mut slow = std::net::TcpStream::connect(&served.addr).unwrap();
+    slow.write_all(format!("GET / HTTP/1.1\r\nHost: {}\r\n", served.addr).as_bytes())
+        .unwrap();
+    assert_eq!(
+        served.get("/").status,
+        200,
+        "other requests are answered meanwhile"
+    );
+    // The server closes the connection once its headers are 10 s late.
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"));
 }
 
 #[test]
@@ -458,6 +541,14 @@ fn the_page_answers_loopback_names_only_and_remote_access_needs_the_sign_in_link
             .stderr_text()
             .contains("`0.0.0.0:0` is not a loopback address")
     );
+    let missing = bulkops_in(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(missing.code, 66, "{}", missing.transcript());
+    assert!(missing.stderr_text().contains("there is no job history at"));
+    assert!(
+        !dir.path().join(".bulkops/state.db").exists(),
+        "serve creates no store"
+    );
+    drop(JobStore::open(&dir.path().join(".bulkops/state.db")).unwrap());
     let served = Served::start(dir.path(), &[]);
     assert!(
         served
@@ -525,7 +616,37 @@ fn a_job_whose_run_can_resume_is_not_deleted() {
     );
     assert_eq!(served.get(&format!("/jobs/{job}/delete")).status, 409);
     let csrf = served.csrf(&format!("/runs/{}", store.job(&job).unwrap().run_id));
+    assert!(
+        served
+            .get("/?status=running")
+            .text()
+            .contains("1 matching job")
+    );
+    assert!(
+        served
+            .get("/?status=interrupted")
+            .text()
+            .contains("0 matching jobs")
+    );
     held.kill();
+    assert!(
+        served
+            .get("/?status=running")
+            .text()
+            .contains("0 matching jobs")
+    );
+    let list = served.get("/?status=interrupted").text();
+    assert!(list.contains("1 matching job"), "{list}");
+    // The list shows what the journal holds: 20 rows, 4 added, 16 not found.
+    assert!(
+        list.contains(r#"<td class="num">4</td><td class="num">16</td><td class="num">20</td>"#),
+        "{list}"
+    );
+    let retried = served.post(&format!("/jobs/{job}/retry"), &format!("csrf={csrf}"), &[]);
+    assert_eq!(
+        retried.status, 409,
+        "a resume finishes this job, not a retry"
+    );
     let interrupted = served.get(&format!("/jobs/{job}")).text();
     assert!(interrupted.contains(r#"<span class="status interrupted">"#));
     let path = format!("/jobs/{job}/delete");
@@ -692,4 +813,58 @@ fn a_run_through_microsoft_graph_shows_its_traffic() {
             .text()
             .contains("Microsoft Graph")
     );
+}
+
+#[test]
+fn downloads_that_clients_do_not_read_are_limited_and_other_pages_go_on() {
+    use std::io::{Read, Write};
+    let mut list = String::from("memberObjectIdOrUpn\n");
+    for missing in 0..60_000 {
+        let _ = writeln!(list, "nobody-{missing:06}@contoso.example");
+    }
+    let (dir, job) = imported_from(&list);
+    let served = Served::start(dir.path(), &[]);
+    // Sixteen clients ask for the 8 MB result file and never read it.
+    let stalled: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| {
+            let mut stream = small_window(&served.addr);
+            write!(
+                stream,
+                "GET /jobs/{job}/results.csv HTTP/1.1\r\nHost: {}\r\n\r\n",
+                served.addr
+            )
+            .unwrap();
+            // Its download has begun: the answer's first bytes are here.
+            let mut status = [0u8; 12];
+            stream.read_exact(&mut status).unwrap();
+            assert_eq!(&status, b"HTTP/1.1 200");
+            stream
+        })
+        .collect();
+    let refused = served.get(&format!("/jobs/{job}/results.csv"));
+    assert_eq!(refused.status, 503);
+    assert!(
+        refused
+            .text()
+            .contains("16 downloads are going on; try again in a moment")
+    );
+    assert_eq!(served.get("/").status, 200, "pages are answered meanwhile");
+    assert_eq!(served.get(&format!("/jobs/{job}")).status, 200);
+    drop(stalled);
+    crate::support::wait_until(
+        "downloads again once the clients left",
+        std::time::Duration::from_secs(120),
+        || served.get(&format!("/jobs/{job}/results.csv")).status == 200,
+    );
+}
+
+/// A connection whose receive buffer holds 4 KiB, set before it connects, so
+/// an unread answer stays on the server's side.
+fn small_window(addr: &str) -> std::net::TcpStream {
+    use rustix::net::{AddressFamily, SocketType, ipproto, socket, sockopt};
+    let socket = socket(AddressFamily::INET, SocketType::STREAM, Some(ipproto::TCP)).unwrap();
+    sockopt::set_socket_recv_buffer_size(&socket, 4096).unwrap();
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    rustix::net::connect(&socket, &addr).unwrap();
+    std::net::TcpStream::from(socket)
 }
