@@ -94,9 +94,11 @@ pub(super) async fn delete(
     .await?;
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("deleted", &id);
-    if kept > 0 {
-        query.append_pair("kept", &kept.to_string());
-    }
+    query.append_pair("kept", &kept.to_string());
+    query.append_pair(
+        "note",
+        &app.guard.sign_note(&format!("deleted:{id}:{kept}")),
+    );
     Ok(Redirect::to(&format!("/?{}", query.finish())).into_response())
 }
 
@@ -151,6 +153,7 @@ pub(super) async fn retry(
             let mut query = form_urlencoded::Serializer::new(String::new());
             query.append_pair("workflow", &workflow);
             query.append_pair("waiting", &id);
+            query.append_pair("note", &app.guard.sign_note(&format!("waiting:{id}")));
             Redirect::to(&format!("/?{}", query.finish()))
         }
     }

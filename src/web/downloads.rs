@@ -209,9 +209,12 @@ pub(super) async fn failed_rows(
 /// job's list of files.
 pub(super) async fn file(
     State(app): State<App>,
-    Path((id, index)): Path<(String, usize)>,
+    Path((id, index)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let job = id.clone();
+    let index: usize = index
+        .parse()
+        .map_err(|_| PageError::NotFound(format!("job `{id}` has no file `{index}`")))?;
     let ((file, length), name) = app
         .read(move |store| {
             let record =

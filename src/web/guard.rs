@@ -88,20 +88,32 @@ impl Guard {
         same_secret(given, &self.csrf)
     }
 
-    /// A row's byte offset in a result file, signed, for a page link.
-    pub(super) fn sign_offset(&self, offset: u64) -> String {
-        format!("{offset}-{}", self.mac(&offset.to_string()))
+    /// A row's byte offset in a job's result file, signed, for a page link.
+    pub(super) fn sign_offset(&self, job: &str, offset: u64) -> String {
+        format!("{offset}-{}", self.mac(&format!("offset:{job}:{offset}")))
     }
 
-    /// The offset of a page link this server signed.
-    pub(super) fn verify_offset(&self, text: &str) -> Option<u64> {
+    /// The offset of a page link this server signed for this job.
+    pub(super) fn verify_offset(&self, job: &str, text: &str) -> Option<u64> {
         let (offset, mac) = text.split_once('-')?;
-        same_secret(mac, &self.mac(offset)).then(|| offset.parse().ok())?
+        same_secret(mac, &self.mac(&format!("offset:{job}:{offset}")))
+            .then(|| offset.parse().ok())?
+    }
+
+    /// A note for the next page (what an action did), signed, so a link
+    /// cannot make the page say something that did not happen.
+    pub(super) fn sign_note(&self, note: &str) -> String {
+        self.mac(&format!("note:{note}"))
+    }
+
+    /// Whether a note came from this server.
+    pub(super) fn note_is_genuine(&self, note: &str, mac: &str) -> bool {
+        same_secret(mac, &self.mac(&format!("note:{note}")))
     }
 
     fn mac(&self, text: &str) -> String {
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.csrf.as_bytes());
-        let tag = ring::hmac::sign(&key, format!("offset:{text}").as_bytes());
+        let tag = ring::hmac::sign(&key, text.as_bytes());
         tag.as_ref()[..16]
             .iter()
             .fold(String::new(), |mut hex, byte| {
@@ -180,6 +192,10 @@ pub(super) async fn check(State(app): State<App>, request: Request, next: Next) 
     };
     let mut response = match refused {
         Some(error) => error.into_response(),
+        None if request.method() == Method::POST => match whole_form(request).await {
+            Ok(request) => next.run(request).await,
+            Err(error) => error.into_response(),
+        },
         None => next.run(request).await,
     };
     let answer = response.headers_mut();
@@ -187,6 +203,25 @@ pub(super) async fn check(State(app): State<App>, request: Request, next: Next) 
         answer.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// How long a form's body may take to arrive, and how large it may be.
+const FORM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// The request with its form read whole, within the time and size a form
+/// needs: a body trickled in holds no connection.
+async fn whole_form(request: Request) -> Result<Request, PageError> {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(FORM_TIMEOUT, axum::body::to_bytes(body, FORM_LIMIT)).await {
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(Err(_)) => Err(PageError::BadRequest(
+            "the form is larger than a form of this page".to_owned(),
+        )),
+        Err(_) => Err(PageError::BadRequest(
+            "the form did not arrive within 10 s".to_owned(),
+        )),
+    }
 }
 
 #[derive(serde::Deserialize)]

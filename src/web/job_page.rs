@@ -25,10 +25,14 @@ pub(super) struct RowsQuery {
 }
 
 impl RowsQuery {
-    fn failed_only(&self) -> bool {
-        self.failed
-            .as_deref()
-            .is_some_and(|value| !value.is_empty() && value != "0")
+    fn failed_only(&self) -> Result<bool, PageError> {
+        match self.failed.as_deref() {
+            None | Some("" | "0") => Ok(false),
+            Some("1") => Ok(true),
+            Some(other) => Err(PageError::BadRequest(format!(
+                "`failed` is 1 (failed rows only) or 0, not `{other}`"
+            ))),
+        }
     }
 }
 
@@ -53,12 +57,12 @@ pub(super) async fn show(
     query: Result<Query<RowsQuery>, QueryRejection>,
 ) -> Result<Markup, PageError> {
     let Query(query) = query.map_err(|rejection| PageError::BadRequest(rejection.body_text()))?;
-    let failed_only = query.failed_only();
+    let failed_only = query.failed_only()?;
     let from = query
         .from
         .as_deref()
         .map(|text| {
-            app.guard.verify_offset(text).ok_or_else(|| {
+            app.guard.verify_offset(&id, text).ok_or_else(|| {
                 PageError::BadRequest(
                     "the page link is not one this server made; open the job's first page"
                         .to_owned(),
@@ -73,7 +77,7 @@ pub(super) async fn show(
             let executing = store.run_is_held(&job.run_id)?;
             let deletable = store.why_kept(&job)?;
             let files = store.files(&id)?;
-            let progress = (job.status == Status::Running)
+            let progress = matches!(job.status, Status::Running | Status::Interrupted)
                 .then(|| Ok::<_, PageError>((store.journal_counts(&id)?, store.planned_rows(&id)?)))
                 .transpose()?;
             let results = result_file::results_of(store, &id)?
@@ -105,7 +109,7 @@ pub(super) async fn show(
             .as_ref()
             .ok()
             .and_then(|page| page.next)
-            .map(|next| app.guard.sign_offset(next));
+            .map(|next| app.guard.sign_offset(&shown.0.job.id, next));
         shown.0.rows = Some(page.map_err(PageError::into_message));
     }
     let shown = shown.0;
@@ -226,7 +230,7 @@ fn rows(shown: &Shown, failed_only: bool) -> Markup {
     let base = format!("/jobs/{}", job.id);
     let Some(rows) = &shown.rows else {
         return html! {
-            p.note { @if job.status == Status::Running {
+            p.note { @if matches!(job.status, Status::Running | Status::Interrupted) {
                 "The result file is written when the job ends; the counts above are those journaled so far."
             } @else { "This job wrote no result file." } }
         };

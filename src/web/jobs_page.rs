@@ -48,6 +48,10 @@ pub(super) struct JobsQuery {
     kept: u64,
     #[serde(default)]
     waiting: String,
+    /// The server's signature of the note above, so a link cannot make the
+    /// page say what did not happen.
+    #[serde(default)]
+    note: String,
 }
 
 fn given(text: &str) -> Option<String> {
@@ -111,6 +115,31 @@ impl JobsQuery {
         self.sort == "oldest"
     }
 
+    fn check_sort(&self) -> Result<(), PageError> {
+        match self.sort.as_str() {
+            "" | "newest" | "oldest" => Ok(()),
+            other => Err(PageError::BadRequest(format!(
+                "`sort` is `newest` or `oldest`, not `{other}`"
+            ))),
+        }
+    }
+
+    /// The deleted job and the files it kept, when the server said so.
+    fn deleted(&self, guard: &super::guard::Guard) -> Option<(String, u64)> {
+        let id = given(&self.deleted)?;
+        guard
+            .note_is_genuine(&format!("deleted:{id}:{}", self.kept), &self.note)
+            .then_some((id, self.kept))
+    }
+
+    /// The job whose retry waits, when the server said so.
+    fn waiting(&self, guard: &super::guard::Guard) -> Option<String> {
+        let id = given(&self.waiting)?;
+        guard
+            .note_is_genuine(&format!("waiting:{id}"), &self.note)
+            .then_some(id)
+    }
+
     /// This page's link with the filters kept and `place` as its start.
     fn link(&self, place: Option<(&str, &Cursor)>) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
@@ -142,8 +171,11 @@ struct Listing {
     progress: HashMap<String, JobCounts>,
     workflows: Vec<String>,
     operations: Vec<String>,
-    /// The job the previous action deleted, once it is gone.
-    deleted: Option<String>,
+    /// The job the previous action deleted, once it is gone, and how many of
+    /// its files were kept.
+    deleted: Option<(String, u64)>,
+    /// The job whose retry waits.
+    waiting: Option<String>,
 }
 
 /// The runs recorded as running that a process executes (`Running`) or that
@@ -164,10 +196,12 @@ pub(super) async fn show(
     query: Result<Query<JobsQuery>, QueryRejection>,
 ) -> Result<Markup, PageError> {
     let Query(query) = query.map_err(|rejection| PageError::BadRequest(rejection.body_text()))?;
+    query.check_sort()?;
     let mut filter = query.filter()?;
+    let waiting = query.waiting(&app.guard);
     let anchor = query.anchor()?;
     let oldest_first = query.oldest_first();
-    let deleted = given(&query.deleted);
+    let deleted = query.deleted(&app.guard);
     let listing = app
         .read(move |store| {
             if let Some(status @ (Status::Running | Status::Interrupted)) = filter.status {
@@ -175,12 +209,16 @@ pub(super) async fn show(
             }
             let page = store.job_page(&filter, oldest_first, &anchor, PAGE_SIZE)?;
             let mut progress = HashMap::new();
-            for job in page.jobs.iter().filter(|job| job.status == Status::Running) {
+            for job in page
+                .jobs
+                .iter()
+                .filter(|job| matches!(job.status, Status::Running | Status::Interrupted))
+            {
                 progress.insert(job.id.clone(), store.journal_counts(&job.id)?);
             }
             // Said only of a job that is gone.
-            let deleted =
-                deleted.filter(|id| matches!(store.job(id), Err(StoreError::UnknownJob { .. })));
+            let deleted = deleted
+                .filter(|(id, _)| matches!(store.job(id), Err(StoreError::UnknownJob { .. })));
             let mut runs = HashMap::new();
             for job in &page.jobs {
                 if !runs.contains_key(&job.run_id) {
@@ -197,6 +235,7 @@ pub(super) async fn show(
                 workflows,
                 operations,
                 deleted,
+                waiting,
             })
         })
         .await?;
@@ -207,11 +246,11 @@ fn render(query: &JobsQuery, listing: &Listing) -> Markup {
     let page = &listing.page;
     html! {
         h1 { "Bulk operation results" }
-        @if let Some(deleted) = &listing.deleted {
+        @if let Some((deleted, kept)) = &listing.deleted {
             p.note { "Deleted job " code { (deleted) } "."
-                @if query.kept > 0 { " " (query.kept) " of its files were kept: they changed since the job wrote them, or are gone." } }
+                @if *kept > 0 { " " (kept) " of its files were kept: they changed since the job wrote them, or are gone." } }
         }
-        @if let Some(waiting) = given(&query.waiting) {
+        @if let Some(waiting) = &listing.waiting {
             p.note { "The retry of job " code { (waiting) } " is waiting (another apply is changing the directory, say); its job appears here when it starts." }
         }
         (filters(query, listing))

@@ -211,7 +211,14 @@ pub fn serve(settings: Settings) -> Result<(), WebError> {
             addr: settings.listen,
         });
     }
-    // Never created here: a mistyped `--state` is an error, not an empty history.
+    // Never created here (nor its folder or lock): a mistyped `--state` is
+    // an error, not an empty history.
+    if !settings.paths.state.exists() {
+        return Err(StoreError::Missing {
+            path: settings.paths.state.clone(),
+        }
+        .into());
+    }
     let store = JobStore::open_with(&settings.paths.state, Create::Never)?;
     let runtime = crate::lifecycle::runtime()?;
     runtime.block_on(async move {

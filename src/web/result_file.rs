@@ -195,9 +195,11 @@ fn row_starts_at(file: &mut File, offset: u64) -> Result<bool, PageError> {
 
 /// Writes the failed rows of a result file with the job's input columns
 /// only, so the file can be given back to `importMembers`, `removeMembers`
-/// or the device steps as their input.
+/// or the device steps as their input. The file must still be as long as
+/// when it was checked: one cut short fails rather than giving fewer rows.
 pub(super) fn write_failed_rows(mut file: File, out: impl Write) -> std::io::Result<u64> {
     let other = |error: PageError| std::io::Error::other(format!("{error:?}"));
+    let length = file.metadata()?.len();
     let (header, rows_start, bom) = header_of(&mut file).map_err(other)?;
     if !is_result_header(&header) {
         return Err(std::io::Error::other("the file is not a result file"));
@@ -221,6 +223,12 @@ pub(super) fn write_failed_rows(mut file: File, out: impl Write) -> std::io::Res
             writer.write_record(&cells[..width])?;
             written += 1;
         }
+    }
+    let read = rows_start + csv.position().byte();
+    if read != length {
+        return Err(std::io::Error::other(format!(
+            "the result file is {read} bytes now, {length} when the download started"
+        )));
     }
     writer.flush()?;
     Ok(written)

@@ -40,7 +40,7 @@ fn load(store: &JobStore, run_id: &str) -> Result<Live, PageError> {
     let mut jobs = Vec::new();
     for job in store.jobs_of_run(run_id)? {
         let planned = store.planned_rows(&job.id)?;
-        let (done, planned) = if job.status == Status::Running {
+        let (done, planned) = if matches!(job.status, Status::Running | Status::Interrupted) {
             (store.journal_counts(&job.id)?.total, planned)
         } else {
             (job.total, planned.or(Some(job.total)))
@@ -91,7 +91,7 @@ fn graph_of(
                 .collect();
             let running = of_step
                 .iter()
-                .any(|(job, _, _)| job.status == Status::Running);
+                .any(|(job, _, _)| matches!(job.status, Status::Running | Status::Interrupted));
             let state = match records.get(&step.id) {
                 Some(record) => record.state.clone(),
                 None if running && status == Status::Running => "running".to_owned(),

@@ -1,10 +1,13 @@
 //! The page's HTTP server: hyper under the axum router, with the limits a
 //! page open to a machine's users needs. A connection that has not sent its
-//! headers within 10 s is closed (a half-sent request holds nothing); at most
-//! 256 connections are served at once; on Ctrl-C or SIGTERM no connection is
+//! headers within 10 s is closed (a half-sent request holds nothing); one
+//! whose client takes no byte of the answer for a minute is closed (a client
+//! that stops reading holds nothing either); at most 256 connections are
+//! served at once; on Ctrl-C or SIGTERM no connection is
 //! accepted, the open ones finish their answers within 10 s, and a second
 //! signal ends the server at once.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +73,7 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(Stalling::new(stream)), service);
     let mut connection = std::pin::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
@@ -87,6 +90,96 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
         if stop.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// How long a client may leave the answer unread before its connection is
+/// closed.
+const WRITE_STALL: Duration = Duration::from_secs(60);
+
+/// A connection whose writes fail once the client has taken nothing for
+/// [`WRITE_STALL`]: hyper then closes it.
+struct Stalling<T> {
+    inner: T,
+    waiting: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> Stalling<T> {
+    fn new(inner: T) -> Self {
+        Self {
+            inner,
+            waiting: None,
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stalling<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buffer: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(context, buffer)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> Stalling<T> {
+    /// A write that is pending: fails once it has been for too long.
+    fn pending<R>(
+        &mut self,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<R>> {
+        let waiting = self
+            .waiting
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_STALL)));
+        match waiting.as_mut().poll(context) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took nothing for a minute",
+            ))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    fn settled<R>(
+        &mut self,
+        done: std::task::Poll<std::io::Result<R>>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<R>> {
+        match done {
+            std::task::Poll::Pending => self.pending(context),
+            done @ std::task::Poll::Ready(_) => {
+                self.waiting = None;
+                done
+            }
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stalling<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        bytes: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let done = std::pin::Pin::new(&mut self.inner).poll_write(context, bytes);
+        self.settled(done, context)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let done = std::pin::Pin::new(&mut self.inner).poll_flush(context);
+        self.settled(done, context)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let done = std::pin::Pin::new(&mut self.inner).poll_shutdown(context);
+        self.settled(done, context)
     }
 }
 

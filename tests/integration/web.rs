@@ -502,10 +502,20 @@ fn deleting_a_job_asks_first_and_needs_the_page_s_token() {
     let origin = format!("http://{}", served.addr);
     let deleted = served.post(&path, &body, &[("Origin", &origin)]);
     assert_eq!(deleted.status, 303, "{}", deleted.text());
-    assert_eq!(
-        deleted.header("location"),
-        Some(format!("/?deleted={job}").as_str())
+    let location = deleted.header("location").unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("/?deleted={job}&kept=0&note=")),
+        "{location}"
     );
+    assert!(
+        served
+            .get(&location)
+            .text()
+            .contains(&format!("Deleted job <code>{job}</code>."))
+    );
+    // A link cannot make the page say something that did not happen.
+    let forged = served.get("/?deleted=everything&kept=5").text();
+    assert!(!forged.contains("Deleted job"));
     assert!(!written.exists());
     assert_eq!(served.get(&format!("/jobs/{job}")).status, 404);
     assert_eq!(served.post(&path, &body, &[]).status, 404);
@@ -646,6 +656,13 @@ fn a_job_whose_run_can_resume_is_not_deleted() {
     assert_eq!(
         retried.status, 409,
         "a resume finishes this job, not a retry"
+    );
+    let run_page = served
+        .get(&format!("/runs/{}", store.job(&job).unwrap().run_id))
+        .text();
+    assert!(
+        run_page.contains(r#"data-step="add" data-state="interrupted""#),
+        "{run_page}"
     );
     let interrupted = served.get(&format!("/jobs/{job}")).text();
     assert!(interrupted.contains(r#"<span class="status interrupted">"#));
@@ -867,4 +884,34 @@ fn small_window(addr: &str) -> std::net::TcpStream {
     let addr: std::net::SocketAddr = addr.parse().unwrap();
     rustix::net::connect(&socket, &addr).unwrap();
     std::net::TcpStream::from(socket)
+}
+
+#[test]
+fn a_form_whose_body_never_arrives_is_refused() {
+    use std::io::{Read, Write};
+    let (dir, job) = imported();
+    let served = Served::start(dir.path(), &[]);
+    let mut slow = std::net::TcpStream::connect(&served.addr).unwrap();
+    write!(
+        slow,
+        "POST /jobs/{job}/delete HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\ncsrf=",
+        served.addr
+    )
+    .unwrap();
+    assert_eq!(
+        served.get("/").status,
+        200,
+        "other requests are answered meanwhile"
+    );
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    let mut answer = [0u8; 12];
+    slow.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 400");
+    assert!(
+        JobStore::open(&dir.path().join(".bulkops/state.db"))
+            .unwrap()
+            .job(&job)
+            .is_ok()
+    );
 }

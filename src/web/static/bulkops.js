@@ -1,7 +1,7 @@
 // bulkops serve: the live parts of a page. An element with `data-live` is
 // replaced every `data-every` milliseconds by the HTML its URL answers, until
-// the answer carries `data-final` (the run ended). Links with `data-confirm`
-// ask before they are followed. Nothing else runs on the page.
+// the answer carries `data-final` (the run ended) or the run is gone. Nothing
+// else runs on the page.
 "use strict";
 
 function refresh(element) {
@@ -13,6 +13,9 @@ function refresh(element) {
   setTimeout(async () => {
     try {
       const answer = await fetch(url, { credentials: "same-origin" });
+      if (answer.status === 404) {
+        return; // the run is gone: nothing more will change
+      }
       if (answer.ok) {
         const holder = document.createElement("div");
         holder.innerHTML = await answer.text();
