@@ -99,7 +99,7 @@ pub(super) fn prepare(source: Source, profiles: Option<PathBuf>) -> Result<Prepa
     let rows = rows
         .commit()
         .map_err(|error| write_failure(&crate::text::chain(&error)))?;
-    let text = manifest_text(&job, &run.directory, &rows.path);
+    let text = manifest_text(&job, &run, &rows.path);
     let mut manifest = root
         .create(&format!("retries/{job_id}/retry.yaml"), false)
         .map_err(|error| write_failure(&crate::text::chain(&error)))?;
@@ -130,14 +130,39 @@ pub(super) fn prepare(source: Source, profiles: Option<PathBuf>) -> Result<Prepa
     })
 }
 
-fn manifest_text(job: &crate::store::JobRecord, directory: &str, rows: &std::path::Path) -> String {
+/// The CSV settings of the job's own manifest (`spec.csv`), so the retry's
+/// files are written the same way.
+fn csv_settings(run: &crate::store::RunRecord) -> String {
+    use crate::bulkcsv::cells::Formulas;
+    let Ok(loaded) =
+        crate::manifest::load_bytes(&run.manifest_path, run.manifest_text.clone().into_bytes())
+    else {
+        return String::new();
+    };
+    let formulas = match loaded.plan.csv.formulas {
+        Formulas::Keep => "keep",
+        Formulas::Neutralize => "neutralize",
+    };
+    format!(
+        "  csv: {{ formulas: {formulas}, bom: {} }}\n",
+        loaded.plan.csv.bom
+    )
+}
+
+fn manifest_text(
+    job: &crate::store::JobRecord,
+    run: &crate::store::RunRecord,
+    rows: &std::path::Path,
+) -> String {
     let results = format!("retries/{}/{{{{run.id}}}}-results.csv", job.id);
+    let directory = &run.directory;
+    let csv = csv_settings(run);
     format!(
         "# The failed rows of job {job_id} ({workflow}/{step}), run again on the same group.\n\
          apiVersion: bulkops/v1\n\
          kind: Workflow\n\
          metadata:\n  name: {name}\n  description: {description}\n\
-         spec:\n  directory: {directory}\n  steps:\n\
+         spec:\n  directory: {directory}\n{csv}  steps:\n\
          \x20   - id: {step_id}\n\
          \x20     {operation}:\n\
          \x20       group: {{ id: {group} }}\n\

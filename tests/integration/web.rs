@@ -776,6 +776,16 @@ fn retrying_failed_rows_runs_them_again_as_a_new_run_on_the_same_group() {
         input.ends_with(&format!("retries/{job}/failed-rows.csv")),
         "{input}"
     );
+    let retry_manifest =
+        std::fs::read_to_string(dir.path().join(format!("retries/{job}/retry.yaml"))).unwrap();
+    assert!(
+        retry_manifest.contains("  csv: { formulas: neutralize, bom: false }\n"),
+        "{retry_manifest}"
+    );
+    assert!(
+        retry_manifest.contains(&format!("group: {{ id: \"{ENG_WEB}\" }}")),
+        "{retry_manifest}"
+    );
     let members = membership_pairs(&dir.path().join(".bulkops/directory.db"));
     assert!(members.contains(&(
         ENG_WEB.to_owned(),
