@@ -233,3 +233,59 @@ pub(super) fn write_failed_rows(mut file: File, out: impl Write) -> std::io::Res
     writer.flush()?;
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_of(text: &[u8]) -> (tempfile::TempDir, File) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.csv");
+        std::fs::write(&path, text).unwrap();
+        let file = File::open(&path).unwrap();
+        (dir, file)
+    }
+
+    const RESULTS: &str = "member,line,status,error\n\
+        a@contoso.example,2,added,\n\
+        \"two\nlines\",3,invalidId,\"not an id,\nnor a name\"\n\
+        c@contoso.example,5,notFound,nobody\n";
+
+    #[test]
+    fn pages_follow_rows_across_quoted_line_breaks() {
+        let (_dir, file) = file_of(RESULTS.as_bytes());
+        let first = read_page(file.try_clone().unwrap(), None, false, 2).unwrap();
+        assert_eq!(first.header, ["member", "line", "status", "error"]);
+        assert_eq!(first.rows[1][0], "two\nlines");
+        let next = first.next.unwrap();
+        assert_eq!(
+            &RESULTS.as_bytes()[usize::try_from(next).unwrap()..][..1],
+            b"c"
+        );
+        let second = read_page(file.try_clone().unwrap(), Some(next), false, 2).unwrap();
+        assert_eq!(second.rows.len(), 1);
+        assert!(second.next.is_none());
+        let failed = read_page(file, None, true, 1).unwrap();
+        assert_eq!(failed.rows[0][2], "invalidId");
+        assert!(failed.next.is_some(), "another failed row follows");
+    }
+
+    #[test]
+    fn failed_rows_keep_the_input_columns_cells_and_byte_order_mark() {
+        let mut with_bom = BOM.to_vec();
+        with_bom.extend_from_slice(RESULTS.as_bytes());
+        let (_dir, file) = file_of(&with_bom);
+        let mut out = Vec::new();
+        assert_eq!(write_failed_rows(file, &mut out).unwrap(), 2);
+        assert_eq!(
+            out,
+            b"\xEF\xBB\xBFmember\n\"two\nlines\"\nc@contoso.example\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_result_file_has_no_failed_rows() {
+        let (_dir, file) = file_of(b"id,displayName\n1,eng\n");
+        assert!(write_failed_rows(file, Vec::new()).is_err());
+    }
+}
