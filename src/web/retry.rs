@@ -58,6 +58,11 @@ pub(super) fn source(store: &JobStore, job_id: &str) -> Result<Source, PageError
             "job `{job_id}` is not retried: {why}"
         )));
     }
+    if let Some(run) = retry_going_on(store, job_id)? {
+        return Err(PageError::Conflict(format!(
+            "a retry of job `{job_id}` is going on: run `{run}`"
+        )));
+    }
     if !RETRYABLE.contains(&job.operation.as_str()) {
         return Err(PageError::Conflict(format!(
             "failed rows are retried for importMembers and removeMembers jobs; this is a {} job",
@@ -79,6 +84,18 @@ pub(super) fn source(store: &JobStore, job_id: &str) -> Result<Source, PageError
         results,
         state: store.path().to_path_buf(),
     })
+}
+
+/// A run of a retry of `job_id` that a process (this server or another)
+/// executes now, found by its manifest's place (`retries/JOB/`).
+fn retry_going_on(store: &JobStore, job_id: &str) -> Result<Option<String>, PageError> {
+    let folder = format!("/retries/{job_id}/");
+    for run_id in store.running_runs()? {
+        if store.run(&run_id)?.manifest_path.contains(&folder) && store.run_is_held(&run_id)? {
+            return Ok(Some(run_id));
+        }
+    }
+    Ok(None)
 }
 
 /// Writes the failed rows and the manifest of the retry. The profiles file

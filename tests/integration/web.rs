@@ -925,3 +925,53 @@ fn a_form_whose_body_never_arrives_is_refused() {
             .is_ok()
     );
 }
+
+#[test]
+fn a_job_is_retried_once_at_a_time_across_servers() {
+    let (dir, job) = imported();
+    let marker = tempfile::tempdir().unwrap();
+    let hold = marker.path().join("hold");
+    let hold_text = hold.display().to_string();
+    let first = Served::start_with(
+        dir.path(),
+        &[],
+        &[
+            ("BULKOPS_FAULT_HOLD", "after-apply:1"),
+            ("BULKOPS_FAULT_HOLD_FILE", &hold_text),
+        ],
+    );
+    let body = form(&first, &format!("/jobs/{job}"));
+    let started = first.post(&format!("/jobs/{job}/retry"), &body, &[]);
+    assert_eq!(started.status, 303, "{}", started.text());
+    let run = started
+        .header("location")
+        .unwrap()
+        .trim_start_matches("/runs/")
+        .to_owned();
+    crate::support::wait_until(
+        "the retry holds",
+        std::time::Duration::from_secs(120),
+        || hold.exists(),
+    );
+    // A second server on the same store refuses a second retry of the job.
+    let second = Served::start(dir.path(), &[]);
+    let refused = second.post(
+        &format!("/jobs/{job}/retry"),
+        &form(&second, &format!("/jobs/{job}")),
+        &[],
+    );
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert!(
+        refused
+            .text()
+            .contains(&format!("a retry of job `{job}` is going on: run `{run}`"))
+    );
+    std::fs::remove_file(&hold).unwrap();
+    let store = JobStore::open(&dir.path().join(".bulkops/state.db")).unwrap();
+    crate::support::wait_until(
+        "the retry ends",
+        std::time::Duration::from_secs(120),
+        || store.run(&run).unwrap().status != Status::Running,
+    );
+    assert_eq!(store.run(&run).unwrap().status, Status::Failed);
+}

@@ -23,7 +23,14 @@ pub(crate) struct Served {
 impl Served {
     /// Starts `bulkops serve --listen 127.0.0.1:0 ARGS` in `dir`.
     pub(crate) fn start(dir: &Path, args: &[&str]) -> Self {
+        Self::start_with(dir, args, &[])
+    }
+
+    /// [`Served::start`] with environment variables (a kill point for the
+    /// runs it starts, say).
+    pub(crate) fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = command()
+            .envs(env.iter().copied())
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
