@@ -150,13 +150,15 @@ impl JobStore {
         }
         let first = found.first().map(|(job, stored)| cursor_of(job, stored));
         let last = found.last().map(|(job, stored)| cursor_of(job, stored));
+        let mut jobs: Vec<JobRecord> = found.into_iter().map(|(job, _)| job).collect();
+        self.settle_open_jobs(&mut jobs)?;
         let (next, previous) = match anchor {
             Anchor::First => (last.filter(|_| more), None),
             Anchor::After(_) => (last.filter(|_| more), first),
             Anchor::Before(_) => (last, first.filter(|_| more)),
         };
         Ok(JobPage {
-            jobs: found.into_iter().map(|(job, _)| job).collect(),
+            jobs,
             matching,
             next,
             previous,

@@ -220,6 +220,13 @@ impl JobStore {
         let mut jobs: Vec<JobRecord> = statement
             .query_map(parameters, job_from_row)?
             .collect::<Result<_, _>>()?;
+        self.settle_open_jobs(&mut jobs)?;
+        Ok(jobs)
+    }
+
+    /// Jobs recorded as running, as they are now: interrupted when no process
+    /// executes their run, with the counts their journal holds.
+    pub(super) fn settle_open_jobs(&self, jobs: &mut [JobRecord]) -> Result<(), StoreError> {
         let mut held: HashMap<String, bool> = HashMap::new();
         for job in jobs.iter_mut().filter(|job| job.status == Status::Running) {
             let is_held = if let Some(known) = held.get(&job.run_id) {
@@ -234,7 +241,7 @@ impl JobStore {
             }
             self.fill_progress(job)?;
         }
-        Ok(jobs)
+        Ok(())
     }
 
     /// The counts of a job that has not ended, from its journal: the rows

@@ -37,6 +37,20 @@ fn allowed(app: &App, form: Result<Form<ActionForm>, FormRejection>) -> Result<(
     Ok(())
 }
 
+/// The job, unless it must be kept (its run executes or can be resumed).
+fn deletable(
+    store: &crate::store::JobStore,
+    job_id: &str,
+) -> Result<crate::store::JobRecord, PageError> {
+    let job = store.job(job_id)?;
+    match store.why_kept(&job)? {
+        Some(why) => Err(PageError::Conflict(format!(
+            "job `{job_id}` cannot be deleted: {why}"
+        ))),
+        None => Ok(job),
+    }
+}
+
 /// `GET /jobs/{id}/delete`: what would be deleted, and a button to do it.
 pub(super) async fn confirm_delete(
     State(app): State<App>,
@@ -50,12 +64,7 @@ pub(super) async fn confirm_delete(
     let job_id = id.clone();
     let (job, files) = app
         .read(move |store| {
-            let job = store.job(&job_id)?;
-            if let Some(why) = store.why_kept(&job)? {
-                return Err(PageError::Conflict(format!(
-                    "job `{job_id}` cannot be deleted: {why}"
-                )));
-            }
+            let job = deletable(store, &job_id)?;
             Ok((job, store.files(&job_id)?))
         })
         .await?;
@@ -83,10 +92,7 @@ pub(super) async fn delete(
     allowed(&app, form)?;
     let job_id = id.clone();
     let kept = app.read(move |store| {
-        let job = store.job(&job_id)?;
-        if let Some(why) = store.why_kept(&job)? {
-            return Err(PageError::Conflict(format!("job `{job_id}` cannot be deleted: {why}")));
-        }
+        deletable(store, &job_id)?;
         let deleted = delete_job_files(store, &job_id, false)?;
         tracing::info!(job = %job_id, files = deleted.removed.len(), kept = deleted.kept.len(), "job deleted from the jobs page");
         Ok(deleted.kept.len())

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::layout::{self, file_name, status_badge, time};
 use super::result_file::{self, RowsPage};
 use super::{App, PageError};
-use crate::store::{JobCounts, JobFile, JobRecord, RunRecord, Status};
+use crate::store::{JobFile, JobRecord, RunRecord, Status};
 
 /// Rows on one page.
 pub(super) const ROWS_PER_PAGE: usize = 50;
@@ -40,11 +40,10 @@ impl RowsQuery {
 struct Shown {
     job: JobRecord,
     run: RunRecord,
-    executing: bool,
     deletable: Option<String>,
     files: Vec<JobFile>,
-    /// A running job's journaled counts and planned rows.
-    progress: Option<(JobCounts, Option<u64>)>,
+    /// The rows an open job is to process, when it recorded them.
+    planned: Option<u64>,
     rows: Option<Result<RowsPage, String>>,
     /// Where the next page starts, signed.
     next: Option<String>,
@@ -74,11 +73,10 @@ pub(super) async fn show(
         .read(move |store| {
             let job = store.job(&id)?;
             let run = store.run(&job.run_id)?;
-            let executing = store.run_is_held(&job.run_id)?;
             let deletable = store.why_kept(&job)?;
             let files = store.files(&id)?;
-            let progress = matches!(job.status, Status::Running | Status::Interrupted)
-                .then(|| Ok::<_, PageError>((store.journal_counts(&id)?, store.planned_rows(&id)?)))
+            let planned = matches!(job.status, Status::Running | Status::Interrupted)
+                .then(|| store.planned_rows(&id))
                 .transpose()?;
             let results = result_file::results_of(store, &id)?
                 .map(|record| result_file::open_file(store, &id, &record));
@@ -86,10 +84,9 @@ pub(super) async fn show(
                 Shown {
                     job,
                     run,
-                    executing,
                     deletable,
                     files,
-                    progress,
+                    planned: planned.flatten(),
                     rows: None,
                     next: None,
                 },
@@ -127,7 +124,7 @@ pub(super) async fn show(
 
 fn render(shown: &Shown, failed_only: bool, read_only: bool, csrf: &str) -> Markup {
     let job = &shown.job;
-    let status = layout::job_status(job, shown.executing);
+    let status = job.status;
     html! {
         h1 { (job.name()) " " (status_badge(status)) }
         @if let Some(reason) = &job.reason { p.reason { (reason) } }
@@ -142,10 +139,7 @@ fn render(shown: &Shown, failed_only: bool, read_only: bool, csrf: &str) -> Mark
 
 fn counts(shown: &Shown) -> Markup {
     let job = &shown.job;
-    let (succeeded, failed, total, planned) = match shown.progress {
-        Some((counts, planned)) => (counts.succeeded, counts.failed, counts.total, planned),
-        None => (job.succeeded, job.failed, job.total, None),
-    };
+    let (succeeded, failed, total, planned) = (job.succeeded, job.failed, job.total, shown.planned);
     html! {
         div.counts {
             div { b.success { (succeeded) } "# Success" }

@@ -14,8 +14,7 @@ use super::{App, PageError};
 use axum::extract::rejection::QueryRejection;
 
 use crate::store::{
-    Anchor, Cursor, JobCounts, JobFilter, JobPage, JobRecord, JobStore, RunRecord, Status,
-    StoreError,
+    Anchor, Cursor, JobFilter, JobPage, JobRecord, JobStore, RunRecord, Status, StoreError,
 };
 
 /// Jobs on one page.
@@ -166,9 +165,7 @@ impl JobsQuery {
 /// What the page shows besides the jobs.
 struct Listing {
     page: JobPage,
-    runs: HashMap<String, (RunRecord, bool)>,
-    /// The journaled counts of running (or interrupted) jobs.
-    progress: HashMap<String, JobCounts>,
+    runs: HashMap<String, RunRecord>,
     workflows: Vec<String>,
     operations: Vec<String>,
     /// The job the previous action deleted, once it is gone, and how many of
@@ -208,30 +205,19 @@ pub(super) async fn show(
                 filter.of_runs = Some(runs_that_are(store, status)?);
             }
             let page = store.job_page(&filter, oldest_first, &anchor, PAGE_SIZE)?;
-            let mut progress = HashMap::new();
-            for job in page
-                .jobs
-                .iter()
-                .filter(|job| matches!(job.status, Status::Running | Status::Interrupted))
-            {
-                progress.insert(job.id.clone(), store.journal_counts(&job.id)?);
-            }
             // Said only of a job that is gone.
             let deleted = deleted
                 .filter(|(id, _)| matches!(store.job(id), Err(StoreError::UnknownJob { .. })));
             let mut runs = HashMap::new();
             for job in &page.jobs {
                 if !runs.contains_key(&job.run_id) {
-                    let run = store.run(&job.run_id)?;
-                    let executing = store.run_is_held(&job.run_id)?;
-                    runs.insert(job.run_id.clone(), (run, executing));
+                    runs.insert(job.run_id.clone(), store.run(&job.run_id)?);
                 }
             }
             let (workflows, operations) = store.job_kinds()?;
             Ok(Listing {
                 page,
                 runs,
-                progress,
                 workflows,
                 operations,
                 deleted,
@@ -264,7 +250,7 @@ fn render(query: &JobsQuery, listing: &Listing) -> Markup {
             } }
             tbody {
                 @for job in &page.jobs {
-                    (row(job, listing.runs.get(&job.run_id), listing.progress.get(&job.id)))
+                    (row(job, listing.runs.get(&job.run_id)))
                 }
             }
         }
@@ -309,31 +295,25 @@ fn filters(query: &JobsQuery, listing: &Listing) -> Markup {
     }
 }
 
-fn row(job: &JobRecord, run: Option<&(RunRecord, bool)>, progress: Option<&JobCounts>) -> Markup {
-    let executing = run.is_some_and(|(_, executing)| *executing);
-    let status = layout::job_status(job, executing);
-    let (succeeded, failed, total) = progress
-        .map_or((job.succeeded, job.failed, job.total), |counts| {
-            (counts.succeeded, counts.failed, counts.total)
-        });
+fn row(job: &JobRecord, run: Option<&RunRecord>) -> Markup {
     let file = job.input_file.as_deref().map_or("", file_name);
     html! {
         tr {
             td { a href={ "/jobs/" (job.id) } { @if file.is_empty() { (job.name()) } @else { (file) } } }
             td { (job.operation) }
             td {
-                (status_badge(status))
+                (status_badge(job.status))
                 @if let Some(reason) = &job.reason { br; span.reason { (short(reason)) } }
             }
-            td.num { (succeeded) }
-            td.num { (failed) }
-            td.num { (total) }
+            td.num { (job.succeeded) }
+            td.num { (job.failed) }
+            td.num { (job.total) }
             td.nowrap { (time(job.started_at)) }
             td { (crate::text::took(job.started_at, job.finished_at)) }
             td { (job.workflow) }
             td { (job.step) }
             td.nowrap { a href={ "/runs/" (job.run_id) } { (job.run_id) } }
-            td { (source(job, run.map(|(run, _)| run))) }
+            td { (source(job, run)) }
         }
     }
 }

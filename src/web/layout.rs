@@ -3,7 +3,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::store::{JobRecord, Status};
+use crate::store::Status;
 
 /// A whole page.
 pub(super) fn page(title: &str, body: &Markup) -> Markup {
@@ -38,16 +38,6 @@ pub(super) fn error_page(title: &str, message: &str) -> Markup {
             p { a href="/" { "Back to the jobs" } }
         },
     )
-}
-
-/// A job's status as shown: a job of a run no process executes any more is
-/// `interrupted`, not `running`.
-pub(super) fn job_status(job: &JobRecord, executing: bool) -> Status {
-    if job.status == Status::Running && !executing {
-        Status::Interrupted
-    } else {
-        job.status
-    }
 }
 
 /// A status word in its colour.

@@ -20,7 +20,6 @@ const EVERY_MS: u32 = 1000;
 struct Live {
     run: RunRecord,
     status: Status,
-    executing: bool,
     cancel_asked: bool,
     nodes: Vec<Node>,
     layers: Vec<Vec<usize>>,
@@ -30,21 +29,20 @@ struct Live {
 }
 
 fn load(store: &JobStore, run_id: &str) -> Result<Live, PageError> {
+    // The store gives a run and its jobs as they are now: interrupted when
+    // no process executes the run, open jobs with their journaled counts.
     let run = store.run(run_id)?;
-    let executing = store.run_is_held(run_id)?;
-    let status = if run.status == Status::Running && !executing {
-        Status::Interrupted
-    } else {
-        run.status
-    };
+    let status = run.status;
     let mut jobs = Vec::new();
     for job in store.jobs_of_run(run_id)? {
         let planned = store.planned_rows(&job.id)?;
-        let (done, planned) = if matches!(job.status, Status::Running | Status::Interrupted) {
-            (store.journal_counts(&job.id)?.total, planned)
+        let open = matches!(job.status, Status::Running | Status::Interrupted);
+        let planned = if open {
+            planned
         } else {
-            (job.total, planned.or(Some(job.total)))
+            planned.or(Some(job.total))
         };
+        let done = job.total;
         jobs.push((job, done, planned));
     }
     let records: HashMap<String, StepRecord> = store
@@ -58,7 +56,6 @@ fn load(store: &JobStore, run_id: &str) -> Result<Live, PageError> {
         traffic: store.traffic(run_id)?,
         run,
         status,
-        executing,
         nodes,
         layers,
         edges,
@@ -140,7 +137,7 @@ pub(super) async fn show(
             @if let Some(file) = &live.run.trigger_file { dt { "Started by file" } dd { (file) } }
             dt { "Started (UTC)" } dd { (time(live.run.started_at)) }
         }
-        @if !read_only && live.status == Status::Running && live.executing {
+        @if !read_only && live.status == Status::Running {
             form.actions method="post" action={ "/runs/" (live.run.id) "/cancel" } {
                 input type="hidden" name="csrf" value=(app.guard.csrf());
                 button.danger type="submit" { "Cancel run" }
@@ -184,7 +181,7 @@ fn live_part(live: &Live) -> Markup {
                         tr data-job=(job.id) {
                             td { a href={ "/jobs/" (job.id) } { (job.step) } }
                             td { (job.target_name.as_deref().unwrap_or("")) }
-                            td { (status_badge(layout::job_status(job, live.executing))) }
+                            td { (status_badge(job.status)) }
                             td.num { (job.succeeded) }
                             td.num { (job.failed) }
                             td.num.rows { (done) @if let Some(planned) = planned { " / " (planned) } }
