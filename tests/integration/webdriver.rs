@@ -182,26 +182,37 @@ impl Browser {
         found.remove(0)
     }
 
+    /// Asks `what` of the element `css` finds. The page's live part is
+    /// replaced every second, so an element found a moment ago may be gone
+    /// (a stale element): it is found again.
+    fn on_element(&self, css: &str, method: &str, what: &str, body: Option<&Value>) -> Value {
+        let mut answer = Err(String::new());
+        Self::wait(&format!("`{css}` to answer {what}"), || {
+            let element = self.find(css);
+            answer = call(
+                self.port,
+                method,
+                &format!("/session/{}/element/{element}{what}", self.session),
+                body,
+            );
+            !matches!(&answer, Err(error) if error.contains("stale element"))
+        });
+        answer.unwrap_or_else(|error| panic!("{error}"))
+    }
+
     pub(crate) fn click(&self, css: &str) {
-        let element = self.find(css);
-        self.command(
-            "POST",
-            &format!("/element/{element}/click"),
-            Some(&json!({})),
-        );
+        self.on_element(css, "POST", "/click", Some(&json!({})));
     }
 
     pub(crate) fn text(&self, css: &str) -> String {
-        let element = self.find(css);
-        self.command("GET", &format!("/element/{element}/text"), None)
+        self.on_element(css, "GET", "/text", None)
             .as_str()
             .unwrap()
             .to_owned()
     }
 
     pub(crate) fn attribute(&self, css: &str, name: &str) -> Option<String> {
-        let element = self.find(css);
-        self.command("GET", &format!("/element/{element}/attribute/{name}"), None)
+        self.on_element(css, "GET", &format!("/attribute/{name}"), None)
             .as_str()
             .map(str::to_owned)
     }
