@@ -307,7 +307,11 @@ fn store_code(error: &StoreError) -> i32 {
         StoreError::Missing { .. } => exit_code::INPUT_UNREADABLE,
         StoreError::Empty { .. } | StoreError::NotAStore { .. } => exit_code::INVALID_INPUT,
         StoreError::Io { .. } => exit_code::OUTPUT_FAILED,
-        StoreError::Sqlite(_) | StoreError::NewerSchema { .. } => exit_code::FAILURE,
+        StoreError::Connect { .. } | StoreError::LeaseLost { .. } => exit_code::BUSY,
+        StoreError::Sqlite(_)
+        | StoreError::Postgres(_)
+        | StoreError::Unexpected { .. }
+        | StoreError::NewerSchema { .. } => exit_code::FAILURE,
     }
 }
 

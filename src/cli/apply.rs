@@ -63,9 +63,17 @@ pub(super) struct StorePaths {
     /// resumed run uses the one it started with).
     #[arg(long, value_name = "FILE")]
     pub(super) db: Option<PathBuf>,
-    /// The job store database.
-    #[arg(long, value_name = "FILE", default_value = store::DEFAULT_PATH)]
-    pub(super) state: PathBuf,
+    /// The job store: a SQLite file, or a PostgreSQL database's
+    /// `postgres://` URL (a password in it is never shown; `PGPASSWORD` is
+    /// read when it has none).
+    #[arg(
+        long,
+        value_name = "FILE|URL",
+        env = "BULKOPS_STATE_URL",
+        hide_env_values = true,
+        default_value = store::DEFAULT_PATH
+    )]
+    pub(super) state: store::Location,
     /// The directory profiles file (default: `bulkops.yaml` beside the manifest).
     #[arg(long, value_name = "FILE", env = "BULKOPS_PROFILES")]
     pub(super) profiles: Option<PathBuf>,

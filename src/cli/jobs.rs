@@ -25,9 +25,18 @@ use crate::text::printable;
 pub(super) struct JobsArgs {
     #[command(subcommand)]
     command: JobsCommand,
-    /// The job store database.
-    #[arg(long, global = true, value_name = "FILE", default_value = store::DEFAULT_PATH)]
-    state: PathBuf,
+    /// The job store: a SQLite file, or a PostgreSQL database's
+    /// `postgres://` URL (a password in it is never shown; `PGPASSWORD` is
+    /// read when it has none).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE|URL",
+        env = "BULKOPS_STATE_URL",
+        hide_env_values = true,
+        default_value = store::DEFAULT_PATH
+    )]
+    state: store::Location,
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,7 +126,7 @@ enum ListFormat {
 
 /// Runs a `bulkops jobs` command.
 pub(super) fn run(args: &JobsArgs) -> Result<Outcome, Error> {
-    let store = JobStore::open_with(&args.state, Create::Never)?;
+    let store = JobStore::open_at(&args.state, Create::Never)?;
     match &args.command {
         JobsCommand::List {
             run,

@@ -3,7 +3,6 @@
 //! and the counts of its jobs — with filters and JSON for scripts.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
@@ -20,9 +19,18 @@ use crate::text::printable;
 pub(super) struct RunsArgs {
     #[command(subcommand)]
     command: RunsCommand,
-    /// The job store database.
-    #[arg(long, global = true, value_name = "FILE", default_value = store::DEFAULT_PATH)]
-    state: PathBuf,
+    /// The job store: a SQLite file, or a PostgreSQL database's
+    /// `postgres://` URL (a password in it is never shown; `PGPASSWORD` is
+    /// read when it has none).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE|URL",
+        env = "BULKOPS_STATE_URL",
+        hide_env_values = true,
+        default_value = store::DEFAULT_PATH
+    )]
+    state: store::Location,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,7 +123,7 @@ fn line_of(store: &JobStore, run: RunRecord) -> Result<RunLine, Error> {
 
 /// Runs a `bulkops runs` command.
 pub(super) fn run(args: &RunsArgs) -> Result<Outcome, Error> {
-    let store = JobStore::open_with(&args.state, Create::Never)?;
+    let store = JobStore::open_at(&args.state, Create::Never)?;
     match &args.command {
         RunsCommand::List {
             status,

@@ -19,7 +19,7 @@ pub fn unchanged_since(
     loaded: &LoadedManifest,
     paths: &Paths,
 ) -> Result<Option<String>, LifecycleError> {
-    let store = match JobStore::open_with(&paths.state, Create::Never) {
+    let store = match JobStore::open_at(&paths.state, Create::Never) {
         Ok(store) => store,
         Err(StoreError::Missing { .. }) => return Ok(None),
         Err(error) => return Err(error.into()),

@@ -32,17 +32,13 @@ pub struct DirectoryLock {
 
 /// Where the lock of a directory is: beside a local database, or in the job
 /// store's folder for a Graph tenant.
-pub fn lock_path(location: &str, local_db: Option<&Path>, state: &Path) -> PathBuf {
+pub fn lock_path(location: &str, local_db: Option<&Path>, folder: &Path) -> PathBuf {
     if let Some(db) = local_db {
         let mut name = db.as_os_str().to_owned();
         name.push(".apply.lock");
         return PathBuf::from(name);
     }
     let hash = crate::files::input::Fingerprint::of_bytes(location.as_bytes());
-    let folder = state
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
     folder
         .join("directory-locks")
         .join(format!("{}.lock", &hash.as_str()[..24]))

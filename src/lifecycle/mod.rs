@@ -269,8 +269,8 @@ pub struct Paths {
     /// The local directory database, when named (`.bulkops/directory.db`
     /// otherwise; a resumed run uses the one it started with).
     pub db: Option<PathBuf>,
-    /// The job store database.
-    pub state: PathBuf,
+    /// The job store: a SQLite file or a PostgreSQL database.
+    pub state: crate::store::Location,
     /// The directory profiles file, if not beside the manifest.
     pub profiles: Option<PathBuf>,
     /// The file that started the run, for workflows with a watch trigger.
@@ -310,7 +310,7 @@ fn lock_directory(
         }
         AnyDirectory::Graph(_) => (open::location(directory, paths)?, None),
     };
-    let path = directory_lock::lock_path(&location, local.as_deref(), &paths.state);
+    let path = directory_lock::lock_path(&location, local.as_deref(), &paths.state.local_folder());
     directory_lock::acquire(
         &path,
         &location,
@@ -374,7 +374,7 @@ pub fn apply_with(
             Start::New(_) => Create::IfMissing,
             Start::Resume(_) => Create::Never,
         };
-        let session = session(JobStore::open_with(&paths.state, create)?, hooks);
+        let session = session(JobStore::open_at(&paths.state, create)?, hooks);
         match start {
             Start::New(loaded) => new_run(*loaded, paths, options, &session).await,
             Start::Resume(run_id) => resume::run(&run_id, paths, options, &session).await,
@@ -441,8 +441,8 @@ fn preview_with(
     runtime.block_on(async {
         // A job history that does not exist is read as empty, without
         // making its folder or lock file.
-        let store = if paths.state.exists() {
-            match JobStore::open_with(&paths.state, Create::Never) {
+        let store = if paths.state.file().is_none_or(std::path::Path::exists) {
+            match JobStore::open_at(&paths.state, Create::Never) {
                 Err(StoreError::Missing { .. }) => JobStore::in_memory()?,
                 other => other?,
             }

@@ -368,11 +368,7 @@ impl<D: Directory> StepEnv<'_, D> {
             .store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        store
-            .path()
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        store.location().local_folder()
     }
 
     /// The work a saved plan holds this step to, in a run of a saved plan.

@@ -2,10 +2,9 @@
 //! oldest first, by keyset (a page after or before a job's start time and
 //! id), so a page costs the same at the first job and the 100,000th.
 
-use rusqlite::types::Value;
-
 use super::jobs::{JOB_COLUMNS, job_from_row};
-use super::{JobRecord, JobStore, Status, StoreError, to_u64};
+use super::sql::{Value, args};
+use super::{JobRecord, JobStore, Status, StoreError};
 
 /// Which jobs a page shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,13 +66,14 @@ fn cursor_of(job: &JobRecord, stored: &str) -> Cursor {
     }
 }
 
-/// The `WHERE` conditions of a filter, with their values.
+/// The `WHERE` conditions of a filter, with their values (numbered from 1
+/// in the order of `values`).
 fn conditions(filter: &JobFilter) -> (Vec<String>, Vec<Value>) {
     let mut clauses = Vec::new();
     let mut values = Vec::new();
     let mut add = |clause: &str, value: String| {
-        clauses.push(clause.to_owned());
         values.push(Value::Text(value));
+        clauses.push(clause.replace('?', &format!("?{}", values.len())));
     };
     if let Some(status) = filter.status {
         // An interrupted job is recorded as running; `of_runs` tells them apart.
@@ -101,9 +101,14 @@ fn conditions(filter: &JobFilter) -> (Vec<String>, Vec<Value>) {
     }
     if let Some(runs) = &filter.of_runs {
         if runs.is_empty() {
-            clauses.push("0".to_owned());
+            clauses.push("1 = 0".to_owned());
         } else {
-            clauses.push(format!("run_id IN ({})", vec!["?"; runs.len()].join(", ")));
+            let marks: Vec<String> = runs
+                .iter()
+                .enumerate()
+                .map(|(offset, _)| format!("?{}", values.len() + offset + 1))
+                .collect();
+            clauses.push(format!("run_id IN ({})", marks.join(", ")));
             values.extend(runs.iter().cloned().map(Value::Text));
         }
     }
@@ -127,7 +132,11 @@ impl JobStore {
         let ascending = oldest_first != backwards;
         if let Anchor::After(cursor) | Anchor::Before(cursor) = anchor {
             let compare = if ascending { ">" } else { "<" };
-            clauses.push(format!("(started_at, id) {compare} (?, ?)"));
+            clauses.push(format!(
+                "(started_at, id) {compare} (?{}, ?{})",
+                values.len() + 1,
+                values.len() + 2
+            ));
             values.push(Value::Text(cursor.started_at.clone()));
             values.push(Value::Text(cursor.id.clone()));
         }
@@ -137,12 +146,12 @@ impl JobStore {
             where_clause(&clauses),
             limit + 1
         );
-        let mut statement = self.connection.prepare_cached(&sql)?;
-        let mut found: Vec<(JobRecord, String)> = statement
-            .query_map(rusqlite::params_from_iter(values.iter()), |row| {
-                Ok((job_from_row(row)?, row.get(18)?))
-            })?
-            .collect::<Result<_, _>>()?;
+        let mut found: Vec<(JobRecord, String)> = self
+            .sql()
+            .query(&sql, values)?
+            .iter()
+            .map(|row| Ok((job_from_row(row)?, row.text(18)?)))
+            .collect::<Result<_, StoreError>>()?;
         let more = found.len() > limit;
         found.truncate(limit);
         if backwards {
@@ -167,21 +176,19 @@ impl JobStore {
 
     fn count_jobs(&self, clauses: &[String], values: &[Value]) -> Result<u64, StoreError> {
         let sql = format!("SELECT count(*) FROM jobs {}", where_clause(clauses));
-        let mut statement = self.connection.prepare_cached(&sql)?;
-        let count: i64 =
-            statement.query_row(rusqlite::params_from_iter(values.iter()), |row| row.get(0))?;
-        Ok(to_u64(count))
+        self.sql().query_one(&sql, values.to_vec())?.count(0)
     }
 
     /// The runs recorded as running: executed by a process, or interrupted.
     pub fn running_runs(&self) -> Result<Vec<String>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT id FROM runs WHERE status = 'running' ORDER BY id")?;
-        let ids = statement
-            .query_map([], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(ids)
+        self.sql()
+            .query(
+                "SELECT id FROM runs WHERE status = 'running' ORDER BY id",
+                args![],
+            )?
+            .iter()
+            .map(|row| row.text(0))
+            .collect()
     }
 
     /// The workflows and operations jobs were recorded for, for filters.
@@ -189,17 +196,20 @@ impl JobStore {
         let distinct = |column: &str| -> Result<Vec<String>, StoreError> {
             // Each value is one seek in the column's index, however many
             // jobs have it.
-            let mut statement = self.connection.prepare_cached(&format!(
-                "WITH RECURSIVE seen(value) AS ( \
-                   SELECT min({column}) FROM jobs \
-                   UNION ALL \
-                   SELECT (SELECT min({column}) FROM jobs WHERE {column} > seen.value) FROM seen WHERE seen.value IS NOT NULL) \
-                 SELECT value FROM seen WHERE value IS NOT NULL"
-            ))?;
-            let values = statement
-                .query_map([], |row| row.get(0))?
-                .collect::<Result<_, _>>()?;
-            Ok(values)
+            self.sql()
+                .query(
+                    &format!(
+                        "WITH RECURSIVE seen(value) AS ( \
+                           SELECT min({column}) FROM jobs \
+                           UNION ALL \
+                           SELECT (SELECT min({column}) FROM jobs WHERE {column} > seen.value) FROM seen WHERE seen.value IS NOT NULL) \
+                         SELECT value FROM seen WHERE value IS NOT NULL"
+                    ),
+                    args![],
+                )?
+                .iter()
+                .map(|row| row.text(0))
+                .collect()
         };
         Ok((distinct("workflow")?, distinct("operation")?))
     }
@@ -207,80 +217,77 @@ impl JobStore {
     /// Records how many rows a job is to process, shown as its total while
     /// it runs.
     pub fn set_planned_rows(&self, job_id: &str, rows: u64) -> Result<(), StoreError> {
-        self.connection.execute(
-            "UPDATE jobs SET planned = ?2 WHERE id = ?1",
-            rusqlite::params![job_id, super::to_i64(rows)],
-        )?;
+        self.fenced_job(job_id, |sql| {
+            sql.execute(
+                "UPDATE jobs SET planned = ?2 WHERE id = ?1",
+                args![job_id, rows],
+            )
+        })?;
         Ok(())
     }
 
     /// The rows a job is to process, when it recorded them.
     pub fn planned_rows(&self, job_id: &str) -> Result<Option<u64>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT planned FROM jobs WHERE id = ?1")?;
-        let planned: Option<i64> =
-            statement
-                .query_row([job_id], |row| row.get(0))
-                .map_err(|error| match error {
-                    rusqlite::Error::QueryReturnedNoRows => StoreError::UnknownJob {
-                        id: job_id.to_owned(),
-                    },
-                    error => error.into(),
-                })?;
-        Ok(planned.map(to_u64))
+        self.sql()
+            .query_opt("SELECT planned FROM jobs WHERE id = ?1", args![job_id])?
+            .ok_or_else(|| StoreError::UnknownJob {
+                id: job_id.to_owned(),
+            })?
+            .opt_count(0)
     }
 
     /// Asks the process executing a running run to stop it as on the first
     /// Ctrl-C; returns whether the run was running.
     pub fn request_cancel(&self, run_id: &str, at: jiff::Timestamp) -> Result<bool, StoreError> {
         self.run(run_id)?;
-        let changed = self.connection.execute(
+        let changed = self.sql().execute(
             "UPDATE runs SET cancel_requested = coalesce(cancel_requested, ?2) WHERE id = ?1 AND status = 'running'",
-            rusqlite::params![run_id, at.to_string()],
+            args![run_id, at.to_string()],
         )?;
         Ok(changed == 1)
     }
 
     /// Whether someone asked to cancel the run.
     pub fn cancel_requested(&self, run_id: &str) -> Result<bool, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT cancel_requested IS NOT NULL FROM runs WHERE id = ?1")?;
-        Ok(statement
-            .query_row([run_id], |row| row.get(0))
-            .unwrap_or(false))
+        Ok(self
+            .sql()
+            .query_opt(
+                "SELECT cancel_requested IS NOT NULL FROM runs WHERE id = ?1",
+                args![run_id],
+            )
+            .ok()
+            .flatten()
+            .is_some_and(|row| row.flag(0).unwrap_or(false)))
     }
 
     /// Records what the run has asked of Microsoft Graph so far.
     pub fn record_traffic(&self, run_id: &str, traffic: Traffic) -> Result<(), StoreError> {
-        self.connection.execute(
-            "INSERT OR REPLACE INTO run_traffic (run_id, requests, throttled, retries) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![
-                run_id,
-                super::to_i64(traffic.requests),
-                super::to_i64(traffic.throttled),
-                super::to_i64(traffic.retries)
-            ],
-        )?;
+        self.fenced(run_id, |sql| {
+            sql.execute(
+                "INSERT INTO run_traffic (run_id, requests, throttled, retries) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (run_id) DO UPDATE SET requests = excluded.requests, \
+                 throttled = excluded.throttled, retries = excluded.retries",
+                args![run_id, traffic.requests, traffic.throttled, traffic.retries],
+            )
+        })?;
         Ok(())
     }
 
     /// What the run asked of Microsoft Graph, if it used Graph.
     pub fn traffic(&self, run_id: &str) -> Result<Option<Traffic>, StoreError> {
-        use rusqlite::OptionalExtension;
-        let mut statement = self.connection.prepare_cached(
-            "SELECT requests, throttled, retries FROM run_traffic WHERE run_id = ?1",
-        )?;
-        Ok(statement
-            .query_row([run_id], |row| {
+        self.sql()
+            .query_opt(
+                "SELECT requests, throttled, retries FROM run_traffic WHERE run_id = ?1",
+                args![run_id],
+            )?
+            .map(|row| {
                 Ok(Traffic {
-                    requests: to_u64(row.get(0)?),
-                    throttled: to_u64(row.get(1)?),
-                    retries: to_u64(row.get(2)?),
+                    requests: row.count(0)?,
+                    throttled: row.count(1)?,
+                    retries: row.count(2)?,
                 })
             })
-            .optional()?)
+            .transpose()
     }
 }
 

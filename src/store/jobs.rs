@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{JobStore, Status, StoreError, time, to_i64, to_u64};
+use super::sql::{Row, Value, args};
+use super::{JobStore, Status, StoreError, time};
 
 /// A bulk job: one step's work on one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,26 +85,26 @@ pub(super) const JOB_COLUMNS: &str = "id, run_id, workflow, step, operation, tar
               (SELECT trigger_file FROM runs WHERE runs.id = jobs.run_id)), \
      (SELECT archived_as FROM watch_files WHERE watch_files.run_id = jobs.run_id ORDER BY watch_files.id DESC LIMIT 1)";
 
-pub(super) fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+pub(super) fn job_from_row(row: &Row) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
-        id: row.get(0)?,
-        run_id: row.get(1)?,
-        workflow: row.get(2)?,
-        step: row.get(3)?,
-        operation: row.get(4)?,
-        target_id: row.get(5)?,
-        target_name: row.get(6)?,
-        input_file: row.get(7)?,
-        status: Status::from_key(&row.get::<_, String>(8)?),
-        reason: row.get(9)?,
-        total: to_u64(row.get(10)?),
-        succeeded: to_u64(row.get(11)?),
-        failed: to_u64(row.get(12)?),
-        changed: to_u64(row.get(13)?),
-        started_at: time(row.get(14)?).unwrap_or(Timestamp::UNIX_EPOCH),
-        finished_at: time(row.get(15)?),
-        trigger_file: row.get(16)?,
-        trigger_archived_as: row.get(17)?,
+        id: row.text(0)?,
+        run_id: row.text(1)?,
+        workflow: row.text(2)?,
+        step: row.text(3)?,
+        operation: row.text(4)?,
+        target_id: row.text(5)?,
+        target_name: row.opt_text(6)?,
+        input_file: row.opt_text(7)?,
+        status: Status::from_key(&row.text(8)?),
+        reason: row.opt_text(9)?,
+        total: row.count(10)?,
+        succeeded: row.count(11)?,
+        failed: row.count(12)?,
+        changed: row.count(13)?,
+        started_at: time(row.opt_text(14)?).unwrap_or(Timestamp::UNIX_EPOCH),
+        finished_at: time(row.opt_text(15)?),
+        trigger_file: row.opt_text(16)?,
+        trigger_archived_as: row.opt_text(17)?,
     })
 }
 
@@ -121,22 +121,25 @@ impl JobStore {
     /// target (a resumed run continues its jobs).
     pub fn start_job(&self, job: &NewJob<'_>) -> Result<JobRecord, StoreError> {
         let id = format!("{}-{}-{}", job.run_id, job.step, short_hash(job.target_id));
-        self.connection.execute(
-            "INSERT INTO jobs (id, run_id, workflow, step, operation, target_id, target_name, input_file, status, started_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9) \
-             ON CONFLICT (run_id, step, target_id) DO UPDATE SET status = 'running', reason = NULL, finished_at = NULL",
-            params![
-                id,
-                job.run_id,
-                job.workflow,
-                job.step,
-                job.operation,
-                job.target_id,
-                job.target_name,
-                job.input_file,
-                job.started_at.to_string()
-            ],
-        )?;
+        self.remember_job(&id, job.run_id);
+        self.fenced(job.run_id, |sql| {
+            sql.execute(
+                "INSERT INTO jobs (id, run_id, workflow, step, operation, target_id, target_name, input_file, status, started_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9) \
+                 ON CONFLICT (run_id, step, target_id) DO UPDATE SET status = 'running', reason = NULL, finished_at = NULL",
+                args![
+                    &id,
+                    job.run_id,
+                    job.workflow,
+                    job.step,
+                    job.operation,
+                    job.target_id,
+                    job.target_name,
+                    job.input_file,
+                    job.started_at.to_string()
+                ],
+            )
+        })?;
         self.job(&id)
     }
 
@@ -149,20 +152,22 @@ impl JobStore {
         counts: JobCounts,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.connection.execute(
-            "UPDATE jobs SET status = ?2, reason = ?3, total = ?4, succeeded = ?5, failed = ?6, changed = ?7, finished_at = ?8 \
-             WHERE id = ?1",
-            params![
-                id,
-                status.key(),
-                reason,
-                to_i64(counts.total),
-                to_i64(counts.succeeded),
-                to_i64(counts.failed),
-                to_i64(counts.changed),
-                at.to_string()
-            ],
-        )?;
+        self.fenced_job(id, |sql| {
+            sql.execute(
+                "UPDATE jobs SET status = ?2, reason = ?3, total = ?4, succeeded = ?5, failed = ?6, changed = ?7, finished_at = ?8 \
+                 WHERE id = ?1",
+                args![
+                    id,
+                    status.key(),
+                    reason,
+                    counts.total,
+                    counts.succeeded,
+                    counts.failed,
+                    counts.changed,
+                    at.to_string()
+                ],
+            )
+        })?;
         Ok(())
     }
 
@@ -176,21 +181,31 @@ impl JobStore {
         reason: &str,
         at: Timestamp,
     ) -> Result<usize, StoreError> {
-        Ok(self.connection.execute(
-            "UPDATE jobs SET status = ?3, reason = ?4, finished_at = ?5 \
-             WHERE run_id = ?1 AND (?2 IS NULL OR step = ?2) AND status = 'running'",
-            params![run_id, step, status.key(), reason, at.to_string()],
-        )?)
+        let (step_clause, mut values) = match step {
+            Some(step) => ("AND step = ?5", args![step]),
+            None => ("", Vec::new()),
+        };
+        values.splice(0..0, args![run_id, status.key(), reason, at.to_string()]);
+        let ended = self.fenced(run_id, |sql| {
+            sql.execute(
+                &format!(
+                    "UPDATE jobs SET status = ?2, reason = ?3, finished_at = ?4 \
+                     WHERE run_id = ?1 {step_clause} AND status = 'running'"
+                ),
+                values,
+            )
+        })?;
+        Ok(usize::try_from(ended).unwrap_or(usize::MAX))
     }
 
     /// The job with this id, with its status as it is now.
     pub fn job(&self, id: &str) -> Result<JobRecord, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
-        let mut statement = self.connection.prepare_cached(&sql)?;
-        let mut job = statement
-            .query_row([id], job_from_row)
-            .optional()?
+        let row = self
+            .sql()
+            .query_opt(&sql, args![id])?
             .ok_or_else(|| StoreError::UnknownJob { id: id.to_owned() })?;
+        let mut job = job_from_row(&row)?;
         job.status = self.effective_status(&job.run_id, job.status)?;
         if matches!(job.status, Status::Running | Status::Interrupted) {
             self.fill_progress(&mut job)?;
@@ -201,25 +216,23 @@ impl JobStore {
     /// Every job, newest first.
     pub fn jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY started_at DESC, id");
-        self.query_jobs(&sql, [])
+        self.query_jobs(&sql, args![])
     }
 
     /// The jobs of one run, in the order they started.
     pub fn jobs_of_run(&self, run_id: &str) -> Result<Vec<JobRecord>, StoreError> {
         let sql =
             format!("SELECT {JOB_COLUMNS} FROM jobs WHERE run_id = ?1 ORDER BY started_at, id");
-        self.query_jobs(&sql, [run_id])
+        self.query_jobs(&sql, args![run_id])
     }
 
-    fn query_jobs(
-        &self,
-        sql: &str,
-        parameters: impl rusqlite::Params,
-    ) -> Result<Vec<JobRecord>, StoreError> {
-        let mut statement = self.connection.prepare_cached(sql)?;
-        let mut jobs: Vec<JobRecord> = statement
-            .query_map(parameters, job_from_row)?
-            .collect::<Result<_, _>>()?;
+    fn query_jobs(&self, sql: &str, values: Vec<Value>) -> Result<Vec<JobRecord>, StoreError> {
+        let mut jobs = self
+            .sql()
+            .query(sql, values)?
+            .iter()
+            .map(job_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         self.settle_open_jobs(&mut jobs)?;
         Ok(jobs)
     }
@@ -257,47 +270,56 @@ impl JobStore {
 
     /// Whether a step of a run journaled any rows.
     pub fn step_journaled(&self, run_id: &str, step: &str) -> Result<bool, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM job_chunks c JOIN jobs j ON j.id = c.job_id \
-             WHERE j.run_id = ?1 AND j.step = ?2)",
-        )?;
-        Ok(statement.query_row(params![run_id, step], |row| row.get(0))?)
+        self.sql()
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM job_chunks c JOIN jobs j ON j.id = c.job_id \
+                 WHERE j.run_id = ?1 AND j.step = ?2)",
+                args![run_id, step],
+            )?
+            .flag(0)
     }
 
     /// Records a file a job wrote.
     pub fn add_file(&self, job_id: &str, file: &JobFile) -> Result<(), StoreError> {
-        self.connection.execute(
-            "INSERT OR REPLACE INTO job_files (job_id, kind, path, rows, identity) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![job_id, file.kind, file.path, to_i64(file.rows), file.identity],
-        )?;
+        self.fenced_job(job_id, |sql| {
+            sql.execute(
+                "INSERT INTO job_files (job_id, kind, path, rows, identity) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (job_id, path) DO UPDATE SET kind = excluded.kind, rows = excluded.rows, \
+                 identity = excluded.identity",
+                args![job_id, &file.kind, &file.path, file.rows, file.identity.as_deref()],
+            )
+        })?;
         Ok(())
     }
 
     /// Forgets a file a job wrote (replaced by a resumed attempt).
     pub fn forget_file(&self, job_id: &str, path: &str) -> Result<(), StoreError> {
-        self.connection.execute(
-            "DELETE FROM job_files WHERE job_id = ?1 AND path = ?2",
-            params![job_id, path],
-        )?;
+        self.fenced_job(job_id, |sql| {
+            sql.execute(
+                "DELETE FROM job_files WHERE job_id = ?1 AND path = ?2",
+                args![job_id, path],
+            )
+        })?;
         Ok(())
     }
 
     /// The files a job wrote.
     pub fn files(&self, job_id: &str) -> Result<Vec<JobFile>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT kind, path, rows, identity FROM job_files WHERE job_id = ?1 ORDER BY kind, path",
-        )?;
-        let files = statement
-            .query_map([job_id], |row| {
+        self.sql()
+            .query(
+                "SELECT kind, path, rows, identity FROM job_files WHERE job_id = ?1 ORDER BY kind, path",
+                args![job_id],
+            )?
+            .iter()
+            .map(|row| {
                 Ok(JobFile {
-                    kind: row.get(0)?,
-                    path: row.get(1)?,
-                    rows: to_u64(row.get(2)?),
-                    identity: row.get(3)?,
+                    kind: row.text(0)?,
+                    path: row.text(1)?,
+                    rows: row.count(2)?,
+                    identity: row.opt_text(3)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(files)
+            })
+            .collect()
     }
 
     /// Why a job must be kept, if it must: its run is being executed, or was
@@ -336,10 +358,12 @@ impl JobStore {
 
     /// Whether a step of the run ended other than finished.
     fn has_unfinished_steps(&self, run_id: &str) -> Result<bool, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM run_steps WHERE run_id = ?1 AND state != 'finished')",
-        )?;
-        Ok(statement.query_row([run_id], |row| row.get(0))?)
+        self.sql()
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM run_steps WHERE run_id = ?1 AND state != 'finished')",
+                args![run_id],
+            )?
+            .flag(0)
     }
 
     /// Deletes a job with its journal and file records; returns the files it
@@ -347,8 +371,8 @@ impl JobStore {
     pub fn delete_job(&self, id: &str) -> Result<Vec<JobFile>, StoreError> {
         let job = self.job(id)?;
         let files = self.files(id)?;
-        self.connection
-            .execute("DELETE FROM jobs WHERE id = ?1", [id])?;
+        self.sql()
+            .execute("DELETE FROM jobs WHERE id = ?1", args![id])?;
         self.close_run(&job.run_id, &format!("job `{id}` of this run was deleted"))?;
         Ok(files)
     }

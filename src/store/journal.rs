@@ -2,9 +2,8 @@
 //! before the chunk changes the directory and marked applied after; and what
 //! a run has charged against its guards so far.
 
-use rusqlite::params;
-
-use super::{JobStore, StoreError, to_i64, to_u64};
+use super::sql::args;
+use super::{JobStore, StoreError};
 use crate::directory::outcome::RowOutcome;
 
 /// A journaled chunk of row outcomes.
@@ -49,25 +48,31 @@ fn bytes_of(outcomes: &[RowOutcome]) -> Vec<u8> {
 impl JobStore {
     /// Journals a chunk's planned outcomes before it changes the directory.
     pub fn plan_chunk(&self, job_id: &str, chunk: &Chunk) -> Result<(), StoreError> {
-        self.connection.execute(
-            "INSERT OR REPLACE INTO job_chunks (job_id, chunk, first_row, outcomes, applied) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                job_id,
-                to_i64(chunk.index),
-                to_i64(chunk.first_row),
-                bytes_of(&chunk.outcomes),
-                chunk.applied
-            ],
-        )?;
+        self.fenced_job(job_id, |sql| {
+            sql.execute(
+                "INSERT INTO job_chunks (job_id, chunk, first_row, outcomes, applied) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (job_id, chunk) DO UPDATE SET first_row = excluded.first_row, \
+                 outcomes = excluded.outcomes, applied = excluded.applied",
+                args![
+                    job_id,
+                    chunk.index,
+                    chunk.first_row,
+                    bytes_of(&chunk.outcomes),
+                    chunk.applied
+                ],
+            )
+        })?;
         Ok(())
     }
 
     /// Marks a journaled chunk as applied to the directory.
     pub fn mark_chunk_applied(&self, job_id: &str, chunk: u64) -> Result<(), StoreError> {
-        self.connection.execute(
-            "UPDATE job_chunks SET applied = 1 WHERE job_id = ?1 AND chunk = ?2",
-            params![job_id, to_i64(chunk)],
-        )?;
+        self.fenced_job(job_id, |sql| {
+            sql.execute(
+                "UPDATE job_chunks SET applied = 1 WHERE job_id = ?1 AND chunk = ?2",
+                args![job_id, chunk],
+            )
+        })?;
         Ok(())
     }
 
@@ -78,30 +83,32 @@ impl JobStore {
         chunk: u64,
         outcomes: &[RowOutcome],
     ) -> Result<(), StoreError> {
-        self.connection.execute(
-            "UPDATE job_chunks SET applied = 1, outcomes = ?3 WHERE job_id = ?1 AND chunk = ?2",
-            params![job_id, to_i64(chunk), bytes_of(outcomes)],
-        )?;
+        self.fenced_job(job_id, |sql| {
+            sql.execute(
+                "UPDATE job_chunks SET applied = 1, outcomes = ?3 WHERE job_id = ?1 AND chunk = ?2",
+                args![job_id, chunk, bytes_of(outcomes)],
+            )
+        })?;
         Ok(())
     }
 
     /// The journaled chunks of a job, in order.
     pub fn chunks(&self, job_id: &str) -> Result<Vec<Chunk>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT chunk, first_row, outcomes, applied FROM job_chunks WHERE job_id = ?1 ORDER BY chunk",
-        )?;
-        let chunks = statement
-            .query_map([job_id], |row| {
-                let bytes: Vec<u8> = row.get(2)?;
+        self.sql()
+            .query(
+                "SELECT chunk, first_row, outcomes, applied FROM job_chunks WHERE job_id = ?1 ORDER BY chunk",
+                args![job_id],
+            )?
+            .iter()
+            .map(|row| {
                 Ok(Chunk {
-                    index: to_u64(row.get(0)?),
-                    first_row: to_u64(row.get(1)?),
-                    outcomes: bytes.into_iter().map(outcome_from_byte).collect(),
-                    applied: row.get(3)?,
+                    index: row.count(0)?,
+                    first_row: row.count(1)?,
+                    outcomes: row.bytes(2)?.into_iter().map(outcome_from_byte).collect(),
+                    applied: row.flag(3)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(chunks)
+            })
+            .collect()
     }
 
     /// The counts of a job's journaled rows.
@@ -120,18 +127,17 @@ impl JobStore {
 
     /// What the run's journal holds against its guards.
     pub fn charged(&self, run_id: &str) -> Result<Charged, StoreError> {
-        let mut statement = self.connection.prepare_cached(
+        let rows = self.sql().query(
             "SELECT c.outcomes FROM job_chunks c JOIN jobs j ON j.id = c.job_id WHERE j.run_id = ?1",
+            args![run_id],
         )?;
-        let mut rows = statement.query([run_id])?;
         let (removed, deleted) = (
             outcome_byte(RowOutcome::Removed),
             outcome_byte(RowOutcome::Deleted),
         );
         let mut charged = Charged::default();
-        while let Some(row) = rows.next()? {
-            let bytes: Vec<u8> = row.get(0)?;
-            for byte in bytes {
+        for row in rows {
+            for byte in row.bytes(0)? {
                 charged.removals += u64::from(byte == removed);
                 charged.device_deletions += u64::from(byte == deleted);
             }

@@ -9,10 +9,10 @@
 //! before), `refused` (no run was recorded: its check or a guard refused it).
 
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::{JobStore, StoreError, time, to_i64, to_u64};
+use super::sql::{Row, Sql, args};
+use super::{JobStore, StoreError, time};
 
 /// A file handed over by a watched folder, as the ledger records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,46 +56,41 @@ const SEEN: &str = "SELECT run_id FROM watch_files WHERE workflow = ?1 AND sha25
 /// unless (with `skip_duplicates`) the same content was run before; returns
 /// the earlier run then.
 pub(super) fn insert_for_run(
-    transaction: &Transaction<'_>,
+    sql: &dyn Sql,
     entry: &LedgerEntry,
     run_id: &str,
     skip_duplicates: bool,
 ) -> Result<Option<String>, StoreError> {
-    if skip_duplicates {
-        let earlier: Option<Option<String>> = transaction
-            .query_row(SEEN, params![entry.workflow, entry.sha256], |row| {
-                row.get(0)
-            })
-            .optional()?;
-        if let Some(earlier) = earlier {
-            return Ok(Some(earlier.unwrap_or_default()));
-        }
+    if skip_duplicates
+        && let Some(earlier) = sql.query_opt(SEEN, args![&entry.workflow, &entry.sha256])?
+    {
+        return Ok(Some(earlier.opt_text(0)?.unwrap_or_default()));
     }
-    insert(transaction, entry, Some(run_id), "running", None, None)?;
+    insert(sql, entry, Some(run_id), "running", None, None)?;
     Ok(None)
 }
 
 fn insert(
-    connection: &rusqlite::Connection,
+    sql: &dyn Sql,
     entry: &LedgerEntry,
     run_id: Option<&str>,
     status: &str,
     reason: Option<&str>,
     archived_as: Option<&str>,
 ) -> Result<(), StoreError> {
-    connection.execute(
+    sql.execute(
         "INSERT INTO watch_files (workflow, sha256, name, size, modified, claimed_at, claimed_as, \
          claim, run_id, status, reason, archived_as) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            entry.workflow,
-            entry.sha256,
-            entry.name,
-            to_i64(entry.size),
+        args![
+            &entry.workflow,
+            &entry.sha256,
+            &entry.name,
+            entry.size,
             entry.modified.to_string(),
             entry.claimed_at.to_string(),
-            entry.claimed_as,
-            entry.claim,
+            &entry.claimed_as,
+            &entry.claim,
             run_id,
             status,
             reason,
@@ -108,22 +103,22 @@ fn insert(
 const COLUMNS: &str = "workflow, sha256, name, size, modified, claimed_at, claimed_as, claim, \
                        run_id, status, reason, archived_as";
 
-fn row_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
+fn row_of(row: &Row) -> Result<LedgerRow, StoreError> {
     Ok(LedgerRow {
         entry: LedgerEntry {
-            workflow: row.get(0)?,
-            sha256: row.get(1)?,
-            name: row.get(2)?,
-            size: to_u64(row.get(3)?),
-            modified: time(row.get(4)?).unwrap_or(Timestamp::UNIX_EPOCH),
-            claimed_at: time(row.get(5)?).unwrap_or(Timestamp::UNIX_EPOCH),
-            claimed_as: row.get(6)?,
-            claim: row.get(7)?,
+            workflow: row.text(0)?,
+            sha256: row.text(1)?,
+            name: row.text(2)?,
+            size: row.count(3)?,
+            modified: time(row.opt_text(4)?).unwrap_or(Timestamp::UNIX_EPOCH),
+            claimed_at: time(row.opt_text(5)?).unwrap_or(Timestamp::UNIX_EPOCH),
+            claimed_as: row.text(6)?,
+            claim: row.text(7)?,
         },
-        run_id: row.get(8)?,
-        status: row.get(9)?,
-        reason: row.get(10)?,
-        archived_as: row.get(11)?,
+        run_id: row.opt_text(8)?,
+        status: row.text(9)?,
+        reason: row.opt_text(10)?,
+        archived_as: row.opt_text(11)?,
     })
 }
 
@@ -139,20 +134,20 @@ impl JobStore {
             "SELECT {COLUMNS} FROM watch_files WHERE workflow = ?1 AND claim = ?2 \
              ORDER BY id DESC LIMIT 1"
         );
-        Ok(self
-            .connection
-            .query_row(&sql, params![workflow, claim], row_of)
-            .optional()?)
+        self.sql()
+            .query_opt(&sql, args![workflow, claim])?
+            .as_ref()
+            .map(row_of)
+            .transpose()
     }
 
     /// The run of this content, when the workflow ran it before (a run that
     /// is going on or completed).
     pub fn ledger_seen(&self, workflow: &str, sha256: &str) -> Result<Option<String>, StoreError> {
-        let found: Option<Option<String>> = self
-            .connection
-            .query_row(SEEN, params![workflow, sha256], |row| row.get(0))
-            .optional()?;
-        Ok(found.map(Option::unwrap_or_default))
+        self.sql()
+            .query_opt(SEEN, args![workflow, sha256])?
+            .map(|row| Ok(row.opt_text(0)?.unwrap_or_default()))
+            .transpose()
     }
 
     /// Records a file that started no run: skipped as a duplicate, or
@@ -165,7 +160,7 @@ impl JobStore {
         archived_as: &str,
     ) -> Result<(), StoreError> {
         insert(
-            &self.connection,
+            self.sql(),
             entry,
             None,
             status,
@@ -182,9 +177,9 @@ impl JobStore {
         status: &str,
         archived_as: &str,
     ) -> Result<(), StoreError> {
-        self.connection.execute(
+        self.sql().execute(
             "UPDATE watch_files SET status = ?2, archived_as = ?3 WHERE run_id = ?1",
-            params![run_id, status, archived_as],
+            args![run_id, status, archived_as],
         )?;
         Ok(())
     }
@@ -197,10 +192,10 @@ impl JobStore {
         claim: &str,
         archived_as: &str,
     ) -> Result<(), StoreError> {
-        self.connection.execute(
+        self.sql().execute(
             "UPDATE watch_files SET archived_as = ?3 WHERE id = \
              (SELECT max(id) FROM watch_files WHERE workflow = ?1 AND claim = ?2)",
-            params![workflow, claim, archived_as],
+            args![workflow, claim, archived_as],
         )?;
         Ok(())
     }
@@ -208,8 +203,10 @@ impl JobStore {
     /// Every ledger row, oldest first.
     pub fn ledger(&self) -> Result<Vec<LedgerRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM watch_files ORDER BY id");
-        let mut statement = self.connection.prepare_cached(&sql)?;
-        let rows = statement.query_map([], row_of)?.collect::<Result<_, _>>()?;
-        Ok(rows)
+        self.sql()
+            .query(&sql, args![])?
+            .iter()
+            .map(row_of)
+            .collect()
     }
 }

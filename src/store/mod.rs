@@ -12,15 +12,26 @@
 //!
 //! A run records what it was planned from (batch size, guard limits, each
 //! input's SHA-256) so a resume can refuse to continue from something else,
-//! and one process at a time executes it, holding the run's lock file.
+//! and one process at a time executes it, holding the run's lock file (on
+//! SQLite) or its lease (on PostgreSQL, where processes on several machines
+//! share the store).
+//!
+//! Both backends run the same statements ([`sql`]) and the same versioned
+//! migrations ([`schema`]); the store's tests run on both.
 
 mod browse;
 mod jobs;
 mod journal;
+mod lease;
 mod ledger;
+mod location;
+mod pg;
 mod runs;
 mod saved;
 mod schema;
+mod sql;
+#[doc(hidden)]
+pub mod testing;
 
 use std::path::{Path, PathBuf};
 
@@ -28,11 +39,14 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::files::database::{self, FileState};
+use sql::{Db, Sql};
 
 pub use browse::{Anchor, Cursor, JobFilter, JobPage, Traffic};
 pub use jobs::{JobCounts, JobFile, JobRecord, NewJob};
 pub use journal::{Charged, Chunk};
+pub use lease::{LEASE, Lease};
 pub use ledger::{LedgerEntry, LedgerRow};
+pub use location::{Location, LocationError, PgUrl};
 pub use runs::{NewRun, RunLock, RunRecord, StepRecord};
 pub use saved::SavedRun;
 
@@ -48,6 +62,34 @@ pub enum StoreError {
         help("check the cause above; `.bulkops/` must be writable and the disk not full")
     )]
     Sqlite(#[from] rusqlite::Error),
+    #[error("the job store's PostgreSQL server refused a statement")]
+    #[diagnostic(
+        code(bulkops::store::postgres),
+        help("check the cause above: the server's log tells more")
+    )]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("cannot reach the job store at `{location}`: {cause}")]
+    #[diagnostic(
+        code(bulkops::store::connect),
+        help(
+            "check the URL's host, port, database and user, that the server runs, and the password (`PGPASSWORD`)"
+        )
+    )]
+    Connect { location: String, cause: String },
+    #[error("the job store answered unexpectedly: {what}")]
+    #[diagnostic(
+        code(bulkops::store::unexpected),
+        help("the store may have been changed by something else than bulkops")
+    )]
+    Unexpected { what: String },
+    #[error("run `{id}` was taken over by another process (its lease ran out), so this one stops")]
+    #[diagnostic(
+        code(bulkops::store::lease_lost),
+        help(
+            "the other process resumes the run from its journal; nothing this one did after losing the lease was recorded"
+        )
+    )]
+    LeaseLost { id: String },
     #[error("cannot use `{}`", path.display())]
     #[diagnostic(
         code(bulkops::store::io),
@@ -58,10 +100,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{}` was written by a newer bulkops (schema {found}, this one knows {supported})", path.display())]
+    #[error(
+        "`{location}` was written by a newer bulkops (schema {found}, this one knows {supported})"
+    )]
     #[diagnostic(code(bulkops::store::newer), help("upgrade bulkops"))]
     NewerSchema {
-        path: PathBuf,
+        location: String,
         found: i64,
         supported: i64,
     },
@@ -79,14 +123,14 @@ pub enum StoreError {
         help("point `--state` at the job store (`.bulkops/state.db`), or move this file away")
     )]
     NotAStore { path: PathBuf },
-    #[error("there is no job history at `{}`", path.display())]
+    #[error("there is no job history at `{location}`")]
     #[diagnostic(
         code(bulkops::store::missing),
         help(
-            "runs record their jobs there; run bulkops in the folder of your runs, or pass `--state FILE`"
+            "runs record their jobs there; run bulkops in the folder of your runs, or pass `--state FILE` (or the database's `postgres://` URL)"
         )
     )]
-    Missing { path: PathBuf },
+    Missing { location: String },
     #[error("no run has the id `{id}`")]
     #[diagnostic(
         code(bulkops::store::unknown_run),
@@ -176,8 +220,17 @@ pub enum Create {
 
 /// The open job store.
 pub struct JobStore {
-    connection: Connection,
-    path: PathBuf,
+    db: Db,
+    location: Location,
+    /// The runs this store's process holds leases of, with the attempt each
+    /// was taken as (PostgreSQL only): the fencing tokens of its writes.
+    fences: lease::Fences,
+    /// The runs of jobs this process wrote, for fencing their writes.
+    job_runs: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// This process as the owner of the runs it executes.
+    owner: String,
+    /// How long a lease lasts unless renewed.
+    lease: std::time::Duration,
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -193,107 +246,165 @@ fn time(text: Option<String>) -> Option<jiff::Timestamp> {
 }
 
 impl JobStore {
-    /// Opens (and creates or upgrades) the store at `path`.
+    /// Opens (and creates or upgrades) the SQLite store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Self::open_with(path, Create::IfMissing)
     }
 
-    /// Opens the store at `path`, creating it only when asked. Creation and
-    /// upgrades happen under the store's creation lock, so processes starting
-    /// together never see half a store; an empty or foreign file is refused.
+    /// Opens the SQLite store at `path`, creating it only when asked.
     pub fn open_with(path: &Path, create: Create) -> Result<Self, StoreError> {
-        let io = |source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let lock = database::creation_lock(path).map_err(io)?;
-        match database::state(path).map_err(io)? {
-            FileState::Missing if create == Create::IfMissing => {
-                database::create_whole(path, |connection| {
-                    connection.pragma_update(None, "journal_mode", "WAL")?;
-                    schema::migrate(connection, 0)
-                })
-                .map_err(|error| match error {
-                    database::BuildError::Io(path, source) => StoreError::Io { path, source },
-                    database::BuildError::Sqlite(error) => StoreError::Sqlite(error),
-                    database::BuildError::Build(error) => error,
-                })?;
-            }
-            FileState::Missing => {
-                return Err(StoreError::Missing {
-                    path: path.to_path_buf(),
-                });
-            }
-            FileState::Empty => {
-                return Err(StoreError::Empty {
-                    path: path.to_path_buf(),
-                });
-            }
-            FileState::Present => {}
-        }
-        let store = Self::connect(path)?;
-        drop(lock);
-        Ok(store)
+        Self::open_at(&Location::File(path.to_path_buf()), create)
     }
 
-    fn connect(path: &Path) -> Result<Self, StoreError> {
-        let foreign = || StoreError::NotAStore {
-            path: path.to_path_buf(),
+    /// Opens the store at `location`, creating it only when asked. Creation
+    /// and upgrades happen under the store's creation lock, so processes
+    /// starting together never see half a store; an empty or foreign file is
+    /// refused.
+    pub fn open_at(location: &Location, create: Create) -> Result<Self, StoreError> {
+        let db = match location {
+            Location::File(path) => Db::Sqlite(open_sqlite(path, create)?),
+            Location::Postgres(url) => Db::Postgres(open_postgres(url, location, create)?),
         };
-        let mut connection = Connection::open(path)?;
-        // Several bulkops processes may share a store (a watcher and a person);
-        // wait for a lock rather than fail at once.
-        connection.busy_timeout(std::time::Duration::from_secs(60))?;
-        let found: i64 = match connection.query_row("PRAGMA user_version", [], |row| row.get(0)) {
-            Ok(found) => found,
-            Err(rusqlite::Error::SqliteFailure(failure, _))
-                if failure.code == rusqlite::ErrorCode::NotADatabase =>
-            {
-                return Err(foreign());
-            }
-            Err(error) => return Err(error.into()),
-        };
-        if found == 0 {
-            return Err(foreign());
+        Ok(Self::with_db(db, location.clone()))
+    }
+
+    fn with_db(db: Db, location: Location) -> Self {
+        Self {
+            db,
+            location,
+            fences: lease::Fences::default(),
+            job_runs: std::sync::Mutex::default(),
+            owner: lease::owner_name(),
+            lease: lease::lease_length(),
         }
-        if found > schema::CURRENT_VERSION {
-            return Err(StoreError::NewerSchema {
-                path: path.to_path_buf(),
-                found,
-                supported: schema::CURRENT_VERSION,
-            });
-        }
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
-        connection.pragma_update(None, "foreign_keys", "ON")?;
-        if found < schema::CURRENT_VERSION {
-            schema::migrate(&mut connection, found)?;
-        }
-        Ok(Self {
-            connection,
-            path: path.to_path_buf(),
-        })
+    }
+
+    /// This process, as the owner it records of the runs it executes.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// A store in memory, for previews where no job history exists yet.
     pub fn in_memory() -> Result<Self, StoreError> {
         let mut connection = Connection::open_in_memory()?;
         schema::migrate(&mut connection, 0)?;
-        Ok(Self {
-            connection,
-            path: PathBuf::from(":memory:"),
-        })
+        Ok(Self::with_db(
+            Db::Sqlite(connection),
+            Location::File(PathBuf::from(":memory:")),
+        ))
     }
 
-    /// The store's file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the store lives.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
-    /// The folder that holds the lock files of runs.
+    /// Where single statements run.
+    fn sql(&self) -> &dyn Sql {
+        self.db.sql()
+    }
+
+    /// The folder that holds the lock files of runs (SQLite stores).
     fn lock_folder(&self) -> PathBuf {
-        database::sibling(&self.path, ".locks")
+        match &self.location {
+            Location::File(path) => database::sibling(path, ".locks"),
+            Location::Postgres(_) => self.location.local_folder().join("locks"),
+        }
     }
+}
+
+fn open_sqlite(path: &Path, create: Create) -> Result<Connection, StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let lock = database::creation_lock(path).map_err(io)?;
+    match database::state(path).map_err(io)? {
+        FileState::Missing if create == Create::IfMissing => {
+            database::create_whole(path, |connection| {
+                connection.pragma_update(None, "journal_mode", "WAL")?;
+                schema::migrate(connection, 0)
+            })
+            .map_err(|error| match error {
+                database::BuildError::Io(path, source) => StoreError::Io { path, source },
+                database::BuildError::Sqlite(error) => StoreError::Sqlite(error),
+                database::BuildError::Build(error) => error,
+            })?;
+        }
+        FileState::Missing => {
+            return Err(StoreError::Missing {
+                location: path.display().to_string(),
+            });
+        }
+        FileState::Empty => {
+            return Err(StoreError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        FileState::Present => {}
+    }
+    let connection = connect_sqlite(path)?;
+    drop(lock);
+    Ok(connection)
+}
+
+fn connect_sqlite(path: &Path) -> Result<Connection, StoreError> {
+    let foreign = || StoreError::NotAStore {
+        path: path.to_path_buf(),
+    };
+    let mut connection = Connection::open(path)?;
+    // Several bulkops processes may share a store (a watcher and a person);
+    // wait for a lock rather than fail at once.
+    connection.busy_timeout(std::time::Duration::from_secs(60))?;
+    let found: i64 = match connection.query_row("PRAGMA user_version", [], |row| row.get(0)) {
+        Ok(found) => found,
+        Err(rusqlite::Error::SqliteFailure(failure, _))
+            if failure.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(foreign());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if found == 0 {
+        return Err(foreign());
+    }
+    if found > schema::CURRENT_VERSION {
+        return Err(StoreError::NewerSchema {
+            location: path.display().to_string(),
+            found,
+            supported: schema::CURRENT_VERSION,
+        });
+    }
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    if found < schema::CURRENT_VERSION {
+        schema::migrate(&mut connection, found)?;
+    }
+    Ok(connection)
+}
+
+/// Connects to a PostgreSQL store, creating its tables when asked; an
+/// upgrade runs under the store's transaction lock.
+fn open_postgres(url: &PgUrl, location: &Location, create: Create) -> Result<pg::PgDb, StoreError> {
+    let database = pg::PgDb::connect(url)?;
+    let found = schema::pg_version(&database)?;
+    if found > schema::CURRENT_VERSION {
+        return Err(StoreError::NewerSchema {
+            location: location.to_string(),
+            found,
+            supported: schema::CURRENT_VERSION,
+        });
+    }
+    if found == 0 && create == Create::Never {
+        return Err(StoreError::Missing {
+            location: location.to_string(),
+        });
+    }
+    if found < schema::CURRENT_VERSION {
+        database.transaction(schema::migrate_pg)?;
+    }
+    Ok(database)
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{JobStore, Status, StoreError, time, to_i64, to_u64};
+use super::sql::{Db, Row, args};
+use super::{JobStore, Status, StoreError, time};
 use crate::files::lock::LockFile;
 
 /// A run as stored.
@@ -80,13 +80,31 @@ pub struct StepRecord {
 }
 
 /// The lock of a run: while a process holds it, no other executes the run.
+/// On SQLite, a lock file; on PostgreSQL, the run's lease.
 #[derive(Debug)]
-pub struct RunLock(LockFile);
+pub struct RunLock(Held);
+
+#[derive(Debug)]
+enum Held {
+    File(LockFile),
+    Lease(super::Lease),
+}
 
 impl RunLock {
-    /// Releases the lock and removes its file.
+    /// Releases the lock (removing its file, or ending the lease now).
     pub fn release(self) {
-        self.0.remove();
+        match self.0 {
+            Held::File(lock) => lock.remove(),
+            Held::Lease(lease) => lease.release(),
+        }
+    }
+
+    /// Whether another process took the run over (its lease ran out).
+    pub fn is_lost(&self) -> bool {
+        match &self.0 {
+            Held::File(_) => false,
+            Held::Lease(lease) => lease.is_lost(),
+        }
     }
 }
 
@@ -102,74 +120,90 @@ fn plausible_id(id: &str) -> bool {
 const RUN_COLUMNS: &str = "id, workflow, manifest_path, manifest_text, directory, output_root, trigger_file, \
      status, reason, started_at, finished_at, chunk_rows, max_removals, max_device_deletions, closed, input_base, directory_location";
 
-fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
-    let optional = |value: Option<i64>| value.map(to_u64);
+fn run_from_row(row: &Row) -> Result<RunRecord, StoreError> {
     Ok(RunRecord {
-        id: row.get(0)?,
-        workflow: row.get(1)?,
-        manifest_path: row.get(2)?,
-        manifest_text: row.get(3)?,
-        directory: row.get(4)?,
-        output_root: row.get(5)?,
-        trigger_file: row.get(6)?,
-        status: Status::from_key(&row.get::<_, String>(7)?),
-        reason: row.get(8)?,
-        started_at: time(row.get(9)?).unwrap_or(Timestamp::UNIX_EPOCH),
-        finished_at: time(row.get(10)?),
-        chunk_rows: optional(row.get(11)?),
-        max_removals: optional(row.get(12)?),
-        max_device_deletions: optional(row.get(13)?),
-        closed: row.get(14)?,
-        input_base: row.get(15)?,
-        directory_location: row.get(16)?,
+        id: row.text(0)?,
+        workflow: row.text(1)?,
+        manifest_path: row.text(2)?,
+        manifest_text: row.text(3)?,
+        directory: row.text(4)?,
+        output_root: row.text(5)?,
+        trigger_file: row.opt_text(6)?,
+        status: Status::from_key(&row.text(7)?),
+        reason: row.opt_text(8)?,
+        started_at: time(row.opt_text(9)?).unwrap_or(Timestamp::UNIX_EPOCH),
+        finished_at: time(row.opt_text(10)?),
+        chunk_rows: row.opt_count(11)?,
+        max_removals: row.opt_count(12)?,
+        max_device_deletions: row.opt_count(13)?,
+        closed: row.opt_text(14)?,
+        input_base: row.opt_text(15)?,
+        directory_location: row.opt_text(16)?,
     })
 }
 
 impl JobStore {
     /// Records the start of a run with the fingerprints of its inputs, in one
-    /// transaction.
+    /// transaction. On a shared store the run is recorded under the lease
+    /// this process took for it.
     pub fn start_run(&mut self, run: &NewRun<'_>) -> Result<(), StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        transaction.execute(
+        let attempt = self.held_attempt(run.id);
+        let shared = matches!(self.db, Db::Postgres(_));
+        let leased = shared && attempt.is_some();
+        let owner = (leased || !shared).then(|| self.owner.clone());
+        let lease_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
+        let lease_until = if leased {
+            format!("{} + ?16", super::lease::NOW_MS)
+        } else {
+            "NULL".to_owned()
+        };
+        let mut values = args![
+            run.id,
+            run.workflow,
+            run.manifest_path,
+            run.manifest_text,
+            run.directory,
+            run.output_root,
+            run.trigger_file,
+            run.started_at.to_string(),
+            run.chunk_rows,
+            run.max_removals,
+            run.max_device_deletions,
+            run.input_base,
+            run.directory_location,
+            owner,
+            attempt.unwrap_or(0),
+        ];
+        if leased {
+            values.extend(args![lease_ms]);
+        }
+        let insert = format!(
             "INSERT INTO runs (id, workflow, manifest_path, manifest_text, directory, output_root, trigger_file, \
-             status, started_at, chunk_rows, max_removals, max_device_deletions, input_base, directory_location) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11, ?12, ?13)",
-            params![
-                run.id,
-                run.workflow,
-                run.manifest_path,
-                run.manifest_text,
-                run.directory,
-                run.output_root,
-                run.trigger_file,
-                run.started_at.to_string(),
-                to_i64(run.chunk_rows),
-                to_i64(run.max_removals),
-                to_i64(run.max_device_deletions),
-                run.input_base,
-                run.directory_location,
-            ],
-        )?;
-        for (path, sha256) in run.inputs {
-            transaction.execute(
-                "INSERT OR REPLACE INTO run_inputs (run_id, path, sha256) VALUES (?1, ?2, ?3)",
-                params![run.id, path, sha256],
-            )?;
-        }
-        if let Some((entry, skip_duplicates)) = run.ledger
-            && let Some(earlier) =
-                super::ledger::insert_for_run(&transaction, entry, run.id, skip_duplicates)?
-        {
-            // Dropping the transaction records nothing.
-            return Err(StoreError::DuplicateContent { earlier });
-        }
-        if let Some(saved) = &run.saved {
-            super::saved::insert_for_run(&transaction, run.id, saved)?;
-        }
-        transaction.commit()?;
-        Ok(())
+             status, started_at, chunk_rows, max_removals, max_device_deletions, input_base, directory_location, \
+             owner, attempt, lease_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, {lease_until})"
+        );
+        self.db.transaction(|sql| {
+            sql.execute(&insert, values)?;
+            for (path, sha256) in run.inputs {
+                sql.execute(
+                    "INSERT INTO run_inputs (run_id, path, sha256) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (run_id, path) DO UPDATE SET sha256 = excluded.sha256",
+                    args![run.id, path, sha256],
+                )?;
+            }
+            if let Some((entry, skip_duplicates)) = run.ledger
+                && let Some(earlier) =
+                    super::ledger::insert_for_run(sql, entry, run.id, skip_duplicates)?
+            {
+                // Failing the transaction records nothing.
+                return Err(StoreError::DuplicateContent { earlier });
+            }
+            if let Some(saved) = &run.saved {
+                super::saved::insert_for_run(sql, run.id, saved)?;
+            }
+            Ok(())
+        })
     }
 
     /// Records how a run ended.
@@ -180,13 +214,14 @@ impl JobStore {
         reason: Option<&str>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.connection.execute(
-            "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4, cancel_requested = NULL WHERE id = ?1",
-            params![id, status.key(), reason, at.to_string()],
-        )?;
-        self.connection
-            .execute("DELETE FROM run_temp_files WHERE run_id = ?1", [id])?;
-        Ok(())
+        self.fenced(id, |sql| {
+            sql.execute(
+                "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4, cancel_requested = NULL WHERE id = ?1",
+                args![id, status.key(), reason, at.to_string()],
+            )?;
+            sql.execute("DELETE FROM run_temp_files WHERE run_id = ?1", args![id])?;
+            Ok(())
+        })
     }
 
     /// Marks a run as running again, for `--resume`, with the guard limits
@@ -197,19 +232,21 @@ impl JobStore {
         max_removals: u64,
         max_device_deletions: u64,
     ) -> Result<(), StoreError> {
-        self.connection.execute(
-            "UPDATE runs SET status = 'running', reason = NULL, finished_at = NULL, cancel_requested = NULL, \
-             max_removals = ?2, max_device_deletions = ?3 WHERE id = ?1",
-            params![id, to_i64(max_removals), to_i64(max_device_deletions)],
-        )?;
+        self.fenced(id, |sql| {
+            sql.execute(
+                "UPDATE runs SET status = 'running', reason = NULL, finished_at = NULL, cancel_requested = NULL, \
+                 max_removals = ?2, max_device_deletions = ?3 WHERE id = ?1",
+                args![id, max_removals, max_device_deletions],
+            )
+        })?;
         Ok(())
     }
 
     /// Marks a run as one that can no longer be resumed, and why.
     pub fn close_run(&self, id: &str, why: &str) -> Result<(), StoreError> {
-        self.connection.execute(
+        self.sql().execute(
             "UPDATE runs SET closed = ?2 WHERE id = ?1 AND closed IS NULL",
-            params![id, why],
+            args![id, why],
         )?;
         Ok(())
     }
@@ -222,11 +259,8 @@ impl JobStore {
             return Err(unknown());
         }
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
-        let mut statement = self.connection.prepare_cached(&sql)?;
-        let mut run = statement
-            .query_row([id], run_from_row)
-            .optional()?
-            .ok_or_else(unknown)?;
+        let row = self.sql().query_opt(&sql, args![id])?.ok_or_else(unknown)?;
+        let mut run = run_from_row(&row)?;
         run.status = self.effective_status(id, run.status)?;
         Ok(run)
     }
@@ -234,16 +268,26 @@ impl JobStore {
     /// Every run, newest first, with its status as it is now.
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC");
-        let mut statement = self.connection.prepare_cached(&sql)?;
-        let runs = statement
-            .query_map([], run_from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        runs.into_iter()
-            .map(|mut run| {
+        self.sql()
+            .query(&sql, args![])?
+            .iter()
+            .map(|row| {
+                let mut run = run_from_row(row)?;
                 run.status = self.effective_status(&run.id, run.status)?;
                 Ok(run)
             })
             .collect()
+    }
+
+    /// The process that executes (or last executed) a run, as it names
+    /// itself: host, process id and a random part.
+    pub fn owner_of(&self, run_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .sql()
+            .query_opt("SELECT owner FROM runs WHERE id = ?1", args![run_id])?
+            .map(|row| row.opt_text(0))
+            .transpose()?
+            .flatten())
     }
 
     /// A stored status as it is now: `running` without a holder is interrupted.
@@ -265,9 +309,12 @@ impl JobStore {
 
     /// Takes the run's lock, refusing when another process holds it.
     pub fn lock_run(&self, run_id: &str) -> Result<RunLock, StoreError> {
+        if let Db::Postgres(database) = &self.db {
+            return Ok(RunLock(Held::Lease(self.take_lease(database, run_id)?)));
+        }
         let path = self.run_lock_path(run_id);
         match LockFile::try_exclusive(&path) {
-            Ok(Some(lock)) => Ok(RunLock(lock)),
+            Ok(Some(lock)) => Ok(RunLock(Held::File(lock))),
             Ok(None) => Err(StoreError::RunHeld {
                 id: run_id.to_owned(),
             }),
@@ -279,6 +326,9 @@ impl JobStore {
     pub fn run_is_held(&self, run_id: &str) -> Result<bool, StoreError> {
         if !plausible_id(run_id) {
             return Ok(false);
+        }
+        if matches!(self.db, Db::Postgres(_)) {
+            return self.lease_is_held(run_id);
         }
         let path = self.run_lock_path(run_id);
         LockFile::is_held(&path).map_err(|source| StoreError::Io { path, source })
@@ -292,91 +342,105 @@ impl JobStore {
         path: &str,
         sha256: &str,
     ) -> Result<Option<String>, StoreError> {
-        self.connection.execute(
-            "INSERT OR IGNORE INTO run_inputs (run_id, path, sha256) VALUES (?1, ?2, ?3)",
-            params![run_id, path, sha256],
-        )?;
-        let recorded: String = self.connection.query_row(
-            "SELECT sha256 FROM run_inputs WHERE run_id = ?1 AND path = ?2",
-            params![run_id, path],
-            |row| row.get(0),
-        )?;
-        Ok((recorded != sha256).then_some(recorded))
+        self.fenced(run_id, |sql| {
+            sql.execute(
+                "INSERT INTO run_inputs (run_id, path, sha256) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                args![run_id, path, sha256],
+            )?;
+            let recorded = sql
+                .query_one(
+                    "SELECT sha256 FROM run_inputs WHERE run_id = ?1 AND path = ?2",
+                    args![run_id, path],
+                )?
+                .text(0)?;
+            Ok((recorded != sha256).then_some(recorded))
+        })
     }
 
     /// The inputs a run recorded: absolute path and SHA-256.
     pub fn inputs(&self, run_id: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT path, sha256 FROM run_inputs WHERE run_id = ?1 ORDER BY path",
-        )?;
-        let inputs = statement
-            .query_map([run_id], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(inputs)
+        self.sql()
+            .query(
+                "SELECT path, sha256 FROM run_inputs WHERE run_id = ?1 ORDER BY path",
+                args![run_id],
+            )?
+            .iter()
+            .map(|row| Ok((row.text(0)?, row.text(1)?)))
+            .collect()
     }
 
     /// Records how a step of a run ended.
     pub fn record_step(&self, run_id: &str, step: &StepRecord) -> Result<(), StoreError> {
-        self.connection.execute(
-            "INSERT OR REPLACE INTO run_steps (run_id, step, state, detail, selection, attempts) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                run_id,
-                step.step,
-                step.state,
-                step.detail,
-                step.selection,
-                step.attempts
-            ],
-        )?;
+        self.fenced(run_id, |sql| {
+            sql.execute(
+                "INSERT INTO run_steps (run_id, step, state, detail, selection, attempts) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (run_id, step) DO UPDATE SET state = excluded.state, detail = excluded.detail, \
+                 selection = excluded.selection, attempts = excluded.attempts",
+                args![
+                    run_id,
+                    &step.step,
+                    &step.state,
+                    step.detail.as_deref(),
+                    step.selection.as_deref(),
+                    step.attempts
+                ],
+            )
+        })?;
         Ok(())
     }
 
     /// How the steps of a run ended so far.
     pub fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT step, state, detail, selection, attempts FROM run_steps WHERE run_id = ?1 ORDER BY step",
-        )?;
-        let steps = statement
-            .query_map([run_id], |row| {
+        self.sql()
+            .query(
+                "SELECT step, state, detail, selection, attempts FROM run_steps WHERE run_id = ?1 ORDER BY step",
+                args![run_id],
+            )?
+            .iter()
+            .map(|row| {
                 Ok(StepRecord {
-                    step: row.get(0)?,
-                    state: row.get(1)?,
-                    detail: row.get(2)?,
-                    selection: row.get(3)?,
-                    attempts: row.get(4)?,
+                    step: row.text(0)?,
+                    state: row.text(1)?,
+                    detail: row.opt_text(2)?,
+                    selection: row.opt_text(3)?,
+                    attempts: u32::try_from(row.int(4)?).unwrap_or(u32::MAX),
                 })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(steps)
+            })
+            .collect()
     }
 
     /// Records a temporary file before it is created.
     pub fn record_temp(&self, run_id: &str, path: &str) -> Result<(), StoreError> {
-        self.connection.execute(
-            "INSERT OR IGNORE INTO run_temp_files (run_id, path) VALUES (?1, ?2)",
-            params![run_id, path],
-        )?;
+        self.fenced(run_id, |sql| {
+            sql.execute(
+                "INSERT INTO run_temp_files (run_id, path) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                args![run_id, path],
+            )
+        })?;
         Ok(())
     }
 
     /// Forgets a temporary file that is gone.
     pub fn forget_temp(&self, run_id: &str, path: &str) -> Result<(), StoreError> {
-        self.connection.execute(
-            "DELETE FROM run_temp_files WHERE run_id = ?1 AND path = ?2",
-            params![run_id, path],
-        )?;
+        self.fenced(run_id, |sql| {
+            sql.execute(
+                "DELETE FROM run_temp_files WHERE run_id = ?1 AND path = ?2",
+                args![run_id, path],
+            )
+        })?;
         Ok(())
     }
 
     /// The temporary files a run may have left.
     pub fn temps(&self, run_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT path FROM run_temp_files WHERE run_id = ?1 ORDER BY path")?;
-        let paths = statement
-            .query_map([run_id], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(paths)
+        self.sql()
+            .query(
+                "SELECT path FROM run_temp_files WHERE run_id = ?1 ORDER BY path",
+                args![run_id],
+            )?
+            .iter()
+            .map(|row| row.text(0))
+            .collect()
     }
 }

@@ -3,8 +3,7 @@
 //! A plan's runs are named when the plan is made, so a plan applied once
 //! cannot start again, and a resumed run is held to the same plan.
 
-use rusqlite::{OptionalExtension, Transaction, params};
-
+use super::sql::{Sql, args};
 use super::{JobStore, StoreError};
 
 /// The saved plan a new run applies.
@@ -17,13 +16,13 @@ pub struct SavedRun<'a> {
 
 /// Records that a run applies a saved plan.
 pub(super) fn insert_for_run(
-    transaction: &Transaction<'_>,
+    sql: &dyn Sql,
     run_id: &str,
     saved: &SavedRun<'_>,
 ) -> Result<(), StoreError> {
-    transaction.execute(
+    sql.execute(
         "INSERT INTO saved_plan_runs (run_id, plan_id, body) VALUES (?1, ?2, ?3)",
-        params![run_id, saved.plan_id, saved.body],
+        args![run_id, saved.plan_id, saved.body],
     )?;
     Ok(())
 }
@@ -31,35 +30,35 @@ pub(super) fn insert_for_run(
 impl JobStore {
     /// The saved plan a run applies, as its id and the run's part of it.
     pub fn saved_plan_of(&self, run_id: &str) -> Result<Option<(String, String)>, StoreError> {
-        Ok(self
-            .connection
-            .query_row(
+        self.sql()
+            .query_opt(
                 "SELECT plan_id, body FROM saved_plan_runs WHERE run_id = ?1",
-                [run_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?)
+                args![run_id],
+            )?
+            .map(|row| Ok((row.text(0)?, row.text(1)?)))
+            .transpose()
     }
 
     /// The members a sync job removes, as recorded before its first change.
     /// As JSON, written by the step.
     pub fn sync_removals(&self, job_id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .connection
-            .query_row(
+        self.sql()
+            .query_opt(
                 "SELECT removals FROM sync_removals WHERE job_id = ?1",
-                [job_id],
-                |row| row.get(0),
-            )
-            .optional()?)
+                args![job_id],
+            )?
+            .map(|row| row.text(0))
+            .transpose()
     }
 
     /// Records the members a sync job removes (once: a resumed job keeps the first).
     pub fn record_sync_removals(&self, job_id: &str, removals: &str) -> Result<(), StoreError> {
-        self.connection.execute(
-            "INSERT OR IGNORE INTO sync_removals (job_id, removals) VALUES (?1, ?2)",
-            params![job_id, removals],
-        )?;
+        self.fenced_job(job_id, |sql| {
+            sql.execute(
+                "INSERT INTO sync_removals (job_id, removals) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                args![job_id, removals],
+            )
+        })?;
         Ok(())
     }
 
@@ -70,25 +69,25 @@ impl JobStore {
         workflow: &str,
         manifest_path: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .connection
-            .query_row(
+        self.sql()
+            .query_opt(
                 "SELECT id FROM runs WHERE workflow = ?1 AND manifest_path = ?2 AND status = 'completed' \
                  ORDER BY started_at DESC, id DESC LIMIT 1",
-                params![workflow, manifest_path],
-                |row| row.get(0),
-            )
-            .optional()?)
+                args![workflow, manifest_path],
+            )?
+            .map(|row| row.text(0))
+            .transpose()
     }
 
     /// The runs recorded for a saved plan, oldest first.
     pub fn runs_of_plan(&self, plan_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT run_id FROM saved_plan_runs WHERE plan_id = ?1 ORDER BY run_id",
-        )?;
-        let ids = statement
-            .query_map([plan_id], |row| row.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
-        Ok(ids)
+        self.sql()
+            .query(
+                "SELECT run_id FROM saved_plan_runs WHERE plan_id = ?1 ORDER BY run_id",
+                args![plan_id],
+            )?
+            .iter()
+            .map(|row| row.text(0))
+            .collect()
     }
 }

@@ -1,20 +1,85 @@
-//! Tests of the job store on real SQLite files.
+//! Tests of the job store, each on both backends: a real SQLite file and a
+//! real PostgreSQL database (a scratch one on the server `BULKOPS_TEST_PG`
+//! names).
 
 use super::*;
 use crate::directory::outcome::RowOutcome;
 use jiff::Timestamp;
 
-fn store() -> (tempfile::TempDir, JobStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = JobStore::open(&dir.path().join("state.db")).unwrap();
-    (dir, store)
+/// An open store and what keeps its place alive.
+struct Open {
+    store: JobStore,
+    _place: Place,
 }
+
+enum Place {
+    Folder(tempfile::TempDir),
+    Database(testing::ScratchDatabase),
+}
+
+impl Place {
+    fn location(&self) -> Location {
+        match self {
+            Self::Folder(dir) => Location::File(dir.path().join("state.db")),
+            Self::Database(database) => database.location(),
+        }
+    }
+}
+
+fn open(place: Place) -> Open {
+    let store = JobStore::open_at(&place.location(), Create::IfMissing).unwrap();
+    Open {
+        store,
+        _place: place,
+    }
+}
+
+fn sqlite() -> Open {
+    open(Place::Folder(tempfile::tempdir().unwrap()))
+}
+
+fn postgres() -> Open {
+    open(Place::Database(testing::scratch_database()))
+}
+
+/// Each named test, once on SQLite and once on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                let mut open = super::sqlite();
+                super::$name(&mut open.store);
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                let mut open = super::postgres();
+                super::$name(&mut open.store);
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    records_runs_and_jobs,
+    a_run_without_a_holder_is_interrupted_and_one_holder_at_a_time,
+    a_resumed_job_is_the_same_job,
+    inputs_are_recorded_once_and_checked_after,
+    journals_chunks_of_outcomes_and_charges_them_once,
+    job_pages_walk_forwards_and_back_over_every_job_once,
+    a_cancel_request_holds_until_the_run_ends_or_resumes,
+    the_watch_ledger_records_a_file_once,
+);
 
 fn now() -> Timestamp {
     "2026-11-27T12:00:00Z".parse().unwrap()
 }
 
-fn run(store: &mut JobStore) {
+/// Records run `r1`, held by this store.
+fn run(store: &mut JobStore) -> RunLock {
+    let lock = store.lock_run("r1").unwrap();
     store
         .start_run(&NewRun {
             id: "r1",
@@ -35,6 +100,7 @@ fn run(store: &mut JobStore) {
             saved: None,
         })
         .unwrap();
+    lock
 }
 
 fn job(store: &JobStore) -> JobRecord {
@@ -52,12 +118,9 @@ fn job(store: &JobStore) -> JobRecord {
         .unwrap()
 }
 
-#[test]
-fn records_runs_and_jobs() {
-    let (_dir, mut store) = store();
-    run(&mut store);
-    let lock = store.lock_run("r1").unwrap();
-    let job = job(&store);
+fn records_runs_and_jobs(store: &mut JobStore) {
+    let lock = run(store);
+    let job = job(store);
     assert_eq!(job.status, Status::Running);
     assert_eq!(job.name(), "quickstart/add");
     let counts = JobCounts {
@@ -98,14 +161,9 @@ fn records_runs_and_jobs() {
     ));
 }
 
-#[test]
-fn a_run_without_a_holder_is_interrupted_and_one_holder_at_a_time() {
-    let (_dir, mut store) = store();
-    run(&mut store);
-    let job = job(&store);
-    assert_eq!(store.run("r1").unwrap().status, Status::Interrupted);
-    assert_eq!(store.job(&job.id).unwrap().status, Status::Interrupted);
-    let lock = store.lock_run("r1").unwrap();
+fn a_run_without_a_holder_is_interrupted_and_one_holder_at_a_time(store: &mut JobStore) {
+    let lock = run(store);
+    let job = job(store);
     assert_eq!(store.run("r1").unwrap().status, Status::Running);
     assert_eq!(store.jobs().unwrap()[0].status, Status::Running);
     assert!(matches!(
@@ -119,24 +177,25 @@ fn a_run_without_a_holder_is_interrupted_and_one_holder_at_a_time() {
             .is_some()
     );
     lock.release();
+    assert_eq!(store.run("r1").unwrap().status, Status::Interrupted);
+    assert_eq!(store.job(&job.id).unwrap().status, Status::Interrupted);
     let kept = store.why_kept(&store.job(&job.id).unwrap()).unwrap();
     assert!(kept.unwrap().contains("can still be resumed"));
+    let again = store.lock_run("r1").unwrap();
+    assert_eq!(store.run("r1").unwrap().status, Status::Running);
+    again.release();
 }
 
-#[test]
-fn a_resumed_job_is_the_same_job() {
-    let (_dir, mut store) = store();
-    run(&mut store);
-    let first = job(&store);
-    let again = job(&store);
+fn a_resumed_job_is_the_same_job(store: &mut JobStore) {
+    let _lock = run(store);
+    let first = job(store);
+    let again = job(store);
     assert_eq!(first.id, again.id);
     assert_eq!(store.jobs_of_run("r1").unwrap().len(), 1);
 }
 
-#[test]
-fn inputs_are_recorded_once_and_checked_after() {
-    let (_dir, mut store) = store();
-    run(&mut store);
+fn inputs_are_recorded_once_and_checked_after(store: &mut JobStore) {
+    let _lock = run(store);
     assert_eq!(store.record_input("r1", "/tmp/b.csv", "11").unwrap(), None);
     assert_eq!(store.record_input("r1", "/tmp/b.csv", "11").unwrap(), None);
     assert_eq!(
@@ -145,11 +204,9 @@ fn inputs_are_recorded_once_and_checked_after() {
     );
 }
 
-#[test]
-fn journals_chunks_of_outcomes_and_charges_them_once() {
-    let (_dir, mut store) = store();
-    run(&mut store);
-    let job = job(&store);
+fn journals_chunks_of_outcomes_and_charges_them_once(store: &mut JobStore) {
+    let _lock = run(store);
+    let job = job(store);
     let chunk = Chunk {
         index: 0,
         first_row: 0,
@@ -259,11 +316,9 @@ fn seven_jobs(store: &JobStore) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn job_pages_walk_forwards_and_back_over_every_job_once() {
-    let (_dir, mut store) = store();
-    run(&mut store);
-    let ids = seven_jobs(&store);
+fn job_pages_walk_forwards_and_back_over_every_job_once(store: &mut JobStore) {
+    let _lock = run(store);
+    let ids = seven_jobs(store);
     let ids_of = |page: &JobPage| {
         page.jobs
             .iter()
@@ -349,10 +404,8 @@ fn job_pages_walk_forwards_and_back_over_every_job_once() {
     );
 }
 
-#[test]
-fn a_cancel_request_holds_until_the_run_ends_or_resumes() {
-    let (_dir, mut store) = store();
-    run(&mut store);
+fn a_cancel_request_holds_until_the_run_ends_or_resumes(store: &mut JobStore) {
+    let _lock = run(store);
     assert!(!store.cancel_requested("r1").unwrap());
     assert!(store.request_cancel("r1", now()).unwrap());
     assert!(store.cancel_requested("r1").unwrap());
@@ -376,4 +429,176 @@ fn a_cancel_request_holds_until_the_run_ends_or_resumes() {
         store.request_cancel("nope", now()),
         Err(StoreError::UnknownRun { .. })
     ));
+}
+
+fn ledger_entry(name: &str) -> LedgerEntry {
+    LedgerEntry {
+        workflow: "quickstart".to_owned(),
+        sha256: "cd".repeat(32),
+        name: name.to_owned(),
+        size: 10,
+        modified: now(),
+        claimed_at: now(),
+        claimed_as: format!("/in/.processing/c1/{name}"),
+        claim: format!("c1/{name}"),
+    }
+}
+
+fn run_of_file(store: &mut JobStore, id: &str, entry: &LedgerEntry) -> Result<(), StoreError> {
+    let lock = store.lock_run(id)?;
+    let recorded = store.start_run(&NewRun {
+        id,
+        workflow: "quickstart",
+        manifest_path: "m.yaml",
+        manifest_text: "",
+        directory: "local",
+        output_root: "/tmp/out",
+        input_base: "/tmp",
+        directory_location: "/tmp/d.db",
+        trigger_file: None,
+        started_at: now(),
+        chunk_rows: 10,
+        max_removals: 1,
+        max_device_deletions: 1,
+        inputs: &[],
+        ledger: Some((entry, true)),
+        saved: None,
+    });
+    lock.release();
+    recorded
+}
+
+fn the_watch_ledger_records_a_file_once(store: &mut JobStore) {
+    run_of_file(store, "w1", &ledger_entry("a.csv")).unwrap();
+    let again = run_of_file(store, "w2", &ledger_entry("b.csv"));
+    assert!(
+        matches!(&again, Err(StoreError::DuplicateContent { earlier }) if earlier == "w1"),
+        "{again:?}"
+    );
+    assert!(
+        matches!(store.run("w2"), Err(StoreError::UnknownRun { .. })),
+        "a refused run is not recorded"
+    );
+    assert_eq!(
+        store.ledger_seen("quickstart", &"cd".repeat(32)).unwrap(),
+        Some("w1".to_owned())
+    );
+    store
+        .ledger_archived("w1", "processed", "/in/processed/a.csv")
+        .unwrap();
+    let rows = store.ledger().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].status.as_str(), rows[0].archived_as.as_deref()),
+        ("processed", Some("/in/processed/a.csv"))
+    );
+    let by_claim = store.ledger_by_claim("quickstart", "c1/a.csv").unwrap();
+    assert_eq!(by_claim.unwrap().run_id.as_deref(), Some("w1"));
+}
+
+#[test]
+fn postgres_refuses_an_empty_database_and_a_newer_schema() {
+    let database = testing::scratch_database();
+    let location = database.location();
+    assert!(matches!(
+        JobStore::open_at(&location, Create::Never),
+        Err(StoreError::Missing { .. })
+    ));
+    let store = JobStore::open_at(&location, Create::IfMissing).unwrap();
+    store
+        .sql()
+        .execute("UPDATE bulkops_schema SET version = 99", sql::args![])
+        .unwrap();
+    assert!(matches!(
+        JobStore::open_at(&location, Create::Never),
+        Err(StoreError::NewerSchema { found: 99, .. })
+    ));
+}
+
+#[test]
+fn postgres_stores_opened_together_migrate_once() {
+    let database = testing::scratch_database();
+    let location = database.location();
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let location = location.clone();
+            std::thread::spawn(move || JobStore::open_at(&location, Create::IfMissing).map(drop))
+        })
+        .collect();
+    for one in opened {
+        one.join().unwrap().unwrap();
+    }
+    let store = JobStore::open_at(&location, Create::Never).unwrap();
+    assert_eq!(
+        schema::pg_version(store.sql()).unwrap(),
+        schema::CURRENT_VERSION
+    );
+}
+
+/// A run taken over after its lease ran out: the first owner's journal
+/// writes are refused from then on, and its heartbeat finds it lost.
+#[test]
+fn postgres_fences_the_writes_of_a_run_taken_over() {
+    let database = testing::scratch_database();
+    let location = database.location();
+    let mut first = JobStore::open_at(&location, Create::IfMissing).unwrap();
+    first.lease = std::time::Duration::from_millis(600);
+    let held = run(&mut first);
+    let job = job(&first);
+    let chunk = |index: u64| Chunk {
+        index,
+        first_row: index * 2,
+        outcomes: vec![RowOutcome::Added, RowOutcome::AlreadyMember],
+        applied: false,
+    };
+    first.plan_chunk(&job.id, &chunk(0)).unwrap();
+    let second = JobStore::open_at(&location, Create::Never).unwrap();
+    assert!(
+        matches!(second.lock_run("r1"), Err(StoreError::RunHeld { .. })),
+        "a renewed lease is not taken"
+    );
+    assert_eq!(
+        first.owner_of("r1").unwrap().as_deref(),
+        Some(first.owner())
+    );
+    // The first owner stalls: its lease runs out without renewal.
+    second
+        .sql()
+        .execute(
+            "UPDATE runs SET lease_until = 0 WHERE id = 'r1'",
+            sql::args![],
+        )
+        .unwrap();
+    let taken = second.lock_run("r1").unwrap();
+    assert_eq!(
+        second.owner_of("r1").unwrap().as_deref(),
+        Some(second.owner())
+    );
+    assert!(matches!(
+        first.plan_chunk(&job.id, &chunk(1)),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        first.finish_run("r1", Status::Completed, None, now()),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    second.plan_chunk(&job.id, &chunk(1)).unwrap();
+    assert_eq!(second.chunks(&job.id).unwrap().len(), 2);
+    assert_eq!(second.run("r1").unwrap().status, Status::Running);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !held.is_lost() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the heartbeat never noticed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Handing back a lost lease leaves the new owner's lease alone.
+    held.release();
+    assert!(second.run_is_held("r1").unwrap());
+    second
+        .finish_run("r1", Status::Completed, None, now())
+        .unwrap();
+    taken.release();
+    assert_eq!(first.run("r1").unwrap().status, Status::Completed);
 }

@@ -5,8 +5,6 @@
 //! to the service as a [`Done`]; a panic is reported too, so a run never
 //! takes the service down or leaves it waiting.
 
-use std::path::Path;
-
 use jiff::Timestamp;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -154,8 +152,8 @@ fn entry_of(request: &Request) -> std::io::Result<LedgerEntry> {
 /// The run that had this content before, if the ledger says one did. The
 /// transaction that records the run checks again; this spares a duplicate
 /// the checks of a run that will not happen.
-fn seen_before(state: &Path, entry: &LedgerEntry) -> Option<String> {
-    let store = JobStore::open_with(state, Create::Never).ok()?;
+fn seen_before(state: &crate::store::Location, entry: &LedgerEntry) -> Option<String> {
+    let store = JobStore::open_at(state, Create::Never).ok()?;
     store
         .ledger_seen(&entry.workflow, &entry.sha256)
         .ok()

@@ -125,7 +125,7 @@ pub(super) struct Service {
 
 impl Service {
     fn start(settings: Settings) -> Result<Self, WatchError> {
-        let store = JobStore::open(&settings.paths.state)?;
+        let store = JobStore::open_at(&settings.paths.state, crate::store::Create::IfMissing)?;
         let (hint_sender, hints) = mpsc::channel(events::CAPACITY);
         let events = if settings.once || settings.poll.is_some() {
             None

@@ -213,13 +213,15 @@ pub fn serve(settings: Settings) -> Result<(), WebError> {
     }
     // Never created here (nor its folder or lock): a mistyped `--state` is
     // an error, not an empty history.
-    if !settings.paths.state.exists() {
+    if let Some(file) = settings.paths.state.file()
+        && !file.exists()
+    {
         return Err(StoreError::Missing {
-            path: settings.paths.state.clone(),
+            location: file.display().to_string(),
         }
         .into());
     }
-    let store = JobStore::open_with(&settings.paths.state, Create::Never)?;
+    let store = JobStore::open_at(&settings.paths.state, Create::Never)?;
     let runtime = crate::lifecycle::runtime()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(settings.listen)

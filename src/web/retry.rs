@@ -45,7 +45,7 @@ pub(super) struct Source {
     job: crate::store::JobRecord,
     run: crate::store::RunRecord,
     results: std::fs::File,
-    state: PathBuf,
+    state: crate::store::Location,
 }
 
 /// Reads what the retry of `job_id` is made from, and refuses a job that
@@ -82,7 +82,7 @@ pub(super) fn source(store: &JobStore, job_id: &str) -> Result<Source, PageError
         job,
         run,
         results,
-        state: store.path().to_path_buf(),
+        state: store.location().clone(),
     })
 }
 

@@ -161,7 +161,7 @@ pub fn apply(
         PlanFile::read(plan_path).map_err(|error| LifecycleError::PlanFile(Box::new(error)))?;
     super::runtime()?.block_on(async {
         let session = super::session(
-            JobStore::open_with(&paths.state, Create::IfMissing)?,
+            JobStore::open_at(&paths.state, Create::IfMissing)?,
             super::Hooks::default(),
         );
         let pending = pending_workflows(&lock_store(&session.store), &file)?;
