@@ -303,7 +303,8 @@ fn store_code(error: &StoreError) -> i32 {
         StoreError::UnknownJob { .. }
         | StoreError::UnknownRun { .. }
         | StoreError::RunHeld { .. }
-        | StoreError::DuplicateContent { .. } => exit_code::USAGE,
+        | StoreError::DuplicateContent { .. }
+        | StoreError::Location(_) => exit_code::USAGE,
         StoreError::Missing { .. } => exit_code::INPUT_UNREADABLE,
         StoreError::Empty { .. } | StoreError::NotAStore { .. } => exit_code::INVALID_INPUT,
         StoreError::Io { .. } => exit_code::OUTPUT_FAILED,

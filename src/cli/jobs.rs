@@ -268,8 +268,10 @@ fn delete(
     write_stdout(&out)
 }
 
-/// The admin center's results columns, and bulkops' own.
+/// The admin center's results columns, and bulkops' own; with an `owner`
+/// column when a listed job's run is being executed.
 fn table(jobs: &[JobRecord]) -> String {
+    let owners = jobs.iter().any(|job| job.owner.is_some());
     let mut out = format!(
         "{:<44} {:<19} {:<30} {:<16} {:<10} {:>9} {:>9} {:>8}  {:<30} {:<40} {}\n",
         "job",
@@ -284,6 +286,9 @@ fn table(jobs: &[JobRecord]) -> String {
         "reason",
         "file"
     );
+    if owners {
+        out = format!("{} owner\n", out.trim_end_matches('\n'));
+    }
     for job in jobs {
         let reason = job.reason.as_deref().unwrap_or("");
         let reason: String = if reason.chars().count() > 40 {
@@ -306,6 +311,10 @@ fn table(jobs: &[JobRecord]) -> String {
             printable(&reason),
             printable(job.trigger_file.as_deref().unwrap_or(""))
         );
+        if let Some(owner) = job.owner.as_deref().filter(|_| owners) {
+            out.pop();
+            let _ = writeln!(out, " {}", printable(owner));
+        }
     }
     out
 }
@@ -327,6 +336,7 @@ fn show(store: &JobStore, id: &str) -> Result<String, Error> {
             job.trigger_archived_as.clone().unwrap_or_default(),
         ),
         ("status", job.status.key().to_owned()),
+        ("owner", job.owner.clone().unwrap_or_default()),
         ("reason", job.reason.clone().unwrap_or_default()),
         ("rows", job.total.to_string()),
         ("succeeded", job.succeeded.to_string()),

@@ -34,6 +34,10 @@ pub struct JobRecord {
     pub trigger_file: Option<String>,
     /// Where a watched folder's file went after the run.
     pub trigger_archived_as: Option<String>,
+    /// The process executing the job's run, while one does, as it names
+    /// itself (`HOST:PID:RANDOM`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl JobRecord {
@@ -105,6 +109,7 @@ pub(super) fn job_from_row(row: &Row) -> Result<JobRecord, StoreError> {
         finished_at: time(row.opt_text(15)?),
         trigger_file: row.opt_text(16)?,
         trigger_archived_as: row.opt_text(17)?,
+        owner: None,
     })
 }
 
@@ -210,6 +215,9 @@ impl JobStore {
         if matches!(job.status, Status::Running | Status::Interrupted) {
             self.fill_progress(&mut job)?;
         }
+        if job.status == Status::Running {
+            job.owner = self.owner_of(&job.run_id)?;
+        }
         Ok(job)
     }
 
@@ -240,17 +248,23 @@ impl JobStore {
     /// Jobs recorded as running, as they are now: interrupted when no process
     /// executes their run, with the counts their journal holds.
     pub(super) fn settle_open_jobs(&self, jobs: &mut [JobRecord]) -> Result<(), StoreError> {
-        let mut held: HashMap<String, bool> = HashMap::new();
+        // Each run's holder, when one holds it, looked up once.
+        let mut held: HashMap<String, Option<String>> = HashMap::new();
         for job in jobs.iter_mut().filter(|job| job.status == Status::Running) {
-            let is_held = if let Some(known) = held.get(&job.run_id) {
-                *known
+            let holder = if let Some(known) = held.get(&job.run_id) {
+                known.clone()
             } else {
-                let known = self.run_is_held(&job.run_id)?;
-                held.insert(job.run_id.clone(), known);
+                let known = if self.run_is_held(&job.run_id)? {
+                    Some(self.owner_of(&job.run_id)?.unwrap_or_default())
+                } else {
+                    None
+                };
+                held.insert(job.run_id.clone(), known.clone());
                 known
             };
-            if !is_held {
-                job.status = Status::Interrupted;
+            match holder {
+                Some(owner) => job.owner = Some(owner).filter(|owner| !owner.is_empty()),
+                None => job.status = Status::Interrupted,
             }
             self.fill_progress(job)?;
         }

@@ -83,10 +83,14 @@ pub enum Location {
     File(PathBuf),
     /// A PostgreSQL database.
     Postgres(Box<PgUrl>),
+    /// A `postgres://` URL that names no usable database: opening it fails
+    /// with why. (Parsing never fails, so a URL with a password is never
+    /// echoed by the argument parser.)
+    Unusable(LocationError),
 }
 
 /// Why a `--state` value names no job store.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{shown}` is not a PostgreSQL URL bulkops can use: {cause}")]
 pub struct LocationError {
     shown: String,
@@ -104,14 +108,14 @@ impl Location {
     pub fn file(&self) -> Option<&Path> {
         match self {
             Self::File(path) => Some(path),
-            Self::Postgres(_) => None,
+            Self::Postgres(_) | Self::Unusable(_) => None,
         }
     }
 
     /// Whether the store is shared by processes on several machines (its
     /// runs are held by leases in the database, not by lock files).
     pub fn is_shared(&self) -> bool {
-        matches!(self, Self::Postgres(_))
+        !matches!(self, Self::File(_))
     }
 
     /// The folder lock files of this store's processes go into: beside a
@@ -122,7 +126,7 @@ impl Location {
                 .parent()
                 .filter(|parent| !parent.as_os_str().is_empty())
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-            Self::Postgres(_) => PathBuf::from(".bulkops"),
+            Self::Postgres(_) | Self::Unusable(_) => PathBuf::from(".bulkops"),
         }
     }
 }
@@ -132,17 +136,24 @@ impl fmt::Display for Location {
         match self {
             Self::File(path) => write!(formatter, "{}", path.display()),
             Self::Postgres(url) => formatter.write_str(url.shown()),
+            Self::Unusable(error) => formatter.write_str(&error.shown),
         }
     }
 }
 
 impl FromStr for Location {
-    type Err = LocationError;
+    type Err = std::convert::Infallible;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         if !Self::is_url(value) {
             return Ok(Self::File(PathBuf::from(value)));
         }
+        Ok(Self::parse_url(value).unwrap_or_else(Self::Unusable))
+    }
+}
+
+impl Location {
+    fn parse_url(value: &str) -> Result<Self, LocationError> {
         let shown = without_password(value);
         let mut config =
             tokio_postgres::Config::from_str(value).map_err(|error| LocationError {
@@ -205,7 +216,9 @@ mod tests {
             "state.db".parse::<Location>().unwrap(),
             Location::File(PathBuf::from("state.db"))
         );
-        let error = "postgres://ops:s3cret@db".parse::<Location>().unwrap_err();
+        let Ok(Location::Unusable(error)) = "postgres://ops:s3cret@db".parse::<Location>() else {
+            panic!("a URL without a database is unusable");
+        };
         assert!(error.to_string().contains("names no database"), "{error}");
         assert!(!error.to_string().contains("s3cret"));
     }

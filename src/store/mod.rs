@@ -82,6 +82,12 @@ pub enum StoreError {
         help("the store may have been changed by something else than bulkops")
     )]
     Unexpected { what: String },
+    #[error(transparent)]
+    #[diagnostic(
+        code(bulkops::store::url),
+        help("write it as postgres://USER@HOST:PORT/DATABASE; a password goes in PGPASSWORD")
+    )]
+    Location(LocationError),
     #[error("run `{id}` was taken over by another process (its lease ran out), so this one stops")]
     #[diagnostic(
         code(bulkops::store::lease_lost),
@@ -264,6 +270,7 @@ impl JobStore {
         let db = match location {
             Location::File(path) => Db::Sqlite(open_sqlite(path, create)?),
             Location::Postgres(url) => Db::Postgres(open_postgres(url, location, create)?),
+            Location::Unusable(error) => return Err(StoreError::Location(error.clone())),
         };
         Ok(Self::with_db(db, location.clone()))
     }
@@ -308,7 +315,9 @@ impl JobStore {
     fn lock_folder(&self) -> PathBuf {
         match &self.location {
             Location::File(path) => database::sibling(path, ".locks"),
-            Location::Postgres(_) => self.location.local_folder().join("locks"),
+            Location::Postgres(_) | Location::Unusable(_) => {
+                self.location.local_folder().join("locks")
+            }
         }
     }
 }

@@ -235,8 +235,8 @@ impl JobStore {
         self.fenced(id, |sql| {
             sql.execute(
                 "UPDATE runs SET status = 'running', reason = NULL, finished_at = NULL, cancel_requested = NULL, \
-                 max_removals = ?2, max_device_deletions = ?3 WHERE id = ?1",
-                args![id, max_removals, max_device_deletions],
+                 max_removals = ?2, max_device_deletions = ?3, owner = ?4 WHERE id = ?1",
+                args![id, max_removals, max_device_deletions, self.owner.as_str()],
             )
         })?;
         Ok(())

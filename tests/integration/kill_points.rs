@@ -15,13 +15,13 @@ use crate::emulator_support::{Emulator, SECRET_ENV};
 use crate::support::{Held, bulkops_env, bulkops_in, membership_pairs};
 
 /// Rows of each list: a few chunks of [`CHUNK`].
-const ROWS: u64 = 1_200;
+pub(crate) const ROWS: u64 = 1_200;
 /// The batch size of the killed runs.
-const CHUNK: &str = "250";
+pub(crate) const CHUNK: &str = "250";
 
 /// What the killed run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Work {
+pub(crate) enum Work {
     Add,
     Remove,
     Disable,
@@ -46,7 +46,7 @@ impl Work {
 }
 
 /// A folder with a generated directory, the manifest and its list.
-fn prepare(dir: &Path, work: Work, graph: bool) {
+pub(crate) fn prepare(dir: &Path, work: Work, graph: bool) {
     let members = if work == Work::Remove { ROWS } else { 0 };
     let devices = if work == Work::Disable { ROWS } else { 0 };
     let generated = bulkops_in(
@@ -107,18 +107,25 @@ fn device_list(dir: &Path) -> String {
 
 /// What a run leaves that must not depend on whether it was interrupted.
 #[derive(Debug, PartialEq, Eq)]
-struct End {
+pub(crate) struct End {
     memberships: Vec<(String, String)>,
     devices: Vec<(String, bool)>,
-    job: (u64, u64, u64, u64, String),
+    pub(crate) job: (u64, u64, u64, u64, String),
     results: String,
 }
 
 fn end_of(dir: &Path) -> End {
+    end_in(
+        dir,
+        &JobStore::open(&dir.join(".bulkops/state.db")).unwrap(),
+    )
+}
+
+/// The end of the run in `dir` whose job history is `store`.
+pub(crate) fn end_in(dir: &Path, store: &JobStore) -> End {
     let db = dir.join(".bulkops/directory.db");
     let devices = crate::support::device_states(&db);
-    let jobs: Vec<_> = JobStore::open(&dir.join(".bulkops/state.db"))
-        .unwrap()
+    let jobs: Vec<_> = store
         .jobs()
         .unwrap()
         .into_iter()
@@ -177,7 +184,7 @@ impl Target {
 }
 
 /// The end of the run never interrupted.
-fn uninterrupted(work: Work, graph: bool) -> End {
+pub(crate) fn uninterrupted(work: Work, graph: bool) -> End {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), work, graph);
     let target = Target::open(dir.path(), graph);
@@ -233,7 +240,7 @@ fn assert_every_phase(work: Work, graph: bool, points: &[&str]) {
     }
 }
 
-const EVERY_PHASE: [&str; 4] = [
+pub(crate) const EVERY_PHASE: [&str; 4] = [
     "before-journal:2",
     "after-journal:2",
     "mid-apply:2",

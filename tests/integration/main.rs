@@ -29,6 +29,7 @@ mod kill_points;
 mod multi_group;
 mod parity;
 mod plan_output;
+mod postgres;
 mod previews;
 mod pull;
 mod resume;
