@@ -45,6 +45,9 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Serve(#[from] crate::web::WebError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Worker(#[from] crate::worker::WorkerError),
     /// Microsoft Graph could not be used: its profile, its credentials.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -235,6 +238,7 @@ impl Error {
             Self::RunCancelled { .. } | Self::WatchRunsLeft { .. } => exit_code::CANCELLED,
             Self::Watch(error) => watch_code(error),
             Self::Serve(error) => serve_code(error),
+            Self::Worker(error) => worker_code(error),
             Self::GuardWouldRefuse { .. } => exit_code::GUARD_REFUSED,
         }
     }
@@ -248,6 +252,16 @@ fn class_code(class: FailureClass) -> i32 {
         FailureClass::InputUnreadable => exit_code::INPUT_UNREADABLE,
         FailureClass::Output => exit_code::OUTPUT_FAILED,
         FailureClass::Guard => exit_code::GUARD_REFUSED,
+    }
+}
+
+fn worker_code(error: &crate::worker::WorkerError) -> i32 {
+    use crate::worker::WorkerError;
+    match error {
+        WorkerError::NotShared { .. } => exit_code::USAGE,
+        WorkerError::Store(error) => store_code(error),
+        WorkerError::Lifecycle(error) => lifecycle_code(error),
+        WorkerError::Signals(_) => exit_code::FAILURE,
     }
 }
 
@@ -348,6 +362,7 @@ fn lifecycle_code(error: &LifecycleError) -> i32 {
         | LifecycleError::TriggerFileUnused { .. }
         | LifecycleError::DirectoryChanged { .. }
         | LifecycleError::RunAlreadyCompleted { .. }
+        | LifecycleError::NotQueued { .. }
         | LifecycleError::RunClosed { .. }
         | LifecycleError::InputChanged { .. }
         | LifecycleError::NotSaveable { .. } => exit_code::USAGE,

@@ -25,3 +25,4 @@ pub mod template;
 pub mod text;
 pub mod watch;
 pub mod web;
+pub mod worker;

@@ -98,6 +98,7 @@ impl StorePaths {
             state: self.state.clone(),
             profiles: self.profiles.clone(),
             trigger_file: None,
+            input_base: None,
         }
     }
 }

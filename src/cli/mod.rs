@@ -12,8 +12,10 @@ mod report;
 mod runs;
 mod schema;
 mod serve;
+mod submit;
 mod validate;
 mod watch;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -107,6 +109,18 @@ enum Command {
   bulkops serve --read-only --state /srv/bulkops/state.db
   bulkops serve --listen 0.0.0.0:8338 --allow-remote   # prints a sign-in link once")]
     Serve(serve::ServeArgs),
+    /// Queue runs for `bulkops worker` processes on a shared (PostgreSQL) job store.
+    #[command(after_help = "Examples:
+  bulkops submit manifests/offboarding.yaml --state postgres://ops@db/bulkops
+  bulkops submit manifests/ --profile contoso --profile fabrikam   # one run per tenant
+  BULKOPS_STATE_URL=postgres://ops@db/bulkops bulkops submit manifests/quickstart.yaml")]
+    Submit(submit::SubmitArgs),
+    /// Take and execute runs submitted to a shared job store, until stopped.
+    #[command(after_help = "Examples:
+  bulkops worker --state postgres://ops@db/bulkops
+  bulkops worker --max-runs 10                    # then exit
+  kill -TERM PID                                  # drain: the run going on is handed back")]
+    Worker(worker::WorkerArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   bulkops completions bash > /etc/bash_completion.d/bulkops
@@ -169,6 +183,8 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<Outcome, Error> {
         Command::Emulate(args) => emulate::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Submit(args) => submit::run(&args, reporter),
+        Command::Worker(args) => worker::run(&args),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             let mut script = Vec::new();

@@ -13,6 +13,7 @@
 pub mod changed;
 mod check;
 pub mod directory_lock;
+mod queued;
 mod ledger;
 mod monitor;
 pub mod open;
@@ -57,6 +58,12 @@ pub enum LifecycleError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Load(#[from] LoadError),
+    #[error("run `{run_id}` is {status}, not queued: a worker starts only submitted runs")]
+    #[diagnostic(
+        code(bulkops::lifecycle::not_queued),
+        help("`bulkops runs list` shows the run; an interrupted run is resumed with `bulkops apply --resume`")
+    )]
+    NotQueued { run_id: String, status: String },
     /// The manifest names a directory profile that is not configured.
     #[error("the directory profile `{name}` is not configured: `{}` does not exist", profiles.display())]
     #[diagnostic(
@@ -275,6 +282,9 @@ pub struct Paths {
     pub profiles: Option<PathBuf>,
     /// The file that started the run, for workflows with a watch trigger.
     pub trigger_file: Option<PathBuf>,
+    /// The folder relative input paths are read from (default: the working
+    /// folder; a worker reads a submitted run's from where it was submitted).
+    pub input_base: Option<PathBuf>,
 }
 
 /// Choices for one run.
@@ -324,6 +334,8 @@ fn lock_directory(
 pub enum Start {
     New(Box<LoadedManifest>),
     Resume(String),
+    /// A run submitted for workers, started by the worker that took it.
+    Queued(String),
 }
 
 /// A run that ended (completed, failed or cancelled).
@@ -354,6 +366,9 @@ pub struct Hooks {
     /// Told the id of a new run once it is recorded (the jobs page's retry
     /// shows the run while it goes on).
     pub started: Option<std::sync::mpsc::Sender<String>>,
+    /// A run this process's worker took (its id and attempt): the worker
+    /// holds its lease, the run's writes are fenced with the attempt.
+    pub claimed: Option<(String, i64)>,
 }
 
 /// Runs (or resumes) a workflow to its end.
@@ -372,12 +387,17 @@ pub fn apply_with(
     runtime.block_on(async {
         let create = match start {
             Start::New(_) => Create::IfMissing,
-            Start::Resume(_) => Create::Never,
+            Start::Resume(_) | Start::Queued(_) => Create::Never,
         };
-        let session = session(JobStore::open_at(&paths.state, create)?, hooks);
+        let store = JobStore::open_at(&paths.state, create)?;
+        if let Some((run_id, attempt)) = &hooks.claimed {
+            store.adopt(run_id, *attempt);
+        }
+        let session = session(store, hooks);
         match start {
-            Start::New(loaded) => new_run(*loaded, paths, options, &session).await,
+            Start::New(loaded) => new_run(*loaded, paths, options, &session, None).await,
             Start::Resume(run_id) => resume::run(&run_id, paths, options, &session).await,
+            Start::Queued(run_id) => queued::run(&run_id, paths, options, &session).await,
         }
     })
 }
@@ -506,7 +526,10 @@ fn context_for(
     run_id: String,
     check_only: bool,
 ) -> Result<RunContext, LifecycleError> {
-    let input_base = open::absolute(std::path::Path::new("."))?;
+    let input_base = match &paths.input_base {
+        Some(base) => base.clone(),
+        None => open::absolute(std::path::Path::new("."))?,
+    };
     let trigger_file = match &paths.trigger_file {
         Some(file) => Some(open::absolute(file)?),
         None => None,
@@ -536,18 +559,24 @@ fn context_for(
     })
 }
 
+/// Starts a new run: with a fresh id, or the id a submitted run was queued
+/// under.
 async fn new_run(
     loaded: LoadedManifest,
     paths: &Paths,
     options: Options,
     session: &Session,
+    queued_id: Option<&str>,
 ) -> Result<Finished, LifecycleError> {
     check_trigger(&loaded, paths)?;
     let directory = open::directory(&loaded, paths)?;
     let limits = limits_of(&loaded, options.allow_removals);
     let LoadedManifest { source, plan, .. } = loaded;
     let plan = Arc::new(plan);
-    let (run_id, lock) = claim_run_id(&session.store)?;
+    let (run_id, lock) = match queued_id {
+        Some(run_id) => (run_id.to_owned(), lock_store(&session.store).lock_run(run_id)?),
+        None => claim_run_id(&session.store)?,
+    };
     *lock_current(&session.current) = Some(run_id.clone());
     let _directory_lock = match lock_directory(&directory, paths, &run_id, options, &session.stop) {
         Ok(held) => held,
@@ -787,7 +816,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, LifecycleError> {
 }
 
 /// A run id that sorts by start time: `20261127-142300-3f9a`.
-fn new_run_id(started: Timestamp) -> String {
+pub fn new_run_id(started: Timestamp) -> String {
     use ring::rand::SecureRandom;
     let utc = started.to_zoned_datetime(jiff::tz::TimeZone::UTC);
     let mut noise = [0u8; 2];

@@ -366,7 +366,7 @@ impl JobStore {
         Ok(match run.status {
             Status::Interrupted | Status::Cancelled => true,
             Status::Failed => self.has_unfinished_steps(&run.id)?,
-            Status::Running | Status::Completed => false,
+            Status::Queued | Status::Running | Status::Completed => false,
         })
     }
 

@@ -97,6 +97,11 @@ impl Lease {
         self.lost.load(Ordering::SeqCst)
     }
 
+    /// The flag the heartbeat sets when the run is taken over.
+    pub fn lost_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.lost)
+    }
+
     /// The attempt the run was taken as.
     pub fn attempt(&self) -> i64 {
         self.attempt
@@ -210,6 +215,18 @@ impl JobStore {
             }
             None => 1,
         };
+        Ok(self.start_lease(database, run_id, attempt)?)
+    }
+
+    /// Holds the lease of a run taken at `attempt`: its fence, and the
+    /// heartbeat that renews it.
+    pub(super) fn start_lease(
+        &self,
+        database: &PgDb,
+        run_id: &str,
+        attempt: i64,
+    ) -> Result<Lease, StoreError> {
+        let length = self.lease;
         self.fences.set(run_id, attempt);
         let lost = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -235,6 +252,31 @@ impl JobStore {
     /// The attempt this process holds a run at, for the run's first record.
     pub(super) fn held_attempt(&self, run_id: &str) -> Option<i64> {
         self.fences.get(run_id)
+    }
+
+    /// Sets how long the leases this store takes last.
+    pub fn set_lease(&mut self, length: Duration) {
+        self.lease = length.max(Duration::from_millis(300));
+    }
+
+    /// Writes as the holder of a run another store of this process holds
+    /// the lease of (a worker's run, executed by the lifecycle's store): its
+    /// writes are fenced with `attempt`, and locking the run is granted
+    /// without a lease of its own.
+    pub fn adopt(&self, run_id: &str, attempt: i64) {
+        self.fences.set(run_id, attempt);
+        self.adopted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(run_id.to_owned());
+    }
+
+    /// Whether this store writes for a run another store holds.
+    pub(super) fn is_adopted(&self, run_id: &str) -> bool {
+        self.adopted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(run_id)
     }
 
     /// Runs `work` as a journal write of `run_id`: on a shared store, only

@@ -26,6 +26,7 @@ mod lease;
 mod ledger;
 mod location;
 mod pg;
+mod queue;
 mod runs;
 mod saved;
 mod schema;
@@ -47,6 +48,7 @@ pub use journal::{Charged, Chunk};
 pub use lease::{LEASE, Lease};
 pub use ledger::{LedgerEntry, LedgerRow};
 pub use location::{Location, LocationError, PgUrl};
+pub use queue::{Claim, NewQueuedRun, Submitted};
 pub use runs::{NewRun, RunLock, RunRecord, StepRecord};
 pub use saved::SavedRun;
 
@@ -169,6 +171,8 @@ pub enum StoreError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Status {
+    /// Submitted, waiting for a worker to start it.
+    Queued,
     Running,
     Completed,
     Failed,
@@ -183,6 +187,7 @@ impl Status {
     /// The word stored and shown.
     pub fn key(self) -> &'static str {
         match self {
+            Self::Queued => "queued",
             Self::Running => "running",
             Self::Completed => "completed",
             Self::Failed => "failed",
@@ -194,6 +199,7 @@ impl Status {
     /// The status a stored or typed word names, if it names one.
     pub fn parse(key: &str) -> Option<Self> {
         [
+            Self::Queued,
             Self::Running,
             Self::Completed,
             Self::Failed,
@@ -206,6 +212,7 @@ impl Status {
 
     fn from_key(key: &str) -> Self {
         match key {
+            "queued" => Self::Queued,
             "completed" => Self::Completed,
             "failed" => Self::Failed,
             "cancelled" => Self::Cancelled,
@@ -231,6 +238,8 @@ pub struct JobStore {
     /// The runs this store's process holds leases of, with the attempt each
     /// was taken as (PostgreSQL only): the fencing tokens of its writes.
     fences: lease::Fences,
+    /// The runs this store writes for under another store's lease.
+    adopted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The runs of jobs this process wrote, for fencing their writes.
     job_runs: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// This process as the owner of the runs it executes.
@@ -280,6 +289,7 @@ impl JobStore {
             db,
             location,
             fences: lease::Fences::default(),
+            adopted: std::sync::Mutex::default(),
             job_runs: std::sync::Mutex::default(),
             owner: lease::owner_name(),
             lease: lease::lease_length(),

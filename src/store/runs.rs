@@ -88,6 +88,8 @@ pub struct RunLock(Held);
 enum Held {
     File(LockFile),
     Lease(super::Lease),
+    /// Held by another store of this process (a worker's claim).
+    Adopted,
 }
 
 impl RunLock {
@@ -96,13 +98,14 @@ impl RunLock {
         match self.0 {
             Held::File(lock) => lock.remove(),
             Held::Lease(lease) => lease.release(),
+            Held::Adopted => {}
         }
     }
 
     /// Whether another process took the run over (its lease ran out).
     pub fn is_lost(&self) -> bool {
         match &self.0 {
-            Held::File(_) => false,
+            Held::File(_) | Held::Adopted => false,
             Held::Lease(lease) => lease.is_lost(),
         }
     }
@@ -181,10 +184,24 @@ impl JobStore {
             "INSERT INTO runs (id, workflow, manifest_path, manifest_text, directory, output_root, trigger_file, \
              status, started_at, chunk_rows, max_removals, max_device_deletions, input_base, directory_location, \
              owner, attempt, lease_until) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, {lease_until})"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, {lease_until}) \
+             ON CONFLICT (id) DO UPDATE SET workflow = excluded.workflow, manifest_path = excluded.manifest_path, \
+             manifest_text = excluded.manifest_text, directory = excluded.directory, output_root = excluded.output_root, \
+             trigger_file = excluded.trigger_file, status = 'running', started_at = excluded.started_at, \
+             chunk_rows = excluded.chunk_rows, max_removals = excluded.max_removals, \
+             max_device_deletions = excluded.max_device_deletions, input_base = excluded.input_base, \
+             directory_location = excluded.directory_location, owner = excluded.owner, attempt = excluded.attempt, \
+             lease_until = excluded.lease_until \
+             WHERE runs.status = 'queued'"
         );
         self.db.transaction(|sql| {
-            sql.execute(&insert, values)?;
+            // A queued run (submitted for workers) is recorded in its place;
+            // any other run with the id stays as it is.
+            if sql.execute(&insert, values)? != 1 {
+                return Err(StoreError::Unexpected {
+                    what: format!("run `{}` is recorded already", run.id),
+                });
+            }
             for (path, sha256) in run.inputs {
                 sql.execute(
                     "INSERT INTO run_inputs (run_id, path, sha256) VALUES (?1, ?2, ?3) \
@@ -309,6 +326,9 @@ impl JobStore {
 
     /// Takes the run's lock, refusing when another process holds it.
     pub fn lock_run(&self, run_id: &str) -> Result<RunLock, StoreError> {
+        if self.is_adopted(run_id) {
+            return Ok(RunLock(Held::Adopted));
+        }
         if let Db::Postgres(database) = &self.db {
             return Ok(RunLock(Held::Lease(self.take_lease(database, run_id)?)));
         }

@@ -9,7 +9,7 @@ use super::StoreError;
 use super::sql::{Sql, args};
 
 /// How many migrations there are: each exists in both dialects.
-const COUNT: usize = 7;
+const COUNT: usize = 8;
 
 const MIGRATIONS: [&str; COUNT] = [
     r"
@@ -166,6 +166,25 @@ const MIGRATIONS: [&str; COUNT] = [
     ALTER TABLE runs ADD COLUMN lease_until INTEGER;
     ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
 ",
+    // The queue: runs submitted for workers (`queue`: `queued` until a
+    // worker starts it, `taken` while one executes it, `resume` when handed
+    // back, `done` once it ended), when, for which tenant (the fairness
+    // key), in which group of runs submitted together, and where the worker
+    // finds what the run reads and writes (JSON). Each tenant's last turn,
+    // for taking tenants round-robin.
+    r"
+    ALTER TABLE runs ADD COLUMN queue TEXT;
+    ALTER TABLE runs ADD COLUMN submitted_at TEXT;
+    ALTER TABLE runs ADD COLUMN tenant TEXT;
+    ALTER TABLE runs ADD COLUMN run_group TEXT;
+    ALTER TABLE runs ADD COLUMN submitted TEXT;
+    CREATE INDEX runs_queue ON runs (queue, submitted_at);
+    CREATE INDEX runs_group ON runs (run_group);
+    CREATE TABLE tenant_turns (
+        tenant TEXT PRIMARY KEY,
+        last_claimed INTEGER NOT NULL
+    ) WITHOUT ROWID;
+",
 ];
 
 /// The same migrations in PostgreSQL's dialect. Text that is compared or
@@ -304,6 +323,19 @@ const PG_MIGRATIONS: [&str; COUNT] = [
     ALTER TABLE runs ADD COLUMN lease_until BIGINT;
     ALTER TABLE runs ADD COLUMN attempt BIGINT NOT NULL DEFAULT 0;
 ",
+    r#"
+    ALTER TABLE runs ADD COLUMN queue TEXT COLLATE "C";
+    ALTER TABLE runs ADD COLUMN submitted_at TEXT COLLATE "C";
+    ALTER TABLE runs ADD COLUMN tenant TEXT COLLATE "C";
+    ALTER TABLE runs ADD COLUMN run_group TEXT COLLATE "C";
+    ALTER TABLE runs ADD COLUMN submitted TEXT;
+    CREATE INDEX runs_queue ON runs (queue, submitted_at);
+    CREATE INDEX runs_group ON runs (run_group);
+    CREATE TABLE tenant_turns (
+        tenant TEXT COLLATE "C" PRIMARY KEY,
+        last_claimed BIGINT NOT NULL
+    );
+"#,
 ];
 
 #[expect(

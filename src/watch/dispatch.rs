@@ -235,7 +235,7 @@ impl Service {
         let destination = match status {
             Status::Completed => Destination::Processed,
             Status::Failed => Destination::Failed,
-            Status::Cancelled | Status::Running | Status::Interrupted => {
+            Status::Cancelled | Status::Queued | Status::Running | Status::Interrupted => {
                 self.summary.left += 1;
                 tracing::warn!(run = %run_id, file = %claimed.name, status = status.key(), "run did not end: its file stays claimed, and the run is resumed at the next start");
                 return;

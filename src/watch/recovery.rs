@@ -93,7 +93,7 @@ impl Service {
                 tracing::info!(run = %run_id, file = %claimed.name, "resuming the run a stopped watch left");
                 self.enqueue(id, claimed, look, Some(run_id));
             }
-            Status::Running => {
+            Status::Queued | Status::Running => {
                 self.summary.left += 1;
                 tracing::warn!(run = %run_id, file = %claimed.name, "another process executes this run; its file stays claimed until the next start");
             }

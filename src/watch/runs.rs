@@ -126,6 +126,7 @@ fn run(request: Request) -> Outcome {
         stop: Some(request.stop),
         ledger,
         started: None,
+        claimed: None,
     };
     let result = lifecycle::apply_with(start, &paths, options, hooks);
     Outcome::Ran {

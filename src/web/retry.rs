@@ -143,6 +143,7 @@ pub(super) fn prepare(source: Source, profiles: Option<PathBuf>) -> Result<Prepa
             state,
             profiles,
             trigger_file: None,
+            input_base: None,
         },
     })
 }
@@ -262,6 +263,7 @@ pub(super) async fn start(
         stop: Some(app.stop.clone()),
         ledger: None,
         started: Some(started),
+        claimed: None,
     };
     let paths = prepared.paths;
     let handle = std::thread::spawn(move || {

@@ -1,0 +1,55 @@
+//! `bulkops worker`: takes runs submitted to a shared job store and executes
+//! them until stopped. The work loop is `worker`'s; this file parses the
+//! arguments and prints what the worker did.
+
+use clap::Args;
+
+use super::{Outcome, write_stdout};
+use crate::error::Error;
+use crate::store;
+use crate::worker::{self, Settings};
+
+/// Arguments of `bulkops worker`.
+#[derive(Debug, Args)]
+pub(super) struct WorkerArgs {
+    /// The shared job store: a PostgreSQL database's `postgres://` URL (a
+    /// password in it is never shown; `PGPASSWORD` is read when it has none).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BULKOPS_STATE_URL",
+        hide_env_values = true,
+        default_value = store::DEFAULT_PATH
+    )]
+    state: store::Location,
+    /// Stop after taking this many runs.
+    #[arg(long, value_name = "N")]
+    max_runs: Option<u64>,
+    /// How often an idle worker looks for runs.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = super::watch::duration)]
+    poll: std::time::Duration,
+    /// How long a run's lease lasts unless renewed (renewed every third of it);
+    /// a dead worker's run is taken over after it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::watch::duration)]
+    lease: std::time::Duration,
+}
+
+/// Works until stopped; prints what was done.
+pub(super) fn run(args: &WorkerArgs) -> Result<Outcome, Error> {
+    let summary = worker::work(&Settings {
+        state: args.state.clone(),
+        max_runs: args.max_runs,
+        poll: args.poll,
+        lease: Some(args.lease),
+    })?;
+    write_stdout(&format!(
+        "took {} runs: {} completed, {} failed, {} handed back, {} given up, {} taken over by another worker\n",
+        summary.taken,
+        summary.completed,
+        summary.failed,
+        summary.handed_back,
+        summary.given_up,
+        summary.lost
+    ))?;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,277 @@
+//! `bulkops worker`: takes runs submitted to a shared (PostgreSQL) job store
+//! and executes them, one at a time, until stopped. Any number of workers on
+//! any number of machines may serve one store: each run is taken by one
+//! worker (tenants in turn), held by a lease the worker renews, and resumed
+//! from its journal by another worker when its worker dies or stalls.
+//!
+//! A first SIGTERM or Ctrl-C stops taking runs and drains the run going on
+//! (it ends after the steps that are running, resumable); the worker then
+//! hands it back, so another worker finishes it at once. A second signal
+//! ends the worker at once: its lease runs out, and another worker resumes
+//! the run.
+
+pub mod submit;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::lifecycle::{self, Hooks, LifecycleError, Options, Paths, Start};
+use crate::runner::stop::Stop;
+use crate::store::{Claim, Create, JobStore, Location, Status, StoreError};
+
+/// How many times a run is taken before a worker gives it up for errors.
+pub const MAX_ATTEMPTS: i64 = 3;
+
+/// What can keep a worker from working.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum WorkerError {
+    #[error("`{location}` is not a shared job store: workers take runs from a PostgreSQL store")]
+    #[diagnostic(
+        code(bulkops::worker::not_shared),
+        help("pass `--state postgres://USER@HOST:PORT/DATABASE` (or set BULKOPS_STATE_URL)")
+    )]
+    NotShared { location: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error("cannot watch for stop signals")]
+    #[diagnostic(code(bulkops::worker::signals))]
+    Signals(#[source] std::io::Error),
+}
+
+/// How a worker works.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub state: Location,
+    /// Stop after this many runs.
+    pub max_runs: Option<u64>,
+    /// How often an idle worker looks for runs.
+    pub poll: Duration,
+    /// How long a run's lease lasts unless renewed.
+    pub lease: Option<Duration>,
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub taken: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub handed_back: u64,
+    pub given_up: u64,
+    pub lost: u64,
+}
+
+/// How one taken run ended for this worker.
+enum Ended {
+    Completed,
+    Failed,
+    HandedBack,
+    GivenUp,
+    Lost,
+}
+
+/// Works until stopped (or `max_runs` runs were taken).
+pub fn work(settings: &Settings) -> Result<Summary, WorkerError> {
+    if !settings.state.is_shared() {
+        return Err(WorkerError::NotShared {
+            location: settings.state.to_string(),
+        });
+    }
+    let mut store = JobStore::open_at(&settings.state, Create::IfMissing)?;
+    if let Some(lease) = settings.lease {
+        store.set_lease(lease);
+    }
+    let stop = Stop::new();
+    watch_signals(&stop)?;
+    tracing::info!(owner = %store.owner(), store = %settings.state, "worker started");
+    let mut summary = Summary::default();
+    while !stop.is_requested() && settings.max_runs.is_none_or(|max| summary.taken < max) {
+        let Some(claim) = store.claim_next()? else {
+            idle(settings.poll, &stop);
+            continue;
+        };
+        summary.taken += 1;
+        match run_claim(&store, claim, settings, &stop) {
+            Ended::Completed => summary.completed += 1,
+            Ended::Failed => summary.failed += 1,
+            Ended::HandedBack => summary.handed_back += 1,
+            Ended::GivenUp => summary.given_up += 1,
+            Ended::Lost => summary.lost += 1,
+        }
+    }
+    tracing::info!(
+        taken = summary.taken,
+        completed = summary.completed,
+        failed = summary.failed,
+        handed_back = summary.handed_back,
+        "worker stopped"
+    );
+    Ok(summary)
+}
+
+/// Waits `poll`, or less when a stop is asked for.
+fn idle(poll: Duration, stop: &Stop) {
+    let step = Duration::from_millis(50);
+    let mut waited = Duration::ZERO;
+    while waited < poll && !stop.is_requested() {
+        std::thread::sleep(step);
+        waited += step;
+    }
+}
+
+/// A first SIGTERM or SIGINT asks the worker to stop; a second ends it.
+fn watch_signals(stop: &Stop) -> Result<(), WorkerError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(WorkerError::Signals)?;
+    let stop = stop.clone();
+    let (ready, listening) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut terminate), Ok(mut interrupt)) =
+                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+            else {
+                let _ = ready.send(false);
+                return;
+            };
+            let _ = ready.send(true);
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            tracing::info!("stopping: no more runs are taken; the run going on drains and is handed back");
+            stop.request();
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            tracing::warn!("stopped at once: another worker resumes the run once its lease runs out");
+            std::process::exit(crate::exit_code::CANCELLED);
+        });
+    });
+    match listening.recv() {
+        Ok(true) => Ok(()),
+        _ => Err(WorkerError::Signals(std::io::Error::other(
+            "the signal handlers could not be installed",
+        ))),
+    }
+}
+
+/// Executes a taken run and records what became of it.
+fn run_claim(store: &JobStore, claim: Claim, settings: &Settings, stop: &Stop) -> Ended {
+    let run_id = claim.run_id.clone();
+    tracing::info!(run = %run_id, attempt = claim.attempt, fresh = claim.fresh, "took run");
+    let input_base = store
+        .run(&run_id)
+        .ok()
+        .and_then(|record| record.input_base)
+        .map(PathBuf::from);
+    let paths = Paths {
+        output_dir: PathBuf::from(&claim.submitted.output_dir),
+        db: claim.submitted.db.as_ref().map(PathBuf::from),
+        state: settings.state.clone(),
+        profiles: claim.submitted.profiles.as_ref().map(PathBuf::from),
+        trigger_file: None,
+        input_base,
+    };
+    let run_stop = Stop::new();
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = watch_run(stop, &run_stop, &claim, &watching);
+    let start = if claim.fresh {
+        Start::Queued(run_id.clone())
+    } else {
+        Start::Resume(run_id.clone())
+    };
+    let hooks = Hooks {
+        stop: Some(run_stop),
+        claimed: Some((run_id.clone(), claim.attempt)),
+        ..Hooks::default()
+    };
+    let options = Options {
+        allow_removals: None,
+        show_progress: false,
+        lock_timeout: None,
+    };
+    let result = lifecycle::apply_with(start, &paths, options, hooks);
+    watching.store(false, Ordering::SeqCst);
+    let _ = watcher.join();
+    let ended = settle(store, &claim, result, stop);
+    claim.release();
+    ended
+}
+
+/// Stops the run when the worker stops or the run's lease is lost.
+fn watch_run(
+    stop: &Stop,
+    run_stop: &Stop,
+    claim: &Claim,
+    watching: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let (stop, run_stop, watching) = (stop.clone(), run_stop.clone(), Arc::clone(watching));
+    let lost = claim.lost_flag();
+    std::thread::spawn(move || {
+        while watching.load(Ordering::SeqCst) {
+            if stop.is_requested() || lost.load(Ordering::SeqCst) {
+                run_stop.request();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+}
+
+/// Records what became of a run this worker executed.
+fn settle(
+    store: &JobStore,
+    claim: &Claim,
+    result: Result<lifecycle::Finished, LifecycleError>,
+    stop: &Stop,
+) -> Ended {
+    let run_id = &claim.run_id;
+    if claim.is_lost() {
+        tracing::warn!(run = %run_id, "another worker took the run over; this one wrote nothing more");
+        return Ended::Lost;
+    }
+    let (queue, gave_up, ended) = match result {
+        Ok(_) => match store.run(run_id).map(|run| run.status) {
+            Ok(Status::Completed) => ("done", None, Ended::Completed),
+            Ok(Status::Cancelled) if stop.is_requested() => ("resume", None, Ended::HandedBack),
+            Ok(Status::Cancelled | Status::Failed) => ("done", None, Ended::Failed),
+            _ => ("resume", None, Ended::HandedBack),
+        },
+        Err(LifecycleError::Store(StoreError::LeaseLost { .. })) => return Ended::Lost,
+        // Ended by an earlier attempt whose worker died before it said so.
+        Err(LifecycleError::RunAlreadyCompleted { .. }) => ("done", None, Ended::Completed),
+        Err(error) if claim.attempt >= MAX_ATTEMPTS => {
+            let why = format!(
+                "given up after {} attempts: {}",
+                claim.attempt,
+                crate::text::chain(&error)
+            );
+            tracing::error!(run = %run_id, error = %why, "run given up");
+            ("done", Some(why), Ended::GivenUp)
+        }
+        Err(error) => {
+            tracing::warn!(run = %run_id, attempt = claim.attempt, error = %crate::text::chain(&error), "run failed to go on; another attempt follows");
+            ("resume", None, Ended::HandedBack)
+        }
+    };
+    match store.end_claim(claim, queue, gave_up.as_deref()) {
+        Ok(()) => {
+            tracing::info!(run = %run_id, queue, "run ended for this worker");
+            ended
+        }
+        Err(StoreError::LeaseLost { .. }) => Ended::Lost,
+        Err(error) => {
+            tracing::error!(run = %run_id, error = %crate::text::chain(&error), "cannot record what became of the run; its lease runs out and another worker takes it");
+            Ended::HandedBack
+        }
+    }
+}
