@@ -13,11 +13,11 @@
 pub mod changed;
 mod check;
 pub mod directory_lock;
-mod queued;
 mod ledger;
 mod monitor;
 pub mod open;
 pub mod pull;
+mod queued;
 mod resume;
 pub mod saved;
 mod signals;
@@ -61,7 +61,9 @@ pub enum LifecycleError {
     #[error("run `{run_id}` is {status}, not queued: a worker starts only submitted runs")]
     #[diagnostic(
         code(bulkops::lifecycle::not_queued),
-        help("`bulkops runs list` shows the run; an interrupted run is resumed with `bulkops apply --resume`")
+        help(
+            "`bulkops runs list` shows the run; an interrupted run is resumed with `bulkops apply --resume`"
+        )
     )]
     NotQueued { run_id: String, status: String },
     /// The manifest names a directory profile that is not configured.
@@ -302,14 +304,21 @@ pub struct Options {
 /// How long a run waits for another process's run on its directory.
 pub const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Takes the run's directory lock: one apply at a time per directory.
+/// Takes the run's directory lock: one apply at a time per directory. A
+/// worker's runs take none: the workers of a shared store are one service,
+/// whose runs may change one tenant together (as a watch service's do), and
+/// a stalled worker must not hold up the worker that takes its run over.
 fn lock_directory(
     directory: &AnyDirectory,
     paths: &Paths,
     run_id: &str,
     options: Options,
-    stop: &Stop,
-) -> Result<directory_lock::DirectoryLock, LifecycleError> {
+    session: &Session,
+) -> Result<Option<directory_lock::DirectoryLock>, LifecycleError> {
+    if session.worker {
+        return Ok(None);
+    }
+    let stop = &session.stop;
     // The database the run opened (a resumed run's recorded one), not the
     // one the arguments would name.
     let (location, local) = match directory {
@@ -328,6 +337,7 @@ fn lock_directory(
         options.lock_timeout.unwrap_or(LOCK_TIMEOUT),
         stop,
     )
+    .map(Some)
 }
 
 /// How a run starts.
@@ -353,6 +363,8 @@ struct Session {
     ledger: Option<(LedgerEntry, bool)>,
     /// Told the id of a new run once it is recorded.
     started: Option<std::sync::mpsc::Sender<String>>,
+    /// Whether the run is a worker's (taken from a shared store's queue).
+    worker: bool,
 }
 
 /// What a caller that runs workflows itself (the watch service) adds.
@@ -417,6 +429,7 @@ fn session(store: JobStore, hooks: Hooks) -> Session {
         current,
         ledger: hooks.ledger,
         started: hooks.started,
+        worker: hooks.claimed.is_some(),
     }
 }
 
@@ -574,11 +587,14 @@ async fn new_run(
     let LoadedManifest { source, plan, .. } = loaded;
     let plan = Arc::new(plan);
     let (run_id, lock) = match queued_id {
-        Some(run_id) => (run_id.to_owned(), lock_store(&session.store).lock_run(run_id)?),
+        Some(run_id) => (
+            run_id.to_owned(),
+            lock_store(&session.store).lock_run(run_id)?,
+        ),
         None => claim_run_id(&session.store)?,
     };
     *lock_current(&session.current) = Some(run_id.clone());
-    let _directory_lock = match lock_directory(&directory, paths, &run_id, options, &session.stop) {
+    let _directory_lock = match lock_directory(&directory, paths, &run_id, options, session) {
         Ok(held) => held,
         Err(error) => {
             lock.release();

@@ -66,14 +66,13 @@ pub(super) async fn run(
             refusal,
         });
     }
-    let _directory_lock =
-        match super::lock_directory(&directory, paths, run_id, options, &session.stop) {
-            Ok(held) => held,
-            Err(error) => {
-                lock.release();
-                return Err(error);
-            }
-        };
+    let _directory_lock = match super::lock_directory(&directory, paths, run_id, options, session) {
+        Ok(held) => held,
+        Err(error) => {
+            lock.release();
+            return Err(error);
+        }
+    };
     tracing::info!(run = %run_id, workflow = %record.workflow, finished = finished.len(), "run resumed");
     super::execute(
         Arc::new(loaded.plan),
@@ -134,7 +133,12 @@ fn open_recorded(
 
 /// The run's record, if it can be resumed.
 fn resumable(store: &JobStore, run_id: &str) -> Result<RunRecord, LifecycleError> {
-    let record = store.run(run_id)?;
+    let mut record = store.run(run_id)?;
+    // A worker resuming a run it took holds it already: to it, the run is
+    // interrupted.
+    if record.status == Status::Running && store.is_adopted(run_id) {
+        record.status = Status::Interrupted;
+    }
     match record.status {
         Status::Completed => Err(LifecycleError::RunAlreadyCompleted {
             run_id: run_id.to_owned(),

@@ -344,6 +344,7 @@ async fn run_job<D: Directory>(
             }
         };
         if !chunk.applied {
+            env.store(|store| store.confirm_held(job))?;
             apply(env, change, rows, &chunk.outcomes).await?;
             env.store(|store| store.mark_chunk_applied(job, index))?;
             fault::reached(Phase::AfterApply).await;

@@ -502,6 +502,7 @@ async fn process_chunk<D: Directory>(
     if chunk.applied {
         return Ok(chunk.outcomes);
     }
+    env.store(|store| store.confirm_held(at.job_id))?;
     let reported = apply(env, change, group, &chunk.outcomes, &members, fresh).await?;
     env.store(|store| store.mark_chunk_applied_with(at.job_id, at.index, &reported))?;
     fault::reached(Phase::AfterApply).await;

@@ -484,6 +484,7 @@ impl<D: Directory> StepEnv<'_, D> {
         file: PendingFile,
         rows: u64,
     ) -> Result<String, StepError> {
+        self.store(|store| store.confirm_held(job_id))?;
         let WrittenFile { path, .. } = file.commit_with(|written| {
             let record = JobFile {
                 kind: kind.to_owned(),

@@ -494,6 +494,7 @@ async fn journal_and_apply<D: Directory>(
         if chunk.applied {
             outcomes.extend(chunk.outcomes);
         } else {
+            env.store(|store| store.confirm_held(job_id))?;
             let mut reported =
                 membership::apply(env, Change::Add, group, &chunk.outcomes, members, fresh).await?;
             let removed =

@@ -215,7 +215,7 @@ impl JobStore {
             }
             None => 1,
         };
-        Ok(self.start_lease(database, run_id, attempt)?)
+        self.start_lease(database, run_id, attempt)
     }
 
     /// Holds the lease of a run taken at `attempt`: its fence, and the
@@ -271,8 +271,9 @@ impl JobStore {
             .insert(run_id.to_owned());
     }
 
-    /// Whether this store writes for a run another store holds.
-    pub(super) fn is_adopted(&self, run_id: &str) -> bool {
+    /// Whether this store writes for a run another store of this process
+    /// holds (a worker's run).
+    pub fn is_adopted(&self, run_id: &str) -> bool {
         self.adopted
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -307,6 +308,14 @@ impl JobStore {
             }
             work(sql)
         })
+    }
+
+    /// Refuses, on a shared store, when this process no longer holds the run
+    /// of `job_id` (checked before a chunk changes the directory and before
+    /// a job's file takes its name, so a stalled owner that wakes up after a
+    /// takeover goes no further).
+    pub fn confirm_held(&self, job_id: &str) -> Result<(), StoreError> {
+        self.fenced_job(job_id, |_| Ok(()))
     }
 
     /// Runs `work` as a journal write of the job `job_id`'s run.

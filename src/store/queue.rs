@@ -138,11 +138,12 @@ impl JobStore {
         };
         let run_id = row.text(0)?;
         let attempt = row.int(1)?;
-        let submitted = serde_json::from_str(&row.opt_text(4)?.unwrap_or_default()).map_err(
-            |error| StoreError::Unexpected {
-                what: format!("run `{run_id}` was submitted with unreadable settings: {error}"),
-            },
-        )?;
+        let submitted =
+            serde_json::from_str(&row.opt_text(4)?.unwrap_or_default()).map_err(|error| {
+                StoreError::Unexpected {
+                    what: format!("run `{run_id}` was submitted with unreadable settings: {error}"),
+                }
+            })?;
         let lease = self.start_lease(database, &run_id, attempt)?;
         Ok(Some(Claim {
             fresh: row.text(2)? == "queued",

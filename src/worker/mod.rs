@@ -117,11 +117,11 @@ pub fn work(settings: &Settings) -> Result<Summary, WorkerError> {
 
 /// Waits `poll`, or less when a stop is asked for.
 fn idle(poll: Duration, stop: &Stop) {
-    let step = Duration::from_millis(50);
+    let nap = Duration::from_millis(50);
     let mut waited = Duration::ZERO;
     while waited < poll && !stop.is_requested() {
-        std::thread::sleep(step);
-        waited += step;
+        std::thread::sleep(nap);
+        waited += nap;
     }
 }
 
@@ -136,9 +136,10 @@ fn watch_signals(stop: &Stop) -> Result<(), WorkerError> {
     std::thread::spawn(move || {
         runtime.block_on(async move {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut terminate), Ok(mut interrupt)) =
-                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-            else {
+            let (Ok(mut terminate), Ok(mut interrupt)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
                 let _ = ready.send(false);
                 return;
             };
@@ -147,13 +148,17 @@ fn watch_signals(stop: &Stop) -> Result<(), WorkerError> {
                 _ = terminate.recv() => {}
                 _ = interrupt.recv() => {}
             }
-            tracing::info!("stopping: no more runs are taken; the run going on drains and is handed back");
+            tracing::info!(
+                "stopping: no more runs are taken; the run going on drains and is handed back"
+            );
             stop.request();
             tokio::select! {
                 _ = terminate.recv() => {}
                 _ = interrupt.recv() => {}
             }
-            tracing::warn!("stopped at once: another worker resumes the run once its lease runs out");
+            tracing::warn!(
+                "stopped at once: another worker resumes the run once its lease runs out"
+            );
             std::process::exit(crate::exit_code::CANCELLED);
         });
     });

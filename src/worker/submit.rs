@@ -60,7 +60,9 @@ pub fn submit(
             let run_id = new_run_id(Timestamp::now());
             let submitted = Submitted {
                 output_dir: output_dir.display().to_string(),
-                db: absolute_text(paths.db.as_deref())?,
+                // The local directory as the submitter names it, wherever
+                // the worker runs.
+                db: absolute_text(Some(&open::local_path(paths)))?,
                 profiles: absolute_text(paths.profiles.as_deref())?,
                 directory: (directory != &loaded.plan.directory).then(|| directory.clone()),
             };

@@ -48,3 +48,4 @@ mod web;
 mod web_support;
 mod webdriver;
 mod wire;
+mod workers;

@@ -239,6 +239,20 @@ impl Held {
         held
     }
 
+    /// The process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`STOP`, `CONT`, `TERM`).
+    pub(crate) fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{name} works");
+    }
+
     /// What the process printed on stderr so far.
     pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(self.marker.path().join("stderr")).unwrap_or_default()

@@ -1,0 +1,364 @@
+//! `bulkops submit` and `bulkops worker` on a PostgreSQL store (a scratch
+//! database of the test server): a worker killed (SIGKILL) in the middle of a
+//! 200,000-row import is replaced by another once its lease runs out, and
+//! the run ends exactly as one never interrupted (memberships, counts,
+//! result file); a worker paused (SIGSTOP) until another took its run over
+//! writes nothing when it wakes; runs are taken once each and tenants in
+//! turn; SIGTERM drains a worker.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Child;
+
+use bulkops::store::testing::{ScratchDatabase, scratch_database};
+use bulkops::store::{Create, JobStore, Status};
+
+use crate::emulator_support::{Emulator, SECRET_ENV};
+use crate::support::{Held, bulkops_env, command, membership_pairs, wait_until};
+use crate::watch_support::PATIENCE;
+
+/// A folder with `users` generated users, one empty group, a list of them
+/// all and a manifest that imports it.
+fn import_folder(users: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = bulkops_env(
+        dir.path(),
+        &[
+            "directory",
+            "generate",
+            "--users",
+            &users.to_string(),
+            "--groups",
+            "1",
+            "--members",
+            "0",
+            "--seed",
+            "5",
+        ],
+        &[],
+    );
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    let mut list = String::from("ObjectId\n");
+    for user in 0..users {
+        let _ = writeln!(list, "user{user:07}@generated.example");
+    }
+    list.push_str("nobody@generated.example\nnot-an-id\n");
+    std::fs::write(dir.path().join("list.csv"), list).unwrap();
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: big\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: group-00000 }\n        input: list.csv\n        results: results.csv\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// A copy of a prepared folder (its directory, list and manifest).
+fn copy_of(prepared: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".bulkops")).unwrap();
+    for file in ["list.csv", "m.yaml", ".bulkops/directory.db"] {
+        std::fs::copy(prepared.join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+/// What a run leaves that must not depend on who ran it.
+#[derive(Debug, PartialEq, Eq)]
+struct End {
+    memberships: Vec<(String, String)>,
+    job: (u64, u64, u64, u64, Status),
+    results: String,
+}
+
+fn end_of(dir: &Path, store: &JobStore) -> End {
+    let jobs = store.jobs().unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job = &jobs[0];
+    End {
+        memberships: membership_pairs(&dir.join(".bulkops/directory.db")),
+        job: (
+            job.total,
+            job.succeeded,
+            job.failed,
+            job.changed,
+            job.status,
+        ),
+        results: std::fs::read_to_string(dir.join("results.csv")).unwrap(),
+    }
+}
+
+/// Submits `m.yaml` in `dir`; returns the run id.
+fn submit(dir: &Path, database: &ScratchDatabase) -> String {
+    let submitted = bulkops_env(
+        dir,
+        &["submit", "m.yaml"],
+        &[("BULKOPS_STATE_URL", database.url.as_str())],
+    );
+    assert_eq!(submitted.code, 0, "{}", submitted.stderr);
+    submitted
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("queued run "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a queued run")
+        .to_owned()
+}
+
+/// A worker process, its log in a file.
+struct Worker {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Worker {
+    fn start(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = command()
+            .arg("worker")
+            .args(args)
+            .current_dir(dir)
+            .envs(env.iter().copied())
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit code and log.
+    fn drain(mut self) -> (i32, String) {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        (status.code().unwrap_or(-1), self.log())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the run ended; its status.
+fn wait_for_end(store: &JobStore, run_id: &str) -> Status {
+    let ended = |status: &Status| {
+        matches!(
+            status,
+            Status::Completed | Status::Failed | Status::Cancelled
+        )
+    };
+    wait_until(&format!("run {run_id} to end"), PATIENCE, || {
+        store.run(run_id).is_ok_and(|run| ended(&run.status))
+    });
+    store.run(run_id).unwrap().status
+}
+
+#[test]
+fn a_worker_killed_mid_import_is_replaced_and_the_run_ends_as_one_never_interrupted() {
+    let prepared = import_folder(200_000);
+    let reference = copy_of(prepared.path());
+    let whole = bulkops_env(
+        reference.path(),
+        &["apply", "m.yaml"],
+        &[("BULKOPS_CHUNK_ROWS", "10000")],
+    );
+    assert_eq!(whole.code, 1, "two bad rows fail the job: {}", whole.stderr);
+    let reference_store = JobStore::open(&reference.path().join(".bulkops/state.db")).unwrap();
+    let whole = end_of(reference.path(), &reference_store);
+    assert_eq!(whole.job.0, 200_002);
+
+    let dir = copy_of(prepared.path());
+    let database = scratch_database();
+    let run_id = submit(dir.path(), &database);
+    let env = [
+        ("BULKOPS_STATE_URL", database.url.as_str()),
+        ("BULKOPS_CHUNK_ROWS", "10000"),
+    ];
+    let worker_args = ["worker", "--lease", "2s", "--poll", "100ms"];
+    // The first worker takes the run and is killed after its ninth chunk
+    // was journaled and before it was applied.
+    let first = Held::start(dir.path(), &worker_args, &env, "after-journal:9");
+    let others: Vec<Worker> = (0..2)
+        .map(|_| Worker::start(dir.path(), &env, &worker_args[1..]))
+        .collect();
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    let killed = first.id();
+    first.kill();
+    assert_eq!(
+        wait_for_end(&store, &run_id),
+        Status::Failed,
+        "the two bad rows fail it, as they did the uninterrupted run"
+    );
+    assert_eq!(
+        end_of(dir.path(), &store),
+        whole,
+        "the same end as one uninterrupted run"
+    );
+    let owner = store.owner_of(&run_id).unwrap().unwrap();
+    assert!(!owner.contains(&format!(":{killed}:")), "{owner}");
+    let mut logs = String::new();
+    for worker in others {
+        let (code, log) = worker.drain();
+        assert_eq!(code, 0, "{log}");
+        logs.push_str(&log);
+    }
+    assert_eq!(
+        logs.matches("took run").count(),
+        1,
+        "one worker took it over: {logs}"
+    );
+    assert!(logs.contains("fresh=false"), "and resumed it: {logs}");
+}
+
+#[test]
+fn a_paused_worker_woken_after_a_takeover_writes_nothing() {
+    let dir = import_folder(20_000);
+    let database = scratch_database();
+    let run_id = submit(dir.path(), &database);
+    let env = [
+        ("BULKOPS_STATE_URL", database.url.as_str()),
+        ("BULKOPS_CHUNK_ROWS", "2000"),
+    ];
+    let first = Held::start(
+        dir.path(),
+        &[
+            "worker",
+            "--lease",
+            "1s",
+            "--poll",
+            "100ms",
+            "--max-runs",
+            "1",
+        ],
+        &env,
+        "after-journal:4",
+    );
+    first.signal("STOP");
+    let second = Worker::start(dir.path(), &env, &["--lease", "1s", "--poll", "100ms"]);
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    assert_eq!(wait_for_end(&store, &run_id), Status::Failed);
+    let job = store.jobs().unwrap().remove(0);
+    let snapshot = |store: &JobStore| {
+        let results = dir.path().join("results.csv");
+        (
+            store.chunks(&job.id).unwrap(),
+            store.job(&job.id).unwrap(),
+            store.run(&run_id).unwrap(),
+            std::fs::read(&results).unwrap(),
+            std::fs::metadata(&results).unwrap().modified().unwrap(),
+            membership_pairs(&dir.path().join(".bulkops/directory.db")),
+        )
+    };
+    let after_takeover = snapshot(&store);
+    first.signal("CONT");
+    first.release();
+    let (code, log) = first.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("another worker took the run over; this one wrote nothing more"),
+        "{log}"
+    );
+    assert!(
+        snapshot(&store) == after_takeover,
+        "the woken worker wrote nothing"
+    );
+    let (code, log) = second.drain();
+    assert_eq!(code, 0, "{log}");
+}
+
+#[test]
+fn queued_runs_are_taken_once_each_tenants_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("tenant.db");
+    let made = bulkops_env(
+        dir.path(),
+        &["directory", "init", "--db", demo.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let emulator = Emulator::start(&demo, &[]);
+    let url = emulator.url();
+    let profile = |name: &str| {
+        format!(
+            "  {name}:\n    tenant: contoso.onmicrosoft.com\n    clientId: 6731de76-14a6-49ae-97bc-6eba6914391e\n\
+             \x20   secret: {{ env: {SECRET_ENV} }}\n    loginUrl: {url}\n    graphUrl: {url}\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("bulkops.yaml"),
+        format!("profiles:\n{}{}", profile("t2"), profile("t3")),
+    )
+    .unwrap();
+    let database = scratch_database();
+    let env = [
+        ("BULKOPS_STATE_URL", database.url.as_str()),
+        (SECRET_ENV, "emulated-secret"),
+    ];
+    let manifest = |name: &str| {
+        format!(
+            "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: {name}\nspec:\n  steps:\n    - id: groups\n      downloadGroups:\n        output: {name}-{{{{run.id}}}}.csv\n"
+        )
+    };
+    std::fs::create_dir_all(dir.path().join("m")).unwrap();
+    for name in ["a1", "a2", "a3"] {
+        std::fs::write(dir.path().join(format!("m/{name}.yaml")), manifest(name)).unwrap();
+    }
+    // Three runs for the local directory, then one for each of two tenants.
+    let first = bulkops_env(dir.path(), &["submit", "m"], &env);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(
+        first.stdout.matches("queued run").count(),
+        3,
+        "{}",
+        first.stdout
+    );
+    std::fs::write(dir.path().join("b.yaml"), manifest("b")).unwrap();
+    let second = bulkops_env(
+        dir.path(),
+        &["submit", "b.yaml", "--profile", "t2", "--profile", "t3"],
+        &env,
+    );
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(
+        second.stdout.matches("queued run").count(),
+        2,
+        "{}",
+        second.stdout
+    );
+    let worked = bulkops_env(
+        dir.path(),
+        &["worker", "--max-runs", "5", "--poll", "100ms"],
+        &env,
+    );
+    assert_eq!(worked.code, 0, "{}", worked.stderr);
+    assert!(
+        worked.stdout.contains("took 5 runs: 5 completed"),
+        "{}\n{}",
+        worked.stdout,
+        worked.stderr
+    );
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    let mut runs = store.runs().unwrap();
+    assert!(
+        runs.iter().all(|run| run.status == Status::Completed),
+        "{runs:?}"
+    );
+    runs.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+    let mut order: Vec<&str> = runs.iter().map(|run| run.directory.as_str()).collect();
+    // The two tenants submitted together go in either order.
+    order[1..3].sort_unstable();
+    assert_eq!(
+        order,
+        ["local", "t2", "t3", "local", "local"],
+        "each tenant gets a turn before one gets a second"
+    );
+}
