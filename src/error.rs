@@ -316,6 +316,7 @@ fn store_code(error: &StoreError) -> i32 {
     match error {
         StoreError::UnknownJob { .. }
         | StoreError::UnknownRun { .. }
+        | StoreError::UnknownGroup { .. }
         | StoreError::RunHeld { .. }
         | StoreError::DuplicateContent { .. }
         | StoreError::Location(_) => exit_code::USAGE,

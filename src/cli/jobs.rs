@@ -44,15 +44,20 @@ enum JobsCommand {
     /// List jobs, newest first.
     #[command(after_help = "Examples:
   bulkops jobs list
-  bulkops jobs list --workflow offboarding --format json")]
+  bulkops jobs list --workflow offboarding --format json
+  bulkops jobs list --group g20261130-101500-3f9a  # the runs `bulkops submit` queued together")]
     List {
         /// Only the jobs of this run.
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
+        /// Only the jobs of the runs submitted together as this group
+        /// (`bulkops submit` prints it).
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
         /// Only the jobs of this workflow.
         #[arg(long)]
         workflow: Option<String>,
-        /// Only jobs with this status: running, completed, failed, cancelled or interrupted.
+        /// Only jobs with this status: queued, running, completed, failed, cancelled or interrupted.
         #[arg(long, value_parser = super::runs::status)]
         status: Option<Status>,
         /// Only jobs started since: a duration back from now (`7d`, `12h`) or a date (`2026-11-01`).
@@ -130,16 +135,26 @@ pub(super) fn run(args: &JobsArgs) -> Result<Outcome, Error> {
     match &args.command {
         JobsCommand::List {
             run,
+            group,
             workflow,
             status,
             since,
             limit,
             format,
         } => {
+            let grouped = group
+                .as_deref()
+                .map(|group| super::listing::runs_of_group(&store, group))
+                .transpose()?;
             let jobs: Vec<JobRecord> = store
                 .jobs()?
                 .into_iter()
                 .filter(|job| run.as_ref().is_none_or(|run| &job.run_id == run))
+                .filter(|job| {
+                    grouped
+                        .as_ref()
+                        .is_none_or(|runs| runs.contains(&job.run_id))
+                })
                 .filter(|job| {
                     workflow
                         .as_ref()

@@ -26,6 +26,21 @@ pub(super) fn since(text: &str) -> Result<Timestamp, String> {
 
 pub(super) use crate::text::{shown_time as shown, took};
 
+/// The runs submitted together as `group`; a group no run belongs to is an
+/// error, not an empty list.
+pub(super) fn runs_of_group(
+    store: &crate::store::JobStore,
+    group: &str,
+) -> Result<Vec<String>, crate::store::StoreError> {
+    let runs = store.runs_of_group(group)?;
+    if runs.is_empty() {
+        return Err(crate::store::StoreError::UnknownGroup {
+            id: group.to_owned(),
+        });
+    }
+    Ok(runs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

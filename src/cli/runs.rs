@@ -41,9 +41,12 @@ enum RunsCommand {
   bulkops runs list --status interrupted          # runs `apply --resume` can finish
   bulkops runs list --since 7d --limit 20 --format json")]
     List {
-        /// Only runs with this status: running, completed, failed, cancelled or interrupted.
+        /// Only runs with this status: queued, running, completed, failed, cancelled or interrupted.
         #[arg(long, value_parser = status)]
         status: Option<Status>,
+        /// Only the runs submitted together as this group (`bulkops submit` prints it).
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
         /// Only runs started since: a duration back from now (`7d`, `12h`) or a date (`2026-11-01`).
         #[arg(long, value_name = "WHEN", value_parser = since)]
         since: Option<Timestamp>,
@@ -77,6 +80,7 @@ pub(super) enum Format {
 /// Reads a status word.
 pub(super) fn status(text: &str) -> Result<Status, String> {
     [
+        Status::Queued,
         Status::Running,
         Status::Completed,
         Status::Failed,
@@ -86,7 +90,9 @@ pub(super) fn status(text: &str) -> Result<Status, String> {
     .into_iter()
     .find(|status| status.key() == text)
     .ok_or_else(|| {
-        format!("`{text}` is not a status: running, completed, failed, cancelled or interrupted")
+        format!(
+            "`{text}` is not a status: queued, running, completed, failed, cancelled or interrupted"
+        )
     })
 }
 
@@ -127,13 +133,19 @@ pub(super) fn run(args: &RunsArgs) -> Result<Outcome, Error> {
     match &args.command {
         RunsCommand::List {
             status,
+            group,
             since,
             limit,
             format,
         } => {
+            let grouped = group
+                .as_deref()
+                .map(|group| super::listing::runs_of_group(&store, group))
+                .transpose()?;
             let mut lines = Vec::new();
             for run in store.runs()? {
                 if status.is_some_and(|status| run.status != status)
+                    || grouped.as_ref().is_some_and(|runs| !runs.contains(&run.id))
                     || since.is_some_and(|since| run.started_at < since)
                 {
                     continue;

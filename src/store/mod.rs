@@ -145,6 +145,12 @@ pub enum StoreError {
         help("`bulkops jobs list` shows the runs and their ids")
     )]
     UnknownRun { id: String },
+    #[error("no runs were submitted as group `{id}`")]
+    #[diagnostic(
+        code(bulkops::store::unknown_group),
+        help("`bulkops submit` prints the group of the runs it queues")
+    )]
+    UnknownGroup { id: String },
     #[error("no job has the id `{id}`")]
     #[diagnostic(
         code(bulkops::store::unknown_job),

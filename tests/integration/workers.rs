@@ -362,3 +362,144 @@ fn queued_runs_are_taken_once_each_tenants_in_turn() {
         "each tenant gets a turn before one gets a second"
     );
 }
+
+#[test]
+fn a_drained_worker_hands_its_run_back_and_another_finishes_it() {
+    let dir = import_folder(20_000);
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: big\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: group-00000 }\n        input: list.csv\n        results: results.csv\n    - id: export\n      needs: [add]\n      downloadGroups:\n        output: groups.csv\n",
+    )
+    .unwrap();
+    let database = scratch_database();
+    let run_id = submit(dir.path(), &database);
+    let env = [
+        ("BULKOPS_STATE_URL", database.url.as_str()),
+        ("BULKOPS_CHUNK_ROWS", "2000"),
+    ];
+    let first = Held::start(
+        dir.path(),
+        &["worker", "--poll", "100ms"],
+        &env,
+        "after-apply:3",
+    );
+    first.signal("TERM");
+    first.wait_for("stopping: no more runs are taken");
+    first.release();
+    let (code, log) = first.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("queue=\"resume\""), "{log}");
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    assert_eq!(
+        store.run(&run_id).unwrap().status,
+        Status::Cancelled,
+        "the running step finished, the next never started"
+    );
+    assert!(!dir.path().join("groups.csv").exists());
+    // Handed back: the next worker takes it at once, without waiting for a lease.
+    let second = bulkops_env(
+        dir.path(),
+        &["worker", "--max-runs", "1", "--poll", "100ms"],
+        &env,
+    );
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stdout.contains("took 1 runs: 0 completed, 1 failed"),
+        "the two bad rows fail the run: {}",
+        second.stdout
+    );
+    assert!(second.stderr.contains("fresh=false"), "{}", second.stderr);
+    assert!(dir.path().join("groups.csv").exists());
+    let job = store
+        .jobs()
+        .unwrap()
+        .into_iter()
+        .find(|job| job.step == "add")
+        .unwrap();
+    assert_eq!((job.total, job.failed), (20_002, 2));
+}
+
+#[test]
+fn runs_submitted_together_are_listed_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = scratch_database();
+    let env = [("BULKOPS_STATE_URL", database.url.as_str())];
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"groups-{{run.id}}.csv\"\n",
+    )
+    .unwrap();
+    let group_of = |stdout: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("group "))
+            .and_then(|rest| rest.split(':').next())
+            .expect("a group line")
+            .to_owned()
+    };
+    let first = bulkops_env(
+        dir.path(),
+        &[
+            "submit",
+            "m.yaml",
+            "--profile",
+            "local",
+            "--profile",
+            "local",
+        ],
+        &env,
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first.stdout.ends_with(": 2 runs for workers\n"),
+        "{}",
+        first.stdout
+    );
+    let other = bulkops_env(dir.path(), &["submit", "m.yaml"], &env);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    let group = group_of(&first.stdout);
+    let queued = bulkops_env(
+        dir.path(),
+        &["runs", "list", "--group", &group, "--status", "queued"],
+        &env,
+    );
+    assert_eq!(queued.code, 0, "{}", queued.stderr);
+    assert_eq!(
+        queued.stdout.lines().count(),
+        3,
+        "a header and the group's two runs: {}",
+        queued.stdout
+    );
+    let worked = bulkops_env(
+        dir.path(),
+        &["worker", "--max-runs", "3", "--poll", "100ms"],
+        &env,
+    );
+    assert!(
+        worked.stdout.contains("took 3 runs: 3 completed"),
+        "{}\n{}",
+        worked.stdout,
+        worked.stderr
+    );
+    let jobs = bulkops_env(
+        dir.path(),
+        &["jobs", "list", "--group", &group, "--format", "json"],
+        &env,
+    );
+    assert_eq!(jobs.code, 0, "{}", jobs.stderr);
+    let jobs: serde_json::Value = serde_json::from_str(&jobs.stdout).unwrap();
+    assert_eq!(
+        jobs.as_array().unwrap().len(),
+        2,
+        "one job for each run of the group"
+    );
+    let unknown = bulkops_env(dir.path(), &["jobs", "list", "--group", "g-nothing"], &env);
+    assert_eq!(unknown.code, 64, "{}", unknown.stderr);
+    assert!(
+        unknown
+            .stderr
+            .contains("no runs were submitted as group `g-nothing`"),
+        "{}",
+        unknown.stderr
+    );
+}
