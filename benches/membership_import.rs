@@ -11,6 +11,11 @@
 //!
 //! Needs the `sqlite3` command and GNU `time` (`/usr/bin/time`) for peak RSS.
 //! The goals: the import within 2x of its floor, with peak RSS under 100 MB.
+//!
+//! With `BULKOPS_TEST_PG` naming a PostgreSQL server (`bash .ci/postgres
+//! start` prints one), each import run is measured a second time with the job
+//! store (journal, jobs, files) in a new database on that server, beside the
+//! same run on the SQLite store.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -143,6 +148,33 @@ fn main() {
             "import   run {run}: bulkops {ours:.2} s, peak RSS {ours_rss:.0} MB; sqlite3 .import {floor:.2} s, {floor_rss:.0} MB; ratio {:.2}",
             ours / floor
         );
+        if std::env::var_os("BULKOPS_TEST_PG").is_some() {
+            let database = bulkops::store::testing::scratch_database();
+            std::fs::copy(path.join("pristine.db"), path.join("directory-pg.db"))
+                .expect("a fresh directory");
+            let _ = std::fs::remove_file(path.join("results.csv"));
+            let args = [
+                "apply",
+                "import.yaml",
+                "--db",
+                "directory-pg.db",
+                "--state",
+                database.url.as_str(),
+            ];
+            let (shared, shared_rss) = measure(path, bulkops, &args, None);
+            let imported = LocalDirectory::open(&path.join("directory-pg.db"))
+                .expect("the directory")
+                .member_count(&group.id)
+                .expect("a count");
+            assert_eq!(
+                imported, MEMBERS,
+                "every id was imported with the store on PostgreSQL"
+            );
+            println!(
+                "import   run {run}, job store on PostgreSQL: bulkops {shared:.2} s, peak RSS {shared_rss:.0} MB; ratio to the SQLite store {:.2}",
+                shared / ours
+            );
+        }
     }
     let members = LocalDirectory::open(&path.join("directory.db"))
         .expect("the directory")

@@ -362,13 +362,20 @@ impl<D: Directory> StepEnv<'_, D> {
         Ok(())
     }
 
-    /// Where a run keeps private copies of its inputs: the job store's folder.
+    /// Where a run keeps private copies of its inputs: the job store's folder
+    /// (the system's temporary folder for a shared store).
     fn scratch_folder(&self) -> PathBuf {
         let store = self
             .store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        store.location().local_folder()
+        // A shared store has no folder of its own here: the system's
+        // temporary folder holds the (nameless) copies then.
+        if store.location().is_shared() {
+            std::env::temp_dir()
+        } else {
+            store.location().local_folder()
+        }
     }
 
     /// The work a saved plan holds this step to, in a run of a saved plan.

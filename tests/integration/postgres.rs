@@ -317,3 +317,49 @@ fn a_watch_service_on_postgres_runs_each_file_once() {
     assert_eq!(log.matches("run started").count(), count as usize, "{log}");
     assert!(!dir.path().join(".bulkops/state.db").exists());
 }
+
+/// A run on a database store in a folder with no `.bulkops/` of its own
+/// (its directory elsewhere): the input's private copy goes to the system's
+/// temporary folder, and nothing is created here.
+#[test]
+fn a_run_on_postgres_needs_no_folder_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = bulkops_env(
+        dir.path(),
+        &[
+            "directory",
+            "generate",
+            "--users",
+            "20",
+            "--groups",
+            "1",
+            "--members",
+            "0",
+            "--seed",
+            "5",
+            "--db",
+            "d.db",
+        ],
+        &[],
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    std::fs::write(
+        dir.path().join("list.csv"),
+        "ObjectId\nuser0000001@generated.example\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: small\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: group-00000 }\n        input: list.csv\n        results: results.csv\n",
+    )
+    .unwrap();
+    let database = scratch_database();
+    let run = bulkops_env(
+        dir.path(),
+        &["apply", "m.yaml", "--db", "d.db", "--state", &database.url],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(!dir.path().join(".bulkops").exists());
+    assert_eq!(store_of(&database).jobs().unwrap()[0].changed, 1);
+}
