@@ -90,6 +90,36 @@ fn measure(dir: &Path, program: &str, args: &[&str], stdout: Option<&str>) -> (f
     (seconds, kilobytes / 1024.0)
 }
 
+/// The same import with its job store in a new database of the server
+/// `BULKOPS_TEST_PG` names, beside the SQLite store's time `on_sqlite`.
+fn import_on_postgres(path: &Path, bulkops: &str, run: usize, on_sqlite: f64, group: &str) {
+    let database = bulkops::store::testing::scratch_database();
+    std::fs::copy(path.join("pristine.db"), path.join("directory-pg.db"))
+        .expect("a fresh directory");
+    let _ = std::fs::remove_file(path.join("results.csv"));
+    let args = [
+        "apply",
+        "import.yaml",
+        "--db",
+        "directory-pg.db",
+        "--state",
+        database.url.as_str(),
+    ];
+    let (shared, shared_rss) = measure(path, bulkops, &args, None);
+    let imported = LocalDirectory::open(&path.join("directory-pg.db"))
+        .expect("the directory")
+        .member_count(group)
+        .expect("a count");
+    assert_eq!(
+        imported, MEMBERS,
+        "every id was imported with the store on PostgreSQL"
+    );
+    println!(
+        "import   run {run}, job store on PostgreSQL: bulkops {shared:.2} s, peak RSS {shared_rss:.0} MB; ratio to the SQLite store {:.2}",
+        shared / on_sqlite
+    );
+}
+
 fn main() {
     let bulkops = env!("CARGO_BIN_EXE_bulkops");
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -149,31 +179,7 @@ fn main() {
             ours / floor
         );
         if std::env::var_os("BULKOPS_TEST_PG").is_some() {
-            let database = bulkops::store::testing::scratch_database();
-            std::fs::copy(path.join("pristine.db"), path.join("directory-pg.db"))
-                .expect("a fresh directory");
-            let _ = std::fs::remove_file(path.join("results.csv"));
-            let args = [
-                "apply",
-                "import.yaml",
-                "--db",
-                "directory-pg.db",
-                "--state",
-                database.url.as_str(),
-            ];
-            let (shared, shared_rss) = measure(path, bulkops, &args, None);
-            let imported = LocalDirectory::open(&path.join("directory-pg.db"))
-                .expect("the directory")
-                .member_count(&group.id)
-                .expect("a count");
-            assert_eq!(
-                imported, MEMBERS,
-                "every id was imported with the store on PostgreSQL"
-            );
-            println!(
-                "import   run {run}, job store on PostgreSQL: bulkops {shared:.2} s, peak RSS {shared_rss:.0} MB; ratio to the SQLite store {:.2}",
-                shared / ours
-            );
+            import_on_postgres(path, bulkops, run, ours, &group.id);
         }
     }
     let members = LocalDirectory::open(&path.join("directory.db"))

@@ -32,6 +32,11 @@ pub(super) struct WorkerArgs {
     /// a dead worker's run is taken over after it.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::watch::duration)]
     lease: std::time::Duration,
+    /// How long a run that failed to go on (its directory unreachable, say)
+    /// waits before a worker tries it again, times its failures so far; it
+    /// is given up after three.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::watch::duration)]
+    retry_after: std::time::Duration,
 }
 
 /// Works until stopped; prints what was done.
@@ -41,6 +46,7 @@ pub(super) fn run(args: &WorkerArgs) -> Result<Outcome, Error> {
         max_runs: args.max_runs,
         poll: args.poll,
         lease: Some(args.lease),
+        retry_after: args.retry_after,
     })?;
     write_stdout(&format!(
         "took {} runs: {} completed, {} failed, {} handed back, {} given up, {} taken over by another worker\n",

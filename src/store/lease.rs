@@ -65,8 +65,14 @@ pub(super) fn lease_length() -> Duration {
         .map_or(LEASE, Duration::from_millis)
 }
 
-/// This process, as an owner of runs: host, process id and a random part.
+/// This process, as an owner of runs: host, process id and a random part,
+/// the same for every store the process opens.
 pub(super) fn owner_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(draw_owner_name).clone()
+}
+
+fn draw_owner_name() -> String {
     let host = rustix::system::uname()
         .nodename()
         .to_string_lossy()

@@ -39,41 +39,43 @@ impl PartialEq for PgUrl {
     }
 }
 
-/// The URL with any password replaced by `***`.
-fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((credentials, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    let user = credentials.split(':').next().unwrap_or_default();
-    let shown_tail = hide_password_option(tail);
-    if credentials.contains(':') {
-        format!("{scheme}://{user}:***@{host}{shown_tail}")
+/// The URL as shown: rebuilt from the settings it was read into (user, hosts,
+/// ports, database), never from its text, so no spelling of a password
+/// (in the user part, an option, percent-encoded) can show. A password, when
+/// there is one, shows as `***`; options are left out.
+fn shown_form(config: &tokio_postgres::Config) -> String {
+    let user = config.get_user().unwrap_or_default();
+    let password = if config.get_password().is_some() {
+        ":***"
     } else {
-        format!("{scheme}://{credentials}@{host}{shown_tail}")
-    }
-}
-
-/// A `password=` query option, hidden.
-fn hide_password_option(tail: &str) -> String {
-    let Some((path, query)) = tail.split_once('?') else {
-        return tail.to_owned();
+        ""
     };
-    let options: Vec<String> = query
-        .split('&')
-        .map(|option| {
-            if option.starts_with("password=") {
-                "password=***".to_owned()
-            } else {
-                option.to_owned()
+    let at = if user.is_empty() && password.is_empty() {
+        ""
+    } else {
+        "@"
+    };
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(index, host)| {
+            let name = match host {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            };
+            match ports.get(index).or(ports.first()) {
+                Some(port) => format!("{name}:{port}"),
+                None => name,
             }
         })
         .collect();
-    format!("{path}?{}", options.join("&"))
+    format!(
+        "postgres://{user}{password}{at}{}/{}",
+        hosts.join(","),
+        config.get_dbname().unwrap_or_default()
+    )
 }
 
 /// Where a job store lives.
@@ -154,12 +156,15 @@ impl FromStr for Location {
 
 impl Location {
     fn parse_url(value: &str) -> Result<Self, LocationError> {
-        let shown = without_password(value);
-        let mut config =
-            tokio_postgres::Config::from_str(value).map_err(|error| LocationError {
-                shown: shown.clone(),
-                cause: error.to_string(),
-            })?;
+        // Nothing of a URL that cannot be read is shown: it may hold a
+        // password anywhere.
+        let mut config = tokio_postgres::Config::from_str(value).map_err(|_| LocationError {
+            shown: "postgres://…".to_owned(),
+            cause: "it cannot be read as postgres://USER@HOST:PORT/DATABASE?OPTIONS \
+                        (percent-encode special characters)"
+                .to_owned(),
+        })?;
+        let shown = shown_form(&config);
         if config.get_password().is_none()
             && let Ok(password) = std::env::var("PGPASSWORD")
         {
@@ -198,16 +203,26 @@ mod tests {
             .unwrap();
         assert_eq!(
             location.to_string(),
-            "postgres://ops:***@db.example:5433/bulkops?sslmode=disable"
+            "postgres://ops:***@db.example:5433/bulkops"
         );
         assert!(!format!("{location:?}").contains("s3cret"));
-        let option: Location = "postgresql://ops@db/bulkops?password=s3cret&application_name=x"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            option.to_string(),
-            "postgresql://ops@db/bulkops?password=***&application_name=x"
-        );
+        for url in [
+            "postgresql://ops@db/bulkops?password=s3cret&application_name=x",
+            "postgres://ops:a/bs3cret@db:5432/bulkops",
+            "postgres://ops:a?bs3cret@db:5432/bulkops",
+            "postgres://ops@db:5432/bulkops?pass%77ord=s3cret",
+            "postgres://ops:p%40ss%3As3cret@db/bulkops",
+            "postgres://ops@db/bulkops?password%3Ds3cret",
+            "postgres://ops@db/bulkops?password =s3cret",
+            "POSTGRES://ops:s3cret@db/bulkops",
+        ] {
+            let location: Location = url.parse().unwrap();
+            let shown = format!("{location} {location:?}");
+            assert!(!shown.contains("s3cret"), "{url} shows as {shown}");
+            if let Location::Unusable(error) = &location {
+                assert!(!error.to_string().contains("s3cret"), "{error}");
+            }
+        }
     }
 
     #[test]

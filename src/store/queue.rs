@@ -15,7 +15,7 @@ use super::sql::{Db, args};
 use super::{JobStore, StoreError};
 
 /// Where the worker finds what a submitted run reads and writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Submitted {
     /// The absolute folder output paths are relative to.
@@ -50,7 +50,11 @@ pub struct Claim {
     pub run_id: String,
     pub attempt: i64,
     pub fresh: bool,
+    /// How often workers failed to carry the run on before.
+    pub failures: i64,
     pub submitted: Submitted,
+    /// Why the run cannot be run at all, when it cannot.
+    pub broken: Option<String>,
     lease: Lease,
 }
 
@@ -72,32 +76,51 @@ impl Claim {
 }
 
 /// A run a worker may take: not ended, and its lease ran out or was handed back.
+/// (`{NOW}` stands for the database's clock.)
 const CLAIMABLE: &str = "r.queue IN ('queued', 'resume', 'taken') \
-                         AND (r.lease_until IS NULL OR r.lease_until < ";
+                         AND (r.not_before IS NULL OR r.not_before < {NOW}) \
+                         AND (r.lease_until IS NULL OR r.lease_until < {NOW})";
 
 impl JobStore {
-    /// Records a run for workers to start.
-    pub fn submit(&self, run: &NewQueuedRun<'_>) -> Result<(), StoreError> {
-        let submitted = serde_json::to_string(run.submitted).unwrap_or_default();
-        let at = run.at.to_string();
-        self.sql().execute(
-            "INSERT INTO runs (id, workflow, manifest_path, manifest_text, directory, output_root, input_base, \
-             status, started_at, queue, submitted_at, tenant, run_group, submitted) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, 'queued', ?8, ?5, ?9, ?10)",
-            args![
-                run.id,
-                run.workflow,
-                run.manifest_path,
-                run.manifest_text,
-                run.directory,
-                run.output_root,
-                run.input_base,
-                at,
-                run.group,
-                submitted
-            ],
-        )?;
-        Ok(())
+    /// Records runs for workers to start, all or none, in one transaction;
+    /// an id another run has already is drawn again with `fresh_id`.
+    /// Returns the ids the runs were recorded under.
+    pub fn submit(
+        &mut self,
+        runs: &[NewQueuedRun<'_>],
+        fresh_id: &dyn Fn() -> String,
+    ) -> Result<Vec<String>, StoreError> {
+        self.db.transaction(|sql| {
+            let mut ids = Vec::with_capacity(runs.len());
+            for run in runs {
+                let submitted = serde_json::to_string(run.submitted).unwrap_or_default();
+                let at = run.at.to_string();
+                let mut id = run.id.to_owned();
+                while sql.execute(
+                    "INSERT INTO runs (id, workflow, manifest_path, manifest_text, directory, output_root, input_base, \
+                     status, started_at, queue, submitted_at, tenant, run_group, submitted) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, 'queued', ?8, ?5, ?9, ?10) \
+                     ON CONFLICT (id) DO NOTHING",
+                    args![
+                        id.as_str(),
+                        run.workflow,
+                        run.manifest_path,
+                        run.manifest_text,
+                        run.directory,
+                        run.output_root,
+                        run.input_base,
+                        at.as_str(),
+                        run.group,
+                        submitted.as_str()
+                    ],
+                )? != 1
+                {
+                    id = fresh_id();
+                }
+                ids.push(id);
+            }
+            Ok(ids)
+        })
     }
 
     /// Takes the next run for this worker, if one waits: the oldest of the
@@ -112,12 +135,13 @@ impl JobStore {
                 &format!(
                     "WITH candidate AS ( \
                        SELECT r.id FROM runs r LEFT JOIN tenant_turns t ON t.tenant = r.tenant \
-                       WHERE {CLAIMABLE}{NOW_MS}) \
+                       WHERE {claimable} \
                        ORDER BY t.last_claimed NULLS FIRST, r.submitted_at, r.id \
                        LIMIT 1 FOR UPDATE OF r SKIP LOCKED) \
                      UPDATE runs SET owner = ?1, lease_until = {NOW_MS} + ?2, attempt = attempt + 1, queue = 'taken' \
                      FROM candidate WHERE runs.id = candidate.id \
-                     RETURNING runs.id, runs.attempt, runs.status, runs.tenant, runs.submitted"
+                     RETURNING runs.id, runs.attempt, runs.status, runs.tenant, runs.submitted, runs.failures",
+                    claimable = CLAIMABLE.replace("{NOW}", NOW_MS)
                 ),
                 args![self.owner.as_str(), lease_ms],
             )?
@@ -138,45 +162,66 @@ impl JobStore {
         };
         let run_id = row.text(0)?;
         let attempt = row.int(1)?;
-        let submitted =
-            serde_json::from_str(&row.opt_text(4)?.unwrap_or_default()).map_err(|error| {
-                StoreError::Unexpected {
-                    what: format!("run `{run_id}` was submitted with unreadable settings: {error}"),
-                }
-            })?;
+        // Settings that cannot be read break the run, not the worker.
+        let (submitted, broken) = match serde_json::from_str(&row.opt_text(4)?.unwrap_or_default())
+        {
+            Ok(submitted) => (submitted, None),
+            Err(error) => (
+                Submitted::default(),
+                Some(format!("its submitted settings cannot be read: {error}")),
+            ),
+        };
         let lease = self.start_lease(database, &run_id, attempt)?;
         Ok(Some(Claim {
             fresh: row.text(2)? == "queued",
+            failures: row.int(5)?,
             run_id,
             attempt,
             submitted,
+            broken,
             lease,
         }))
     }
 
     /// Records what became of a taken run: `done`, or `resume` for another
-    /// worker to finish; with why, when the worker gave it up before it
-    /// could end it. Only while the claim is still this worker's.
-    pub fn end_claim(
-        &self,
-        claim: &Claim,
-        queue: &str,
-        gave_up: Option<&str>,
-    ) -> Result<(), StoreError> {
+    /// worker to finish. Only while the claim is still this worker's.
+    pub fn end_claim(&self, claim: &Claim, queue: &str) -> Result<(), StoreError> {
         self.fenced(&claim.run_id, |sql| {
             sql.execute(
-                "UPDATE runs SET queue = ?2, \
-                 status = CASE WHEN CAST(?3 AS TEXT) IS NULL THEN status ELSE 'failed' END, \
-                 reason = coalesce(CAST(?3 AS TEXT), reason), closed = coalesce(CAST(?3 AS TEXT), closed), \
-                 finished_at = CASE WHEN CAST(?3 AS TEXT) IS NULL THEN finished_at ELSE CAST(?4 AS TEXT) END \
-                 WHERE id = ?1",
-                args![
-                    claim.run_id.as_str(),
-                    queue,
-                    gave_up,
-                    Timestamp::now().to_string()
-                ],
+                "UPDATE runs SET queue = ?2 WHERE id = ?1",
+                args![claim.run_id.as_str(), queue],
             )
+        })?;
+        Ok(())
+    }
+
+    /// Records that this worker failed to carry a run on: a worker tries it
+    /// again after `retry_after`, or, with `give_up`, it ends failed with
+    /// why (a person can still resume it).
+    pub fn fail_claim(
+        &self,
+        claim: &Claim,
+        why: &str,
+        give_up: bool,
+        retry_after: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let delay = i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX);
+        self.fenced(&claim.run_id, |sql| {
+            if give_up {
+                sql.execute(
+                    "UPDATE runs SET queue = 'done', failures = failures + 1, status = 'failed', \
+                     reason = ?2, finished_at = ?3 WHERE id = ?1",
+                    args![claim.run_id.as_str(), why, Timestamp::now().to_string()],
+                )
+            } else {
+                sql.execute(
+                    &format!(
+                        "UPDATE runs SET queue = 'resume', failures = failures + 1, \
+                         not_before = {NOW_MS} + ?2 WHERE id = ?1"
+                    ),
+                    args![claim.run_id.as_str(), delay],
+                )
+            }
         })?;
         Ok(())
     }

@@ -152,8 +152,10 @@ impl JobStore {
     pub fn start_run(&mut self, run: &NewRun<'_>) -> Result<(), StoreError> {
         let attempt = self.held_attempt(run.id);
         let shared = matches!(self.db, Db::Postgres(_));
-        let leased = shared && attempt.is_some();
-        let owner = (leased || !shared).then(|| self.owner.clone());
+        let held = shared && attempt.is_some();
+        let owner = (held || !shared).then(|| self.owner.clone());
+        // A worker's run (adopted) keeps the lease its worker took.
+        let leased = held && !self.is_adopted(run.id);
         let lease_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
         let lease_until = if leased {
             format!("{} + ?16", super::lease::NOW_MS)
@@ -191,7 +193,7 @@ impl JobStore {
              chunk_rows = excluded.chunk_rows, max_removals = excluded.max_removals, \
              max_device_deletions = excluded.max_device_deletions, input_base = excluded.input_base, \
              directory_location = excluded.directory_location, owner = excluded.owner, attempt = excluded.attempt, \
-             lease_until = excluded.lease_until \
+             lease_until = coalesce(excluded.lease_until, runs.lease_until) \
              WHERE runs.status = 'queued'"
         );
         self.db.transaction(|sql| {
@@ -251,9 +253,18 @@ impl JobStore {
     ) -> Result<(), StoreError> {
         self.fenced(id, |sql| {
             sql.execute(
-                "UPDATE runs SET status = 'running', reason = NULL, finished_at = NULL, cancel_requested = NULL, \
+                "UPDATE runs SET status = 'running', reason = NULL, finished_at = NULL, \
+                 cancel_requested = CASE WHEN ?5 = 1 THEN cancel_requested ELSE NULL END, \
                  max_removals = ?2, max_device_deletions = ?3, owner = ?4 WHERE id = ?1",
-                args![id, max_removals, max_device_deletions, self.owner.as_str()],
+                // A worker taking over a run keeps a cancel asked of it
+                // (the resume then drains it); a person resuming asks anew.
+                args![
+                    id,
+                    max_removals,
+                    max_device_deletions,
+                    self.owner.as_str(),
+                    self.is_adopted(id)
+                ],
             )
         })?;
         Ok(())

@@ -171,8 +171,11 @@ const MIGRATIONS: [&str; COUNT] = [
     // back, `done` once it ended), when, for which tenant (the fairness
     // key), in which group of runs submitted together, and where the worker
     // finds what the run reads and writes (JSON). Each tenant's last turn,
-    // for taking tenants round-robin.
+    // for taking tenants round-robin. How often workers failed to carry a
+    // run on, and when it may be tried again.
     r"
+    ALTER TABLE runs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN not_before INTEGER;
     ALTER TABLE runs ADD COLUMN queue TEXT;
     ALTER TABLE runs ADD COLUMN submitted_at TEXT;
     ALTER TABLE runs ADD COLUMN tenant TEXT;
@@ -324,6 +327,8 @@ const PG_MIGRATIONS: [&str; COUNT] = [
     ALTER TABLE runs ADD COLUMN attempt BIGINT NOT NULL DEFAULT 0;
 ",
     r#"
+    ALTER TABLE runs ADD COLUMN failures BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN not_before BIGINT;
     ALTER TABLE runs ADD COLUMN queue TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN submitted_at TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN tenant TEXT COLLATE "C";

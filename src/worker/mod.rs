@@ -54,6 +54,9 @@ pub struct Settings {
     pub poll: Duration,
     /// How long a run's lease lasts unless renewed.
     pub lease: Option<Duration>,
+    /// How long a run that failed to go on waits before a worker tries it
+    /// again (times the failures so far).
+    pub retry_after: Duration,
 }
 
 /// What a worker did.
@@ -91,10 +94,29 @@ pub fn work(settings: &Settings) -> Result<Summary, WorkerError> {
     watch_signals(&stop)?;
     tracing::info!(owner = %store.owner(), store = %settings.state, "worker started");
     let mut summary = Summary::default();
+    let mut trouble = 0_u32;
     while !stop.is_requested() && settings.max_runs.is_none_or(|max| summary.taken < max) {
-        let Some(claim) = store.claim_next()? else {
-            idle(settings.poll, &stop);
-            continue;
+        let claim = match store.claim_next() {
+            Ok(Some(claim)) => {
+                trouble = 0;
+                claim
+            }
+            Ok(None) => {
+                idle(settings.poll, &stop);
+                continue;
+            }
+            // The store may come back (a restart, a network break): wait
+            // longer each time, at most a minute.
+            Err(error) => {
+                trouble += 1;
+                let wait = settings
+                    .poll
+                    .saturating_mul(trouble)
+                    .min(Duration::from_secs(60));
+                tracing::warn!(error = %crate::text::chain(&error), retry_in = ?wait, "cannot take runs from the job store");
+                idle(wait, &stop);
+                continue;
+            }
         };
         summary.taken += 1;
         match run_claim(&store, claim, settings, &stop) {
@@ -173,6 +195,14 @@ fn watch_signals(stop: &Stop) -> Result<(), WorkerError> {
 /// Executes a taken run and records what became of it.
 fn run_claim(store: &JobStore, claim: Claim, settings: &Settings, stop: &Stop) -> Ended {
     let run_id = claim.run_id.clone();
+    if let Some(why) = claim.broken.clone() {
+        // Its settings will not mend: given up at once.
+        tracing::error!(run = %run_id, error = %why, "run given up");
+        let outcome = store.fail_claim(&claim, &why, true, Duration::ZERO);
+        let ended = record(&claim, outcome, Ended::GivenUp);
+        claim.release();
+        return ended;
+    }
     tracing::info!(run = %run_id, attempt = claim.attempt, fresh = claim.fresh, "took run");
     let input_base = store
         .run(&run_id)
@@ -188,6 +218,11 @@ fn run_claim(store: &JobStore, claim: Claim, settings: &Settings, stop: &Stop) -
         input_base,
     };
     let run_stop = Stop::new();
+    // Cancelled on the jobs page while its last worker was dead: drained
+    // from the start.
+    if store.cancel_requested(&run_id).unwrap_or(false) {
+        run_stop.request();
+    }
     let watching = Arc::new(AtomicBool::new(true));
     let watcher = watch_run(stop, &run_stop, &claim, &watching);
     let start = if claim.fresh {
@@ -208,7 +243,7 @@ fn run_claim(store: &JobStore, claim: Claim, settings: &Settings, stop: &Stop) -
     let result = lifecycle::apply_with(start, &paths, options, hooks);
     watching.store(false, Ordering::SeqCst);
     let _ = watcher.join();
-    let ended = settle(store, &claim, result, stop);
+    let ended = settle(store, &claim, result, stop, settings.retry_after);
     claim.release();
     ended
 }
@@ -238,39 +273,58 @@ fn settle(
     claim: &Claim,
     result: Result<lifecycle::Finished, LifecycleError>,
     stop: &Stop,
+    retry_after: Duration,
 ) -> Ended {
     let run_id = &claim.run_id;
     if claim.is_lost() {
         tracing::warn!(run = %run_id, "another worker took the run over; this one wrote nothing more");
         return Ended::Lost;
     }
-    let (queue, gave_up, ended) = match result {
+    let (queue, ended) = match result {
         Ok(_) => match store.run(run_id).map(|run| run.status) {
-            Ok(Status::Completed) => ("done", None, Ended::Completed),
-            Ok(Status::Cancelled) if stop.is_requested() => ("resume", None, Ended::HandedBack),
-            Ok(Status::Cancelled | Status::Failed) => ("done", None, Ended::Failed),
-            _ => ("resume", None, Ended::HandedBack),
+            Ok(Status::Completed) => ("done", Ended::Completed),
+            Ok(Status::Cancelled) if stop.is_requested() => ("resume", Ended::HandedBack),
+            Ok(Status::Cancelled | Status::Failed) => ("done", Ended::Failed),
+            _ => ("resume", Ended::HandedBack),
         },
         Err(LifecycleError::Store(StoreError::LeaseLost { .. })) => return Ended::Lost,
         // Ended by an earlier attempt whose worker died before it said so.
-        Err(LifecycleError::RunAlreadyCompleted { .. }) => ("done", None, Ended::Completed),
-        Err(error) if claim.attempt >= MAX_ATTEMPTS => {
-            let why = format!(
-                "given up after {} attempts: {}",
-                claim.attempt,
-                crate::text::chain(&error)
-            );
-            tracing::error!(run = %run_id, error = %why, "run given up");
-            ("done", Some(why), Ended::GivenUp)
-        }
-        Err(error) => {
-            tracing::warn!(run = %run_id, attempt = claim.attempt, error = %crate::text::chain(&error), "run failed to go on; another attempt follows");
-            ("resume", None, Ended::HandedBack)
-        }
+        Err(LifecycleError::RunAlreadyCompleted { .. }) => ("done", Ended::Completed),
+        Err(error) => return failed(store, claim, &crate::text::chain(&error), retry_after),
     };
-    match store.end_claim(claim, queue, gave_up.as_deref()) {
+    record(claim, store.end_claim(claim, queue), ended)
+}
+
+/// Records that the run could not go on: tried again later by a worker, or
+/// given up after [`MAX_ATTEMPTS`] failures.
+fn failed(store: &JobStore, claim: &Claim, why: &str, retry_after: Duration) -> Ended {
+    let failures = claim.failures + 1;
+    let give_up = failures >= MAX_ATTEMPTS;
+    let run_id = &claim.run_id;
+    let (outcome, ended) = if give_up {
+        let why = format!("given up after {failures} failed attempts: {why}");
+        tracing::error!(run = %run_id, error = %why, "run given up");
+        (
+            store.fail_claim(claim, &why, true, Duration::ZERO),
+            Ended::GivenUp,
+        )
+    } else {
+        let delay = retry_after.saturating_mul(u32::try_from(failures).unwrap_or(u32::MAX));
+        tracing::warn!(run = %run_id, failures, error = %why, retry_in = ?delay, "run failed to go on; a worker tries again");
+        (
+            store.fail_claim(claim, why, false, delay),
+            Ended::HandedBack,
+        )
+    };
+    record(claim, outcome, ended)
+}
+
+/// What an attempt to record a run's end came to.
+fn record(claim: &Claim, outcome: Result<(), StoreError>, ended: Ended) -> Ended {
+    let run_id = &claim.run_id;
+    match outcome {
         Ok(()) => {
-            tracing::info!(run = %run_id, queue, "run ended for this worker");
+            tracing::info!(run = %run_id, "run ended for this worker");
             ended
         }
         Err(StoreError::LeaseLost { .. }) => Ended::Lost,

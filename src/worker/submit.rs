@@ -42,14 +42,19 @@ pub fn submit(
             location: paths.state.to_string(),
         });
     }
-    let store = JobStore::open_at(&paths.state, Create::IfMissing)?;
+    let mut store = JobStore::open_at(&paths.state, Create::IfMissing)?;
     let at = Timestamp::now();
     let group = format!("g{}", new_run_id(at));
-    let output_dir = open::absolute(&paths.output_dir)?;
-    let input_base = open::absolute(Path::new("."))?;
-    let mut runs = Vec::new();
+    let output_dir = open::absolute(&paths.output_dir)?.display().to_string();
+    let input_base = open::absolute(Path::new("."))?.display().to_string();
+    // The local directory as the submitter names it, wherever the worker runs.
+    let db = absolute_text(Some(&open::local_path(paths)))?;
+    let profiles = absolute_text(paths.profiles.as_deref())?;
+    let mut planned = Vec::new();
     for loaded in manifests {
-        let manifest_path = open::absolute(Path::new(&loaded.source.name))?;
+        let manifest_path = open::absolute(Path::new(&loaded.source.name))?
+            .display()
+            .to_string();
         let own = [loaded.plan.directory.clone()];
         let targets = if directories.is_empty() {
             &own[..]
@@ -57,34 +62,47 @@ pub fn submit(
             directories
         };
         for directory in targets {
-            let run_id = new_run_id(Timestamp::now());
             let submitted = Submitted {
-                output_dir: output_dir.display().to_string(),
-                // The local directory as the submitter names it, wherever
-                // the worker runs.
-                db: absolute_text(Some(&open::local_path(paths)))?,
-                profiles: absolute_text(paths.profiles.as_deref())?,
+                output_dir: output_dir.clone(),
+                db: db.clone(),
+                profiles: profiles.clone(),
                 directory: (directory != &loaded.plan.directory).then(|| directory.clone()),
             };
-            store.submit(&NewQueuedRun {
-                id: &run_id,
-                workflow: &loaded.plan.workflow,
-                manifest_path: &manifest_path.display().to_string(),
-                manifest_text: &loaded.source.text,
-                directory,
-                output_root: &output_dir.display().to_string(),
-                input_base: &input_base.display().to_string(),
-                group: &group,
-                submitted: &submitted,
-                at,
-            })?;
-            runs.push(Queued {
-                run_id,
-                workflow: loaded.plan.workflow.clone(),
-                directory: directory.clone(),
-            });
+            planned.push((loaded, manifest_path.clone(), directory.clone(), submitted));
         }
     }
+    let drafts: Vec<String> = planned
+        .iter()
+        .map(|_| new_run_id(Timestamp::now()))
+        .collect();
+    let runs: Vec<NewQueuedRun<'_>> = planned
+        .iter()
+        .zip(&drafts)
+        .map(
+            |((loaded, manifest_path, directory, submitted), id)| NewQueuedRun {
+                id,
+                workflow: &loaded.plan.workflow,
+                manifest_path,
+                manifest_text: &loaded.source.text,
+                directory,
+                output_root: &output_dir,
+                input_base: &input_base,
+                group: &group,
+                submitted,
+                at,
+            },
+        )
+        .collect();
+    let ids = store.submit(&runs, &|| new_run_id(Timestamp::now()))?;
+    let runs = planned
+        .iter()
+        .zip(ids)
+        .map(|((loaded, _, directory, _), run_id)| Queued {
+            run_id,
+            workflow: loaded.plan.workflow.clone(),
+            directory: directory.clone(),
+        })
+        .collect();
     Ok(Submission { group, runs })
 }
 

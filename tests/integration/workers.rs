@@ -388,7 +388,7 @@ fn a_drained_worker_hands_its_run_back_and_another_finishes_it() {
     first.release();
     let (code, log) = first.finish();
     assert_eq!(code, 0, "{log}");
-    assert!(log.contains("queue=\"resume\""), "{log}");
+    assert!(log.contains("handed_back=1"), "{log}");
     let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
     assert_eq!(
         store.run(&run_id).unwrap().status,
@@ -501,5 +501,155 @@ fn runs_submitted_together_are_listed_together() {
             .contains("no runs were submitted as group `g-nothing`"),
         "{}",
         unknown.stderr
+    );
+}
+
+/// SQL on the test database through `psql`; its one value.
+fn psql(database: &ScratchDatabase, sql: &str) -> String {
+    let output = std::process::Command::new("psql")
+        .args([database.url.as_str(), "-tAc", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn many_runs_submitted_at_once_are_all_queued_under_distinct_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = scratch_database();
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"groups-{{run.id}}.csv\"\n",
+    )
+    .unwrap();
+    // Ids drawn in one second share their time part: 400 runs meet ids
+    // taken already, which are drawn again.
+    let mut args = vec!["submit", "m.yaml"];
+    for _ in 0..400 {
+        args.extend(["--profile", "local"]);
+    }
+    let submitted = bulkops_env(
+        dir.path(),
+        &args,
+        &[("BULKOPS_STATE_URL", database.url.as_str())],
+    );
+    assert_eq!(submitted.code, 0, "{}", submitted.stderr);
+    let mut ids: Vec<&str> = submitted
+        .stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("queued run "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(ids.len(), 400);
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 400, "every id printed once");
+    assert_eq!(
+        psql(
+            &database,
+            "select count(*) from runs where status = 'queued'"
+        ),
+        "400"
+    );
+}
+
+#[test]
+fn a_run_with_unreadable_settings_is_given_up_and_the_worker_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = scratch_database();
+    let env = [("BULKOPS_STATE_URL", database.url.as_str())];
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"groups-{{run.id}}.csv\"\n",
+    )
+    .unwrap();
+    let broken = submit(dir.path(), &database);
+    let sound = submit(dir.path(), &database);
+    psql(
+        &database,
+        &format!("update runs set submitted = 'not json' where id = '{broken}'"),
+    );
+    let worked = bulkops_env(
+        dir.path(),
+        &["worker", "--max-runs", "2", "--poll", "100ms"],
+        &env,
+    );
+    assert_eq!(worked.code, 0, "{}", worked.stderr);
+    assert!(
+        worked
+            .stdout
+            .contains("took 2 runs: 1 completed, 0 failed, 0 handed back, 1 given up"),
+        "{}",
+        worked.stdout
+    );
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    let run = store.run(&broken).unwrap();
+    assert_eq!(run.status, Status::Failed);
+    assert!(
+        run.reason
+            .unwrap()
+            .contains("submitted settings cannot be read")
+    );
+    assert_eq!(store.run(&sound).unwrap().status, Status::Completed);
+}
+
+#[test]
+fn a_cancel_asked_while_a_run_has_no_live_worker_holds_when_another_takes_it() {
+    let dir = import_folder(4_000);
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: big\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: group-00000 }\n        input: list.csv\n        results: results.csv\n    - id: export\n      needs: [add]\n      downloadGroups:\n        output: groups.csv\n",
+    )
+    .unwrap();
+    let database = scratch_database();
+    let run_id = submit(dir.path(), &database);
+    let env = [
+        ("BULKOPS_STATE_URL", database.url.as_str()),
+        ("BULKOPS_CHUNK_ROWS", "500"),
+    ];
+    let first = Held::start(
+        dir.path(),
+        &["worker", "--lease", "1s", "--poll", "100ms"],
+        &env,
+        "after-journal:2",
+    );
+    // The worker's own lease length from the start, not the store's default.
+    let left: i64 = psql(
+        &database,
+        "select lease_until - (extract(epoch from clock_timestamp()) * 1000)::bigint from runs",
+    )
+    .parse()
+    .unwrap();
+    assert!(
+        left <= 1_000,
+        "the first lease lasts the worker's --lease: {left} ms left"
+    );
+    first.kill();
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    assert!(
+        store
+            .request_cancel(&run_id, jiff::Timestamp::now())
+            .unwrap()
+    );
+    let second = bulkops_env(
+        dir.path(),
+        &["worker", "--max-runs", "1", "--poll", "100ms"],
+        &env,
+    );
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(store.run(&run_id).unwrap().status, Status::Cancelled);
+    assert!(
+        !dir.path().join("groups.csv").exists(),
+        "no step started after the cancel"
+    );
+    assert_eq!(
+        psql(&database, "select queue from runs"),
+        "done",
+        "no worker takes it again"
     );
 }
