@@ -238,8 +238,19 @@ impl JobStore {
 
     /// Asks the process executing a running run to stop it as on the first
     /// Ctrl-C; returns whether the run was running.
+    /// A run still queued for workers (none took it yet) is withdrawn at
+    /// once: it ends cancelled and no worker takes it.
     pub fn request_cancel(&self, run_id: &str, at: jiff::Timestamp) -> Result<bool, StoreError> {
         self.run(run_id)?;
+        let withdrawn = self.sql().execute(
+            "UPDATE runs SET status = 'cancelled', queue = 'done', finished_at = ?2, \
+             reason = 'cancelled before a worker started it' \
+             WHERE id = ?1 AND status = 'queued' AND queue = 'queued'",
+            args![run_id, at.to_string()],
+        )?;
+        if withdrawn == 1 {
+            return Ok(true);
+        }
         let changed = self.sql().execute(
             "UPDATE runs SET cancel_requested = coalesce(cancel_requested, ?2) WHERE id = ?1 AND status = 'running'",
             args![run_id, at.to_string()],

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::sql::{Row, Value, args};
-use super::{JobStore, Status, StoreError, time};
+use super::{JobStore, Status, StoreError, quoted_id, time};
 
 /// A bulk job: one step's work on one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -209,7 +209,7 @@ impl JobStore {
         let row = self
             .sql()
             .query_opt(&sql, args![id])?
-            .ok_or_else(|| StoreError::UnknownJob { id: id.to_owned() })?;
+            .ok_or_else(|| StoreError::UnknownJob { id: quoted_id(id) })?;
         let mut job = job_from_row(&row)?;
         job.status = self.effective_status(&job.run_id, job.status)?;
         if matches!(job.status, Status::Running | Status::Interrupted) {

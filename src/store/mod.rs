@@ -262,6 +262,15 @@ fn to_u64(value: i64) -> u64 {
     value.unsigned_abs()
 }
 
+/// An id as messages quote it: at most 80 characters of what was typed.
+fn quoted_id(id: &str) -> String {
+    if id.chars().count() > 80 {
+        id.chars().take(80).chain(['…']).collect()
+    } else {
+        id.to_owned()
+    }
+}
+
 fn time(text: Option<String>) -> Option<jiff::Timestamp> {
     text.and_then(|text| text.parse().ok())
 }

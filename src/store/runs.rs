@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::sql::{Db, Row, args};
-use super::{JobStore, Status, StoreError, time};
+use super::{JobStore, Status, StoreError, quoted_id, time};
 use crate::files::lock::LockFile;
 
 /// A run as stored.
@@ -282,7 +282,7 @@ impl JobStore {
     /// The run with this id, with its status as it is now (a run recorded as
     /// running that no process holds is interrupted).
     pub fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
-        let unknown = || StoreError::UnknownRun { id: id.to_owned() };
+        let unknown = || StoreError::UnknownRun { id: quoted_id(id) };
         if !plausible_id(id) {
             return Err(unknown());
         }

@@ -653,3 +653,48 @@ fn a_cancel_asked_while_a_run_has_no_live_worker_holds_when_another_takes_it() {
         "no worker takes it again"
     );
 }
+
+#[test]
+fn a_queued_run_cancelled_before_a_worker_took_it_is_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = scratch_database();
+    let env = [("BULKOPS_STATE_URL", database.url.as_str())];
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"groups-{{run.id}}.csv\"\n",
+    )
+    .unwrap();
+    let withdrawn = submit(dir.path(), &database);
+    let kept = submit(dir.path(), &database);
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    assert!(
+        store
+            .request_cancel(&withdrawn, jiff::Timestamp::now())
+            .unwrap()
+    );
+    let run = store.run(&withdrawn).unwrap();
+    assert_eq!(
+        (run.status, run.reason.as_deref()),
+        (
+            Status::Cancelled,
+            Some("cancelled before a worker started it")
+        )
+    );
+    let worked = bulkops_env(
+        dir.path(),
+        &["worker", "--max-runs", "1", "--poll", "100ms"],
+        &env,
+    );
+    assert!(
+        worked.stdout.contains("took 1 runs: 1 completed"),
+        "{}",
+        worked.stdout
+    );
+    assert!(
+        worked.stderr.contains(&format!("took run run={kept}")),
+        "{}",
+        worked.stderr
+    );
+    assert_eq!(store.run(&withdrawn).unwrap().status, Status::Cancelled);
+    assert!(!dir.path().join(format!("groups-{withdrawn}.csv")).exists());
+}
