@@ -17,7 +17,7 @@ use crate::bulkcsv::output::{OutputRoot, WrittenIdentity};
 use crate::error::Error;
 use crate::steps::delete_job_files;
 use crate::store::Status;
-use crate::store::{self, Create, JobRecord, JobStore};
+use crate::store::{Create, JobRecord, JobStore};
 use crate::text::printable;
 
 /// Arguments of `bulkops jobs`.
@@ -25,18 +25,8 @@ use crate::text::printable;
 pub(super) struct JobsArgs {
     #[command(subcommand)]
     command: JobsCommand,
-    /// The job store: a SQLite file, or a PostgreSQL database's
-    /// `postgres://` URL (a password in it is never shown; `PGPASSWORD` is
-    /// read when it has none).
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE|URL",
-        env = "BULKOPS_STATE_URL",
-        hide_env_values = true,
-        default_value = store::DEFAULT_PATH
-    )]
-    state: store::Location,
+    #[command(flatten)]
+    state: super::listing::StateArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,7 +121,7 @@ enum ListFormat {
 
 /// Runs a `bulkops jobs` command.
 pub(super) fn run(args: &JobsArgs) -> Result<Outcome, Error> {
-    let store = JobStore::open_at(&args.state, Create::Never)?;
+    let store = JobStore::open_at(&args.state.state, Create::Never)?;
     match &args.command {
         JobsCommand::List {
             run,

@@ -26,6 +26,24 @@ pub(super) fn since(text: &str) -> Result<Timestamp, String> {
 
 pub(super) use crate::text::{shown_time as shown, took};
 
+/// The job store the history commands read (`jobs`, `runs`), on every
+/// subcommand.
+#[derive(Debug, clap::Args)]
+pub(super) struct StateArg {
+    /// The job store: a SQLite file, or a PostgreSQL database's
+    /// `postgres://` URL (a password in it is never shown; `PGPASSWORD` is
+    /// read when it has none).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE|URL",
+        env = "BULKOPS_STATE_URL",
+        hide_env_values = true,
+        default_value = crate::store::DEFAULT_PATH
+    )]
+    pub(super) state: crate::store::Location,
+}
+
 /// The runs submitted together as `group`; a group no run belongs to is an
 /// error, not an empty list.
 pub(super) fn runs_of_group(

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::listing::{shown, since, took};
 use super::{Outcome, write_stdout};
 use crate::error::Error;
-use crate::store::{self, Create, JobStore, RunRecord, Status};
+use crate::store::{Create, JobStore, RunRecord, Status};
 use crate::text::printable;
 
 /// Arguments of `bulkops runs`.
@@ -19,18 +19,8 @@ use crate::text::printable;
 pub(super) struct RunsArgs {
     #[command(subcommand)]
     command: RunsCommand,
-    /// The job store: a SQLite file, or a PostgreSQL database's
-    /// `postgres://` URL (a password in it is never shown; `PGPASSWORD` is
-    /// read when it has none).
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE|URL",
-        env = "BULKOPS_STATE_URL",
-        hide_env_values = true,
-        default_value = store::DEFAULT_PATH
-    )]
-    state: store::Location,
+    #[command(flatten)]
+    state: super::listing::StateArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,7 +119,7 @@ fn line_of(store: &JobStore, run: RunRecord) -> Result<RunLine, Error> {
 
 /// Runs a `bulkops runs` command.
 pub(super) fn run(args: &RunsArgs) -> Result<Outcome, Error> {
-    let store = JobStore::open_at(&args.state, Create::Never)?;
+    let store = JobStore::open_at(&args.state.state, Create::Never)?;
     match &args.command {
         RunsCommand::List {
             status,

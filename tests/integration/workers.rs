@@ -17,6 +17,9 @@ use crate::emulator_support::{Emulator, SECRET_ENV};
 use crate::support::{Held, bulkops_env, command, membership_pairs, wait_until};
 use crate::watch_support::PATIENCE;
 
+/// A workflow that downloads the groups to a file of its run's own.
+const REPORT: &str = "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"groups-{{run.id}}.csv\"\n";
+
 /// A folder with `users` generated users, one empty group, a list of them
 /// all and a manifest that imports it.
 fn import_folder(users: u64) -> tempfile::TempDir {
@@ -363,9 +366,10 @@ fn queued_runs_are_taken_once_each_tenants_in_turn() {
     );
 }
 
-#[test]
-fn a_drained_worker_hands_its_run_back_and_another_finishes_it() {
-    let dir = import_folder(20_000);
+/// An import of `users` users followed by a download, submitted: its
+/// folder, database and run id.
+fn two_steps_submitted(users: u64) -> (tempfile::TempDir, ScratchDatabase, String) {
+    let dir = import_folder(users);
     std::fs::write(
         dir.path().join("m.yaml"),
         "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: big\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: group-00000 }\n        input: list.csv\n        results: results.csv\n    - id: export\n      needs: [add]\n      downloadGroups:\n        output: groups.csv\n",
@@ -373,6 +377,12 @@ fn a_drained_worker_hands_its_run_back_and_another_finishes_it() {
     .unwrap();
     let database = scratch_database();
     let run_id = submit(dir.path(), &database);
+    (dir, database, run_id)
+}
+
+#[test]
+fn a_drained_worker_hands_its_run_back_and_another_finishes_it() {
+    let (dir, database, run_id) = two_steps_submitted(20_000);
     let env = [
         ("BULKOPS_STATE_URL", database.url.as_str()),
         ("BULKOPS_CHUNK_ROWS", "2000"),
@@ -424,11 +434,7 @@ fn runs_submitted_together_are_listed_together() {
     let dir = tempfile::tempdir().unwrap();
     let database = scratch_database();
     let env = [("BULKOPS_STATE_URL", database.url.as_str())];
-    std::fs::write(
-        dir.path().join("m.yaml"),
-        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"groups-{{run.id}}.csv\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("m.yaml"), REPORT).unwrap();
     let group_of = |stdout: &str| {
         stdout
             .lines()
@@ -522,11 +528,7 @@ fn psql(database: &ScratchDatabase, sql: &str) -> String {
 fn many_runs_submitted_at_once_are_all_queued_under_distinct_ids() {
     let dir = tempfile::tempdir().unwrap();
     let database = scratch_database();
-    std::fs::write(
-        dir.path().join("m.yaml"),
-        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"groups-{{run.id}}.csv\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("m.yaml"), REPORT).unwrap();
     // Ids drawn in one second share their time part: 400 runs meet ids
     // taken already, which are drawn again.
     let mut args = vec!["submit", "m.yaml"];
@@ -563,11 +565,7 @@ fn a_run_with_unreadable_settings_is_given_up_and_the_worker_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let database = scratch_database();
     let env = [("BULKOPS_STATE_URL", database.url.as_str())];
-    std::fs::write(
-        dir.path().join("m.yaml"),
-        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"groups-{{run.id}}.csv\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("m.yaml"), REPORT).unwrap();
     let broken = submit(dir.path(), &database);
     let sound = submit(dir.path(), &database);
     psql(
@@ -600,14 +598,7 @@ fn a_run_with_unreadable_settings_is_given_up_and_the_worker_goes_on() {
 
 #[test]
 fn a_cancel_asked_while_a_run_has_no_live_worker_holds_when_another_takes_it() {
-    let dir = import_folder(4_000);
-    std::fs::write(
-        dir.path().join("m.yaml"),
-        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: big\nspec:\n  steps:\n    - id: add\n      importMembers:\n        group: { displayName: group-00000 }\n        input: list.csv\n        results: results.csv\n    - id: export\n      needs: [add]\n      downloadGroups:\n        output: groups.csv\n",
-    )
-    .unwrap();
-    let database = scratch_database();
-    let run_id = submit(dir.path(), &database);
+    let (dir, database, run_id) = two_steps_submitted(4_000);
     let env = [
         ("BULKOPS_STATE_URL", database.url.as_str()),
         ("BULKOPS_CHUNK_ROWS", "500"),
@@ -659,11 +650,7 @@ fn a_queued_run_cancelled_before_a_worker_took_it_is_never_run() {
     let dir = tempfile::tempdir().unwrap();
     let database = scratch_database();
     let env = [("BULKOPS_STATE_URL", database.url.as_str())];
-    std::fs::write(
-        dir.path().join("m.yaml"),
-        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"groups-{{run.id}}.csv\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("m.yaml"), REPORT).unwrap();
     let withdrawn = submit(dir.path(), &database);
     let kept = submit(dir.path(), &database);
     let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
