@@ -3,7 +3,7 @@
 //! one tenant. A second process waits, saying which run it waits for, up to
 //! `--lock-timeout`; a lock left by a killed process is released by the
 //! kernel and taken over at once. Runs within one process (a watch service's
-//! concurrent runs) share the process's lock.
+//! concurrent runs) share the process's lock, and workers' runs take none.
 //!
 //! The lock is a file: beside the local directory's database, or, for a
 //! Microsoft Graph tenant, in the job store's folder, named by the tenant
@@ -28,6 +28,44 @@ static HELD: Mutex<Option<HashMap<PathBuf, Weak<LockFile>>>> = Mutex::new(None);
 #[derive(Debug, Clone)]
 pub struct DirectoryLock {
     _held: Arc<LockFile>,
+}
+
+/// Takes the run's directory lock: one apply at a time per directory. A
+/// worker's runs take none: the workers of a shared store are one service,
+/// whose runs may change one tenant together (as a watch service's do), and
+/// a stalled worker must not hold up the worker that takes its run over.
+pub(super) fn for_run(
+    directory: &crate::directory::any::AnyDirectory,
+    paths: &super::Paths,
+    run_id: &str,
+    options: super::Options,
+    session: &super::Session,
+) -> Result<Option<DirectoryLock>, LifecycleError> {
+    if session.worker {
+        return Ok(None);
+    }
+    let stop = &session.stop;
+    // The database the run opened (a resumed run's recorded one), not the
+    // one the arguments would name.
+    let (location, local) = match directory {
+        crate::directory::any::AnyDirectory::Local(local) => {
+            let path = local.path();
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            (path.display().to_string(), Some(path))
+        }
+        crate::directory::any::AnyDirectory::Graph(_) => {
+            (super::open::location(directory, paths)?, None)
+        }
+    };
+    let path = lock_path(&location, local.as_deref(), &paths.state.local_folder());
+    acquire(
+        &path,
+        &location,
+        run_id,
+        options.lock_timeout.unwrap_or(super::LOCK_TIMEOUT),
+        stop,
+    )
+    .map(Some)
 }
 
 /// Where the lock of a directory is: beside a local database, or in the job

@@ -304,42 +304,6 @@ pub struct Options {
 /// How long a run waits for another process's run on its directory.
 pub const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Takes the run's directory lock: one apply at a time per directory. A
-/// worker's runs take none: the workers of a shared store are one service,
-/// whose runs may change one tenant together (as a watch service's do), and
-/// a stalled worker must not hold up the worker that takes its run over.
-fn lock_directory(
-    directory: &AnyDirectory,
-    paths: &Paths,
-    run_id: &str,
-    options: Options,
-    session: &Session,
-) -> Result<Option<directory_lock::DirectoryLock>, LifecycleError> {
-    if session.worker {
-        return Ok(None);
-    }
-    let stop = &session.stop;
-    // The database the run opened (a resumed run's recorded one), not the
-    // one the arguments would name.
-    let (location, local) = match directory {
-        AnyDirectory::Local(local) => {
-            let path = local.path();
-            let path = std::fs::canonicalize(&path).unwrap_or(path);
-            (path.display().to_string(), Some(path))
-        }
-        AnyDirectory::Graph(_) => (open::location(directory, paths)?, None),
-    };
-    let path = directory_lock::lock_path(&location, local.as_deref(), &paths.state.local_folder());
-    directory_lock::acquire(
-        &path,
-        &location,
-        run_id,
-        options.lock_timeout.unwrap_or(LOCK_TIMEOUT),
-        stop,
-    )
-    .map(Some)
-}
-
 /// How a run starts.
 pub enum Start {
     New(Box<LoadedManifest>),
@@ -594,13 +558,14 @@ async fn new_run(
         None => claim_run_id(&session.store)?,
     };
     *lock_current(&session.current) = Some(run_id.clone());
-    let _directory_lock = match lock_directory(&directory, paths, &run_id, options, session) {
-        Ok(held) => held,
-        Err(error) => {
-            lock.release();
-            return Err(error);
-        }
-    };
+    let _directory_lock =
+        match directory_lock::for_run(&directory, paths, &run_id, options, session) {
+            Ok(held) => held,
+            Err(error) => {
+                lock.release();
+                return Err(error);
+            }
+        };
     let mut context = context_for(&plan, paths, run_id.clone(), true)?;
     let checked = check::before_run(
         &plan,

@@ -66,13 +66,14 @@ pub(super) async fn run(
             refusal,
         });
     }
-    let _directory_lock = match super::lock_directory(&directory, paths, run_id, options, session) {
-        Ok(held) => held,
-        Err(error) => {
-            lock.release();
-            return Err(error);
-        }
-    };
+    let _directory_lock =
+        match super::directory_lock::for_run(&directory, paths, run_id, options, session) {
+            Ok(held) => held,
+            Err(error) => {
+                lock.release();
+                return Err(error);
+            }
+        };
     tracing::info!(run = %run_id, workflow = %record.workflow, finished = finished.len(), "run resumed");
     super::execute(
         Arc::new(loaded.plan),

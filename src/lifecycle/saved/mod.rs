@@ -270,7 +270,7 @@ async fn apply_workflow(
     let lock = lock_store(&session.store).lock_run(&saved.run_id)?;
     *super::lock_current(&session.current) = Some(saved.run_id.clone());
     let _directory_lock =
-        match super::lock_directory(&directory, &paths, &saved.run_id, options, session) {
+        match super::directory_lock::for_run(&directory, &paths, &saved.run_id, options, session) {
             Ok(held) => held,
             Err(error) => {
                 lock.release();
