@@ -270,10 +270,13 @@ impl JobStore {
         Ok(())
     }
 
-    /// Marks a run as one that can no longer be resumed, and why.
+    /// Marks a run as one that can no longer be resumed, and why; a run
+    /// waiting for a worker leaves the queue.
     pub fn close_run(&self, id: &str, why: &str) -> Result<(), StoreError> {
         self.sql().execute(
-            "UPDATE runs SET closed = ?2 WHERE id = ?1 AND closed IS NULL",
+            "UPDATE runs SET closed = ?2, \
+             queue = CASE WHEN queue IN ('queued', 'resume') THEN 'done' ELSE queue END \
+             WHERE id = ?1 AND closed IS NULL",
             args![id, why],
         )?;
         Ok(())

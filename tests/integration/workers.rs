@@ -685,3 +685,43 @@ fn a_queued_run_cancelled_before_a_worker_took_it_is_never_run() {
     assert_eq!(store.run(&withdrawn).unwrap().status, Status::Cancelled);
     assert!(!dir.path().join(format!("groups-{withdrawn}.csv")).exists());
 }
+
+#[test]
+fn a_handed_back_run_whose_jobs_are_abandoned_leaves_the_queue() {
+    let (dir, database, run_id) = two_steps_submitted(4_000);
+    let env = [
+        ("BULKOPS_STATE_URL", database.url.as_str()),
+        ("BULKOPS_CHUNK_ROWS", "500"),
+    ];
+    let first = Held::start(
+        dir.path(),
+        &["worker", "--poll", "100ms"],
+        &env,
+        "after-apply:2",
+    );
+    first.signal("TERM");
+    first.wait_for("stopping: no more runs are taken");
+    first.release();
+    let (code, log) = first.finish();
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(psql(&database, "select queue from runs"), "resume");
+    let abandoned = bulkops_env(
+        dir.path(),
+        &[
+            "jobs",
+            "delete",
+            "--run",
+            &run_id,
+            "--abandon",
+            "--yes",
+            "--keep-files",
+        ],
+        &env,
+    );
+    assert_eq!(abandoned.code, 0, "{}", abandoned.stderr);
+    assert_eq!(
+        psql(&database, "select queue from runs"),
+        "done",
+        "no worker takes it again"
+    );
+}
