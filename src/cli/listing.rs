@@ -53,7 +53,7 @@ pub(super) fn runs_of_group(
     let runs = store.runs_of_group(group)?;
     if runs.is_empty() {
         return Err(crate::store::StoreError::UnknownGroup {
-            id: group.to_owned(),
+            id: crate::store::quoted_id(group),
         });
     }
     Ok(runs)

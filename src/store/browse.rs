@@ -251,11 +251,25 @@ impl JobStore {
         if withdrawn == 1 {
             return Ok(true);
         }
+        // A running run, or one handed back by a stopping worker.
         let changed = self.sql().execute(
-            "UPDATE runs SET cancel_requested = coalesce(cancel_requested, ?2) WHERE id = ?1 AND status = 'running'",
+            "UPDATE runs SET cancel_requested = coalesce(cancel_requested, ?2) WHERE id = ?1 \
+             AND (status = 'running' OR (status = 'cancelled' AND queue = 'resume'))",
             args![run_id, at.to_string()],
         )?;
         Ok(changed == 1)
+    }
+
+    /// Whether the run waits for a worker (queued, handed back, or taken by
+    /// a worker that died): a cancel then holds for the worker that takes it.
+    pub fn waits_for_worker(&self, run_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .sql()
+            .query_opt(
+                "SELECT 1 FROM runs WHERE id = ?1 AND queue IN ('queued', 'resume', 'taken')",
+                args![run_id],
+            )?
+            .is_some())
     }
 
     /// Whether someone asked to cancel the run.

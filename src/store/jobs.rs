@@ -365,9 +365,20 @@ impl JobStore {
         }
         Ok(match run.status {
             Status::Interrupted | Status::Cancelled => true,
-            Status::Failed => self.has_unfinished_steps(&run.id)?,
+            // A run a worker gave up may be finished by a person.
+            Status::Failed => self.has_unfinished_steps(&run.id)? || self.given_up(&run.id)?,
             Status::Queued | Status::Running | Status::Completed => false,
         })
+    }
+
+    /// Whether workers gave the run up.
+    fn given_up(&self, run_id: &str) -> Result<bool, StoreError> {
+        self.sql()
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND failures > 0 AND queue = 'done')",
+                args![run_id],
+            )?
+            .flag(0)
     }
 
     /// Whether a step of the run ended other than finished.

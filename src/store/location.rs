@@ -148,6 +148,14 @@ impl FromStr for Location {
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         if !Self::is_url(value) {
+            // A libpq connection string is no file name: it would be shown
+            // (and created) with its password.
+            if value.to_ascii_lowercase().contains("password") && value.contains('=') {
+                return Ok(Self::Unusable(LocationError {
+                    shown: "(a connection string)".to_owned(),
+                    cause: "bulkops takes a postgres://USER@HOST:PORT/DATABASE URL, with the password in PGPASSWORD".to_owned(),
+                }));
+            }
             return Ok(Self::File(PathBuf::from(value)));
         }
         Ok(Self::parse_url(value).unwrap_or_else(Self::Unusable))
@@ -164,6 +172,18 @@ impl Location {
                         (percent-encode special characters)"
                 .to_owned(),
         })?;
+        // An `@` or `:` the URL's reader would take for part of the host or
+        // the user name is most likely in a password: nothing is shown.
+        let authority = value.split_once("://").map_or(value, |(_, rest)| {
+            rest.split(['/', '?']).next().unwrap_or(rest)
+        });
+        let user_has_colon = config.get_user().is_some_and(|user| user.contains(':'));
+        if authority.matches('@').count() > 1 || user_has_colon {
+            return Err(LocationError {
+                shown: "postgres://…".to_owned(),
+                cause: "percent-encode `@`, `:` and `/` in the user name and password (`%40`, `%3A`, `%2F`), or put the password in PGPASSWORD".to_owned(),
+            });
+        }
         let shown = shown_form(&config);
         if config.get_password().is_none()
             && let Ok(password) = std::env::var("PGPASSWORD")
@@ -215,6 +235,9 @@ mod tests {
             "postgres://ops@db/bulkops?password%3Ds3cret",
             "postgres://ops@db/bulkops?password =s3cret",
             "POSTGRES://ops:s3cret@db/bulkops",
+            "postgres://ops:s3@cret@db:5432/bulkops",
+            "postgres://ops%3As3cret@db:5432/bulkops",
+            "host=db user=ops password=s3cret dbname=bulkops",
         ] {
             let location: Location = url.parse().unwrap();
             let shown = format!("{location} {location:?}");

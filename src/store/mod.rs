@@ -263,11 +263,13 @@ fn to_u64(value: i64) -> u64 {
 }
 
 /// An id as messages quote it: at most 80 characters of what was typed.
-fn quoted_id(id: &str) -> String {
-    if id.chars().count() > 80 {
-        id.chars().take(80).chain(['…']).collect()
+/// Control characters are escaped.
+pub fn quoted_id(id: &str) -> String {
+    let shown = crate::text::printable(id);
+    if shown.chars().count() > 80 {
+        shown.chars().take(80).chain(['…']).collect()
     } else {
-        id.to_owned()
+        shown.into_owned()
     }
 }
 

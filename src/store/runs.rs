@@ -235,7 +235,11 @@ impl JobStore {
     ) -> Result<(), StoreError> {
         self.fenced(id, |sql| {
             sql.execute(
-                "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4, cancel_requested = NULL WHERE id = ?1",
+                // A run cancelled on request keeps the request: a worker
+                // that finds it hands nothing back.
+                "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4, \
+                 cancel_requested = CASE WHEN ?2 = 'cancelled' THEN cancel_requested ELSE NULL END \
+                 WHERE id = ?1",
                 args![id, status.key(), reason, at.to_string()],
             )?;
             sql.execute("DELETE FROM run_temp_files WHERE run_id = ?1", args![id])?;

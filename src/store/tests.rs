@@ -413,8 +413,8 @@ fn a_cancel_request_holds_until_the_run_ends_or_resumes(store: &mut JobStore) {
         .finish_run("r1", Status::Cancelled, None, now())
         .unwrap();
     assert!(
-        !store.cancel_requested("r1").unwrap(),
-        "an ended run asks nothing"
+        store.cancel_requested("r1").unwrap(),
+        "a run cancelled on request keeps the request"
     );
     assert!(
         !store.request_cancel("r1", now()).unwrap(),

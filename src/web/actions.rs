@@ -117,7 +117,7 @@ pub(super) async fn cancel(
     allowed(&app, form)?;
     let run_id = id.clone();
     app.read(move |store| {
-        if !store.run_is_held(&run_id)? {
+        if !store.run_is_held(&run_id)? && !store.waits_for_worker(&run_id)? {
             store.run(&run_id)?;
             return Err(PageError::Conflict(format!(
                 "no process executes run `{run_id}`: there is nothing to cancel"

@@ -86,12 +86,14 @@ pub fn work(settings: &Settings) -> Result<Summary, WorkerError> {
             location: settings.state.to_string(),
         });
     }
-    let mut store = JobStore::open_at(&settings.state, Create::IfMissing)?;
+    let stop = Stop::new();
+    watch_signals(&stop)?;
+    let Some(mut store) = open_store(settings, &stop)? else {
+        return Ok(Summary::default());
+    };
     if let Some(lease) = settings.lease {
         store.set_lease(lease);
     }
-    let stop = Stop::new();
-    watch_signals(&stop)?;
     tracing::info!(owner = %store.owner(), store = %settings.state, "worker started");
     let mut summary = Summary::default();
     let mut trouble = 0_u32;
@@ -135,6 +137,30 @@ pub fn work(settings: &Settings) -> Result<Summary, WorkerError> {
         "worker stopped"
     );
     Ok(summary)
+}
+
+/// Opens the store, waiting while its server cannot be reached (a worker
+/// started during a database restart); `None` when stopped meanwhile.
+fn open_store(settings: &Settings, stop: &Stop) -> Result<Option<JobStore>, WorkerError> {
+    let mut tries = 0_u32;
+    loop {
+        match JobStore::open_at(&settings.state, Create::IfMissing) {
+            Ok(store) => return Ok(Some(store)),
+            Err(error @ StoreError::Connect { .. }) => {
+                tries += 1;
+                let wait = settings
+                    .poll
+                    .saturating_mul(tries)
+                    .min(Duration::from_secs(60));
+                tracing::warn!(error = %crate::text::chain(&error), retry_in = ?wait, "cannot reach the job store");
+                idle(wait, stop);
+                if stop.is_requested() {
+                    return Ok(None);
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// Waits `poll`, or less when a stop is asked for.
@@ -283,7 +309,12 @@ fn settle(
     let (queue, ended) = match result {
         Ok(_) => match store.run(run_id).map(|run| run.status) {
             Ok(Status::Completed) => ("done", Ended::Completed),
-            Ok(Status::Cancelled) if stop.is_requested() => ("resume", Ended::HandedBack),
+            // Drained because this worker stops (not cancelled by a person).
+            Ok(Status::Cancelled)
+                if stop.is_requested() && !store.cancel_requested(run_id).unwrap_or(true) =>
+            {
+                ("resume", Ended::HandedBack)
+            }
             Ok(Status::Cancelled | Status::Failed) => ("done", Ended::Failed),
             _ => ("resume", Ended::HandedBack),
         },

@@ -725,3 +725,35 @@ fn a_handed_back_run_whose_jobs_are_abandoned_leaves_the_queue() {
         "no worker takes it again"
     );
 }
+
+#[test]
+fn a_run_cancelled_while_its_worker_stops_is_not_handed_back() {
+    let (dir, database, run_id) = two_steps_submitted(4_000);
+    let env = [
+        ("BULKOPS_STATE_URL", database.url.as_str()),
+        ("BULKOPS_CHUNK_ROWS", "500"),
+    ];
+    let first = Held::start(
+        dir.path(),
+        &["worker", "--poll", "100ms"],
+        &env,
+        "after-journal:2",
+    );
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    assert!(
+        store
+            .request_cancel(&run_id, jiff::Timestamp::now())
+            .unwrap()
+    );
+    first.signal("TERM");
+    first.wait_for("stopping: no more runs are taken");
+    first.release();
+    let (code, log) = first.finish();
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(store.run(&run_id).unwrap().status, Status::Cancelled);
+    assert_eq!(
+        psql(&database, "select queue from runs"),
+        "done",
+        "a person's cancel holds"
+    );
+}
