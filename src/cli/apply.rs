@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::lifecycle::{self, Options, Paths, Start};
 use crate::manifest::{self, LoadError, LoadedManifest};
 use crate::runner::{RunReport, StepState};
-use crate::store::{self, Status};
+use crate::store::Status;
 use crate::text::printable;
 
 /// Arguments of `bulkops apply`.
@@ -63,17 +63,8 @@ pub(super) struct StorePaths {
     /// resumed run uses the one it started with).
     #[arg(long, value_name = "FILE")]
     pub(super) db: Option<PathBuf>,
-    /// The job store: a SQLite file, or a PostgreSQL database's
-    /// `postgres://` URL (a password in it is never shown; `PGPASSWORD` is
-    /// read when it has none).
-    #[arg(
-        long,
-        value_name = "FILE|URL",
-        env = "BULKOPS_STATE_URL",
-        hide_env_values = true,
-        default_value = store::DEFAULT_PATH
-    )]
-    pub(super) state: store::Location,
+    #[command(flatten)]
+    pub(super) state: super::listing::StateArg,
     /// The directory profiles file (default: `bulkops.yaml` beside the manifest).
     #[arg(long, value_name = "FILE", env = "BULKOPS_PROFILES")]
     pub(super) profiles: Option<PathBuf>,
@@ -95,7 +86,7 @@ impl StorePaths {
         Paths {
             output_dir: self.output_dir.clone(),
             db: self.db.clone(),
-            state: self.state.clone(),
+            state: self.state.state.clone(),
             profiles: self.profiles.clone(),
             trigger_file: None,
             input_base: None,

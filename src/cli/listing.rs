@@ -26,8 +26,8 @@ pub(super) fn since(text: &str) -> Result<Timestamp, String> {
 
 pub(super) use crate::text::{shown_time as shown, took};
 
-/// The job store the history commands read (`jobs`, `runs`), on every
-/// subcommand.
+/// The job store a command reads or writes (`--state`); on every
+/// subcommand of `jobs` and `runs`.
 #[derive(Debug, clap::Args)]
 pub(super) struct StateArg {
     /// The job store: a SQLite file, or a PostgreSQL database's

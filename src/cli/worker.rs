@@ -6,22 +6,14 @@ use clap::Args;
 
 use super::{Outcome, write_stdout};
 use crate::error::Error;
-use crate::store;
 use crate::worker::{self, Settings};
 
 /// Arguments of `bulkops worker`.
 #[derive(Debug, Args)]
 pub(super) struct WorkerArgs {
-    /// The shared job store: a PostgreSQL database's `postgres://` URL (a
-    /// password in it is never shown; `PGPASSWORD` is read when it has none).
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "BULKOPS_STATE_URL",
-        hide_env_values = true,
-        default_value = store::DEFAULT_PATH
-    )]
-    state: store::Location,
+    /// The shared job store (a PostgreSQL URL; workers refuse a SQLite file).
+    #[command(flatten)]
+    state: super::listing::StateArg,
     /// Stop after taking this many runs.
     #[arg(long, value_name = "N")]
     max_runs: Option<u64>,
@@ -42,7 +34,7 @@ pub(super) struct WorkerArgs {
 /// Works until stopped; prints what was done.
 pub(super) fn run(args: &WorkerArgs) -> Result<Outcome, Error> {
     let summary = worker::work(&Settings {
-        state: args.state.clone(),
+        state: args.state.state.clone(),
         max_runs: args.max_runs,
         poll: args.poll,
         lease: Some(args.lease),

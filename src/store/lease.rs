@@ -108,11 +108,6 @@ impl Lease {
         Arc::clone(&self.lost)
     }
 
-    /// The attempt the run was taken as.
-    pub fn attempt(&self) -> i64 {
-        self.attempt
-    }
-
     /// Hands the run back: its lease ends now, so another process may take
     /// it at once.
     pub fn release(mut self) {

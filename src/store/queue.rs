@@ -53,6 +53,8 @@ pub struct Claim {
     /// How often workers failed to carry the run on before.
     pub failures: i64,
     pub submitted: Submitted,
+    /// The folder relative input paths are read from (where it was submitted).
+    pub input_base: Option<String>,
     /// Why the run cannot be run at all, when it cannot.
     pub broken: Option<String>,
     lease: Lease,
@@ -140,7 +142,8 @@ impl JobStore {
                        LIMIT 1 FOR UPDATE OF r SKIP LOCKED) \
                      UPDATE runs SET owner = ?1, lease_until = {NOW_MS} + ?2, attempt = attempt + 1, queue = 'taken' \
                      FROM candidate WHERE runs.id = candidate.id \
-                     RETURNING runs.id, runs.attempt, runs.status, runs.tenant, runs.submitted, runs.failures",
+                     RETURNING runs.id, runs.attempt, runs.status, runs.tenant, runs.submitted, runs.failures, \
+                     runs.input_base",
                     claimable = CLAIMABLE.replace("{NOW}", NOW_MS)
                 ),
                 args![self.owner.as_str(), lease_ms],
@@ -175,6 +178,7 @@ impl JobStore {
         Ok(Some(Claim {
             fresh: row.text(2)? == "queued",
             failures: row.int(5)?,
+            input_base: row.opt_text(6)?,
             run_id,
             attempt,
             submitted,

@@ -230,18 +230,13 @@ fn run_claim(store: &JobStore, claim: Claim, settings: &Settings, stop: &Stop) -
         return ended;
     }
     tracing::info!(run = %run_id, attempt = claim.attempt, fresh = claim.fresh, "took run");
-    let input_base = store
-        .run(&run_id)
-        .ok()
-        .and_then(|record| record.input_base)
-        .map(PathBuf::from);
     let paths = Paths {
         output_dir: PathBuf::from(&claim.submitted.output_dir),
         db: claim.submitted.db.as_ref().map(PathBuf::from),
         state: settings.state.clone(),
         profiles: claim.submitted.profiles.as_ref().map(PathBuf::from),
         trigger_file: None,
-        input_base,
+        input_base: claim.input_base.as_ref().map(PathBuf::from),
     };
     let run_stop = Stop::new();
     // Cancelled on the jobs page while its last worker was dead: drained

@@ -12,7 +12,7 @@ use bulkops::store::{Create, JobStore, Status};
 
 use crate::apply::{quickstart_dir, run_id};
 use crate::kill_points::{CHUNK, EVERY_PHASE, End, Work, end_in, prepare, uninterrupted};
-use crate::support::{Held, bulkops_env, membership_pairs, wait_until};
+use crate::support::{Held, bulkops_env, generate_users, membership_pairs, wait_until};
 use crate::watch_support::{PATIENCE, Service, member_file, names_in, project};
 use crate::web_support::Served;
 
@@ -324,25 +324,7 @@ fn a_watch_service_on_postgres_runs_each_file_once() {
 #[test]
 fn a_run_on_postgres_needs_no_folder_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let made = bulkops_env(
-        dir.path(),
-        &[
-            "directory",
-            "generate",
-            "--users",
-            "20",
-            "--groups",
-            "1",
-            "--members",
-            "0",
-            "--seed",
-            "5",
-            "--db",
-            "d.db",
-        ],
-        &[],
-    );
-    assert_eq!(made.code, 0, "{}", made.stderr);
+    generate_users(dir.path(), 20, &["--db", "d.db"]);
     std::fs::write(
         dir.path().join("list.csv"),
         "ObjectId\nuser0000001@generated.example\n",

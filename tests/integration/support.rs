@@ -197,6 +197,27 @@ pub(crate) fn wait_until(
     }
 }
 
+/// A generated local directory in `dir`: `users` users and one empty group
+/// (`group-00000`), seed 5; `extra` arguments added (`--db FILE`).
+pub(crate) fn generate_users(dir: &Path, users: u64, extra: &[&str]) {
+    let users = users.to_string();
+    let mut args = vec![
+        "directory",
+        "generate",
+        "--users",
+        &users,
+        "--groups",
+        "1",
+        "--members",
+        "0",
+        "--seed",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    let generated = bulkops_in(dir, &args);
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+}
+
 /// A `bulkops` process stopped at a kill point (`BULKOPS_FAULT_HOLD`): a test
 /// waits for its hold file, not for a time, then kills, interrupts or
 /// releases it.

@@ -14,7 +14,7 @@ use bulkops::store::testing::{ScratchDatabase, scratch_database};
 use bulkops::store::{Create, JobStore, Status};
 
 use crate::emulator_support::{Emulator, SECRET_ENV};
-use crate::support::{Held, bulkops_env, command, membership_pairs, wait_until};
+use crate::support::{Held, bulkops_env, command, generate_users, membership_pairs, wait_until};
 use crate::watch_support::PATIENCE;
 
 /// A workflow that downloads the groups to a file of its run's own.
@@ -24,23 +24,7 @@ const REPORT: &str = "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name:
 /// all and a manifest that imports it.
 fn import_folder(users: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let generated = bulkops_env(
-        dir.path(),
-        &[
-            "directory",
-            "generate",
-            "--users",
-            &users.to_string(),
-            "--groups",
-            "1",
-            "--members",
-            "0",
-            "--seed",
-            "5",
-        ],
-        &[],
-    );
-    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    generate_users(dir.path(), users, &[]);
     let mut list = String::from("ObjectId\n");
     for user in 0..users {
         let _ = writeln!(list, "user{user:07}@generated.example");
@@ -149,6 +133,19 @@ impl Drop for Worker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A worker that takes the run, holds at `point`, gets `meanwhile` done,
+/// then SIGTERM: it drains and ends (exit 0). Its log.
+fn drained_at(dir: &Path, env: &[(&str, &str)], point: &str, meanwhile: impl FnOnce()) -> String {
+    let worker = Held::start(dir, &["worker", "--poll", "100ms"], env, point);
+    meanwhile();
+    worker.signal("TERM");
+    worker.wait_for("stopping: no more runs are taken");
+    worker.release();
+    let (code, log) = worker.finish();
+    assert_eq!(code, 0, "{log}");
+    log
 }
 
 /// Waits until the run ended; its status.
@@ -387,17 +384,7 @@ fn a_drained_worker_hands_its_run_back_and_another_finishes_it() {
         ("BULKOPS_STATE_URL", database.url.as_str()),
         ("BULKOPS_CHUNK_ROWS", "2000"),
     ];
-    let first = Held::start(
-        dir.path(),
-        &["worker", "--poll", "100ms"],
-        &env,
-        "after-apply:3",
-    );
-    first.signal("TERM");
-    first.wait_for("stopping: no more runs are taken");
-    first.release();
-    let (code, log) = first.finish();
-    assert_eq!(code, 0, "{log}");
+    let log = drained_at(dir.path(), &env, "after-apply:3", || {});
     assert!(log.contains("handed_back=1"), "{log}");
     let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
     assert_eq!(
@@ -693,17 +680,7 @@ fn a_handed_back_run_whose_jobs_are_abandoned_leaves_the_queue() {
         ("BULKOPS_STATE_URL", database.url.as_str()),
         ("BULKOPS_CHUNK_ROWS", "500"),
     ];
-    let first = Held::start(
-        dir.path(),
-        &["worker", "--poll", "100ms"],
-        &env,
-        "after-apply:2",
-    );
-    first.signal("TERM");
-    first.wait_for("stopping: no more runs are taken");
-    first.release();
-    let (code, log) = first.finish();
-    assert_eq!(code, 0, "{log}");
+    drained_at(dir.path(), &env, "after-apply:2", || {});
     assert_eq!(psql(&database, "select queue from runs"), "resume");
     let abandoned = bulkops_env(
         dir.path(),
@@ -733,23 +710,14 @@ fn a_run_cancelled_while_its_worker_stops_is_not_handed_back() {
         ("BULKOPS_STATE_URL", database.url.as_str()),
         ("BULKOPS_CHUNK_ROWS", "500"),
     ];
-    let first = Held::start(
-        dir.path(),
-        &["worker", "--poll", "100ms"],
-        &env,
-        "after-journal:2",
-    );
     let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
-    assert!(
-        store
-            .request_cancel(&run_id, jiff::Timestamp::now())
-            .unwrap()
-    );
-    first.signal("TERM");
-    first.wait_for("stopping: no more runs are taken");
-    first.release();
-    let (code, log) = first.finish();
-    assert_eq!(code, 0, "{log}");
+    drained_at(dir.path(), &env, "after-journal:2", || {
+        assert!(
+            store
+                .request_cancel(&run_id, jiff::Timestamp::now())
+                .unwrap()
+        );
+    });
     assert_eq!(store.run(&run_id).unwrap().status, Status::Cancelled);
     assert_eq!(
         psql(&database, "select queue from runs"),
