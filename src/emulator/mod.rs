@@ -231,7 +231,18 @@ impl State {
 
     fn stats_document(&self) -> serde_json::Value {
         let (writes, units) = *lock(&self.charged);
-        lock(&self.stats).document(writes, units)
+        let mut document = lock(&self.stats).document(writes, units);
+        if let Some(throttle) = &self.throttle {
+            let peaks = lock(throttle).write_peaks();
+            document["writeQuota"] = serde_json::json!({
+                "limit": peaks.limit,
+                "peakAskedPerWindow": peaks.peak_asked,
+                "throttled": peaks.throttles,
+                "firstWriteMs": peaks.between.map(|(first, _)| first.as_millis()),
+                "lastWriteMs": peaks.between.map(|(_, last)| last.as_millis()),
+            });
+        }
+        document
     }
 }
 

@@ -38,6 +38,27 @@ pub struct Throttle {
     resource_units: Budget,
     writes: Budget,
     device_writes: Budget,
+    /// Writes asked for, admitted or not, over the write window.
+    asked_writes: Budget,
+    /// The most writes asked for in one write window so far.
+    peak_asked_writes: u32,
+    /// Requests refused because the write quota was spent.
+    write_throttles: u64,
+    /// When the first and the last admitted write came.
+    writes_between: Option<(Duration, Duration)>,
+}
+
+/// How clients kept to the write quota, for the stats document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WritePeaks {
+    /// The most writes asked for (admitted or refused) in any window.
+    pub peak_asked: u32,
+    /// The write quota: units per window.
+    pub limit: u32,
+    /// Requests refused with `WriteLimitExceeded`.
+    pub throttles: u64,
+    /// When the first and the last admitted write came (since the start).
+    pub between: Option<(Duration, Duration)>,
 }
 
 impl Throttle {
@@ -47,12 +68,30 @@ impl Throttle {
             resource_units: Budget::new(Quota::resource_units(users).scaled(time_scale)),
             writes: Budget::new(Quota::WRITES.scaled(time_scale)),
             device_writes: Budget::new(Quota::WRITES.scaled(time_scale)),
+            asked_writes: Budget::new(Quota::WRITES.scaled(time_scale)),
+            peak_asked_writes: 0,
+            write_throttles: 0,
+            writes_between: None,
+        }
+    }
+
+    /// How clients kept to the write quota so far.
+    pub fn write_peaks(&self) -> WritePeaks {
+        WritePeaks {
+            peak_asked: self.peak_asked_writes,
+            limit: Quota::WRITES.limit,
+            throttles: self.write_throttles,
+            between: self.writes_between,
         }
     }
 
     /// Admits a request at `now` (time since the emulator started), or says
     /// how long to wait.
     pub fn admit(&mut self, now: Duration, cost: Cost) -> Result<(), Throttled> {
+        if cost.writes > 0 {
+            self.asked_writes.spend(now, cost.writes);
+            self.peak_asked_writes = self.peak_asked_writes.max(self.asked_writes.spent(now));
+        }
         let write_wait = self
             .writes
             .wait_for(now, cost.writes)
@@ -62,9 +101,14 @@ impl Throttle {
             self.resource_units.spend(now, cost.resource_units);
             self.writes.spend(now, cost.writes);
             self.device_writes.spend(now, cost.device_writes);
+            if cost.writes > 0 {
+                let first = self.writes_between.map_or(now, |(first, _)| first);
+                self.writes_between = Some((first, now));
+            }
             return Ok(());
         }
         self.resource_units.spend(now, cost.resource_units);
+        self.write_throttles += u64::from(write_wait >= unit_wait);
         Err(if write_wait >= unit_wait {
             Throttled {
                 retry_after: write_wait,

@@ -20,6 +20,7 @@ pub mod pull;
 mod queued;
 mod resume;
 pub mod saved;
+mod shared_budget;
 mod signals;
 
 use std::collections::{HashMap, HashSet};
@@ -716,6 +717,7 @@ async fn execute(
     session: &Session,
     lock: crate::store::RunLock,
 ) -> Result<Finished, LifecycleError> {
+    shared_budget::share(&directory, &session.store)?;
     let ledger = ledger::StoreLedger {
         store: Arc::clone(&session.store),
         run_id: context.run_id.clone(),

@@ -10,5 +10,6 @@ pub mod errors;
 pub mod pace;
 pub mod profile;
 pub mod query;
+pub mod shared;
 pub mod token;
 pub mod url;

@@ -122,6 +122,12 @@ impl Budget {
         self.total += cost;
     }
 
+    /// The units spent in the window ending at `now`.
+    pub fn spent(&mut self, now: Duration) -> u32 {
+        self.forget_before(now);
+        self.total
+    }
+
     /// The share of the quota spent in the window ending at `now`, 0 to 1.
     pub fn used(&mut self, now: Duration) -> f64 {
         self.forget_before(now);

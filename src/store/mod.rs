@@ -20,6 +20,7 @@
 //! migrations ([`schema`]); the store's tests run on both.
 
 mod browse;
+mod budget;
 mod jobs;
 mod journal;
 mod lease;
@@ -43,6 +44,7 @@ use crate::files::database::{self, FileState};
 use sql::{Db, Sql};
 
 pub use browse::{Anchor, Cursor, JobFilter, JobPage, Traffic};
+pub use budget::{Charge, SharedBudget, Taken};
 pub use jobs::{JobCounts, JobFile, JobRecord, NewJob};
 pub use journal::{Charged, Chunk};
 pub use lease::{LEASE, Lease};

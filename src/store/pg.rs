@@ -57,6 +57,34 @@ pub(super) fn block<T: Send + 'static>(
     })?
 }
 
+/// Runs `future` on the store's runtime and awaits it without blocking the
+/// caller's thread (for callers inside another runtime).
+pub(super) async fn run<T: Send + 'static>(
+    future: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    runtime()?.spawn(async move {
+        let _ = sender.send(future.await);
+    });
+    receiver.await.map_err(|_| StoreError::Unexpected {
+        what: "the job store's runtime stopped".to_owned(),
+    })?
+}
+
+/// Runs one statement on a connection of `pool`, without blocking.
+pub(super) async fn query_async(
+    pool: Pool,
+    sql: &str,
+    args: Vec<Value>,
+) -> Result<Vec<Row>, StoreError> {
+    let sql = numbered(sql);
+    run(async move {
+        let client = pool.get().await?;
+        query_on(&client, &sql, &args).await
+    })
+    .await
+}
+
 /// Starts `task` on the store's runtime.
 pub(super) fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Result<(), StoreError> {
     runtime()?.spawn(task);

@@ -9,7 +9,7 @@ use super::StoreError;
 use super::sql::{Sql, args};
 
 /// How many migrations there are: each exists in both dialects.
-const COUNT: usize = 8;
+const COUNT: usize = 9;
 
 const MIGRATIONS: [&str; COUNT] = [
     r"
@@ -188,6 +188,18 @@ const MIGRATIONS: [&str; COUNT] = [
         last_claimed INTEGER NOT NULL
     ) WITHOUT ROWID;
 ",
+    // Microsoft Graph budgets a fleet shares, one row per service, tenant and
+    // app: each quota's theoretical arrival time and the cool-down of the
+    // last 429, in microseconds since 1970 on the database's clock.
+    r"
+    CREATE TABLE graph_budgets (
+        budget TEXT PRIMARY KEY,
+        writes_at INTEGER NOT NULL DEFAULT 0,
+        device_writes_at INTEGER NOT NULL DEFAULT 0,
+        units_at INTEGER NOT NULL DEFAULT 0,
+        quiet_until INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+",
 ];
 
 /// The same migrations in PostgreSQL's dialect. Text that is compared or
@@ -339,6 +351,15 @@ const PG_MIGRATIONS: [&str; COUNT] = [
     CREATE TABLE tenant_turns (
         tenant TEXT COLLATE "C" PRIMARY KEY,
         last_claimed BIGINT NOT NULL
+    );
+"#,
+    r#"
+    CREATE TABLE graph_budgets (
+        budget TEXT COLLATE "C" PRIMARY KEY,
+        writes_at BIGINT NOT NULL DEFAULT 0,
+        device_writes_at BIGINT NOT NULL DEFAULT 0,
+        units_at BIGINT NOT NULL DEFAULT 0,
+        quiet_until BIGINT NOT NULL DEFAULT 0
     );
 "#,
 ];

@@ -602,3 +602,109 @@ fn postgres_fences_the_writes_of_a_run_taken_over() {
     taken.release();
     assert_eq!(first.run("r1").unwrap().status, Status::Completed);
 }
+
+/// Four processes taking one unit at a time from one shared budget: no
+/// window of the quota's length holds more grants than the quota, and a
+/// cool-down holds every process back.
+#[test]
+fn postgres_shared_budgets_keep_every_window_within_the_quota() {
+    const WINDOW_US: i64 = 400_000;
+    const LIMIT: i64 = 40;
+    const BURST: i64 = 2;
+    const GRANTS: usize = 120;
+    let database = testing::scratch_database();
+    let location = database.location();
+    assert!(
+        JobStore::in_memory()
+            .and_then(|store| store.shared_budget("b"))
+            .is_ok_and(|budget| budget.is_none()),
+        "SQLite shares no budget"
+    );
+    let unit_us = WINDOW_US / (LIMIT - BURST) + 1;
+    let charge = Charge {
+        cost_us: unit_us,
+        burst_us: unit_us * BURST,
+    };
+    let free = Charge {
+        cost_us: 0,
+        burst_us: 0,
+    };
+    let budgets: Vec<SharedBudget> = (0..4)
+        .map(|_| {
+            JobStore::open_at(&location, Create::IfMissing)
+                .unwrap()
+                .shared_budget("graph contoso app")
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let granted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    runtime.block_on(async {
+        let tasks: Vec<_> = budgets
+            .iter()
+            .cloned()
+            .map(|budget| {
+                let granted = std::sync::Arc::clone(&granted);
+                tokio::spawn(async move {
+                    while granted.lock().unwrap().len() < GRANTS {
+                        match budget.take([charge, free, free]).await.unwrap() {
+                            Taken::Granted { at_us } => granted.lock().unwrap().push(at_us),
+                            Taken::Wait(wait) => tokio::time::sleep(wait).await,
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    let mut times = granted.lock().unwrap().clone();
+    times.sort_unstable();
+    let fullest = times
+        .iter()
+        .enumerate()
+        .map(|(first, start)| {
+            times[first..]
+                .iter()
+                .take_while(|at| **at < start + WINDOW_US)
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        i64::try_from(fullest).unwrap() <= LIMIT,
+        "{fullest} grants in one window"
+    );
+    let count = i64::try_from(times.len()).unwrap();
+    assert!(
+        times.last().unwrap() - times.first().unwrap() >= (count - BURST - 1) * unit_us,
+        "grants came faster than the rate"
+    );
+    // A 429's cool-down holds every process back, then grants resume.
+    runtime.block_on(async {
+        budgets[0]
+            .cool_down(std::time::Duration::from_millis(300))
+            .await
+            .unwrap();
+        match budgets[1].take([free, free, free]).await.unwrap() {
+            Taken::Wait(wait) => assert!(
+                wait > std::time::Duration::from_millis(200),
+                "waits {wait:?}"
+            ),
+            Taken::Granted { .. } => panic!("granted during a cool-down"),
+        }
+        budgets[2]
+            .cool_down(std::time::Duration::from_millis(1))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                budgets[3].take([free, free, free]).await.unwrap(),
+                Taken::Wait(_)
+            ),
+            "a shorter cool-down does not cut a longer one"
+        );
+    });
+}

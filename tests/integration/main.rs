@@ -3,6 +3,7 @@
 mod apply;
 mod bad_input;
 mod browser;
+mod budgets;
 mod cli;
 mod concurrency;
 mod devices;

@@ -92,13 +92,13 @@ fn submit(dir: &Path, database: &ScratchDatabase) -> String {
 }
 
 /// A worker process, its log in a file.
-struct Worker {
+pub(crate) struct Worker {
     child: Child,
     log: tempfile::NamedTempFile,
 }
 
 impl Worker {
-    fn start(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
+    pub(crate) fn start(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = command()
             .arg("worker")
@@ -112,7 +112,7 @@ impl Worker {
         Self { child, log }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 

@@ -15,6 +15,7 @@ use super::{
 use crate::msgraph::batch::{self, Batch, BatchRequest, BatchResponse};
 use crate::msgraph::errors::parse_retry_after;
 use crate::msgraph::pace::BindWriteCost;
+use crate::msgraph::shared::Spend;
 
 impl GraphClient {
     /// How many `$batch` requests to have in flight.
@@ -35,13 +36,25 @@ impl GraphClient {
         }
     }
 
-    /// Waits until writes of these kinds fit the write quotas, then spends them.
+    /// Waits until writes of these kinds fit the write quotas, then spends
+    /// them; then takes them from the shared budget, if the client has one.
     async fn pace(&self, kinds: &[Option<WriteKind>]) {
         let (writes, device_writes) = kinds
             .iter()
             .flatten()
             .map(|kind| self.write_cost(*kind))
             .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+        self.pace_locally(writes, device_writes).await;
+        self.take_shared(Spend {
+            writes,
+            device_writes,
+            resource_units: u32::try_from(kinds.len()).unwrap_or(u32::MAX),
+        })
+        .await;
+    }
+
+    /// Waits until the writes fit this process's own record of the quotas.
+    async fn pace_locally(&self, writes: u32, device_writes: u32) {
         if writes == 0 && device_writes == 0 {
             return;
         }

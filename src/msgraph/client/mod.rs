@@ -3,14 +3,16 @@
 //! (429, 503, 504, timeouts, dropped connections) with Graph's `Retry-After`
 //! or exponential backoff with jitter, an overall deadline per request, and
 //! `$batch` with throttled items retried on their own. Writes are paced by the
-//! write quota, and concurrency halves when Graph throttles.
+//! write quota, and concurrency halves when Graph throttles. A client given a
+//! [`SharedBudget`] also asks it before every request, so the processes of a
+//! fleet pace as one client, and tells it of every `Retry-After`.
 //!
 //! Every write bulkops sends is idempotent in effect (adding a member twice
 //! answers "already exists", removing twice "does not exist"), so a request
 //! whose answer was lost is safe to send again.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -20,6 +22,7 @@ use super::assertion::{AssertionError, Signer};
 use super::errors::{GraphError, parse_retry_after};
 use super::pace::{BindWriteCost, Budget, Concurrency, Quota};
 use super::profile::{Credential, Profile, ProfileError};
+use super::shared::{Buckets, SharedBudget, Spend};
 use super::token::{TokenCache, TokenError, read_answer};
 use crate::manifest::spec::BackoffKind;
 use crate::plan::RetryPolicy;
@@ -207,6 +210,10 @@ pub struct GraphClient {
     seeds: AtomicU64,
     /// No request is sent before this (a Retry-After everyone honours).
     quiet_until: Mutex<Option<Instant>>,
+    /// The budget this client shares with other processes, if any.
+    shared: OnceLock<Arc<dyn SharedBudget>>,
+    /// Set once a shared budget failed, so the warning is logged once.
+    shared_failed: AtomicBool,
     pub stats: ClientStats,
 }
 
@@ -227,6 +234,8 @@ const WINDOW_SLACK: f64 = 1.02;
 /// Below this share of its assumed write quota, a write throttle means the
 /// service charges bind `PATCH`es by member.
 const LEARN_BELOW: f64 = 0.5;
+/// The longest a client sleeps before asking a shared budget again.
+const SHARED_WAIT_CAP: Duration = Duration::from_secs(30);
 /// Attempts of a token request.
 const TOKEN_ATTEMPTS: u32 = 6;
 
@@ -277,10 +286,51 @@ impl GraphClient {
             }),
             per3: AtomicBool::new(pacing.bind_write_cost == BindWriteCost::Per3),
             quiet_until: Mutex::new(None),
+            shared: OnceLock::new(),
+            shared_failed: AtomicBool::new(false),
             seeds: AtomicU64::new(seed()),
             stats: ClientStats::default(),
             profile,
         })
+    }
+
+    /// Paces this client by `budget` too, shared with other processes.
+    pub fn share_budget(&self, budget: Arc<dyn SharedBudget>) {
+        let _ = self.shared.set(budget);
+    }
+
+    /// The name of the budget the client spends: Graph counts per app and
+    /// tenant (and each cloud or emulator is a service of its own).
+    pub fn budget_name(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.profile.graph_url, self.profile.tenant, self.profile.client_id
+        )
+    }
+
+    /// The buckets a shared budget keeps for this client's quotas.
+    pub fn buckets(&self) -> Buckets {
+        Buckets::for_graph(self.profile.pacing.time_scale)
+    }
+
+    /// Waits until the shared budget grants `spend`. A budget that fails
+    /// (its store unreachable) is warned of and the local pacing stands.
+    async fn take_shared(&self, spend: Spend) {
+        let Some(shared) = self.shared.get() else {
+            return;
+        };
+        loop {
+            match shared.take(spend).await {
+                Ok(wait) if wait.is_zero() => return,
+                Ok(wait) => tokio::time::sleep(wait.min(SHARED_WAIT_CAP)).await,
+                Err(error) => {
+                    if !self.shared_failed.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(%error, "the shared Graph budget could not be read; pacing this process alone");
+                    }
+                    return;
+                }
+            }
+        }
     }
 
     /// The profile the client signs in with.
@@ -387,9 +437,19 @@ impl GraphClient {
 
     fn hush(&self, delay: Duration) {
         let until = Instant::now() + delay;
-        let mut quiet = lock(&self.quiet_until);
-        if quiet.is_none_or(|current| current < until) {
-            *quiet = Some(until);
+        {
+            let mut quiet = lock(&self.quiet_until);
+            if quiet.is_none_or(|current| current < until) {
+                *quiet = Some(until);
+            }
+        }
+        if let Some(shared) = self.shared.get() {
+            let shared = Arc::clone(shared);
+            tokio::spawn(async move {
+                if let Err(error) = shared.cool_down(delay).await {
+                    tracing::warn!(%error, "the shared Graph cool-down could not be recorded");
+                }
+            });
         }
     }
 
@@ -430,6 +490,17 @@ impl GraphClient {
                 break;
             }
             self.wait_quiet().await;
+            if request.url != "/$batch" {
+                // A $batch's requests were granted by `pace`.
+                self.take_shared(Spend {
+                    resource_units: super::shared::estimated_units(
+                        request.method.as_str(),
+                        &request.url,
+                    ),
+                    ..Spend::default()
+                })
+                .await;
+            }
             let bearer = self.bearer(false).await?;
             let outcome = {
                 let _permit = self.gate.enter().await;
