@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::lifecycle::{self, Options, Paths, Start};
 use crate::manifest::{self, LoadError, LoadedManifest};
 use crate::runner::{RunReport, StepState};
-use crate::store::Status;
+use crate::store::{Create, JobStore, Status};
 use crate::text::printable;
 
 /// Arguments of `bulkops apply`.
@@ -106,7 +106,13 @@ pub(super) fn run(args: &ApplyArgs, reporter: &Reporter) -> Result<Outcome, Erro
     }
     let start = match (&args.resume, &args.file) {
         (Some(run_id), _) => Start::Resume(run_id.clone()),
-        (None, Some(file)) => Start::New(Box::new(load(manifest::load_file(file), reporter)?)),
+        (None, Some(file)) => {
+            let loaded = load(manifest::load_file(file), reporter)?;
+            if loaded.plan.directories.len() > 1 {
+                return apply_all(vec![loaded], false, args);
+            }
+            Start::New(Box::new(loaded))
+        }
         (None, None) => unreachable!("clap requires FILE without --resume"),
     };
     let options = Options {
@@ -142,16 +148,38 @@ fn apply_each(
     for file in &files {
         manifests.push(load(manifest::load_file(file), reporter)?);
     }
+    apply_all(manifests, files.len() > 1, args)
+}
+
+/// Applies manifests in order, each once per directory it names (the runs
+/// of one manifest listed as one group), stopping at the first run that
+/// does not complete. `several` says they came from a folder.
+fn apply_all(
+    manifests: Vec<LoadedManifest>,
+    several: bool,
+    args: &ApplyArgs,
+) -> Result<Outcome, Error> {
     let paths = args.paths.to_paths();
+    let manifests: Vec<(LoadedManifest, Option<String>)> = manifests
+        .into_iter()
+        .flat_map(|loaded| {
+            let group = (loaded.plan.directories.len() > 1)
+                .then(|| format!("g{}", lifecycle::new_run_id(jiff::Timestamp::now())));
+            loaded
+                .per_directory()
+                .into_iter()
+                .map(move |one| (one, group.clone()))
+        })
+        .collect();
     let options = Options {
         allow_removals: args.allow_removals,
         show_progress: std::io::stderr().is_terminal(),
         lock_timeout: Some(args.lock_timeout),
     };
     let (mut applied, mut skipped) = (0u64, 0u64);
-    for loaded in manifests {
+    for (loaded, group) in manifests {
         let name = loaded.source.name.clone();
-        if loaded.plan.watch.is_some() && files.len() > 1 {
+        if loaded.plan.watch.is_some() && several {
             write_stdout(&format!(
                 "skipped {name}: it runs on files dropped into a watched folder\n"
             ))?;
@@ -168,9 +196,16 @@ fn apply_each(
             continue;
         }
         let finished = lifecycle::apply(Start::New(Box::new(loaded)), &paths, options)?;
-        write_stdout(&summary(&finished.report, &finished.workflow))?;
-        applied += 1;
         let run_id = finished.report.run_id.clone();
+        if let Some(group) = &group {
+            JobStore::open_at(&paths.state, Create::Never)
+                .and_then(|store| store.join_group(&run_id, group))?;
+        }
+        write_stdout(&summary(&finished.report, &finished.workflow))?;
+        if let Some(group) = &group {
+            write_stdout(&format!("group {group}\n"))?;
+        }
+        applied += 1;
         match finished.report.status {
             Status::Completed => {}
             Status::Cancelled => return Err(Error::RunCancelled { run_id }),

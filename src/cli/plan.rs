@@ -69,6 +69,9 @@ fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
         return super::plan_folder::plan(args, reporter);
     }
     let loaded = load(manifest::load_file(&args.file), reporter)?;
+    if loaded.plan.directories.len() > 1 {
+        return super::plan_folder::plan_each(args, loaded.per_directory());
+    }
     let graph = render(&loaded.plan, args.format);
     let previewable = matches!(
         args.format,

@@ -1,5 +1,7 @@
 //! `bulkops plan DIR`: every manifest below a folder planned against its
-//! directory, shown one after another (text), as a JSON array, or as one
+//! directory (each of its directories, when it names several, as one
+//! manifest of `spec.directories` alone does), shown one after another
+//! (text), as a JSON array, or as one
 //! Markdown comment; `--out` saves one plan holding every workflow, applied
 //! in order by `bulkops apply`. Manifests with a watch trigger run on dropped
 //! files, not on a merge, and are left out with a note.
@@ -41,7 +43,16 @@ impl Planned {
 
 /// Plans every manifest below `args.file`.
 pub(super) fn plan(args: &PlanArgs, reporter: &Reporter) -> Result<Outcome, Error> {
-    let manifests = load_all(args, reporter)?;
+    let manifests = load_all(args, reporter)?
+        .into_iter()
+        .flat_map(LoadedManifest::per_directory)
+        .collect();
+    plan_each(args, manifests)
+}
+
+/// Plans each manifest (a manifest with several directories comes once per
+/// directory), shown one after another, saved as one plan with `--out`.
+pub(super) fn plan_each(args: &PlanArgs, manifests: Vec<LoadedManifest>) -> Result<Outcome, Error> {
     if args.no_preview {
         let graphs: String = manifests
             .iter()

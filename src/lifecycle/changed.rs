@@ -25,8 +25,11 @@ pub fn unchanged_since(
         Err(error) => return Err(error.into()),
     };
     let manifest_path = open::absolute(Path::new(&loaded.source.name))?;
-    let Some(run_id) =
-        store.last_completed_run(&loaded.plan.workflow, &manifest_path.display().to_string())?
+    let Some(run_id) = store.last_completed_run(
+        &loaded.plan.workflow,
+        &manifest_path.display().to_string(),
+        &loaded.plan.directory,
+    )?
     else {
         return Ok(None);
     };

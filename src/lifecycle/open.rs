@@ -28,13 +28,15 @@ pub fn profile_configured(loaded: &LoadedManifest, paths: &Paths) -> bool {
         .is_ok_and(|profiles| profiles.contains_key(&loaded.plan.directory))
 }
 
-/// The directory the manifest names: `local`, or a profile of the profiles file.
-pub fn directory(loaded: &LoadedManifest, paths: &Paths) -> Result<AnyDirectory, LifecycleError> {
+/// The profile the manifest's directory names (`None` for `local`), read
+/// from the profiles file; a missing file or profile is an error.
+pub fn chosen_profile(
+    loaded: &LoadedManifest,
+    paths: &Paths,
+) -> Result<Option<profile::Profile>, LifecycleError> {
     let name = &loaded.plan.directory;
     if name == "local" {
-        return Ok(AnyDirectory::Local(SharedLocal::new(LocalDirectory::open(
-            &local_path(paths),
-        )?)));
+        return Ok(None);
     }
     let path = profiles_path(loaded, paths);
     if !path.exists() {
@@ -44,7 +46,18 @@ pub fn directory(loaded: &LoadedManifest, paths: &Paths) -> Result<AnyDirectory,
         });
     }
     let profiles = profile::load(&path).map_err(ClientError::from)?;
-    let chosen = profile::find(&profiles, name).map_err(ClientError::from)?;
+    Ok(Some(
+        profile::find(&profiles, name).map_err(ClientError::from)?,
+    ))
+}
+
+/// The directory the manifest names: `local`, or a profile of the profiles file.
+pub fn directory(loaded: &LoadedManifest, paths: &Paths) -> Result<AnyDirectory, LifecycleError> {
+    let Some(chosen) = chosen_profile(loaded, paths)? else {
+        return Ok(AnyDirectory::Local(SharedLocal::new(LocalDirectory::open(
+            &local_path(paths),
+        )?)));
+    };
     tracing::info!(profile = %chosen.name, tenant = %chosen.tenant, graph = %chosen.graph_url, "using Microsoft Graph");
     Ok(AnyDirectory::Graph(GraphDirectory::new(GraphClient::new(
         chosen,

@@ -20,9 +20,9 @@ pub(super) async fn run(
             status: record.status.key().to_owned(),
         });
     }
-    let mut loaded = manifest::load_bytes(&record.manifest_path, record.manifest_text.into_bytes())
-        .map_err(LoadError::Invalid)?;
-    // Submitted for one directory of several, or as the manifest names it.
-    loaded.plan.directory = record.directory;
+    let loaded = manifest::load_bytes(&record.manifest_path, record.manifest_text.into_bytes())
+        .map_err(LoadError::Invalid)?
+        // Submitted for one directory of several, or as the manifest names it.
+        .for_directory(&record.directory);
     super::new_run(loaded, paths, options, session, Some(run_id)).await
 }

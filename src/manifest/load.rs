@@ -30,6 +30,26 @@ pub struct LoadedManifest {
     pub name_span: std::ops::Range<usize>,
 }
 
+impl LoadedManifest {
+    /// The manifest for one of its directories (or any profile `--profile`
+    /// names): the same steps, run against `directory` alone.
+    #[must_use]
+    pub fn for_directory(mut self, directory: &str) -> Self {
+        directory.clone_into(&mut self.plan.directory);
+        self.plan.directories = vec![directory.to_owned()];
+        self
+    }
+
+    /// One manifest per directory it runs against, in the order written.
+    pub fn per_directory(self) -> Vec<Self> {
+        let directories = self.plan.directories.clone();
+        directories
+            .iter()
+            .map(|directory| self.clone().for_directory(directory))
+            .collect()
+    }
+}
+
 /// Why a manifest could not be loaded.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LoadError {

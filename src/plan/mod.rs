@@ -23,8 +23,11 @@ use crate::manifest::step::{
 pub struct Plan {
     /// `metadata.name`.
     pub workflow: String,
-    /// The directory profile it runs against.
+    /// The directory profile it runs against (the first of `directories`).
     pub directory: String,
+    /// Every directory profile it runs against, one run each:
+    /// `spec.directories`, or `spec.directory` alone.
+    pub directories: Vec<String>,
     /// The steps, in manifest order.
     pub steps: Vec<Step>,
     /// Which step waits for which.

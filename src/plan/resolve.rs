@@ -90,9 +90,15 @@ pub fn resolve(spec: WorkflowSpec) -> Result<Plan, Vec<Problem>> {
         .into_iter()
         .map(|step| build_step(step, default_retry))
         .collect();
+    let directories = if body.directories.is_empty() {
+        vec![body.directory]
+    } else {
+        body.directories
+    };
     Ok(Plan {
         workflow: metadata.name,
-        directory: body.directory,
+        directory: directories[0].clone(),
+        directories,
         steps,
         dag,
         guards: body.guards,

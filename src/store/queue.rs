@@ -230,7 +230,17 @@ impl JobStore {
         Ok(())
     }
 
-    /// The runs submitted together with `group`, oldest first.
+    /// Lists the run `run_id` in `group` (the runs one `apply` started for
+    /// the directories of one manifest).
+    pub fn join_group(&self, run_id: &str, group: &str) -> Result<(), StoreError> {
+        self.sql().execute(
+            "UPDATE runs SET run_group = ?2 WHERE id = ?1",
+            args![run_id, group],
+        )?;
+        Ok(())
+    }
+
+    /// The runs submitted or applied together as `group`, oldest first.
     pub fn runs_of_group(&self, group: &str) -> Result<Vec<String>, StoreError> {
         self.sql()
             .query(

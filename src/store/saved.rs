@@ -63,17 +63,18 @@ impl JobStore {
     }
 
     /// The newest completed run of a workflow from the manifest at
-    /// `manifest_path`, for `apply --changed-only`.
+    /// `manifest_path` against `directory`, for `apply --changed-only`.
     pub fn last_completed_run(
         &self,
         workflow: &str,
         manifest_path: &str,
+        directory: &str,
     ) -> Result<Option<String>, StoreError> {
         self.sql()
             .query_opt(
-                "SELECT id FROM runs WHERE workflow = ?1 AND manifest_path = ?2 AND status = 'completed' \
-                 ORDER BY started_at DESC, id DESC LIMIT 1",
-                args![workflow, manifest_path],
+                "SELECT id FROM runs WHERE workflow = ?1 AND manifest_path = ?2 AND directory = ?3 \
+                 AND status = 'completed' ORDER BY started_at DESC, id DESC LIMIT 1",
+                args![workflow, manifest_path, directory],
             )?
             .map(|row| row.text(0))
             .transpose()

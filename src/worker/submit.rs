@@ -1,6 +1,6 @@
 //! `bulkops submit`: records runs for workers to take. Each manifest becomes
-//! one queued run per directory it is submitted for (its own, or each
-//! `--profile` given), all in one group. What a worker needs is recorded
+//! one queued run per directory it is submitted for (its own, each of its
+//! `spec.directories`, or each `--profile` given), all in one group. What a worker needs is recorded
 //! with the run: the manifest's text (the worker runs exactly that), its
 //! absolute path (profiles are found beside it), and the absolute folders
 //! inputs are read from and outputs written to, which the workers must see
@@ -31,7 +31,8 @@ pub struct Submission {
 }
 
 /// Records a queued run of each manifest for each directory: the profiles
-/// in `directories`, or the manifest's own when none is given.
+/// in `directories`, or the manifest's own (`spec.directory` or each of
+/// `spec.directories`) when none is given. Every profile must be configured.
 pub fn submit(
     manifests: &[LoadedManifest],
     directories: &[String],
@@ -55,13 +56,15 @@ pub fn submit(
         let manifest_path = open::absolute(Path::new(&loaded.source.name))?
             .display()
             .to_string();
-        let own = [loaded.plan.directory.clone()];
         let targets = if directories.is_empty() {
-            &own[..]
+            &loaded.plan.directories[..]
         } else {
             directories
         };
         for directory in targets {
+            // A profile that is not configured is refused now, not by every
+            // worker that takes the run.
+            open::chosen_profile(&loaded.clone().for_directory(directory), paths)?;
             let submitted = Submitted {
                 output_dir: output_dir.clone(),
                 db: db.clone(),

@@ -14,6 +14,7 @@ mod emulator_process;
 mod emulator_server;
 mod emulator_support;
 mod examples;
+mod fanout;
 mod fidelity;
 mod files;
 mod fixtures;

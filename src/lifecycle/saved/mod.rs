@@ -348,6 +348,14 @@ fn load_unchanged(
         };
         return Err(stale(compare::differences(saved, &now)));
     }
+    if !loaded.plan.directories.contains(&saved.directory.name) {
+        return Err(stale(vec![format!(
+            "the manifest does not run against directory `{}`",
+            crate::text::printable(&saved.directory.name)
+        )]));
+    }
+    // A manifest with several directories: the part planned for this one.
+    let loaded = loaded.for_directory(&saved.directory.name);
     let mut paths = paths.clone();
     paths.trigger_file = saved.trigger_file.as_ref().map(Into::into);
     super::check_trigger(&loaded, &paths)?;
