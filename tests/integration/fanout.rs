@@ -141,3 +141,38 @@ fn directory_and_directories_together_are_refused_where_written() {
     );
     assert!(text.contains("m.yaml:7:3"), "{text}");
 }
+
+#[test]
+fn a_saved_plan_holds_a_run_per_directory_and_applies_each_against_its_own() {
+    let (dir, _emulator) = two_tenants();
+    let state = dir.path().join("state.db");
+    let state = state.to_str().unwrap();
+    let planned = run_in(dir.path(), &["plan", "m.yaml", "--out", "plan.json"], state);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("plan.json")).unwrap()).unwrap();
+    let names: Vec<&str> = saved["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|workflow| workflow["directory"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["t2", "t3"]);
+    let applied = run_in(dir.path(), &["apply", "plan.json"], state);
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    let store = JobStore::open_at(&Location::File(state.into()), Create::Never).unwrap();
+    let mut ran: Vec<(String, Status)> = store
+        .runs()
+        .unwrap()
+        .into_iter()
+        .map(|run| (run.directory, run.status))
+        .collect();
+    ran.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        ran,
+        [
+            ("t2".to_owned(), Status::Completed),
+            ("t3".to_owned(), Status::Completed)
+        ]
+    );
+}
