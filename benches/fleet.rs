@@ -138,7 +138,10 @@ fn fleet(bulkops: &str, dir: &Path, workers: usize) {
     for index in 0..TENANTS {
         submit.args(["--profile", &format!("t{index}")]);
     }
-    assert!(submit.status().expect("submit runs").success(), "submit failed");
+    assert!(
+        submit.status().expect("submit runs").success(),
+        "submit failed"
+    );
     let store = JobStore::open_at(&database.location(), Create::Never).expect("the store");
     let started = Instant::now();
     let mut children: Vec<Child> = (0..workers)

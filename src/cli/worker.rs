@@ -41,10 +41,11 @@ pub(super) fn run(args: &WorkerArgs) -> Result<Outcome, Error> {
         retry_after: args.retry_after,
     })?;
     write_stdout(&format!(
-        "took {} runs: {} completed, {} failed, {} handed back, {} given up, {} taken over by another worker\n",
+        "took {} runs: {} completed, {} failed, {} cancelled, {} handed back, {} given up, {} taken over by another worker\n",
         summary.taken,
         summary.completed,
         summary.failed,
+        summary.cancelled,
         summary.handed_back,
         summary.given_up,
         summary.lost

@@ -869,7 +869,10 @@ fn describe_failure(report: &RunReport) -> String {
         .filter(|job| job.status == Status::Failed)
         .count();
     if report.status == Status::Cancelled {
-        return format!("stopped before {cancelled} steps started");
+        return format!(
+            "cancelled: {} stopped or never started",
+            crate::text::counted(cancelled as u64, "step", "steps")
+        );
     }
     match (failed_steps, failed_jobs) {
         (0, jobs) => format!(

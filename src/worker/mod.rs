@@ -65,6 +65,8 @@ pub struct Summary {
     pub taken: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Cancelled on request (the jobs page, `jobs cancel`).
+    pub cancelled: u64,
     pub handed_back: u64,
     pub given_up: u64,
     pub lost: u64,
@@ -74,6 +76,7 @@ pub struct Summary {
 enum Ended {
     Completed,
     Failed,
+    Cancelled,
     HandedBack,
     GivenUp,
     Lost,
@@ -124,6 +127,7 @@ pub fn work(settings: &Settings) -> Result<Summary, WorkerError> {
         match run_claim(&store, claim, settings, &stop) {
             Ended::Completed => summary.completed += 1,
             Ended::Failed => summary.failed += 1,
+            Ended::Cancelled => summary.cancelled += 1,
             Ended::HandedBack => summary.handed_back += 1,
             Ended::GivenUp => summary.given_up += 1,
             Ended::Lost => summary.lost += 1,
@@ -133,6 +137,7 @@ pub fn work(settings: &Settings) -> Result<Summary, WorkerError> {
         taken = summary.taken,
         completed = summary.completed,
         failed = summary.failed,
+        cancelled = summary.cancelled,
         handed_back = summary.handed_back,
         "worker stopped"
     );
@@ -310,7 +315,8 @@ fn settle(
             {
                 ("resume", Ended::HandedBack)
             }
-            Ok(Status::Cancelled | Status::Failed) => ("done", Ended::Failed),
+            Ok(Status::Cancelled) => ("done", Ended::Cancelled),
+            Ok(Status::Failed) => ("done", Ended::Failed),
             _ => ("resume", Ended::HandedBack),
         },
         Err(LifecycleError::Store(StoreError::LeaseLost { .. })) => return Ended::Lost,

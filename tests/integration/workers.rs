@@ -568,7 +568,7 @@ fn a_run_with_unreadable_settings_is_given_up_and_the_worker_goes_on() {
     assert!(
         worked
             .stdout
-            .contains("took 2 runs: 1 completed, 0 failed, 0 handed back, 1 given up"),
+            .contains("took 2 runs: 1 completed, 0 failed, 0 cancelled, 0 handed back, 1 given up"),
         "{}",
         worked.stdout
     );
@@ -620,7 +620,20 @@ fn a_cancel_asked_while_a_run_has_no_live_worker_holds_when_another_takes_it() {
         &env,
     );
     assert_eq!(second.code, 0, "{}", second.stderr);
-    assert_eq!(store.run(&run_id).unwrap().status, Status::Cancelled);
+    assert!(
+        second
+            .stdout
+            .contains("took 1 runs: 0 completed, 0 failed, 1 cancelled"),
+        "{}",
+        second.stdout
+    );
+    let run = store.run(&run_id).unwrap();
+    assert_eq!(run.status, Status::Cancelled);
+    assert_eq!(
+        run.reason.as_deref(),
+        Some("cancelled: 2 steps stopped or never started"),
+        "the import was stopped mid-way, the download never started"
+    );
     assert!(
         !dir.path().join("groups.csv").exists(),
         "no step started after the cancel"
