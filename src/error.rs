@@ -281,6 +281,7 @@ fn watch_code(error: &crate::watch::WatchError) -> i32 {
         WatchError::Store(error) => store_code(error),
         WatchError::NothingToWatch { .. } => exit_code::INPUT_UNREADABLE,
         WatchError::SameName { .. } => exit_code::INVALID_INPUT,
+        WatchError::LeaseLost => exit_code::BUSY,
         WatchError::Folder(crate::watch::claim::ClaimError::Held { .. }) => exit_code::USAGE,
         WatchError::Folder(_) | WatchError::Events(_) | WatchError::Runtime(_) => {
             exit_code::FAILURE
@@ -323,7 +324,9 @@ fn store_code(error: &StoreError) -> i32 {
         StoreError::Missing { .. } => exit_code::INPUT_UNREADABLE,
         StoreError::Empty { .. } | StoreError::NotAStore { .. } => exit_code::INVALID_INPUT,
         StoreError::Io { .. } => exit_code::OUTPUT_FAILED,
-        StoreError::Connect { .. } | StoreError::LeaseLost { .. } => exit_code::BUSY,
+        StoreError::Connect { .. }
+        | StoreError::LeaseLost { .. }
+        | StoreError::ClaimRecorded { .. } => exit_code::BUSY,
         StoreError::Sqlite(_)
         | StoreError::Postgres(_)
         | StoreError::Unexpected { .. }

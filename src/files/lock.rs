@@ -22,6 +22,16 @@ impl SharedLock {
         file.lock_shared()?;
         Ok(Self { _file: file })
     }
+
+    /// Takes a share of `path` unless a process holds it exclusively.
+    pub fn try_take(path: &Path) -> io::Result<Option<Self>> {
+        let file = open_creating(path)?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(error)) => Err(error),
+        }
+    }
 }
 
 /// An exclusive lock on a lock file; released when dropped.

@@ -61,6 +61,19 @@ pub(super) fn insert_for_run(
     run_id: &str,
     skip_duplicates: bool,
 ) -> Result<Option<String>, StoreError> {
+    // Watch services sharing a folder: one claim starts one run, whichever
+    // records it first (this transaction excludes every other writer).
+    if sql
+        .query_opt(
+            "SELECT 1 FROM watch_files WHERE workflow = ?1 AND claim = ?2",
+            args![&entry.workflow, &entry.claim],
+        )?
+        .is_some()
+    {
+        return Err(StoreError::ClaimRecorded {
+            claim: entry.claim.clone(),
+        });
+    }
     if skip_duplicates
         && let Some(earlier) = sql.query_opt(SEEN, args![&entry.workflow, &entry.sha256])?
     {

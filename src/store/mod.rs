@@ -34,6 +34,7 @@ mod schema;
 mod sql;
 #[doc(hidden)]
 pub mod testing;
+mod watch_owners;
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +54,7 @@ pub use location::{Location, LocationError, PgUrl};
 pub use queue::{Claim, NewQueuedRun, Submitted};
 pub use runs::{NewRun, RunLock, RunRecord, StepRecord};
 pub use saved::SavedRun;
+pub use watch_owners::WatchLease;
 
 /// Where the job store lives unless told otherwise.
 pub const DEFAULT_PATH: &str = ".bulkops/state.db";
@@ -100,6 +102,12 @@ pub enum StoreError {
         )
     )]
     LeaseLost { id: String },
+    #[error("the claimed file `{claim}` was recorded by another process, which runs it")]
+    #[diagnostic(
+        code(bulkops::store::claim_recorded),
+        help("another watch service took the file over; this one leaves it alone")
+    )]
+    ClaimRecorded { claim: String },
     #[error("cannot use `{}`", path.display())]
     #[diagnostic(
         code(bulkops::store::io),

@@ -9,7 +9,7 @@ use super::StoreError;
 use super::sql::{Sql, args};
 
 /// How many migrations there are: each exists in both dialects.
-const COUNT: usize = 9;
+const COUNT: usize = 10;
 
 const MIGRATIONS: [&str; COUNT] = [
     r"
@@ -200,6 +200,16 @@ const MIGRATIONS: [&str; COUNT] = [
         quiet_until INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
 ",
+    // Watch services sharing a folder through a shared store: each holds a
+    // lease (milliseconds since 1970 on the database's clock) renewed while
+    // it lives; the files a service whose lease ran out left claimed are
+    // taken over by another.
+    r"
+    CREATE TABLE watch_owners (
+        owner TEXT PRIMARY KEY,
+        lease_until INTEGER NOT NULL
+    ) WITHOUT ROWID;
+",
 ];
 
 /// The same migrations in PostgreSQL's dialect. Text that is compared or
@@ -360,6 +370,12 @@ const PG_MIGRATIONS: [&str; COUNT] = [
         device_writes_at BIGINT NOT NULL DEFAULT 0,
         units_at BIGINT NOT NULL DEFAULT 0,
         quiet_until BIGINT NOT NULL DEFAULT 0
+    );
+"#,
+    r#"
+    CREATE TABLE watch_owners (
+        owner TEXT COLLATE "C" PRIMARY KEY,
+        lease_until BIGINT NOT NULL
     );
 "#,
 ];

@@ -494,6 +494,19 @@ fn the_watch_ledger_records_a_file_once(store: &mut JobStore) {
     );
     let by_claim = store.ledger_by_claim("quickstart", "c1/a.csv").unwrap();
     assert_eq!(by_claim.unwrap().run_id.as_deref(), Some("w1"));
+    // Another watch service recording a run of the same claim is refused,
+    // whatever the file's content now.
+    let mut same_claim = ledger_entry("a.csv");
+    same_claim.sha256 = "ef".repeat(32);
+    let second = run_of_file(store, "w3", &same_claim);
+    assert!(
+        matches!(&second, Err(StoreError::ClaimRecorded { claim }) if claim == "c1/a.csv"),
+        "{second:?}"
+    );
+    assert!(matches!(
+        store.run("w3"),
+        Err(StoreError::UnknownRun { .. })
+    ));
 }
 
 #[test]

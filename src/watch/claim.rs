@@ -18,7 +18,7 @@ use rustix::io::Errno;
 
 use super::folder::{Look, MARKER_SUFFIX};
 use crate::files::confined;
-use crate::files::lock::LockFile;
+use crate::files::lock::{LockFile, SharedLock};
 use crate::manifest::spec::ArchiveSpec;
 
 /// The folder below a watched folder that claimed files wait in.
@@ -108,8 +108,22 @@ pub struct Folders {
     workflow: String,
     archive: ArchiveSpec,
     /// Held while the watch serves the folder.
-    lock: LockFile,
+    lock: FolderLock,
+    /// On a shared store: the name of this watch service, whose claims go
+    /// into `.processing/<workflow>/@<name>/`.
+    service: Option<String>,
 }
+
+/// How a watch holds its workflow's folder: alone (on a store of one
+/// machine), or with the other services of a shared store (which keeps out
+/// a watch that would serve it alone).
+enum FolderLock {
+    Alone(LockFile),
+    Shared(#[expect(dead_code, reason = "held, never read")] SharedLock),
+}
+
+/// The prefix of a watch service's folder of claims.
+const SERVICE_PREFIX: char = '@';
 
 /// A file claimed for a run: alone in its claim folder, under its dropped name.
 #[derive(Debug, Clone)]
@@ -133,12 +147,14 @@ impl Claimed {
 
 impl Folders {
     /// Opens (creating them) the watched folder, its claim folder and its
-    /// archive folders; takes the workflow's watch lock; and checks with a
-    /// real rename that files can move between them.
+    /// archive folders; takes the workflow's watch lock (a share of it for
+    /// `service`, one of several services of a shared store); and checks with
+    /// a real rename that files can move between them.
     pub fn prepare(
         watched: &Path,
         workflow: &str,
         archive: &ArchiveSpec,
+        service: Option<&str>,
     ) -> Result<Self, ClaimError> {
         let processing = watched.join(PROCESSING);
         let lock_path = processing.join(format!("{workflow}.lock"));
@@ -150,7 +166,11 @@ impl Folders {
         let root = confined::open_root(watched, true).map_err(|e| folder_error(watched, e))?;
         confined::open_below(&root, &[OsStr::new(PROCESSING)], true)
             .map_err(|e| folder_error(&processing, e))?;
-        let lock = match LockFile::try_exclusive(&lock_path) {
+        let lock = match service {
+            None => LockFile::try_exclusive(&lock_path).map(|lock| lock.map(FolderLock::Alone)),
+            Some(_) => SharedLock::try_take(&lock_path).map(|lock| lock.map(FolderLock::Shared)),
+        };
+        let lock = match lock {
             Ok(Some(lock)) => lock,
             Ok(None) => {
                 return Err(ClaimError::Held {
@@ -165,6 +185,7 @@ impl Folders {
             workflow: workflow.to_owned(),
             archive: archive.clone(),
             lock,
+            service: service.map(|name| format!("{SERVICE_PREFIX}{name}")),
         };
         folders.check_same_filesystem()?;
         Ok(folders)
@@ -195,12 +216,68 @@ impl Folders {
     }
 
     /// The workflow's claim folder, `.processing/<workflow>`, opened now.
-    fn claims(&self, root: &OwnedFd) -> io::Result<Opened> {
+    fn all_claims(&self, root: &OwnedFd) -> io::Result<Opened> {
         let parts = [OsStr::new(PROCESSING), OsStr::new(&self.workflow)];
         Ok(Opened {
             fd: confined::open_below(root, &parts, true)?,
             path: self.watched.join(PROCESSING).join(&self.workflow),
         })
+    }
+
+    /// This watch's claim folder, opened now: the workflow's, or this
+    /// service's folder in it.
+    fn claims(&self, root: &OwnedFd) -> io::Result<Opened> {
+        let all = self.all_claims(root)?;
+        let Some(service) = &self.service else {
+            return Ok(all);
+        };
+        Ok(Opened {
+            fd: confined::open_below(&all.fd, &[OsStr::new(service)], true)?,
+            path: all.path.join(service),
+        })
+    }
+
+    /// Takes over the claims of watch services that are gone (`alive` says
+    /// which are not) and those a watch serving the folder alone left: each
+    /// claim folder is renamed into this service's, so of several services
+    /// taking over at once one gets each. Returns the claims taken.
+    pub fn adopt_orphans(&self, alive: &dyn Fn(&str) -> bool) -> io::Result<Vec<String>> {
+        let mut adopted = Vec::new();
+        let Some(mine) = &self.service else {
+            return Ok(adopted);
+        };
+        let root = self.root()?;
+        let all = self.all_claims(&root)?;
+        let own = self.claims(&root)?;
+        for entry in std::fs::read_dir(&all.path)?.filter_map(Result::ok) {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if !entry.file_type().is_ok_and(|kind| kind.is_dir()) || name == *mine {
+                continue;
+            }
+            match name.strip_prefix(SERVICE_PREFIX) {
+                Some(owner) if alive(owner) => {}
+                Some(_) => {
+                    let folder = confined::open_below(&all.fd, &[OsStr::new(&name)], false)?;
+                    for claim in std::fs::read_dir(all.path.join(&name))?.filter_map(Result::ok) {
+                        let claim = claim.file_name().to_string_lossy().into_owned();
+                        if adopt(&folder, &claim, &own.fd) {
+                            adopted.push(claim);
+                        }
+                    }
+                    let _ = rustix::fs::unlinkat(&all.fd, &*name, AtFlags::REMOVEDIR);
+                }
+                // A claim of a watch that served the folder alone: none
+                // does now, since this one holds a share of the lock.
+                None => {
+                    if adopt(&all.fd, &name, &own.fd) {
+                        adopted.push(name);
+                    }
+                }
+            }
+        }
+        Ok(adopted)
     }
 
     /// An archive folder, opened (created) now.
@@ -307,7 +384,9 @@ impl Folders {
     /// a crash in between never leaves a marker that would vouch for the
     /// next file of the same name.
     pub fn claim(&self, name: &str, look: Look, marker: bool) -> io::Result<Option<Claimed>> {
-        if !self.lock.still_in_place()? {
+        if let FolderLock::Alone(lock) = &self.lock
+            && !lock.still_in_place()?
+        {
             return Err(io::Error::other(format!(
                 "the watch lock `{}` was removed or replaced while this watch ran, so another watch may serve the folder; no more files are claimed from it: stop the other watch and restart this one",
                 self.watched
@@ -318,7 +397,7 @@ impl Folders {
         }
         let root = self.root()?;
         let claims = self.claims(&root)?;
-        let (id, claim_fd) = new_claim_folder(&claims.fd)?;
+        let (id, claim_fd) = new_claim_folder(&claims.fd, self.service.is_some())?;
         let marker_name = format!("{name}{MARKER_SUFFIX}");
         let give_up = |error: Option<io::Error>| {
             if marker {
@@ -453,10 +532,30 @@ impl Folders {
     }
 }
 
-/// A new, empty claim folder named by the time and a sequence number.
-fn new_claim_folder(claims: &OwnedFd) -> io::Result<(String, OwnedFd)> {
+/// Moves the claim folder `claim` from `from` into `to`, never over another;
+/// whether it moved (another service may have taken it first).
+fn adopt(from: &OwnedFd, claim: &str, to: &OwnedFd) -> bool {
+    match rename_no_replace(from, claim, to, claim) {
+        Ok(()) => true,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => false,
+        Err(error) => {
+            tracing::warn!(claim, %error, "cannot take over a claimed file a stopped watch left");
+            false
+        }
+    }
+}
+
+/// A new, empty claim folder named by the time and a sequence number, and
+/// with `unique`, a random part too (services sharing a folder claim at
+/// once, and a claim keeps its name when another service takes it over).
+fn new_claim_folder(claims: &OwnedFd, unique: bool) -> io::Result<(String, OwnedFd)> {
     let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC);
-    let stamp = now.strftime("%Y%m%d-%H%M%S-%6f").to_string();
+    let mut stamp = now.strftime("%Y%m%d-%H%M%S-%6f").to_string();
+    if unique {
+        let mut random = [0_u8; 4];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
+        stamp = format!("{stamp}-{:08x}", u32::from_be_bytes(random));
+    }
     for sequence in 0..10_000u32 {
         let id = format!("{stamp}-{sequence:04}");
         match rustix::fs::mkdirat(claims, &*id, Mode::from_raw_mode(0o777)) {

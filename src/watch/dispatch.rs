@@ -36,8 +36,23 @@ impl Service {
             .as_ref()
             .map(|events| std::sync::Arc::clone(&events.wake));
         loop {
+            if self.stopping.is_none()
+                && self
+                    .lease
+                    .as_ref()
+                    .is_some_and(crate::store::WatchLease::is_lost)
+            {
+                self.stop_requested("lost lease");
+            }
             self.start_runs();
             if self.finished() {
+                if self
+                    .lease
+                    .as_ref()
+                    .is_some_and(crate::store::WatchLease::is_lost)
+                {
+                    return Err(WatchError::LeaseLost);
+                }
                 return Ok(self.summary);
             }
             let wake_at = [self.next_due(), self.reload_at, self.stopping]
@@ -57,6 +72,7 @@ impl Service {
                 () = tokio::time::sleep_until(wake_at.into()) => self.timers(),
                 _ = listing.tick(), if periodic => {
                     self.reload();
+                    self.recover_orphans();
                     self.list_all();
                 }
                 () = lost => {}
@@ -199,6 +215,12 @@ impl Service {
         let Done {
             claimed, outcome, ..
         } = done;
+        if !self.lease_valid() {
+            // Other services may have taken the file over: it is theirs now.
+            self.summary.left += 1;
+            tracing::warn!(file = %claimed.name, "this watch lost its lease: the file is left to the service that took it over");
+            return;
+        }
         match outcome {
             Outcome::Duplicate { entry, earlier } => {
                 self.skip_duplicate(id, &claimed, &entry, &earlier);
@@ -212,6 +234,9 @@ impl Service {
                     if let Some(entry) = entry {
                         self.skip_duplicate(id, &claimed, &entry, &earlier);
                     }
+                }
+                Err(LifecycleError::Store(StoreError::ClaimRecorded { .. })) => {
+                    tracing::warn!(file = %claimed.name, "another watch service recorded this file's run first; this one leaves the file to it");
                 }
                 Err(error @ LifecycleError::InputChanged { .. }) => {
                     self.close_unresumable(id, &claimed, &error);

@@ -101,4 +101,12 @@ pub enum WatchError {
     #[error("cannot start the runtime")]
     #[diagnostic(code(bulkops::runtime))]
     Runtime(#[source] std::io::Error),
+    #[error("this watch's lease in the job store ran out before it was renewed, so it stopped")]
+    #[diagnostic(
+        code(bulkops::watch::lease_lost),
+        help(
+            "the process stalled or lost the store for longer than its lease; other watch services take over its claimed files; start it again"
+        )
+    )]
+    LeaseLost,
 }

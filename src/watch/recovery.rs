@@ -4,6 +4,11 @@
 //! whose run was never recorded runs; a run that did not end is resumed
 //! from its journal; a file whose run ended is archived; a file whose
 //! destination the ledger already names is moved there.
+//!
+//! Watch services sharing a folder through a shared store take over the
+//! claims of services whose lease ran out, at start and at every listing,
+//! and recover those the same way; a claim is recorded (and run) once,
+//! whichever service records it first.
 
 use std::path::Path;
 
@@ -14,8 +19,17 @@ use crate::store::Status;
 use crate::text::chain;
 
 impl Service {
-    /// Takes up the files an earlier watch left claimed.
+    /// Takes up the files an earlier watch left claimed (on a shared store:
+    /// those of services that are gone, taken over first).
     pub(super) fn recover(&mut self, id: WatchId) {
+        if let Some(adopted) = self.adopt(id) {
+            self.recover_claims(id, &adopted);
+        }
+    }
+
+    /// Recovers the claims left in this watch's claim folder: all of them,
+    /// or on a shared store those just taken over (`adopted`).
+    fn recover_claims(&mut self, id: WatchId, adopted: &[String]) {
         let Some(watched) = self.watched.get(&id) else {
             return;
         };
@@ -29,7 +43,63 @@ impl Service {
             }
         };
         for claimed in leftovers {
+            // A service's own claims are in its memory already.
+            if self.lease.is_none() || adopted.contains(&claimed.id) {
+                self.recover_one(id, claimed);
+            }
+        }
+    }
+
+    /// On a shared store, takes over the claims of the services that are
+    /// gone, at every listing; recovers them.
+    pub(super) fn recover_orphans(&mut self) {
+        if self.lease.is_none() || self.stopping.is_some() || !self.lease_valid() {
+            return;
+        }
+        for (id, claimed) in std::mem::take(&mut self.held_elsewhere) {
             self.recover_one(id, claimed);
+        }
+        let ids: Vec<WatchId> = self.watched.keys().copied().collect();
+        for id in ids {
+            if let Some(adopted) = self.adopt(id).filter(|adopted| !adopted.is_empty()) {
+                self.recover_claims(id, &adopted);
+            }
+        }
+    }
+
+    /// Whether this watch may still move its files: always on a store of
+    /// one machine; on a shared store, while its lease holds.
+    pub(super) fn lease_valid(&self) -> bool {
+        self.lease.as_ref().is_none_or(|lease| {
+            !lease.is_lost() && self.store.watch_owner_alive(lease.owner()).unwrap_or(false)
+        })
+    }
+
+    /// The ids of the claims taken over from services that are gone (none
+    /// on a store of one machine); `None` when they cannot be listed.
+    fn adopt(&mut self, id: WatchId) -> Option<Vec<String>> {
+        let watched = self.watched.get(&id)?;
+        if self
+            .lease
+            .as_ref()
+            .is_none_or(crate::store::WatchLease::is_lost)
+        {
+            return Some(Vec::new());
+        }
+        let store = &self.store;
+        // A service whose liveness cannot be read is taken as alive.
+        let alive = |owner: &str| store.watch_owner_alive(owner).unwrap_or(true);
+        match watched.folders.adopt_orphans(&alive) {
+            Ok(adopted) => {
+                if !adopted.is_empty() {
+                    tracing::info!(workflow = %watched.workflow.name(), files = adopted.len(), "took over the claimed files of a watch service that is gone");
+                }
+                Some(adopted)
+            }
+            Err(error) => {
+                tracing::error!(workflow = %watched.workflow.name(), error = %error, "cannot take over the claimed files of watch services that are gone");
+                None
+            }
         }
     }
 
@@ -92,6 +162,10 @@ impl Service {
             Status::Interrupted | Status::Cancelled => {
                 tracing::info!(run = %run_id, file = %claimed.name, "resuming the run a stopped watch left");
                 self.enqueue(id, claimed, look, Some(run_id));
+            }
+            Status::Queued | Status::Running if self.lease.is_some() => {
+                tracing::info!(run = %run_id, file = %claimed.name, "another process executes this run; its file is looked at again at the next listing");
+                self.held_elsewhere.push((id, claimed));
             }
             Status::Queued | Status::Running => {
                 self.summary.left += 1;

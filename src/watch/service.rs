@@ -25,7 +25,7 @@ use super::{Settings, Summary, WatchError};
 use crate::manifest::spec::CompleteSpec;
 use crate::runner::stop::Stop;
 use crate::steps::fault::{self, Phase};
-use crate::store::JobStore;
+use crate::store::{JobStore, WatchLease};
 use crate::text::chain;
 
 /// How long after a manifest event the manifests are read again, so an
@@ -105,6 +105,12 @@ impl Watched {
 pub(super) struct Service {
     pub(super) settings: Settings,
     pub(super) store: JobStore,
+    /// On a shared store: this service's lease, which lets several services
+    /// serve one folder and take over the files of those that die.
+    pub(super) lease: Option<WatchLease>,
+    /// Claims taken over whose runs another process still executes: looked
+    /// at again at every listing.
+    pub(super) held_elsewhere: Vec<(WatchId, Claimed)>,
     pub(super) manifests: Manifests,
     /// Every watch, by the id it got when it started.
     pub(super) watched: BTreeMap<WatchId, Watched>,
@@ -126,6 +132,7 @@ pub(super) struct Service {
 impl Service {
     fn start(settings: Settings) -> Result<Self, WatchError> {
         let store = JobStore::open_at(&settings.paths.state, crate::store::Create::IfMissing)?;
+        let lease = store.hold_watch()?;
         let (hint_sender, hints) = mpsc::channel(events::CAPACITY);
         let events = if settings.once || settings.poll.is_some() {
             None
@@ -137,6 +144,8 @@ impl Service {
             manifests: Manifests::new(settings.manifests.clone()),
             settings,
             store,
+            lease,
+            held_elsewhere: Vec::new(),
             watched: BTreeMap::new(),
             next_id: 0,
             events,
@@ -227,7 +236,12 @@ impl Service {
                 second: workflow.manifest.clone(),
             });
         }
-        let folders = Folders::prepare(&folder, workflow.name(), &workflow.watch.archive)?;
+        let folders = Folders::prepare(
+            &folder,
+            workflow.name(),
+            &workflow.watch.archive,
+            self.lease.as_ref().map(WatchLease::owner),
+        )?;
         tracing::info!(workflow = %workflow.name(), folder = %folder.display(), pattern = %workflow.watch.pattern, "watching");
         if let Some(events) = &mut self.events {
             events.add(&folder, false);
@@ -505,6 +519,10 @@ impl Service {
             return false;
         };
         let workflow = watched.workflow.name().to_owned();
+        if self.lease.as_ref().is_some_and(WatchLease::is_lost) {
+            // Other services may have taken this one's files over.
+            return false;
+        }
         match watched.folders.claim(name, look, marker) {
             Ok(Some(claimed)) => {
                 tracing::info!(workflow = %workflow, file = %name, size = look.size, claim = %claimed.id, "claimed");

@@ -45,6 +45,7 @@ mod support;
 mod sync;
 mod watch;
 mod watch_recovery;
+mod watch_shared;
 mod watch_support;
 mod web;
 mod web_support;

@@ -4,12 +4,13 @@
 //! grace period and leaves the rest to resume; manifests are reloaded, an
 //! invalid edit keeps the last valid version, a removed one stops its watch.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::support::{repo_path, wait_until};
+use crate::support::repo_path;
 use crate::watch_support::{
-    HEADER, PATIENCE, Service, claimed_names, contractors, drop_file, dropped_names,
-    job_trigger_files, ledger, manifest, member_file, names_in, once, project,
+    HEADER, Service, claimed_names, contractors, drop_file, dropped_names, hold_at,
+    job_trigger_files, ledger, manifest, member_file, names_in, once, pairs, project,
+    wait_for_hold,
 };
 
 /// A member file of the first `count` demo users.
@@ -21,32 +22,6 @@ fn many_members(count: usize) -> String {
         text.push('\n');
     }
     text
-}
-
-/// Where a held service says it holds, and the environment that asks it to.
-fn hold_at(point: &str) -> (tempfile::TempDir, PathBuf, Vec<(String, String)>) {
-    let folder = tempfile::tempdir().unwrap();
-    let file = folder.path().join("hold");
-    let env = vec![
-        ("BULKOPS_FAULT_HOLD".to_owned(), point.to_owned()),
-        (
-            "BULKOPS_FAULT_HOLD_FILE".to_owned(),
-            file.display().to_string(),
-        ),
-    ];
-    (folder, file, env)
-}
-
-fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
-    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
-}
-
-fn wait_for_hold(service: &Service, hold: &Path) {
-    wait_until(
-        &format!("the hold file, log:\n{}", service.log()),
-        PATIENCE,
-        || hold.exists(),
-    );
 }
 
 /// The id of the run the log says started for `file`.

@@ -287,3 +287,29 @@ pub(crate) fn write_slowly(path: &PathBuf, total: usize, over: Duration) -> Vec<
     file.sync_all().unwrap();
     content
 }
+
+/// Where a held service says it holds, and the environment that asks it to.
+pub(crate) fn hold_at(point: &str) -> (tempfile::TempDir, PathBuf, Vec<(String, String)>) {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("hold");
+    let env = vec![
+        ("BULKOPS_FAULT_HOLD".to_owned(), point.to_owned()),
+        (
+            "BULKOPS_FAULT_HOLD_FILE".to_owned(),
+            file.display().to_string(),
+        ),
+    ];
+    (folder, file, env)
+}
+
+pub(crate) fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+pub(crate) fn wait_for_hold(service: &Service, hold: &Path) {
+    wait_until(
+        &format!("the hold file, log:\n{}", service.log()),
+        PATIENCE,
+        || hold.exists(),
+    );
+}

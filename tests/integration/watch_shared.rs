@@ -1,0 +1,149 @@
+//! Several `bulkops watch` services on one folder with a shared job store
+//! (PostgreSQL): every dropped file runs once, whichever service claims it;
+//! the files a killed service left claimed are taken over by another once
+//! its lease ran out (never while it lives), and run once.
+
+use std::path::{Path, PathBuf};
+
+use bulkops::store::testing::scratch_database;
+use bulkops::store::{Create, JobStore};
+
+use crate::support::wait_until;
+use crate::watch_support::{
+    PATIENCE, Service, drop_file, dropped_names, hold_at, member_file, names_in, pairs, project,
+    wait_for_hold,
+};
+
+/// Every file below `.processing/<workflow>/`, by path.
+fn claimed_files(drop: &Path, workflow: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![drop.join(".processing").join(workflow)];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn three_services_on_one_folder_run_each_file_once() {
+    let dir = project("      concurrency: 2\n");
+    let database = scratch_database();
+    let env = [("BULKOPS_STATE_URL", database.url.as_str())];
+    let services: Vec<Service> = (0..3)
+        .map(|_| Service::start(dir.path(), &["m", "--rescan", "1s"], &env))
+        .collect();
+    let count = 60_u32;
+    for number in 1..=count {
+        drop_file(
+            dir.path(),
+            &format!("drop/f{number:04}.csv"),
+            &member_file(number),
+        );
+    }
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    wait_until("every file's run ended", PATIENCE, || {
+        let rows = store.ledger().unwrap();
+        rows.len() >= count as usize && rows.iter().all(|row| row.status == "processed")
+    });
+    wait_until("every file archived", PATIENCE, || {
+        names_in(&dir.path().join("drop/processed")).len() >= count as usize
+    });
+    let logs: Vec<String> = services.into_iter().map(Service::kill).collect();
+    let rows = store.ledger().unwrap();
+    assert_eq!(rows.len(), count as usize, "one ledger row per file");
+    let expected: Vec<String> = (1..=count).map(|n| format!("f{n:04}.csv")).collect();
+    assert_eq!(
+        dropped_names(&names_in(&dir.path().join("drop/processed"))),
+        expected,
+        "each file archived once"
+    );
+    assert_eq!(
+        store.runs().unwrap().len(),
+        count as usize,
+        "one run per file"
+    );
+    assert_eq!(
+        store.jobs().unwrap().len(),
+        count as usize,
+        "one job per file"
+    );
+    let per_service: Vec<usize> = logs
+        .iter()
+        .map(|log| log.matches("run started").count())
+        .collect();
+    eprintln!("runs started by each service: {per_service:?}");
+    let started: usize = per_service.iter().sum();
+    assert_eq!(started, count as usize, "{logs:#?}");
+    assert!(
+        claimed_files(&dir.path().join("drop"), "hires").is_empty(),
+        "nothing is left claimed"
+    );
+}
+
+#[test]
+fn a_killed_services_claims_are_taken_over_once_its_lease_ran_out() {
+    let dir = project("");
+    let database = scratch_database();
+    drop_file(dir.path(), "drop/a.csv", &member_file(3));
+    let (_hold_dir, hold, held_env) = hold_at("claimed:1");
+    let mut env = pairs(&held_env);
+    env.push(("BULKOPS_STATE_URL", database.url.as_str()));
+    env.push(("BULKOPS_LEASE_MS", "1500"));
+    let first = Service::start(dir.path(), &["m"], &env);
+    wait_for_hold(&first, &hold);
+    let drop = dir.path().join("drop");
+    let claimed = claimed_files(&drop, "hires");
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    let owner_folder = claimed[0].parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(
+        owner_folder
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with('@'),
+        "{owner_folder:?}"
+    );
+
+    // A second service leaves the claim of a living one alone.
+    let shared = [
+        ("BULKOPS_STATE_URL", database.url.as_str()),
+        ("BULKOPS_LEASE_MS", "1500"),
+    ];
+    let second = Service::start(dir.path(), &["m", "--rescan", "500ms"], &shared);
+    second.wait_for("listed");
+    assert_eq!(
+        claimed_files(&drop, "hires"),
+        claimed,
+        "not taken from a living service"
+    );
+
+    first.kill();
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    wait_until("the file's run ended", PATIENCE, || {
+        store
+            .ledger()
+            .unwrap()
+            .iter()
+            .any(|row| row.status == "processed")
+    });
+    wait_until("the file archived", PATIENCE, || {
+        !names_in(&drop.join("processed")).is_empty()
+    });
+    let log = second.kill();
+    assert!(
+        log.contains("took over the claimed files of a watch service that is gone"),
+        "{log}"
+    );
+    assert_eq!(dropped_names(&names_in(&drop.join("processed"))), ["a.csv"]);
+    assert_eq!(store.ledger().unwrap().len(), 1);
+    assert_eq!(store.runs().unwrap().len(), 1, "one run");
+    assert!(!owner_folder.exists(), "the dead service's folder is gone");
+    assert!(claimed_files(&drop, "hires").is_empty());
+}
