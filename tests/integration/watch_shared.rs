@@ -1,7 +1,8 @@
 //! Several `bulkops watch` services on one folder with a shared job store
 //! (PostgreSQL): every dropped file runs once, whichever service claims it;
 //! the files a killed service left claimed are taken over by another once
-//! its lease ran out (never while it lives), and run once.
+//! its lease ran out (never while it lives), and run once; a stalled service
+//! woken after a takeover leaves the file alone and exits 75.
 
 use std::path::{Path, PathBuf};
 
@@ -145,5 +146,44 @@ fn a_killed_services_claims_are_taken_over_once_its_lease_ran_out() {
     assert_eq!(store.ledger().unwrap().len(), 1);
     assert_eq!(store.runs().unwrap().len(), 1, "one run");
     assert!(!owner_folder.exists(), "the dead service's folder is gone");
+    assert!(claimed_files(&drop, "hires").is_empty());
+}
+
+#[test]
+fn a_stalled_service_woken_after_a_takeover_leaves_the_file_to_the_other() {
+    let dir = project("");
+    let database = scratch_database();
+    drop_file(dir.path(), "drop/a.csv", &member_file(5));
+    let (_hold_dir, hold, held_env) = hold_at("claimed:1");
+    let mut env = pairs(&held_env);
+    env.push(("BULKOPS_STATE_URL", database.url.as_str()));
+    env.push(("BULKOPS_LEASE_MS", "1500"));
+    let first = Service::start(dir.path(), &["m"], &env);
+    wait_for_hold(&first, &hold);
+    first.signal("STOP");
+    let shared = [
+        ("BULKOPS_STATE_URL", database.url.as_str()),
+        ("BULKOPS_LEASE_MS", "1500"),
+    ];
+    let second = Service::start(dir.path(), &["m", "--rescan", "500ms"], &shared);
+    let drop = dir.path().join("drop");
+    wait_until("the other service archived the file", PATIENCE, || {
+        !names_in(&drop.join("processed")).is_empty()
+    });
+    // The stalled service wakes where it stalled: just after its claim.
+    std::fs::remove_file(&hold).unwrap();
+    first.signal("CONT");
+    let (code, log) = first.finish();
+    assert_eq!(code, 75, "{log}");
+    assert!(
+        log.contains("this watch's lease in the job store ran out"),
+        "{log}"
+    );
+    second.kill();
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    assert_eq!(store.ledger().unwrap().len(), 1, "one ledger row");
+    assert_eq!(store.runs().unwrap().len(), 1, "one run");
+    assert_eq!(dropped_names(&names_in(&drop.join("processed"))), ["a.csv"]);
+    assert!(names_in(&drop.join("failed")).is_empty());
     assert!(claimed_files(&drop, "hires").is_empty());
 }
