@@ -160,6 +160,13 @@ fn apply_all(
     args: &ApplyArgs,
 ) -> Result<Outcome, Error> {
     let paths = args.paths.to_paths();
+    // Every directory profile is checked before the first run changes
+    // anything: a missing one refuses the whole apply.
+    for loaded in &manifests {
+        if loaded.plan.watch.is_none() || !several {
+            lifecycle::open::check_profiles(loaded, &paths, &loaded.plan.directories)?;
+        }
+    }
     let manifests: Vec<(LoadedManifest, Option<String>)> = manifests
         .into_iter()
         .flat_map(|loaded| {
@@ -177,8 +184,9 @@ fn apply_all(
         lock_timeout: Some(args.lock_timeout),
     };
     let (mut applied, mut skipped) = (0u64, 0u64);
-    for (loaded, group) in manifests {
-        let name = loaded.source.name.clone();
+    for (index, (loaded, group)) in manifests.iter().enumerate() {
+        let loaded = loaded.clone();
+        let name = shown_name(&loaded, group.is_some());
         if loaded.plan.watch.is_some() && several {
             write_stdout(&format!(
                 "skipped {name}: it runs on files dropped into a watched folder\n"
@@ -195,7 +203,14 @@ fn apply_all(
             skipped += 1;
             continue;
         }
-        let finished = lifecycle::apply(Start::New(Box::new(loaded)), &paths, options)?;
+        let rest = &manifests[index + 1..];
+        let finished = match lifecycle::apply(Start::New(Box::new(loaded)), &paths, options) {
+            Ok(finished) => finished,
+            Err(error) => {
+                write_stdout(&not_run(rest))?;
+                return Err(error.into());
+            }
+        };
         let run_id = finished.report.run_id.clone();
         if let Some(group) = &group {
             JobStore::open_at(&paths.state, Create::Never)
@@ -206,6 +221,9 @@ fn apply_all(
             write_stdout(&format!("group {group}\n"))?;
         }
         applied += 1;
+        if finished.report.status != Status::Completed {
+            write_stdout(&not_run(rest))?;
+        }
         match finished.report.status {
             Status::Completed => {}
             Status::Cancelled => return Err(Error::RunCancelled { run_id }),
@@ -222,6 +240,35 @@ fn apply_all(
         crate::text::counted(applied, "manifest", "manifests")
     ))?;
     Ok(Outcome::Success)
+}
+
+/// A manifest as the messages of a folder's or a fan-out's apply name it:
+/// with its directory when it runs against several.
+fn shown_name(loaded: &LoadedManifest, fanned_out: bool) -> String {
+    if fanned_out {
+        format!(
+            "{} (directory `{}`)",
+            loaded.source.name,
+            printable(&loaded.plan.directory)
+        )
+    } else {
+        loaded.source.name.clone()
+    }
+}
+
+/// What an apply that stopped early did not run.
+fn not_run(rest: &[(LoadedManifest, Option<String>)]) -> String {
+    if rest.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = rest
+        .iter()
+        .map(|(loaded, group)| shown_name(loaded, group.is_some()))
+        .collect();
+    format!(
+        "stopped: not run: {} (apply again to run them; runs that completed are kept)\n",
+        names.join(", ")
+    )
 }
 
 /// Applies a saved plan: each of its runs, in order.

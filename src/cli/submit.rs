@@ -48,7 +48,14 @@ pub(super) fn run(args: &SubmitArgs, reporter: &Reporter) -> Result<Outcome, Err
         }
         manifests.push(loaded);
     }
-    let submission = submit::submit(&manifests, &args.directories, &args.stores.to_paths())?;
+    // A profile named twice is one directory: one run.
+    let mut directories: Vec<String> = Vec::with_capacity(args.directories.len());
+    for directory in &args.directories {
+        if !directories.contains(directory) {
+            directories.push(directory.clone());
+        }
+    }
+    let submission = submit::submit(&manifests, &directories, &args.stores.to_paths())?;
     let mut out = String::new();
     for queued in &submission.runs {
         let _ = writeln!(

@@ -521,6 +521,7 @@ fn context_for(
     Ok(RunContext {
         run_id,
         workflow: plan.workflow.clone(),
+        directory: plan.directory.clone(),
         started: Timestamp::now(),
         output: OutputRoot::new(root),
         input_base,
@@ -717,7 +718,7 @@ async fn execute(
     session: &Session,
     lock: crate::store::RunLock,
 ) -> Result<Finished, LifecycleError> {
-    shared_budget::share(&directory, &session.store)?;
+    shared_budget::share(&directory, &session.store);
     let ledger = ledger::StoreLedger {
         store: Arc::clone(&session.store),
         run_id: context.run_id.clone(),

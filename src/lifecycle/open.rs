@@ -51,6 +51,31 @@ pub fn chosen_profile(
     ))
 }
 
+/// Checks that every profile in `names` (`local` aside) is configured in the
+/// manifest's profiles file, read once.
+pub fn check_profiles(
+    loaded: &LoadedManifest,
+    paths: &Paths,
+    names: &[String],
+) -> Result<(), LifecycleError> {
+    let mut wanted = names.iter().filter(|name| *name != "local").peekable();
+    let Some(first) = wanted.peek() else {
+        return Ok(());
+    };
+    let path = profiles_path(loaded, paths);
+    if !path.exists() {
+        return Err(LifecycleError::UnknownDirectory {
+            name: (*first).clone(),
+            profiles: path,
+        });
+    }
+    let profiles = profile::load(&path).map_err(ClientError::from)?;
+    for name in wanted {
+        profile::find(&profiles, name).map_err(ClientError::from)?;
+    }
+    Ok(())
+}
+
 /// The directory the manifest names: `local`, or a profile of the profiles file.
 pub fn directory(loaded: &LoadedManifest, paths: &Paths) -> Result<AnyDirectory, LifecycleError> {
     let Some(chosen) = chosen_profile(loaded, paths)? else {

@@ -169,11 +169,14 @@ fn prepare(
     options: Options,
     session: &Session,
 ) -> Result<(LoadedManifest, RunContext, Limits), LifecycleError> {
+    // The directory the run was recorded for: one of its manifest's
+    // `directories`, or the profile it was submitted for.
     let loaded = manifest::load_bytes(
         &record.manifest_path,
         record.manifest_text.clone().into_bytes(),
     )
-    .map_err(LoadError::Invalid)?;
+    .map_err(LoadError::Invalid)?
+    .for_directory(&record.directory);
     check_inputs(&lock_store(&session.store), &record.id)?;
     let output = OutputRoot::new(match Path::new(&record.output_root) {
         root if root.is_absolute() => root.to_path_buf(),
@@ -202,6 +205,7 @@ fn prepare(
     let context = RunContext {
         run_id: record.id.clone(),
         workflow: record.workflow.clone(),
+        directory: record.directory.clone(),
         started: record.started_at,
         output,
         input_base,

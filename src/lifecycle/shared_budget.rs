@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{LifecycleError, lock_store};
+use super::lock_store;
 use crate::directory::any::AnyDirectory;
 use crate::msgraph::shared::{self, Buckets, Spend};
 use crate::store::{Charge, JobStore, SharedBudget, Taken};
@@ -45,20 +45,21 @@ impl shared::SharedBudget for StoreBudget {
 }
 
 /// Gives a Graph directory's client the budget its store shares, if the
-/// store is shared.
-pub(super) fn share(
-    directory: &AnyDirectory,
-    store: &Mutex<JobStore>,
-) -> Result<(), LifecycleError> {
+/// store is shared. A store that cannot keep the budget is warned of, and
+/// the client paces itself alone.
+pub(super) fn share(directory: &AnyDirectory, store: &Mutex<JobStore>) {
     let AnyDirectory::Graph(graph) = directory else {
-        return Ok(());
+        return;
     };
     let client = graph.client();
-    if let Some(budget) = lock_store(store).shared_budget(&client.budget_name())? {
-        client.share_budget(Arc::new(StoreBudget {
+    match lock_store(store).shared_budget(&client.budget_name(), client.longest_cool_down()) {
+        Ok(Some(budget)) => client.share_budget(Arc::new(StoreBudget {
             budget,
             buckets: client.buckets(),
-        }));
+        })),
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(error = %crate::text::chain(&error), "the shared Graph budget cannot be kept in the job store; pacing this process alone");
+        }
     }
-    Ok(())
 }

@@ -63,14 +63,18 @@ pub struct MetadataSpec {
 /// The body of a workflow: where it runs, when, how carefully, and its steps.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(extend("not" = { "required": ["directory", "directories"] }))]
+#[schemars(extend("allOf" = [
+    { "not": { "required": ["directory", "directories"] } },
+    { "not": { "required": ["trigger", "directories"] } }
+]))]
 pub struct WorkflowBodySpec {
     /// The directory profile to run against. `local` is the embedded local
     /// directory, which needs no tenant; other names refer to profiles in `bulkops.yaml`.
     #[serde(default = "default_directory")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"))]
     pub directory: String,
-    /// Several directory profiles, one run each (instead of `directory`):
+    /// Several directory profiles, one run each (instead of `directory`; not
+    /// with a watch trigger, whose file runs against one directory):
     /// `bulkops submit` queues one run per profile for workers, and
     /// `bulkops apply` and `bulkops plan` take them in turn. The runs of one
     /// submission or apply are listed together (`jobs list --group`).

@@ -17,6 +17,8 @@ use crate::template::{RenderError, file_name_safe, render};
 pub struct RunContext {
     pub run_id: String,
     pub workflow: String,
+    /// The directory profile the run changes (`{{run.directory}}`).
+    pub directory: String,
     /// When the run started: the reference for `olderThan` and `{{run.date}}`.
     pub started: Timestamp,
     pub output: OutputRoot,
@@ -81,6 +83,7 @@ impl RunContext {
             "run".into(),
             json!({
                 "id": self.run_id,
+                "directory": self.directory,
                 "date": utc.strftime("%Y-%m-%d").to_string(),
                 "time": utc.strftime("%H%M%S").to_string(),
                 "timestamp": self.started.to_string(),

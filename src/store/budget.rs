@@ -45,6 +45,8 @@ pub enum Taken {
 pub struct SharedBudget {
     pool: Pool,
     name: String,
+    /// The longest cool-down honoured, in microseconds.
+    longest_quiet_us: i64,
 }
 
 impl std::fmt::Debug for SharedBudget {
@@ -58,8 +60,12 @@ impl std::fmt::Debug for SharedBudget {
 
 impl JobStore {
     /// The budget `name` shared by every process on this store, or `None`
-    /// on SQLite.
-    pub fn shared_budget(&self, name: &str) -> Result<Option<SharedBudget>, StoreError> {
+    /// on SQLite. Cool-downs longer than `longest_quiet` are cut to it.
+    pub fn shared_budget(
+        &self,
+        name: &str,
+        longest_quiet: Duration,
+    ) -> Result<Option<SharedBudget>, StoreError> {
         let Db::Postgres(pg) = &self.db else {
             return Ok(None);
         };
@@ -70,6 +76,7 @@ impl JobStore {
         Ok(Some(SharedBudget {
             pool: pg.pool().clone(),
             name: name.to_owned(),
+            longest_quiet_us: i64::try_from(longest_quiet.as_micros()).unwrap_or(i64::MAX / 4),
         }))
     }
 }
@@ -107,14 +114,24 @@ impl SharedBudget {
         if let Some(row) = granted.first() {
             return Ok(Taken::Granted { at_us: row.int(0)? });
         }
+        // Not granted: how long to wait. A grant never leaves a quota's
+        // arrival time more than its burst ahead, nor a cool-down longer
+        // than `longest_quiet`; values beyond that (written by hand, or by
+        // a client with other quotas) are brought back within, so the wait
+        // is bounded.
         let waits = pg::query_async(
             self.pool.clone(),
             &format!(
-                "SELECT GREATEST(b.quiet_until - clock.now, \
+                "UPDATE graph_budgets AS b SET \
+                 writes_at = LEAST(b.writes_at, clock.now + ?3), \
+                 device_writes_at = LEAST(b.device_writes_at, clock.now + ?5), \
+                 units_at = LEAST(b.units_at, clock.now + ?7), \
+                 quiet_until = LEAST(b.quiet_until, clock.now + ?8) \
+                 FROM {CLOCK} WHERE b.budget = ?1 \
+                 RETURNING GREATEST(b.quiet_until - clock.now, \
                  GREATEST(b.writes_at, clock.now) + ?2 - ?3 - clock.now, \
                  GREATEST(b.device_writes_at, clock.now) + ?4 - ?5 - clock.now, \
-                 GREATEST(b.units_at, clock.now) + ?6 - ?7 - clock.now, 1) \
-                 FROM graph_budgets AS b, {CLOCK} WHERE b.budget = ?1"
+                 GREATEST(b.units_at, clock.now) + ?6 - ?7 - clock.now, 1)"
             ),
             args![
                 self.name.as_str(),
@@ -124,6 +141,7 @@ impl SharedBudget {
                 devices.burst_us,
                 units.cost_us,
                 units.burst_us,
+                self.longest_quiet_us,
             ],
         )
         .await?;
@@ -141,14 +159,17 @@ impl SharedBudget {
     /// Holds every process back until `delay` from now (or later, if a
     /// longer cool-down holds already).
     pub async fn cool_down(&self, delay: Duration) -> Result<(), StoreError> {
-        let delay_us = i64::try_from(delay.as_micros()).unwrap_or(i64::MAX / 2);
+        let delay_us = i64::try_from(delay.as_micros())
+            .unwrap_or(i64::MAX)
+            .min(self.longest_quiet_us);
         pg::query_async(
             self.pool.clone(),
             &format!(
-                "UPDATE graph_budgets AS b SET quiet_until = GREATEST(b.quiet_until, clock.now + ?2) \
+                "UPDATE graph_budgets AS b SET quiet_until = \
+                 LEAST(GREATEST(b.quiet_until, clock.now + ?2), clock.now + ?3) \
                  FROM {CLOCK} WHERE b.budget = ?1"
             ),
-            args![self.name.as_str(), delay_us],
+            args![self.name.as_str(), delay_us, self.longest_quiet_us],
         )
         .await?;
         Ok(())

@@ -629,7 +629,7 @@ fn postgres_shared_budgets_keep_every_window_within_the_quota() {
     let location = database.location();
     assert!(
         JobStore::in_memory()
-            .and_then(|store| store.shared_budget("b"))
+            .and_then(|store| store.shared_budget("b", std::time::Duration::from_secs(1)))
             .is_ok_and(|budget| budget.is_none()),
         "SQLite shares no budget"
     );
@@ -646,7 +646,7 @@ fn postgres_shared_budgets_keep_every_window_within_the_quota() {
         .map(|_| {
             JobStore::open_at(&location, Create::IfMissing)
                 .unwrap()
-                .shared_budget("graph contoso app")
+                .shared_budget("graph contoso app", std::time::Duration::from_secs(2))
                 .unwrap()
                 .unwrap()
         })
@@ -719,5 +719,44 @@ fn postgres_shared_budgets_keep_every_window_within_the_quota() {
             ),
             "a shorter cool-down does not cut a longer one"
         );
+    });
+}
+
+/// Values no grant leaves (a cool-down of years, an arrival time far ahead,
+/// written by hand) are brought back within bounds: the wait stays bounded.
+#[test]
+fn postgres_shared_budgets_bound_values_no_grant_leaves() {
+    let database = testing::scratch_database();
+    let store = JobStore::open_at(&database.location(), Create::IfMissing).unwrap();
+    let budget = store
+        .shared_budget("graph contoso app", std::time::Duration::from_secs(2))
+        .unwrap()
+        .unwrap();
+    let charge = Charge {
+        cost_us: 10_000,
+        burst_us: 20_000,
+    };
+    let free = Charge {
+        cost_us: 0,
+        burst_us: 0,
+    };
+    store
+        .sql()
+        .execute(
+            "UPDATE graph_budgets SET quiet_until = 9000000000000000000, writes_at = 9000000000000000000",
+            sql::args![],
+        )
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        for _ in 0..2 {
+            match budget.take([charge, free, free]).await.unwrap() {
+                Taken::Wait(wait) => assert!(
+                    wait <= std::time::Duration::from_millis(2_100),
+                    "waits {wait:?}"
+                ),
+                Taken::Granted { .. } => panic!("granted during a cool-down"),
+            }
+        }
     });
 }

@@ -27,7 +27,14 @@ pub const HELPERS: [&str; 3] = ["lower", "upper", "date"];
 const BLOCK_HELPERS: [&str; 2] = ["if", "unless"];
 
 /// Variables that every template can use.
-const ALWAYS: [&str; 5] = ["workflow.name", "run.id", "run.date", "run.time", "step.id"];
+const ALWAYS: [&str; 6] = [
+    "workflow.name",
+    "run.id",
+    "run.directory",
+    "run.date",
+    "run.time",
+    "step.id",
+];
 
 /// Variables of a step that runs once per group.
 const GROUP: [&str; 2] = ["group.id", "group.displayName"];

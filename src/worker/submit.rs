@@ -61,10 +61,10 @@ pub fn submit(
         } else {
             directories
         };
+        // A profile that is not configured is refused now, not by every
+        // worker that takes the run.
+        open::check_profiles(loaded, paths, targets)?;
         for directory in targets {
-            // A profile that is not configured is refused now, not by every
-            // worker that takes the run.
-            open::chosen_profile(&loaded.clone().for_directory(directory), paths)?;
             let submitted = Submitted {
                 output_dir: output_dir.clone(),
                 db: db.clone(),

@@ -16,7 +16,7 @@ use crate::support::{Run, bulkops_env, bulkops_in};
 /// its own.
 fn fanned_out(directories: &str) -> String {
     format!(
-        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  directories: {directories}\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"groups-{{{{run.id}}}}.csv\"\n"
+        "apiVersion: bulkops/v1\nkind: Workflow\nmetadata:\n  name: report\nspec:\n  directories: {directories}\n  steps:\n    - id: groups\n      downloadGroups:\n        output: \"{{{{run.directory}}}}/groups-{{{{run.id}}}}.csv\"\n"
     )
 }
 
@@ -33,7 +33,7 @@ fn two_tenants() -> (tempfile::TempDir, Emulator) {
     let url = emulator.url();
     let profile = |name: &str| {
         format!(
-            "  {name}:\n    tenant: contoso.onmicrosoft.com\n    clientId: 6731de76-14a6-49ae-97bc-6eba6914391e\n\
+            "  {name}:\n    tenant: {name}.onmicrosoft.com\n    clientId: 6731de76-14a6-49ae-97bc-6eba6914391e\n\
              \x20   secret: {{ env: {SECRET_ENV} }}\n    loginUrl: {url}\n    graphUrl: {url}\n"
         )
     };
@@ -91,7 +91,9 @@ fn apply_runs_each_directory_in_turn_and_lists_the_runs_as_one_group() {
     ids.sort_unstable();
     assert_eq!(grouped, ids);
     for run in &runs {
-        let file = dir.path().join(format!("groups-{}.csv", run.id));
+        let file = dir
+            .path()
+            .join(format!("{}/groups-{}.csv", run.directory, run.id));
         assert!(file.exists(), "{} wrote no file", run.id);
     }
     let listed = run_in(dir.path(), &["runs", "list", "--group", &group], state);
@@ -99,6 +101,19 @@ fn apply_runs_each_directory_in_turn_and_lists_the_runs_as_one_group() {
     for id in &ids {
         assert!(listed.stdout.contains(id.as_str()), "{}", listed.stdout);
     }
+    // The second directory's run, found interrupted, resumes against its
+    // own directory.
+    let second = runs.iter().find(|run| run.directory == "t3").unwrap();
+    let db = rusqlite::Connection::open(state).unwrap();
+    db.execute(
+        "UPDATE runs SET status = 'interrupted', finished_at = NULL WHERE id = ?1",
+        [&second.id],
+    )
+    .unwrap();
+    drop(db);
+    let resumed = run_in(dir.path(), &["apply", "--resume", &second.id], state);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    assert_eq!(store.run(&second.id).unwrap().status, Status::Completed);
 }
 
 #[test]

@@ -421,6 +421,14 @@ fn runs_submitted_together_are_listed_together() {
     let dir = tempfile::tempdir().unwrap();
     let database = scratch_database();
     let env = [("BULKOPS_STATE_URL", database.url.as_str())];
+    std::fs::create_dir_all(dir.path().join("two")).unwrap();
+    for name in ["first", "second"] {
+        std::fs::write(
+            dir.path().join(format!("two/{name}.yaml")),
+            REPORT.replace("name: report", &format!("name: {name}")),
+        )
+        .unwrap();
+    }
     std::fs::write(dir.path().join("m.yaml"), REPORT).unwrap();
     let group_of = |stdout: &str| {
         stdout
@@ -430,18 +438,7 @@ fn runs_submitted_together_are_listed_together() {
             .expect("a group line")
             .to_owned()
     };
-    let first = bulkops_env(
-        dir.path(),
-        &[
-            "submit",
-            "m.yaml",
-            "--profile",
-            "local",
-            "--profile",
-            "local",
-        ],
-        &env,
-    );
+    let first = bulkops_env(dir.path(), &["submit", "two"], &env);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert!(
         first.stdout.ends_with(": 2 runs for workers\n"),
@@ -517,10 +514,20 @@ fn many_runs_submitted_at_once_are_all_queued_under_distinct_ids() {
     let database = scratch_database();
     std::fs::write(dir.path().join("m.yaml"), REPORT).unwrap();
     // Ids drawn in one second share their time part: 400 runs meet ids
-    // taken already, which are drawn again.
+    // taken already, which are drawn again. One run for each of 400
+    // tenants (never signed in to: the runs are only queued).
+    let mut profiles = String::from("profiles:\n");
+    for tenant in 0..400 {
+        let _ = write!(
+            profiles,
+            "  p{tenant}:\n    tenant: t{tenant}.onmicrosoft.com\n    clientId: 6731de76-14a6-49ae-97bc-6eba6914391e\n    secret: {{ env: {SECRET_ENV} }}\n    loginUrl: http://127.0.0.1:9\n    graphUrl: http://127.0.0.1:9\n"
+        );
+    }
+    std::fs::write(dir.path().join("bulkops.yaml"), profiles).unwrap();
+    let names: Vec<String> = (0..400).map(|tenant| format!("p{tenant}")).collect();
     let mut args = vec!["submit", "m.yaml"];
-    for _ in 0..400 {
-        args.extend(["--profile", "local"]);
+    for name in &names {
+        args.extend(["--profile", name.as_str()]);
     }
     let submitted = bulkops_env(
         dir.path(),

@@ -38,7 +38,7 @@ impl GraphClient {
 
     /// Waits until writes of these kinds fit the write quotas, then spends
     /// them; then takes them from the shared budget, if the client has one.
-    async fn pace(&self, kinds: &[Option<WriteKind>]) {
+    async fn pace(&self, kinds: &[Option<WriteKind>]) -> Result<(), ClientError> {
         let (writes, device_writes) = kinds
             .iter()
             .flatten()
@@ -50,7 +50,7 @@ impl GraphClient {
             device_writes,
             resource_units: u32::try_from(kinds.len()).unwrap_or(u32::MAX),
         })
-        .await;
+        .await
     }
 
     /// Waits until the writes fit this process's own record of the quotas.
@@ -119,7 +119,7 @@ impl GraphClient {
                                 .iter()
                                 .map(|request| kinds[&request.id])
                                 .collect();
-                            self.pace(&group_kinds).await;
+                            self.pace(&group_kinds).await?;
                             let answers = self.send_batch(&group).await?;
                             // Learn from throttling at once, so the next batches wait.
                             for (answer, kind) in answers.iter().zip(&group_kinds) {

@@ -236,6 +236,12 @@ const WINDOW_SLACK: f64 = 1.02;
 const LEARN_BELOW: f64 = 0.5;
 /// The longest a client sleeps before asking a shared budget again.
 const SHARED_WAIT_CAP: Duration = Duration::from_secs(30);
+/// How long a shared budget may take to answer.
+const SHARED_ANSWER: Duration = Duration::from_secs(10);
+/// A wait for the shared budget longer than this is logged.
+const SHARED_WAIT_TOLD: Duration = Duration::from_secs(10);
+/// The longest cool-down shared with other processes, before the time scale.
+const LONGEST_SHARED_COOL_DOWN: Duration = Duration::from_secs(150);
 /// Attempts of a token request.
 const TOKEN_ATTEMPTS: u32 = 6;
 
@@ -300,12 +306,21 @@ impl GraphClient {
     }
 
     /// The name of the budget the client spends: Graph counts per app and
-    /// tenant (and each cloud or emulator is a service of its own).
+    /// tenant (and each cloud or emulator is a service of its own). Tenant
+    /// names and app ids are compared without case, as Entra does.
     pub fn budget_name(&self) -> String {
         format!(
             "{} {} {}",
-            self.profile.graph_url, self.profile.tenant, self.profile.client_id
+            self.profile.graph_url.trim_end_matches('/'),
+            self.profile.tenant.to_lowercase(),
+            self.profile.client_id.to_lowercase()
         )
+    }
+
+    /// The longest cool-down a shared budget keeps for this client: a write
+    /// window (a `Retry-After` beyond it holds this process alone).
+    pub fn longest_cool_down(&self) -> Duration {
+        self.scaled(LONGEST_SHARED_COOL_DOWN)
     }
 
     /// The buckets a shared budget keeps for this client's quotas.
@@ -313,23 +328,47 @@ impl GraphClient {
         Buckets::for_graph(self.profile.pacing.time_scale)
     }
 
-    /// Waits until the shared budget grants `spend`. A budget that fails
-    /// (its store unreachable) is warned of and the local pacing stands.
-    async fn take_shared(&self, spend: Spend) {
+    /// Waits until the shared budget grants `spend`, within the pacing
+    /// deadline. A budget that fails or does not answer in time (its store
+    /// unreachable or locked) is warned of and the local pacing stands.
+    async fn take_shared(&self, spend: Spend) -> Result<(), ClientError> {
         let Some(shared) = self.shared.get() else {
-            return;
+            return Ok(());
         };
+        let first = Instant::now();
+        let mut told = false;
         loop {
-            match shared.take(spend).await {
-                Ok(wait) if wait.is_zero() => return,
-                Ok(wait) => tokio::time::sleep(wait.min(SHARED_WAIT_CAP)).await,
-                Err(error) => {
-                    if !self.shared_failed.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(%error, "the shared Graph budget could not be read; pacing this process alone");
-                    }
-                    return;
+            let asked = tokio::time::timeout(SHARED_ANSWER, shared.take(spend)).await;
+            let wait = match asked {
+                Ok(Ok(wait)) if wait.is_zero() => return Ok(()),
+                Ok(Ok(wait)) => wait.min(SHARED_WAIT_CAP),
+                Ok(Err(error)) => {
+                    self.shared_failed(&error);
+                    return Ok(());
                 }
+                Err(_) => {
+                    self.shared_failed("the job store did not answer in time");
+                    return Ok(());
+                }
+            };
+            let waited = first.elapsed();
+            if waited + wait > self.profile.pacing.deadline {
+                return Err(ClientError::Deadline {
+                    seconds: waited.as_secs(),
+                    last: "the tenant's shared Graph budget (or a Retry-After every process honours) kept this request waiting".to_owned(),
+                });
             }
+            if !told && waited + wait > SHARED_WAIT_TOLD {
+                told = true;
+                tracing::warn!(waited = ?waited, wait = ?wait, "waiting for the tenant's shared Graph budget (other processes spend it, or a Retry-After holds them all)");
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn shared_failed(&self, error: &str) {
+        if !self.shared_failed.swap(true, Ordering::Relaxed) {
+            tracing::warn!(%error, "the shared Graph budget could not be read; pacing this process alone");
         }
     }
 
@@ -499,7 +538,7 @@ impl GraphClient {
                     ),
                     ..Spend::default()
                 })
-                .await;
+                .await?;
             }
             let bearer = self.bearer(false).await?;
             let outcome = {
