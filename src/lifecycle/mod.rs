@@ -192,13 +192,17 @@ pub enum LifecycleError {
     #[diagnostic(
         code(bulkops::plan::stale),
         help(
-            "nothing was changed. What changed for workflow `{workflow}`:\n  - {}\nPlan again and review the new plan: `bulkops plan {manifest} --out {plan_file}`",
+            "{}. What changed for workflow `{workflow}`:\n  - {}\nPlan again and review the new plan: `bulkops plan {manifest} --out {plan_file}`",
+            if applied_before.is_empty() { "nothing was changed".to_owned() } else { format!("the runs {} of this plan completed before this part was found stale; nothing more was changed", applied_before.join(", ")) },
             changes.iter().map(|change| crate::text::printable(change)).collect::<Vec<_>>().join("\n  - ")
         )
     )]
     StalePlan {
         plan_id: String,
+        /// The workflow (and, for a manifest with several, its directory).
         workflow: String,
+        /// Runs of this plan this apply completed before the stale part.
+        applied_before: Vec<String>,
         changes: Vec<String>,
         manifest: String,
         plan_file: String,

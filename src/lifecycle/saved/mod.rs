@@ -167,8 +167,30 @@ pub fn apply(
         let pending = pending_workflows(&lock_store(&session.store), &file)?;
         let mut finished = Vec::new();
         for workflow in pending {
-            let done = apply_workflow(&file.plan_id, workflow, plan_path, paths, options, &session)
-                .await?;
+            let done =
+                match apply_workflow(&file.plan_id, workflow, plan_path, paths, options, &session)
+                    .await
+                {
+                    Ok(done) => done,
+                    Err(LifecycleError::StalePlan {
+                        plan_id,
+                        workflow,
+                        changes,
+                        manifest,
+                        plan_file,
+                        ..
+                    }) => {
+                        return Err(LifecycleError::StalePlan {
+                            plan_id,
+                            workflow,
+                            applied_before: completed_runs(&finished),
+                            changes,
+                            manifest,
+                            plan_file,
+                        });
+                    }
+                    Err(error) => return Err(error),
+                };
             let completed = done.report.status == Status::Completed;
             finished.push(done);
             if !completed {
@@ -177,6 +199,15 @@ pub fn apply(
         }
         Ok(finished)
     })
+}
+
+/// The ids of the runs that completed.
+fn completed_runs(finished: &[Finished]) -> Vec<String> {
+    finished
+        .iter()
+        .filter(|done| done.report.status == Status::Completed)
+        .map(|done| format!("`{}`", done.report.run_id))
+        .collect()
 }
 
 /// The workflows of a plan still to run. A workflow whose run completed is
@@ -252,7 +283,12 @@ async fn apply_workflow(
 ) -> Result<Finished, LifecycleError> {
     let stale = |changes: Vec<String>| LifecycleError::StalePlan {
         plan_id: plan_id.to_owned(),
-        workflow: saved.workflow.clone(),
+        workflow: format!(
+            "{}` on directory `{}",
+            saved.workflow,
+            crate::text::printable(&saved.directory.name)
+        ),
+        applied_before: Vec::new(),
         changes,
         manifest: saved.manifest.path.clone(),
         plan_file: plan_path.display().to_string(),
