@@ -192,7 +192,7 @@ pub enum LifecycleError {
     #[diagnostic(
         code(bulkops::plan::stale),
         help(
-            "{}. What changed for workflow `{workflow}`:\n  - {}\nPlan again and review the new plan: `bulkops plan {manifest} --out {plan_file}`",
+            "{}. What changed for workflow `{workflow}`:\n  - {}\nPlan again and review the new plan: `{replan}`",
             if applied_before.is_empty() { "nothing was changed".to_owned() } else { format!("the runs {} of this plan completed before this part was found stale; nothing more was changed", applied_before.join(", ")) },
             changes.iter().map(|change| crate::text::printable(change)).collect::<Vec<_>>().join("\n  - ")
         )
@@ -204,8 +204,8 @@ pub enum LifecycleError {
         /// Runs of this plan this apply completed before the stale part.
         applied_before: Vec<String>,
         changes: Vec<String>,
-        manifest: String,
-        plan_file: String,
+        /// The command that plans again: `bulkops plan MANIFEST --out FILE`.
+        replan: String,
     },
     #[error("the saved plan {plan_id} was applied before, as run `{run_id}` ({})", status.key())]
     #[diagnostic(code(bulkops::plan::applied), help("a plan is applied once; {next}"))]

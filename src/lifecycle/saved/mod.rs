@@ -176,8 +176,7 @@ pub fn apply(
                         plan_id,
                         workflow,
                         changes,
-                        manifest,
-                        plan_file,
+                        replan,
                         ..
                     }) => {
                         return Err(LifecycleError::StalePlan {
@@ -185,8 +184,7 @@ pub fn apply(
                             workflow,
                             applied_before: completed_runs(&finished),
                             changes,
-                            manifest,
-                            plan_file,
+                            replan,
                         });
                     }
                     Err(error) => return Err(error),
@@ -290,8 +288,11 @@ async fn apply_workflow(
         ),
         applied_before: Vec::new(),
         changes,
-        manifest: saved.manifest.path.clone(),
-        plan_file: plan_path.display().to_string(),
+        replan: format!(
+            "bulkops plan {} --out {}",
+            saved.manifest.path,
+            plan_path.display()
+        ),
     };
     let (loaded, paths) = load_unchanged(saved, paths, &stale)?;
     let directory = open::directory(&loaded, &paths)?;
