@@ -22,6 +22,7 @@ mod resume;
 pub mod saved;
 mod shared_budget;
 mod signals;
+mod told;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -737,7 +738,7 @@ async fn execute(
         .progress
         .board()
         .filter(|_| !options.show_progress)
-        .map(|board| tokio::spawn(log_progress(board, directory.clone())));
+        .map(|board| tokio::spawn(told::log_progress(board, directory.clone())));
     let run_id = context.run_id.clone();
     let workflow = plan.workflow.clone();
     // The run's own stop: the process's stop (Ctrl-C) reaches it, and so
@@ -769,8 +770,8 @@ async fn execute(
     }
     monitor.abort();
     monitor::record_traffic(&session.store, &run_id, &directory);
-    log_graph_traffic(&directory);
-    let reason = (report.status != Status::Completed).then(|| describe_failure(&report));
+    told::log_graph_traffic(&directory);
+    let reason = (report.status != Status::Completed).then(|| told::describe_failure(&report));
     let recorded = lock_store(&session.store).finish_run(
         &run_id,
         report.status,
@@ -817,81 +818,4 @@ pub fn new_run_id(started: Timestamp) -> String {
         noise[0],
         noise[1]
     )
-}
-
-/// Logs the running steps' progress every interval, with Graph's counters.
-async fn log_progress(board: Arc<crate::runner::progress::Board>, directory: AnyDirectory) {
-    let every = crate::runner::progress::log_every();
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    loop {
-        ticks.tick().await;
-        let graph = match &directory {
-            AnyDirectory::Graph(graph) => {
-                use std::sync::atomic::Ordering;
-                let stats = &graph.client().stats;
-                Some((
-                    stats.http_requests.load(Ordering::Relaxed),
-                    stats.throttled.load(Ordering::Relaxed),
-                ))
-            }
-            AnyDirectory::Local(_) => None,
-        };
-        board.log_now(graph);
-    }
-}
-
-/// What a run asked of Microsoft Graph, for the log.
-fn log_graph_traffic(directory: &AnyDirectory) {
-    if let AnyDirectory::Graph(graph) = directory {
-        use std::sync::atomic::Ordering;
-        let stats = &graph.client().stats;
-        let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
-        tracing::info!(
-            http_requests = read(&stats.http_requests),
-            throttled = read(&stats.throttled),
-            retries = read(&stats.retries),
-            "Microsoft Graph traffic"
-        );
-    }
-}
-
-fn describe_failure(report: &RunReport) -> String {
-    use crate::runner::StepState;
-    let cancelled = report
-        .steps
-        .iter()
-        .filter(|step| step.state == StepState::Cancelled)
-        .count();
-    let failed_steps = report
-        .steps
-        .iter()
-        .filter(|step| matches!(step.state, StepState::Failed { .. }))
-        .count();
-    let failed_jobs = report
-        .steps
-        .iter()
-        .flat_map(|step| &step.jobs)
-        .filter(|job| job.status == Status::Failed)
-        .count();
-    if report.status == Status::Cancelled {
-        return format!(
-            "cancelled: {} stopped or never started",
-            crate::text::counted(cancelled as u64, "step", "steps")
-        );
-    }
-    match (failed_steps, failed_jobs) {
-        (0, jobs) => format!(
-            "{} failed",
-            crate::text::counted(jobs as u64, "job", "jobs")
-        ),
-        (steps, 0) => format!(
-            "{} failed",
-            crate::text::counted(steps as u64, "step", "steps")
-        ),
-        (steps, jobs) => format!(
-            "{} failed, {} failed",
-            crate::text::counted(steps as u64, "step", "steps"),
-            crate::text::counted(jobs as u64, "job", "jobs")
-        ),
-    }
 }
