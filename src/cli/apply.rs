@@ -266,7 +266,7 @@ fn not_run(rest: &[(LoadedManifest, Option<String>)]) -> String {
         .map(|(loaded, group)| shown_name(loaded, group.is_some()))
         .collect();
     format!(
-        "stopped: not run: {} (apply again to run them; runs that completed are kept)\n",
+        "stopped: not run: {} (runs that completed are kept; `apply --changed-only` skips those that need nothing more)\n",
         names.join(", ")
     )
 }

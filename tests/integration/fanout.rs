@@ -191,3 +191,21 @@ fn a_saved_plan_holds_a_run_per_directory_and_applies_each_against_its_own() {
         ]
     );
 }
+
+#[test]
+fn apply_refuses_a_profile_not_configured_before_any_directory_changes() {
+    let (dir, _emulator) = two_tenants();
+    std::fs::write(dir.path().join("m.yaml"), fanned_out("[t2, nowhere]")).unwrap();
+    let state = dir.path().join("state.db");
+    let refused = run_in(dir.path(), &["apply", "m.yaml"], state.to_str().unwrap());
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(refused.stderr.contains("nowhere"), "{}", refused.stderr);
+    assert!(
+        !dir.path().join("t2").exists(),
+        "the first directory's run never started"
+    );
+    if state.exists() {
+        let store = JobStore::open_at(&Location::File(state), Create::Never).unwrap();
+        assert!(store.runs().unwrap().is_empty());
+    }
+}
