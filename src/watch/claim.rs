@@ -627,8 +627,9 @@ fn open_archive(watched_fd: &OwnedFd, watched: &Path, relative: &str) -> io::Res
 }
 
 /// Renames without ever replacing a file at the target: `RENAME_NOREPLACE`,
-/// or, where the file system lacks it, a look before the rename (one watch
-/// serves a folder, so nobody else renames into it).
+/// or, where the file system lacks it, a look before the rename (a folder is
+/// renamed into by one watch service alone: services sharing a folder claim
+/// into folders of their own, and archive names carry the claim's id).
 fn rename_no_replace(from_dir: &OwnedFd, from: &str, to_dir: &OwnedFd, to: &str) -> io::Result<()> {
     match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
         Ok(()) => Ok(()),
