@@ -326,7 +326,8 @@ fn store_code(error: &StoreError) -> i32 {
         StoreError::Io { .. } => exit_code::OUTPUT_FAILED,
         StoreError::Connect { .. }
         | StoreError::LeaseLost { .. }
-        | StoreError::ClaimRecorded { .. } => exit_code::BUSY,
+        | StoreError::ClaimRecorded { .. }
+        | StoreError::WatchLeaseLost { .. } => exit_code::BUSY,
         StoreError::Sqlite(_)
         | StoreError::Postgres(_)
         | StoreError::Unexpected { .. }

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 /// holds it exclusively; released when dropped.
 #[derive(Debug)]
 pub struct SharedLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
 }
 
 impl SharedLock {
@@ -20,17 +21,34 @@ impl SharedLock {
     pub fn take(path: &Path) -> io::Result<Self> {
         let file = open_creating(path)?;
         file.lock_shared()?;
-        Ok(Self { _file: file })
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Takes a share of `path` unless a process holds it exclusively.
     pub fn try_take(path: &Path) -> io::Result<Option<Self>> {
-        let file = open_creating(path)?;
-        match file.try_lock_shared() {
-            Ok(()) => Ok(Some(Self { _file: file })),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(error)) => Err(error),
+        loop {
+            let file = open_creating(path)?;
+            match file.try_lock_shared() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(error)) => return Err(error),
+            }
+            if still_linked(&file, path)? {
+                return Ok(Some(Self {
+                    file,
+                    path: path.to_path_buf(),
+                }));
+            }
         }
+    }
+
+    /// Whether the locked file is still the one at its path (see
+    /// [`LockFile::still_in_place`]).
+    pub fn still_in_place(&self) -> io::Result<bool> {
+        still_linked(&self.file, &self.path)
     }
 }
 

@@ -30,6 +30,10 @@ pub struct LedgerEntry {
     /// The claim folder and the name, `CLAIM/NAME`: how a restarted watch
     /// finds the row of a claimed file, even after the folders moved.
     pub claim: String,
+    /// On a shared store, the watch service that claimed the file: its run
+    /// is recorded only while the service's lease holds (not kept).
+    #[serde(skip)]
+    pub service: Option<String>,
 }
 
 /// A ledger row with what became of the file.
@@ -61,8 +65,25 @@ pub(super) fn insert_for_run(
     run_id: &str,
     skip_duplicates: bool,
 ) -> Result<Option<String>, StoreError> {
-    // Watch services sharing a folder: one claim starts one run, whichever
-    // records it first (this transaction excludes every other writer).
+    // Watch services sharing a folder: a service whose lease ran out may
+    // have had its claims taken over, so it records nothing more; one claim
+    // starts one run, whichever service records it first (this transaction
+    // excludes every other writer).
+    if let Some(service) = &entry.service
+        && sql
+            .query_opt(
+                &format!(
+                    "SELECT 1 FROM watch_owners WHERE owner = ?1 AND lease_until >= {}",
+                    super::lease::NOW_MS
+                ),
+                args![service],
+            )?
+            .is_none()
+    {
+        return Err(StoreError::WatchLeaseLost {
+            claim: entry.claim.clone(),
+        });
+    }
     if sql
         .query_opt(
             "SELECT 1 FROM watch_files WHERE workflow = ?1 AND claim = ?2",
@@ -127,6 +148,7 @@ fn row_of(row: &Row) -> Result<LedgerRow, StoreError> {
             claimed_at: time(row.opt_text(5)?).unwrap_or(Timestamp::UNIX_EPOCH),
             claimed_as: row.text(6)?,
             claim: row.text(7)?,
+            service: None,
         },
         run_id: row.opt_text(8)?,
         status: row.text(9)?,

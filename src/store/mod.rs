@@ -108,6 +108,14 @@ pub enum StoreError {
         help("another watch service took the file over; this one leaves it alone")
     )]
     ClaimRecorded { claim: String },
+    #[error("this watch's lease ran out before the run of `{claim}` was recorded")]
+    #[diagnostic(
+        code(bulkops::store::watch_lease_lost),
+        help(
+            "another watch service may have taken the file over; this one records nothing more and stops"
+        )
+    )]
+    WatchLeaseLost { claim: String },
     #[error("cannot use `{}`", path.display())]
     #[diagnostic(
         code(bulkops::store::io),

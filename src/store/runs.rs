@@ -395,6 +395,32 @@ impl JobStore {
         })
     }
 
+    /// A watched file moved with its claim (another watch service took the
+    /// claim over): its run, its recorded input and its ledger row name the
+    /// new path, so the run resumes reading the same file there.
+    pub fn move_trigger_file(
+        &mut self,
+        run_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), StoreError> {
+        self.db.transaction(|sql| {
+            sql.execute(
+                "UPDATE runs SET trigger_file = ?3 WHERE id = ?1 AND trigger_file = ?2",
+                args![run_id, from, to],
+            )?;
+            sql.execute(
+                "UPDATE run_inputs SET path = ?3 WHERE run_id = ?1 AND path = ?2",
+                args![run_id, from, to],
+            )?;
+            sql.execute(
+                "UPDATE watch_files SET claimed_as = ?3 WHERE run_id = ?1 AND claimed_as = ?2",
+                args![run_id, from, to],
+            )?;
+            Ok(())
+        })
+    }
+
     /// The inputs a run recorded: absolute path and SHA-256.
     pub fn inputs(&self, run_id: &str) -> Result<Vec<(String, String)>, StoreError> {
         self.sql()

@@ -441,6 +441,7 @@ fn ledger_entry(name: &str) -> LedgerEntry {
         claimed_at: now(),
         claimed_as: format!("/in/.processing/c1/{name}"),
         claim: format!("c1/{name}"),
+        service: None,
     }
 }
 
@@ -759,4 +760,30 @@ fn postgres_shared_budgets_bound_values_no_grant_leaves() {
             }
         }
     });
+}
+
+/// A watch service whose lease ran out records no run: another service may
+/// have taken its claim over.
+#[test]
+fn postgres_a_watch_whose_lease_ran_out_records_no_run() {
+    let database = testing::scratch_database();
+    let mut store = JobStore::open_at(&database.location(), Create::IfMissing).unwrap();
+    let lease = store.hold_watch().unwrap().expect("a lease on PostgreSQL");
+    let mut entry = ledger_entry("a.csv");
+    entry.service = Some(lease.owner().to_owned());
+    store
+        .sql()
+        .execute("UPDATE watch_owners SET lease_until = 0", sql::args![])
+        .unwrap();
+    let refused = run_of_file(&mut store, "w1", &entry);
+    assert!(
+        matches!(&refused, Err(StoreError::WatchLeaseLost { claim }) if claim == "c1/a.csv"),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        store.run("w1"),
+        Err(StoreError::UnknownRun { .. })
+    ));
+    assert!(store.ledger().unwrap().is_empty());
+    assert!(!store.watch_owner_alive(lease.owner()).unwrap());
 }

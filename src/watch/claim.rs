@@ -119,7 +119,18 @@ pub struct Folders {
 /// a watch that would serve it alone).
 enum FolderLock {
     Alone(LockFile),
-    Shared(#[expect(dead_code, reason = "held, never read")] SharedLock),
+    Shared(SharedLock),
+}
+
+impl FolderLock {
+    /// Whether the lock file is still the one at its path: a watch whose lock
+    /// file was removed or replaced no longer keeps other watches out.
+    fn still_in_place(&self) -> io::Result<bool> {
+        match self {
+            Self::Alone(lock) => lock.still_in_place(),
+            Self::Shared(lock) => lock.still_in_place(),
+        }
+    }
 }
 
 /// The prefix of a watch service's folder of claims.
@@ -262,7 +273,7 @@ impl Folders {
                     let folder = confined::open_below(&all.fd, &[OsStr::new(&name)], false)?;
                     for claim in std::fs::read_dir(all.path.join(&name))?.filter_map(Result::ok) {
                         let claim = claim.file_name().to_string_lossy().into_owned();
-                        if adopt(&folder, &claim, &own.fd) {
+                        if is_claim_id(&claim) && adopt(&folder, &claim, &own.fd) {
                             adopted.push(claim);
                         }
                     }
@@ -271,7 +282,7 @@ impl Folders {
                 // A claim of a watch that served the folder alone: none
                 // does now, since this one holds a share of the lock.
                 None => {
-                    if adopt(&all.fd, &name, &own.fd) {
+                    if is_claim_id(&name) && adopt(&all.fd, &name, &own.fd) {
                         adopted.push(name);
                     }
                 }
@@ -384,9 +395,7 @@ impl Folders {
     /// a crash in between never leaves a marker that would vouch for the
     /// next file of the same name.
     pub fn claim(&self, name: &str, look: Look, marker: bool) -> io::Result<Option<Claimed>> {
-        if let FolderLock::Alone(lock) = &self.lock
-            && !lock.still_in_place()?
-        {
+        if !self.lock.still_in_place()? {
             return Err(io::Error::other(format!(
                 "the watch lock `{}` was removed or replaced while this watch ran, so another watch may serve the folder; no more files are claimed from it: stop the other watch and restart this one",
                 self.watched
@@ -530,6 +539,16 @@ impl Folders {
         }
         Ok(claimed)
     }
+}
+
+/// Whether `name` is a claim folder's name (anything else found among the
+/// claims is not a watch's, and is left where it is).
+fn is_claim_id(name: &str) -> bool {
+    name.len() > 8
+        && name.bytes().take(8).all(|byte| byte.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || matches!(byte, b'a'..=b'f' | b'-'))
 }
 
 /// Moves the claim folder `claim` from `from` into `to`, never over another;

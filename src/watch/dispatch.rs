@@ -189,6 +189,7 @@ impl Service {
                     how,
                     paths: self.settings.paths.clone(),
                     stop: self.stop.clone(),
+                    service: self.lease.as_ref().map(|lease| lease.owner().to_owned()),
                 };
                 match runs::spawn(request, self.done_sender.clone()) {
                     Ok(()) => {
@@ -235,7 +236,9 @@ impl Service {
                         self.skip_duplicate(id, &claimed, &entry, &earlier);
                     }
                 }
-                Err(LifecycleError::Store(StoreError::ClaimRecorded { .. })) => {
+                Err(LifecycleError::Store(
+                    StoreError::ClaimRecorded { .. } | StoreError::WatchLeaseLost { .. },
+                )) => {
                     tracing::warn!(file = %claimed.name, "another watch service recorded this file's run first; this one leaves the file to it");
                 }
                 Err(error @ LifecycleError::InputChanged { .. }) => {
@@ -391,6 +394,7 @@ impl Service {
             claimed_at: jiff::Timestamp::now(),
             claimed_as: claimed.path.display().to_string(),
             claim: claimed.key(),
+            service: None,
         })
     }
 

@@ -148,13 +148,24 @@ impl Service {
     /// A claimed file whose run was recorded: archived when the run ended,
     /// resumed from its journal when it did not.
     fn recover_run(&mut self, id: WatchId, claimed: Claimed, look: Look, run_id: String) {
-        let status = match self.store.run(&run_id) {
-            Ok(run) => run.status,
+        let (status, recorded_file) = match self.store.run(&run_id) {
+            Ok(run) => (run.status, run.trigger_file),
             Err(error) => {
                 tracing::error!(run = %run_id, error = %chain(&error), "cannot read the run of a claimed file; the file stays claimed");
                 return;
             }
         };
+        let now = claimed.path.display().to_string();
+        if matches!(status, Status::Interrupted | Status::Cancelled)
+            && let Some(recorded) =
+                recorded_file.filter(|recorded| taken_over_from(recorded, &claimed))
+        {
+            // Taken over from another service: the claim moved with its file.
+            if let Err(error) = self.store.move_trigger_file(&run_id, &recorded, &now) {
+                tracing::error!(run = %run_id, error = %chain(&error), "cannot record where a taken-over file is now; the file stays claimed");
+                return;
+            }
+        }
         match status {
             Status::Completed | Status::Failed => {
                 self.archive_run(id, &claimed, &run_id, status);
@@ -183,4 +194,30 @@ impl Service {
             });
         }
     }
+}
+
+/// Whether `recorded` is where another watch service of the same folder
+/// had `claimed` before it was taken over: the same claim, in a sibling
+/// service folder. (A project folder moved since is not: its run is not
+/// resumed.)
+fn taken_over_from(recorded: &str, claimed: &Claimed) -> bool {
+    let recorded = Path::new(recorded);
+    let now = claimed.path.as_path();
+    let claim_of = |path: &Path| {
+        path.parent()
+            .and_then(Path::file_name)
+            .map(ToOwned::to_owned)
+    };
+    recorded != now
+        && recorded.file_name() == now.file_name()
+        && claim_of(recorded) == claim_of(now)
+        && service_of(recorded)
+            .and_then(Path::file_name)
+            .is_some_and(|name| name.to_string_lossy().starts_with('@'))
+        && service_of(recorded).and_then(Path::parent) == service_of(now).and_then(Path::parent)
+}
+
+/// The service folder a claimed file is in: `.processing/WORKFLOW/@SERVICE`.
+fn service_of(path: &Path) -> Option<&Path> {
+    path.parent().and_then(Path::parent)
 }

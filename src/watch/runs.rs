@@ -26,6 +26,9 @@ pub(super) struct Request {
     pub(super) how: How,
     pub(super) paths: Paths,
     pub(super) stop: Stop,
+    /// On a shared store, this watch service: its lease must hold when the
+    /// run is recorded.
+    pub(super) service: Option<String>,
 }
 
 /// A new run of the workflow as loaded now, or the resume of a recorded run.
@@ -147,6 +150,7 @@ fn entry_of(request: &Request) -> std::io::Result<LedgerEntry> {
         claimed_at: Timestamp::now(),
         claimed_as: request.claimed.path.display().to_string(),
         claim: request.claimed.key(),
+        service: request.service.clone(),
     })
 }
 

@@ -6,23 +6,10 @@
 
 use std::path::PathBuf;
 
-use crate::support::repo_path;
 use crate::watch_support::{
-    HEADER, Service, claimed_names, contractors, drop_file, dropped_names, hold_at,
-    job_trigger_files, ledger, manifest, member_file, names_in, once, pairs, project,
-    wait_for_hold,
+    Service, claimed_names, contractors, drop_file, dropped_names, hold_at, job_trigger_files,
+    ledger, manifest, many_members, member_file, names_in, once, pairs, project, wait_for_hold,
 };
-
-/// A member file of the first `count` demo users.
-fn many_members(count: usize) -> String {
-    let users = std::fs::read_to_string(repo_path("examples/demo-tenant/users.csv")).unwrap();
-    let mut text = format!("{HEADER}\n");
-    for line in users.lines().skip(1).take(count) {
-        text.push_str(line.split(',').nth(1).unwrap());
-        text.push('\n');
-    }
-    text
-}
 
 /// The id of the run the log says started for `file`.
 fn run_of(log: &str, file: &str) -> String {

@@ -11,8 +11,8 @@ use bulkops::store::{Create, JobStore};
 
 use crate::support::wait_until;
 use crate::watch_support::{
-    PATIENCE, Service, drop_file, dropped_names, hold_at, member_file, names_in, pairs, project,
-    wait_for_hold,
+    PATIENCE, Service, contractors, drop_file, dropped_names, hold_at, many_members, member_file,
+    names_in, pairs, project, wait_for_hold,
 };
 
 /// Every file below `.processing/<workflow>/`, by path.
@@ -186,4 +186,51 @@ fn a_stalled_service_woken_after_a_takeover_leaves_the_file_to_the_other() {
     assert_eq!(dropped_names(&names_in(&drop.join("processed"))), ["a.csv"]);
     assert!(names_in(&drop.join("failed")).is_empty());
     assert!(claimed_files(&drop, "hires").is_empty());
+}
+
+#[test]
+fn a_run_a_killed_service_left_half_done_is_resumed_by_another_from_its_new_place() {
+    let dir = project("");
+    let database = scratch_database();
+    drop_file(dir.path(), "drop/big.csv", &many_members(150));
+    let (_hold_dir, hold, held_env) = hold_at("mid-apply:3");
+    let mut env = pairs(&held_env);
+    env.push(("BULKOPS_STATE_URL", database.url.as_str()));
+    env.push(("BULKOPS_LEASE_MS", "1500"));
+    env.push(("BULKOPS_CHUNK_ROWS", "20"));
+    let first = Service::start(dir.path(), &["m"], &env);
+    wait_for_hold(&first, &hold);
+    first.kill();
+    assert!(
+        !contractors(dir.path()).is_empty(),
+        "some rows were applied before the kill"
+    );
+    let shared = [
+        ("BULKOPS_STATE_URL", database.url.as_str()),
+        ("BULKOPS_LEASE_MS", "1500"),
+        ("BULKOPS_CHUNK_ROWS", "20"),
+    ];
+    let second = Service::start(dir.path(), &["m", "--rescan", "500ms"], &shared);
+    let drop = dir.path().join("drop");
+    wait_until("the taken-over run archived its file", PATIENCE, || {
+        !names_in(&drop.join("processed")).is_empty() || !names_in(&drop.join("failed")).is_empty()
+    });
+    let log = second.kill();
+    assert!(
+        log.contains("resuming the run a stopped watch left"),
+        "{log}"
+    );
+    assert_eq!(
+        dropped_names(&names_in(&drop.join("processed"))),
+        ["big.csv"],
+        "{log}"
+    );
+    assert_eq!(contractors(dir.path()).len(), 150, "every row applied once");
+    let store = JobStore::open_at(&database.location(), Create::Never).unwrap();
+    let runs = store.runs().unwrap();
+    assert_eq!(runs.len(), 1, "one run, resumed");
+    assert_eq!(runs[0].status, bulkops::store::Status::Completed);
+    let rows = store.ledger().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "processed");
 }

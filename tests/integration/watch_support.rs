@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bulkops::store::{JobStore, LedgerRow};
 
-use crate::support::{command, wait_until};
+use crate::support::{command, repo_path, wait_until};
 
 /// How long a test waits for the service at most: long enough for a busy
 /// two-core machine, never a timing assumption.
@@ -312,4 +312,15 @@ pub(crate) fn wait_for_hold(service: &Service, hold: &Path) {
         PATIENCE,
         || hold.exists(),
     );
+}
+
+/// A member file of the first `count` demo users.
+pub(crate) fn many_members(count: usize) -> String {
+    let users = std::fs::read_to_string(repo_path("examples/demo-tenant/users.csv")).unwrap();
+    let mut text = format!("{HEADER}\n");
+    for line in users.lines().skip(1).take(count) {
+        text.push_str(line.split(',').nth(1).unwrap());
+        text.push('\n');
+    }
+    text
 }
