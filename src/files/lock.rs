@@ -29,20 +29,10 @@ impl SharedLock {
 
     /// Takes a share of `path` unless a process holds it exclusively.
     pub fn try_take(path: &Path) -> io::Result<Option<Self>> {
-        loop {
-            let file = open_creating(path)?;
-            match file.try_lock_shared() {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) => return Ok(None),
-                Err(TryLockError::Error(error)) => return Err(error),
-            }
-            if still_linked(&file, path)? {
-                return Ok(Some(Self {
-                    file,
-                    path: path.to_path_buf(),
-                }));
-            }
-        }
+        Ok(try_locked(path, File::try_lock_shared)?.map(|file| Self {
+            file,
+            path: path.to_path_buf(),
+        }))
     }
 
     /// Whether the locked file is still the one at its path (see
@@ -77,20 +67,10 @@ impl LockFile {
 
     /// Takes the lock on `path` if no other process holds it.
     pub fn try_exclusive(path: &Path) -> io::Result<Option<Self>> {
-        loop {
-            let file = open_creating(path)?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) => return Ok(None),
-                Err(TryLockError::Error(error)) => return Err(error),
-            }
-            if still_linked(&file, path)? {
-                return Ok(Some(Self {
-                    file,
-                    path: path.to_path_buf(),
-                }));
-            }
-        }
+        Ok(try_locked(path, File::try_lock)?.map(|file| Self {
+            file,
+            path: path.to_path_buf(),
+        }))
     }
 
     /// Whether the locked file is still the one at its path: a lock file
@@ -152,6 +132,26 @@ fn open_creating(path: &Path) -> io::Result<File> {
 
 /// Whether the locked file is still the one at `path`: a lock taken on a file
 /// that another process removed meanwhile protects nothing.
+/// Opens (creating) the lock file at `path` and takes its lock with `lock`
+/// unless another process holds it; a file removed or replaced meanwhile is
+/// opened again.
+fn try_locked(
+    path: &Path,
+    lock: impl Fn(&File) -> Result<(), TryLockError>,
+) -> io::Result<Option<File>> {
+    loop {
+        let file = open_creating(path)?;
+        match lock(&file) {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(error)) => return Err(error),
+        }
+        if still_linked(&file, path)? {
+            return Ok(Some(file));
+        }
+    }
+}
+
 fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
     let held = file.metadata()?;
     match std::fs::metadata(path) {

@@ -86,6 +86,16 @@ impl SharedBudget {
     /// its bucket now and no cool-down holds; otherwise says how long to wait.
     pub async fn take(&self, charges: [Charge; 3]) -> Result<Taken, StoreError> {
         let [writes, devices, units] = charges;
+        // ?1 the budget; ?2..?7 each quota's cost and burst.
+        let parameters = args![
+            self.name.as_str(),
+            writes.cost_us,
+            writes.burst_us,
+            devices.cost_us,
+            devices.burst_us,
+            units.cost_us,
+            units.burst_us,
+        ];
         let granted = pg::query_async(
             self.pool.clone(),
             &format!(
@@ -100,15 +110,7 @@ impl SharedBudget {
                  AND GREATEST(b.units_at, clock.now) + ?6 - ?7 <= clock.now \
                  RETURNING clock.now"
             ),
-            args![
-                self.name.as_str(),
-                writes.cost_us,
-                writes.burst_us,
-                devices.cost_us,
-                devices.burst_us,
-                units.cost_us,
-                units.burst_us,
-            ],
+            parameters.clone(),
         )
         .await?;
         if let Some(row) = granted.first() {
@@ -133,16 +135,7 @@ impl SharedBudget {
                  GREATEST(b.device_writes_at, clock.now) + ?4 - ?5 - clock.now, \
                  GREATEST(b.units_at, clock.now) + ?6 - ?7 - clock.now, 1)"
             ),
-            args![
-                self.name.as_str(),
-                writes.cost_us,
-                writes.burst_us,
-                devices.cost_us,
-                devices.burst_us,
-                units.cost_us,
-                units.burst_us,
-                self.longest_quiet_us,
-            ],
+            [parameters, args![self.longest_quiet_us]].concat(),
         )
         .await?;
         let wait_us = match waits.first() {

@@ -83,7 +83,7 @@ fn draw_owner_name() -> String {
     format!("{host}:{}:{random:08x}", std::process::id())
 }
 
-fn millis(duration: Duration) -> i64 {
+pub(super) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 

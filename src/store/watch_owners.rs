@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 
-use super::lease::NOW_MS;
+use super::lease::{NOW_MS, millis};
 use super::pg;
 use super::sql::{Db, args};
 use super::{JobStore, StoreError};
@@ -75,10 +75,6 @@ fn service_name(owner: &str) -> String {
             }
         })
         .collect()
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl JobStore {

@@ -32,6 +32,26 @@ fn claimed_files(drop: &Path, workflow: &str) -> Vec<PathBuf> {
     found
 }
 
+/// A shared store at `url`, with leases of 1.5 s.
+fn shared_env(url: &str) -> [(&str, &str); 2] {
+    [("BULKOPS_STATE_URL", url), ("BULKOPS_LEASE_MS", "1500")]
+}
+
+/// A watch service on the shared store at `url` (and `extra`) that holds at
+/// `point`, once it holds: its hold folder, hold file and process.
+fn held_service(
+    dir: &Path,
+    url: &str,
+    point: &str,
+    extra: &[(&str, &str)],
+) -> (tempfile::TempDir, PathBuf, Service) {
+    let (hold_dir, hold, held_env) = hold_at(point);
+    let env = [pairs(&held_env).as_slice(), &shared_env(url), extra].concat();
+    let service = Service::start(dir, &["m"], &env);
+    wait_for_hold(&service, &hold);
+    (hold_dir, hold, service)
+}
+
 #[test]
 fn three_services_on_one_folder_run_each_file_once() {
     let dir = project("      concurrency: 2\n");
@@ -93,12 +113,7 @@ fn a_killed_services_claims_are_taken_over_once_its_lease_ran_out() {
     let dir = project("");
     let database = scratch_database();
     drop_file(dir.path(), "drop/a.csv", &member_file(3));
-    let (_hold_dir, hold, held_env) = hold_at("claimed:1");
-    let mut env = pairs(&held_env);
-    env.push(("BULKOPS_STATE_URL", database.url.as_str()));
-    env.push(("BULKOPS_LEASE_MS", "1500"));
-    let first = Service::start(dir.path(), &["m"], &env);
-    wait_for_hold(&first, &hold);
+    let (_hold_dir, _hold, first) = held_service(dir.path(), &database.url, "claimed:1", &[]);
     let drop = dir.path().join("drop");
     let claimed = claimed_files(&drop, "hires");
     assert_eq!(claimed.len(), 1, "{claimed:?}");
@@ -113,10 +128,7 @@ fn a_killed_services_claims_are_taken_over_once_its_lease_ran_out() {
     );
 
     // A second service leaves the claim of a living one alone.
-    let shared = [
-        ("BULKOPS_STATE_URL", database.url.as_str()),
-        ("BULKOPS_LEASE_MS", "1500"),
-    ];
+    let shared = shared_env(&database.url);
     let second = Service::start(dir.path(), &["m", "--rescan", "500ms"], &shared);
     second.wait_for("listed");
     assert_eq!(
@@ -154,17 +166,9 @@ fn a_stalled_service_woken_after_a_takeover_leaves_the_file_to_the_other() {
     let dir = project("");
     let database = scratch_database();
     drop_file(dir.path(), "drop/a.csv", &member_file(5));
-    let (_hold_dir, hold, held_env) = hold_at("claimed:1");
-    let mut env = pairs(&held_env);
-    env.push(("BULKOPS_STATE_URL", database.url.as_str()));
-    env.push(("BULKOPS_LEASE_MS", "1500"));
-    let first = Service::start(dir.path(), &["m"], &env);
-    wait_for_hold(&first, &hold);
+    let (_hold_dir, hold, first) = held_service(dir.path(), &database.url, "claimed:1", &[]);
     first.signal("STOP");
-    let shared = [
-        ("BULKOPS_STATE_URL", database.url.as_str()),
-        ("BULKOPS_LEASE_MS", "1500"),
-    ];
+    let shared = shared_env(&database.url);
     let second = Service::start(dir.path(), &["m", "--rescan", "500ms"], &shared);
     let drop = dir.path().join("drop");
     wait_until("the other service archived the file", PATIENCE, || {
@@ -193,23 +197,22 @@ fn a_run_a_killed_service_left_half_done_is_resumed_by_another_from_its_new_plac
     let dir = project("");
     let database = scratch_database();
     drop_file(dir.path(), "drop/big.csv", &many_members(150));
-    let (_hold_dir, hold, held_env) = hold_at("mid-apply:3");
-    let mut env = pairs(&held_env);
-    env.push(("BULKOPS_STATE_URL", database.url.as_str()));
-    env.push(("BULKOPS_LEASE_MS", "1500"));
-    env.push(("BULKOPS_CHUNK_ROWS", "20"));
-    let first = Service::start(dir.path(), &["m"], &env);
-    wait_for_hold(&first, &hold);
+    let (_hold_dir, _hold, first) = held_service(
+        dir.path(),
+        &database.url,
+        "mid-apply:3",
+        &[("BULKOPS_CHUNK_ROWS", "20")],
+    );
     first.kill();
     assert!(
         !contractors(dir.path()).is_empty(),
         "some rows were applied before the kill"
     );
     let shared = [
-        ("BULKOPS_STATE_URL", database.url.as_str()),
-        ("BULKOPS_LEASE_MS", "1500"),
-        ("BULKOPS_CHUNK_ROWS", "20"),
-    ];
+        shared_env(&database.url).as_slice(),
+        &[("BULKOPS_CHUNK_ROWS", "20")],
+    ]
+    .concat();
     let second = Service::start(dir.path(), &["m", "--rescan", "500ms"], &shared);
     let drop = dir.path().join("drop");
     wait_until("the taken-over run archived its file", PATIENCE, || {

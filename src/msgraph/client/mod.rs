@@ -529,7 +529,7 @@ impl GraphClient {
                 break;
             }
             self.wait_quiet().await;
-            if request.url != "/$batch" {
+            if request.url != "/$batch" && self.shared.get().is_some() {
                 // A $batch's requests were granted by `pace`.
                 self.take_shared(Spend {
                     resource_units: super::shared::estimated_units(
